@@ -1,0 +1,117 @@
+"""Repository paths, the run profile switch and the one seeding function.
+
+Every notebook starts with::
+
+    from helpers import config
+    config.set_seed(config.SEED)
+
+``DEFECTFINDER_PROFILE`` selects the sizes: ``paper`` (default, the figures in the repo) or ``ci``
+(same code paths, small sizes). Paths are relative to the repository root found from this file, so
+nothing depends on where the repository is cloned.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT: Path = Path(__file__).resolve().parent.parent
+DATA_DIR: Path = ROOT / "data"
+LIBRARY_DIR: Path = DATA_DIR / "library"
+MODELS_DIR: Path = DATA_DIR / "models"
+GENERATED_DIR: Path = DATA_DIR / "generated"
+RESULTS_DIR: Path = ROOT / "results"
+FIGURES_DIR: Path = RESULTS_DIR / "figures"
+METRICS_DIR: Path = RESULTS_DIR / "metrics"
+NOTEBOOKS_DIR: Path = ROOT / "notebooks"
+
+#: The library files that ship with the repository.
+LIBRARY_FILE: Path = LIBRARY_DIR / "ws2_library.h5"
+TEST_LIBRARY_FILE: Path = LIBRARY_DIR / "ws2_test_library.h5"
+
+#: Default seed of every notebook (one per notebook, passed to :func:`set_seed`).
+SEED: int = 20161
+PROFILES = ("paper", "ci")
+
+
+def get_profile() -> str:
+    """The active profile from ``DEFECTFINDER_PROFILE`` (``paper`` when unset)."""
+    profile = os.environ.get("DEFECTFINDER_PROFILE", "paper").strip().lower() or "paper"
+    if profile not in PROFILES:
+        raise ValueError(
+            f"DEFECTFINDER_PROFILE={profile!r} is not a known profile; use one of {PROFILES}"
+        )
+    return profile
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Sizes that differ between profiles; code paths never do."""
+
+    profile: str
+    #: abTEM potential sampling (Å) and frozen-phonon configurations for re-simulation checks.
+    resim_sampling_A: float
+    resim_phonons: int
+    #: how many library images per class notebook 00 re-simulates
+    resim_per_class: int
+
+
+def sizes(profile: str | None = None) -> Sizes:
+    """Profile-dependent sizes (``profile`` defaults to :func:`get_profile`)."""
+    profile = profile or get_profile()
+    if profile == "paper":
+        return Sizes(profile, resim_sampling_A=0.07, resim_phonons=4, resim_per_class=1)
+    if profile == "ci":
+        return Sizes(profile, resim_sampling_A=0.1, resim_phonons=1, resim_per_class=1)
+    raise ValueError(f"unknown profile {profile!r}; use one of {PROFILES}")
+
+
+def set_seed(seed: int = SEED) -> np.random.Generator:
+    """Seed Python, NumPy and (if imported or importable) TensorFlow; return a NumPy Generator.
+
+    TensorFlow is seeded through ``keras.utils.set_random_seed`` and op determinism is enabled,
+    which makes training bit-identical across processes on the CPU.
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import tensorflow as tf  # noqa: PLC0415 (heavy import, only when present)
+
+        tf.keras.utils.set_random_seed(seed)
+        try:
+            tf.config.experimental.enable_op_determinism()
+        except Exception:  # already enabled or unsupported build
+            pass
+    except ImportError:
+        pass
+    return np.random.default_rng(seed)
+
+
+def ensure_dirs() -> None:
+    """Create the output folders (figures, metrics, generated data) if missing."""
+    for d in (FIGURES_DIR, METRICS_DIR, GENERATED_DIR, MODELS_DIR, LIBRARY_DIR):
+        d.mkdir(parents=True, exist_ok=True)
+
+
+def output_dirs(profile: str | None = None) -> tuple[Path, Path]:
+    """(figures folder, metrics folder) for a profile.
+
+    The ``paper`` profile writes the committed ``results/figures`` and ``results/metrics``; the
+    ``ci`` profile writes under ``data/generated/ci/`` so that a test run never overwrites the
+    committed paper results.
+    """
+    profile = profile or get_profile()
+    if profile == "paper":
+        figs, metrics = FIGURES_DIR, METRICS_DIR
+    else:
+        figs, metrics = GENERATED_DIR / profile / "figures", GENERATED_DIR / profile / "metrics"
+    figs.mkdir(parents=True, exist_ok=True)
+    metrics.mkdir(parents=True, exist_ok=True)
+    return figs, metrics

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from helpers.structures import (CLASS_NAMES, DEFECT_SITE, build_defect, class_index, column_sites,
+                                composition, pristine_ws2)
+
+
+def test_label_order_is_the_posters():
+    assert CLASS_NAMES == ("Sw", "Mo", "W2s2", "Vw", "Vs2", "Ws")
+    assert [class_index(n) for n in CLASS_NAMES] == list(range(6))
+
+
+def test_pristine_is_stoichiometric_orthogonal_and_large_enough():
+    atoms = pristine_ws2(20.0)
+    comp = composition(atoms)
+    assert comp["S"] == 2 * comp["W"]
+    cell = atoms.cell.array
+    assert np.allclose(cell - np.diag(np.diag(cell)), 0)
+    assert cell[0, 0] >= 20 and cell[1, 1] >= 20
+    metal, chalc = column_sites(atoms)
+    assert len(metal) == comp["W"] and len(chalc) == comp["W"]
+    # projected W–S2 distance a/√3
+    d = np.min(np.linalg.norm(chalc[None] - metal[:1, None], axis=2))
+    assert d == pytest.approx(3.18 / np.sqrt(3), abs=1e-3)
+
+
+EXPECTED_CHANGE = {  # composition change relative to pristine
+    "Sw": {"W": -1, "S": +1}, "Mo": {"W": -1, "Mo": +1}, "W2s2": {"S": -2, "W": +1},
+    "Vw": {"W": -1}, "Vs2": {"S": -2}, "Ws": {"S": -1, "W": +1},
+}
+
+
+@pytest.mark.parametrize("name", CLASS_NAMES)
+def test_defect_builders_change_the_right_atoms(name):
+    pristine = composition(pristine_ws2(20.0))
+    atoms, site = build_defect(name, 20.0)
+    comp = composition(atoms)
+    for el in set(pristine) | set(comp):
+        assert comp.get(el, 0) - pristine.get(el, 0) == EXPECTED_CHANGE[name].get(el, 0), el
+    # the changed site is the one nearest the cell centre, on the right sublattice
+    centre = np.diag(atoms.cell)[:2] / 2
+    assert np.linalg.norm(site - centre) < 3.18
+    ref_metal, ref_chalc = column_sites(pristine_ws2(20.0))
+    sites = ref_metal if DEFECT_SITE[name] == "metal" else ref_chalc
+    assert np.min(np.linalg.norm(sites - site, axis=1)) < 1e-3
+    # what sits at the site now
+    pos = atoms.get_positions()
+    sym = np.array(atoms.get_chemical_symbols())
+    here = sorted(sym[np.linalg.norm(pos[:, :2] - site, axis=1) < 0.1])
+    assert here == {"Sw": ["S"], "Mo": ["Mo"], "W2s2": ["W"], "Vw": [], "Vs2": [],
+                    "Ws": ["S", "W"]}[name]
+
+
+def test_unknown_defect_name():
+    with pytest.raises(ValueError, match="unknown defect class 'Vx'"):
+        build_defect("Vx")
+    with pytest.raises(ValueError, match="min_size_A"):
+        pristine_ws2(-1)
