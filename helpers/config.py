@@ -55,17 +55,22 @@ class Sizes:
     #: abTEM potential sampling (Å) and frozen-phonon configurations for re-simulation checks.
     resim_sampling_A: float
     resim_phonons: int
-    #: how many library images per class notebook 00 re-simulates
+    #: how many library images per class notebook 00 re-simulates, and over the full field or not
     resim_per_class: int
+    resim_full_field: bool
+    #: frames of the synthetic movie (the standard movie has 150)
+    movie_frames: int
 
 
 def sizes(profile: str | None = None) -> Sizes:
     """Profile-dependent sizes (``profile`` defaults to :func:`get_profile`)."""
     profile = profile or get_profile()
     if profile == "paper":
-        return Sizes(profile, resim_sampling_A=0.07, resim_phonons=4, resim_per_class=1)
+        return Sizes(profile, resim_sampling_A=0.07, resim_phonons=4, resim_per_class=1,
+                     resim_full_field=True, movie_frames=150)
     if profile == "ci":
-        return Sizes(profile, resim_sampling_A=0.1, resim_phonons=1, resim_per_class=1)
+        return Sizes(profile, resim_sampling_A=0.1, resim_phonons=1, resim_per_class=1,
+                     resim_full_field=False, movie_frames=40)
     raise ValueError(f"unknown profile {profile!r}; use one of {PROFILES}")
 
 

@@ -188,3 +188,14 @@ def field_to_window(sim_field: SimulatedField | np.ndarray, angle_deg: float, so
     blurred = apply_source_size(image, ps, source_fwhm_A)
     return cut_window(blurred, ps, centre, out_px=window_px, out_pixel_size_A=out_pixel_size_A,
                       angle_deg=angle_deg, order=3)
+
+
+def projected_potential(atoms, sampling_A: float = 0.07) -> np.ndarray:
+    """The projected electrostatic potential of ``atoms`` (rows = y, cols = x), in V·Å."""
+    import abtem
+
+    check_pixel_size(sampling_A, "sampling_A")
+    potential = abtem.Potential(atoms, sampling=sampling_A, projection="infinite",
+                                parametrization="lobato")
+    arr = potential.build().project().compute(progress_bar=False).array
+    return np.asarray(arr).T
