@@ -41,6 +41,8 @@ library: venv
 
 bench: venv
 	$(PY) benchmarks/bench_simulation.py
+	$(PY) benchmarks/bench_movie.py
+	$(PY) benchmarks/bench_classifier.py
 
 clean-generated:
 	rm -rf data/generated

@@ -60,6 +60,15 @@ class Sizes:
     resim_full_field: bool
     #: frames of the synthetic movie (the standard movie has 150)
     movie_frames: int
+    #: augmented images from the library (the poster's 50,178) and from the test library
+    augmented_train: int = 50_178
+    augmented_test: int = 12_000
+    #: classifier training: epochs (early stopping may end sooner) and batch size
+    epochs: int = 12
+    batch_size: int = 128
+    #: grid search: images of the training part used per trial, epochs per trial
+    grid_images: int = 12_000
+    grid_epochs: int = 3
 
 
 def sizes(profile: str | None = None) -> Sizes:
@@ -70,7 +79,9 @@ def sizes(profile: str | None = None) -> Sizes:
                      resim_full_field=True, movie_frames=150)
     if profile == "ci":
         return Sizes(profile, resim_sampling_A=0.1, resim_phonons=1, resim_per_class=1,
-                     resim_full_field=False, movie_frames=40)
+                     resim_full_field=False, movie_frames=40,
+                     augmented_train=3_000, augmented_test=1_200, epochs=3, grid_images=1_200,
+                     grid_epochs=1)
     raise ValueError(f"unknown profile {profile!r}; use one of {PROFILES}")
 
 
@@ -103,6 +114,18 @@ def ensure_dirs() -> None:
     """Create the output folders (figures, metrics, generated data) if missing."""
     for d in (FIGURES_DIR, METRICS_DIR, GENERATED_DIR, MODELS_DIR, LIBRARY_DIR):
         d.mkdir(parents=True, exist_ok=True)
+
+
+def models_dir(profile: str | None = None) -> Path:
+    """Where notebooks write trained models: the shipped ``data/models`` in the paper profile, a
+    scratch folder under ``data/generated/ci`` otherwise (a test run never replaces shipped weights)."""
+    profile = profile or get_profile()
+    d = MODELS_DIR if profile == "paper" else GENERATED_DIR / profile / "models"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+CLASSIFIER_FILE = "defect_classifier.keras"
 
 
 def output_dirs(profile: str | None = None) -> tuple[Path, Path]:

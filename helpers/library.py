@@ -199,6 +199,7 @@ def write_library(data: dict, path: Path, overwrite: bool = False) -> Path:
                 g.create_dataset(key, data=value, compression="gzip", compression_opts=4)
             for key, value in data["attrs"].items():
                 f.attrs[key] = value
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -71,6 +71,7 @@ def write_metrics(notebook: str, metrics: dict, sizes: dict | None = None,
     with os.fdopen(fd, "w") as f:
         json.dump(record, f, indent=2, sort_keys=True)
         f.write("\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path
 

@@ -549,6 +549,7 @@ def save_movie(movie: Movie, path: Path, overwrite: bool = False) -> Path:
             f.attrs["pixel_size_A"] = movie.params.pixel_size_A
             f.attrs["classes"] = json.dumps(list(MOVIE_CLASSES))
             f.attrs["true_parameters"] = json.dumps(movie.true_parameters())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -1,0 +1,84 @@
+"""The classifier: shapes and budget, a short training that must learn, exact CAMs."""
+import numpy as np
+import pytest
+
+from helpers.classifier import (LAST_CONV, as_input, build_classifier, cam_peak, cam_weights,
+                                class_activation_maps, predict, train)
+from helpers.config import set_seed
+
+
+def test_builds_with_promised_shapes_and_budget():
+    m = build_classifier()
+    assert m.input_shape == (None, 64, 64, 1)
+    assert m.output_shape == (None, 6)
+    assert m.count_params() <= 1_000_000
+    h, w = m.get_layer(LAST_CONV).output.shape[1:3]
+    assert h >= 8 and w >= 8
+    with pytest.raises(ValueError, match="dropout"):
+        build_classifier(dropout=1.5)
+    with pytest.raises(ValueError, match="shape"):
+        as_input(np.zeros((2, 3)))
+
+
+def _patterns(n, rng):
+    """Six easily separable pattern classes with noise."""
+    yy, xx = np.mgrid[:64, :64]
+    y = rng.integers(0, 6, n)
+    x = np.empty((n, 64, 64), np.float32)
+    for i, c in enumerate(y):
+        cy, cx = rng.integers(20, 44, 2)
+        img = {0: np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 20.0),
+               1: (np.abs(yy - cy) < 3).astype(float),
+               2: (np.abs(xx - cx) < 3).astype(float),
+               3: (np.abs(np.hypot(yy - cy, xx - cx) - 12) < 2).astype(float),
+               4: ((yy // 8 + xx // 8) % 2).astype(float),
+               5: np.zeros((64, 64))}[int(c)]
+        x[i] = np.clip(img + rng.normal(0, 0.1, (64, 64)), 0, 1)
+    return x, y
+
+
+def test_short_training_learns_a_separable_set():
+    rng = set_seed(0)
+    x, y = _patterns(600, rng)
+    m = build_classifier(learning_rate=3e-3, filters=(8, 16, 16), dense=16)
+    res = train(m, x[:480], y[:480], x[480:], y[480:], epochs=6, batch_size=32, patience=6, verbose=0)
+    acc = float(np.mean(np.argmax(predict(m, x[480:]), axis=1) == y[480:]))
+    assert acc > 0.6, f"accuracy {acc:.2f} not well above chance (0.17)"
+    assert res.images_per_s > 0 and res.epochs_run >= 1
+
+
+def test_cam_peaks_at_the_known_feature():
+    """Hand-set weights: every conv passes channel 0 through, the head scores mean activation."""
+    m = build_classifier(filters=(4, 4, 4), dense=4)
+    for layer in m.layers:
+        ws = layer.get_weights()
+        if layer.name.startswith("conv"):
+            k = np.zeros_like(ws[0])
+            k[1, 1, 0, :] = 1.0  # centre tap of input channel 0 to every output channel
+            layer.set_weights([k])
+        elif layer.name == "dense":
+            layer.set_weights([np.eye(4, dtype=np.float32), np.zeros(4, np.float32)])
+        elif layer.name == "predictions":
+            w = np.zeros((4, 6), np.float32)
+            w[:, 2] = 1.0  # class 2 responds to the feature
+            layer.set_weights([w, np.zeros(6, np.float32)])
+    img = np.zeros((1, 64, 64), np.float32)
+    img[0, 40:44, 16:20] = 1.0  # feature centred at (41.5, 17.5)
+    cams, probs = class_activation_maps(m, img, classes=[2])
+    r, c = cam_peak(cams[0])
+    assert abs(r - 41.5) <= 2.5 and abs(c - 17.5) <= 2.5
+    W, b = cam_weights(m)
+    assert W.shape == (4, 6) and np.argmax(probs[0]) == 2
+
+
+def test_confusion_and_report():
+    from helpers.evaluation import accuracy, confusion_matrix, per_class_report
+
+    cm = confusion_matrix([0, 0, 1, 2], [0, 1, 1, 1], 4)
+    assert cm.tolist() == [[1, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
+    rep = per_class_report(cm, "abcd")
+    assert rep.loc["a", "recall"] == 0.5 and rep.loc["b", "precision"] == pytest.approx(1 / 3)
+    assert rep.loc["d"].tolist() == [0.0, 0.0, 0.0, 0]  # a class that never occurs: no NaN
+    assert accuracy(cm) == 0.5
+    with pytest.raises(ValueError, match="labels"):
+        confusion_matrix([5], [0], 4)

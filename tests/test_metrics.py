@@ -1,0 +1,29 @@
+import json
+
+import numpy as np
+import pytest
+
+from helpers import config, report
+from helpers.metrics import read_metrics, write_metrics
+
+
+def test_write_metrics_records_run_and_merges(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "GENERATED_DIR", tmp_path)
+    p = write_metrics("99_test", {"acc": np.float32(0.5), "counts": np.arange(3)}, sizes={"images": 10},
+                      profile="ci")
+    assert tmp_path in p.parents
+    d = json.loads(p.read_text())
+    assert d["acc"] == 0.5 and d["counts"] == [0, 1, 2]
+    assert d["_run"]["profile"] == "ci" and d["_run"]["sizes"] == {"images": 10}
+    assert "numpy" in d["_run"]["versions"]
+    write_metrics("99_test", {"f1": 0.9}, sizes={"frames": 3}, profile="ci")
+    d = read_metrics("99_test", profile="ci")
+    assert d["acc"] == 0.5 and d["f1"] == 0.9 and d["_run"]["sizes"] == {"images": 10, "frames": 3}
+    with pytest.raises(ValueError, match="bare name"):
+        write_metrics("../x", {}, profile="ci")
+
+
+def test_readme_results_table_is_current():
+    """The README's results table is generated from results/metrics (python -m helpers.report)."""
+    text = (config.ROOT / "README.md").read_text()
+    assert report.render(text) == text, "run `python -m helpers.report` after a paper run"
