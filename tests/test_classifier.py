@@ -40,7 +40,7 @@ def _patterns(n, rng):
 def test_short_training_learns_a_separable_set():
     rng = set_seed(0)
     x, y = _patterns(600, rng)
-    m = build_classifier(learning_rate=3e-3, filters=(8, 16, 16), dense=16)
+    m = build_classifier(learning_rate=3e-3, filters=(8, 8, 16, 16), dense=16)
     res = train(m, x[:480], y[:480], x[480:], y[480:], epochs=6, batch_size=32, patience=6, verbose=0)
     acc = float(np.mean(np.argmax(predict(m, x[480:]), axis=1) == y[480:]))
     assert acc > 0.6, f"accuracy {acc:.2f} not well above chance (0.17)"
@@ -49,7 +49,7 @@ def test_short_training_learns_a_separable_set():
 
 def test_cam_peaks_at_the_known_feature():
     """Hand-set weights: every conv passes channel 0 through, the head scores mean activation."""
-    m = build_classifier(filters=(4, 4, 4), dense=4)
+    m = build_classifier(filters=(4, 4, 4, 4), dense=4)
     for layer in m.layers:
         ws = layer.get_weights()
         if layer.name.startswith("conv"):
