@@ -80,7 +80,7 @@ def sizes(profile: str | None = None) -> Sizes:
     if profile == "ci":
         return Sizes(profile, resim_sampling_A=0.1, resim_phonons=1, resim_per_class=1,
                      resim_full_field=False, movie_frames=40,
-                     augmented_train=3_000, augmented_test=1_200, epochs=3, grid_images=1_200,
+                     augmented_train=8_000, augmented_test=1_200, epochs=5, grid_images=1_200,
                      grid_epochs=1)
     raise ValueError(f"unknown profile {profile!r}; use one of {PROFILES}")
 

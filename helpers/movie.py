@@ -418,6 +418,14 @@ class Movie:
                 "dose_e_per_A2_per_frame": self.params.dose_e_per_A2}
 
 
+def same_defects(a: "Movie", b: "Movie", frame: int = 0) -> bool:
+    """Whether two movies show the same defects (ids, classes, positions) in a frame."""
+    cols = ["defect_id", "class", "x_px", "y_px"]
+    ta = a.visible_truth(frame)[cols].reset_index(drop=True)
+    tb = b.visible_truth(frame)[cols].reset_index(drop=True)
+    return bool(ta.equals(tb))
+
+
 def generate_movie(params: MovieParams | None = None, progress: bool = True) -> Movie:
     """Generate a movie and its ground truth (no caching; see :func:`standard_movie`)."""
     from tqdm.auto import tqdm

@@ -104,3 +104,18 @@ def defect_line_profile(window, pixel_size_A: float, length_A: float = 12.0,
     prof = profile_line(img, start, end, order=1, mode="reflect")
     x = np.linspace(-length_A / 2, length_A / 2, len(prof))
     return x, prof, np.array([start, end])
+
+
+def signature_matches(class_name: str, s: Signature) -> bool:
+    """Whether a window's centre shows the signature of ``class_name`` (60 kV, 80–200 mrad HAADF).
+
+    Empty sites (``Vw``, ``Vs2``) read well below a pristine S2 column; a single S on a metal site
+    (``Sw``) below an S2 column but above empty; ``Mo`` (Z = 42) well below W (Z = 74); a W on a
+    chalcogen site (``W2s2``) like a W column; W + S in one column (``Ws``) brighter than W alone.
+    """
+    rules = {"Vw": s.centre_over_S2 < 0.25, "Sw": 0.25 < s.centre_over_S2 < 0.9,
+             "Mo": 0.3 < s.centre_over_W < 0.75, "W2s2": 0.85 < s.centre_over_W < 1.3,
+             "Vs2": s.centre_over_S2 < 0.25, "Ws": s.centre_over_W > 1.15}
+    if class_name not in rules:
+        raise ValueError(f"no signature rule for class {class_name!r}")
+    return bool(rules[class_name])

@@ -27,6 +27,21 @@ ROWS = [
     ("00_simulate_library", "movie_defects_first_frame", "movie defects in view, first frame", "{}"),
     ("00_simulate_library", "movie_defects_last_frame", "movie defects in view, last frame", "{}"),
     ("00_simulate_library", "movie_generation_s", "generate and save the standard movie (s, 2 cores)", "{:.1f}"),
+    ("01_augment", "train_images", "augmented images from the 45-image library", "{:,}"),
+    ("01_augment", "test_images_leakfree", "augmented leak-free test images (test library)", "{:,}"),
+    ("01_augment", "augment_images_per_s", "augmentation throughput (images/s)", "{:.0f}"),
+    ("03_train_classifier", "test_accuracy_leakfree", "**test accuracy, leak-free (test library) — headline**", "{:.2%}"),
+    ("03_train_classifier", "test_accuracy_random_split", "test accuracy, poster's random 80/20 split (leaky)", "{:.2%}"),
+    ("03_train_classifier", "poster_test_accuracy_random_split", "poster's reported test accuracy (random split)", "{:.2%}"),
+    ("03_train_classifier", "train_s", "training time (s, 2 cores)", "{:.0f}"),
+    ("03_train_classifier", "train_images_per_s", "training throughput (images/s)", "{:.0f}"),
+    ("03_train_classifier", "classify_windows_per_s", "classification throughput (windows/s)", "{:.0f}"),
+    ("04_gridsearch", "best_lr", "grid search: best learning rate", "{:g}"),
+    ("04_gridsearch", "best_dropout", "grid search: best dropout", "{:g}"),
+    ("04_gridsearch", "best_test_accuracy_leakfree", "grid search: best cell's leak-free test accuracy (subset-trained)", "{:.2%}"),
+    ("04_gridsearch", "search_s", "grid search time (min, 2 cores)", "{:.1f}"),
+    ("05_cam", "cam_median_error_A", "CAM defect position error, median (Å)", "{:.2f}"),
+    ("05_cam", "cam_p90_error_A", "CAM defect position error, 90th percentile (Å)", "{:.2f}"),
 ]
 
 
@@ -41,7 +56,7 @@ def table() -> str:
         if data is None or key not in data:
             continue
         value = data[key]
-        if key == "simulate_library_total_s":
+        if key in ("simulate_library_total_s", "search_s"):
             value = value / 60
         lines.append(f"| {nb} | {label} | {fmt.format(value)} | {data['_run']['profile']} |")
     return "\n".join(lines)

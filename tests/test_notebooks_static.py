@@ -1,0 +1,31 @@
+"""House rules of the notebooks: names, one setup cell, no %run, no absolute paths, no copies."""
+import json
+import re
+
+import pytest
+
+from helpers import config
+
+NOTEBOOKS = sorted(config.NOTEBOOKS_DIR.glob("*.ipynb"))
+
+
+def test_names_in_pipeline_order_and_no_copies():
+    assert NOTEBOOKS, "no notebooks found"
+    for nb in NOTEBOOKS:
+        assert re.fullmatch(r"\d\d[a-z]?_[a-z0-9_]+\.ipynb", nb.name), nb.name
+        assert "-Copy" not in nb.name and "checkpoint" not in nb.name
+    assert not list(config.ROOT.rglob(".ipynb_checkpoints/*.ipynb"))
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_setup_cell_and_no_forbidden_code(nb):
+    cells = json.loads(nb.read_text())["cells"]
+    code = [("".join(c["source"])) for c in cells if c["cell_type"] == "code"]
+    assert "from helpers import config" in code[0] and "config.set_seed(" in code[0], \
+        "the first code cell must import helpers.config and set the seed"
+    for src in code:
+        assert "%run" not in src
+        assert not re.search(r"['\"](/work|/home|/Users|C:\\\\)", src), "absolute path in a notebook"
+        assert not re.search(r"^\s*(def|class) ", src, re.M), \
+            "logic belongs in helpers/, not in notebooks"
+    assert any("Assertion cell" in src for src in code), "a notebook must check its science"
