@@ -1,0 +1,81 @@
+"""FFT labels, blobs and one-to-one matching on hand-made inputs with known answers."""
+import numpy as np
+import pytest
+
+from helpers.localize import blobs, fft_labels, match_points
+from helpers.movie import probe_kernel, render_columns
+
+
+def _lattice(ps=0.2, n=256, vacancy=None, a=3.18):
+    """A clean hexagonal lattice of W-like columns (and weaker S2) rendered incoherently."""
+    a1 = np.array([a, 0.0])
+    a2 = np.array([a / 2, a * np.sqrt(3) / 2])
+    pts, w = [], []
+    for i in range(-40, 41):
+        for j in range(-40, 41):
+            p = i * a1 + j * a2 + n * ps / 2
+            for shift, weight in ((0, 1.0), ((a1 + a2) / 3, 0.2)):
+                q = p + shift
+                if 0 <= q[0] < n * ps and 0 <= q[1] < n * ps:
+                    if vacancy is not None and np.linalg.norm(q - vacancy) < 0.1:
+                        continue
+                    pts.append(q)
+                    w.append(weight)
+    pts = np.array(pts)
+    kft = np.fft.rfft2(probe_kernel((n, n), ps, 1.0, 5.0, 0.0))
+    return render_columns((n, n), pts[:, 1] / ps, pts[:, 0] / ps, np.array(w), kft), pts
+
+
+@pytest.mark.parametrize("method", ["bragg", "highpass"])
+def test_fft_labels_mark_a_planted_vacancy_and_nothing_in_a_perfect_lattice(method):
+    ps = 0.2
+    perfect, pts = _lattice(ps)
+    # the W column nearest the centre
+    centre = np.array([128 * ps, 128 * ps])
+    site = pts[np.argmin(np.linalg.norm(pts - centre, axis=1))]
+    with_vac, _ = _lattice(ps, vacancy=site)
+    lab_perfect = fft_labels(perfect, ps, method=method).labels
+    # a perfect lattice: nothing away from the border (window edge effects excluded)
+    assert not lab_perfect[24:-24, 24:-24].any()
+    lab = fft_labels(with_vac, ps, method=method).labels
+    r, c = site[1] / ps, site[0] / ps  # (row, col) = (y, x)
+    assert lab[int(round(r)), int(round(c))], "the vacancy site is not marked"
+    assert lab[24:-24, 24:-24].sum() * ps**2 < 40, "too much marked"
+
+
+def test_blobs_known_answers():
+    m = np.zeros((40, 40))
+    assert blobs(m).shape == (0, 2)
+    m[5:8, 5:8] = 1.0
+    m[30:33, 0:3] = 0.9  # at the border
+    m[20, 20] = 1.0  # too small
+    b = blobs(m, 0.5, min_pixels=3)
+    assert len(b) == 2
+    np.testing.assert_allclose(sorted(map(tuple, b)), [(6, 6), (31, 1)])
+
+
+def test_matching_edge_cases():
+    truth = np.array([[10, 10], [20, 20], [0, 0]])
+    m = match_points([], truth, 1.0)
+    assert (m.tp, m.fp, m.fn, m.f1) == (0, 0, 3, 0.0)
+    m = match_points([[50, 50]], [], 1.0)
+    assert (m.tp, m.fp, m.fn) == (0, 1, 0)
+    m = match_points([[50, 50], [60, 60]], truth, 1.0)  # all false
+    assert (m.tp, m.fp, m.fn) == (0, 2, 3)
+    # one-to-one: two predictions near one truth count once
+    m = match_points([[10.2, 10], [9.8, 10], [0.5, 0]], truth, 1.0)
+    assert (m.tp, m.fp, m.fn) == (2, 1, 1)
+    assert m.precision == pytest.approx(2 / 3) and m.recall == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="tolerance"):
+        match_points(truth, truth, 0)
+
+
+def test_bad_frames():
+    with pytest.raises(ValueError, match="2D"):
+        fft_labels(np.zeros((4, 64, 64)), 0.2)
+    with pytest.raises(ValueError, match="NaN"):
+        fft_labels(np.full((64, 64), np.nan), 0.2)
+    with pytest.raises(ValueError, match="smaller"):
+        fft_labels(np.zeros((8, 8)), 0.2)
+    with pytest.raises(ValueError, match="missing"):
+        fft_labels(np.zeros((64, 64)), None)
