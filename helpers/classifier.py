@@ -101,13 +101,16 @@ class TrainResult:
 
 
 def train(model, x_train, y_train, x_val, y_val, epochs: int = 10, batch_size: int = 128,
-          patience: int = 3, verbose: int = 2) -> TrainResult:
-    """Fit with early stopping on the validation loss (best weights restored)."""
+          patience: int = 4, verbose: int = 2) -> TrainResult:
+    """Fit with early stopping on the validation loss (best weights restored); the learning rate
+    halves whenever the validation loss does not improve for an epoch."""
     import keras
 
     x_train, x_val = as_input(x_train), as_input(x_val)
     cb = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                        restore_best_weights=True)]
+                                        restore_best_weights=True),
+          keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
+                                            min_lr=1e-6, verbose=0)]
     t0 = time.perf_counter()
     h = model.fit(x_train, np.asarray(y_train), validation_data=(x_val, np.asarray(y_val)),
                   epochs=epochs, batch_size=batch_size, callbacks=cb, verbose=verbose, shuffle=True)
