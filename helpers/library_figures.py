@@ -78,7 +78,8 @@ def plot_simulation_steps(atoms, site, potential_image, potential_sampling_A, fi
     axes[0].set_aspect("equal")
     axes[0].set_title("1. ASE supercell (defect: +)")
     axes[0].set_xlabel("x (Å)")
-    show_image(axes[1], potential_image, potential_sampling_A, "2. projected potential", cmap="magma")
+    show_image(axes[1], np.sqrt(np.clip(potential_image, 0, None)), potential_sampling_A,
+               "2. projected potential (√ scale)", cmap="magma")
     show_image(axes[2], field.image, field.pixel_size_A,
                f"3. HAADF field ({field.seconds:.0f} s)")
     show_image(axes[3], window, window_pixel_size_A, "4. blurred, rotated 64×64 window")
