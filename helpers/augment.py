@@ -17,8 +17,6 @@ same seed gives the same images regardless of chunking. Lengths in Å.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +24,8 @@ import numpy as np
 from scipy import ndimage
 from skimage.util import random_noise
 
+from .detector import scanline_jitter
+from .io import atomic_output
 from .validation import check_image, check_pixel_size
 from .windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
 
@@ -102,12 +102,6 @@ def affine_window(field, pixel_size_A: float, centre_rc_px, angle_deg: float = 0
                                    mode="nearest").astype(np.float32)
 
 
-def _scanline_jitter(img, sigma_px, rng):
-    shift = rng.normal(0, sigma_px, size=img.shape[0])
-    x = np.arange(img.shape[1], dtype=float)
-    return np.stack([np.interp(x + s, x, row) for s, row in zip(shift, img)])
-
-
 def add_noise(img01: np.ndarray, kind: str, rng: np.random.Generator, p: AugmentParams) -> np.ndarray:
     """One of the noise models on a [0, 1] image; returns a [0, 1] float32 image."""
     if kind not in NOISE_TYPES:
@@ -160,7 +154,7 @@ def augment_one(field, field_pixel_size_A: float, centre_rc_px, orientation_deg:
     w = np.clip(w / max(w.max(), 1e-9), 0, 1) ** rng.uniform(*p.gamma)
     w = w * rng.uniform(*p.contrast)
     if rng.random() < 0.5:
-        w = _scanline_jitter(w, rng.uniform(*p.scanline_jitter_px), rng)
+        w = scanline_jitter(w, rng.uniform(*p.scanline_jitter_px), rng)
     w = normalize(w)
     kind = noise or str(rng.choice(NOISE_TYPES, p=np.asarray(p.noise_probs)))
     return add_noise(w, kind, rng, p), kind, rc
@@ -222,28 +216,16 @@ def save_augmented(aug: AugmentedSet, path: Path, params: AugmentParams, overwri
     import h5py
     import json
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".h5.part", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("images", data=aug.images, chunks=(256, WINDOW_PX, WINDOW_PX))
-            f.create_dataset("labels", data=aug.labels)
-            f.create_dataset("source", data=aug.source)
-            f.create_dataset("noise", data=aug.noise.astype("S"))
-            f.create_dataset("defect_rc", data=aug.defect_rc)
-            f.attrs["seed"] = aug.seed
-            f.attrs["library_kind"] = aug.library_kind
-            f.attrs["params"] = json.dumps(asdict(params))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    with atomic_output(path, overwrite, ".h5.part") as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("images", data=aug.images, chunks=(256, WINDOW_PX, WINDOW_PX))
+        f.create_dataset("labels", data=aug.labels)
+        f.create_dataset("source", data=aug.source)
+        f.create_dataset("noise", data=aug.noise.astype("S"))
+        f.create_dataset("defect_rc", data=aug.defect_rc)
+        f.attrs["seed"] = aug.seed
+        f.attrs["library_kind"] = aug.library_kind
+        f.attrs["params"] = json.dumps(asdict(params))
+    return Path(path)
 
 
 def load_augmented(path: Path) -> AugmentedSet:
@@ -307,3 +289,18 @@ def get_augmented(lib, n_images: int, seed: int, params: AugmentParams = Augment
     aug = augment_library(lib, n_images, seed, params, progress=progress)
     save_augmented(aug, path, params, overwrite=True)
     return aug
+
+
+def fit_validation_split(indices, seed: int, fit_fraction: float = 0.67, size: int | None = None,
+                         sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``indices`` at random into fitting and validation parts (the poster's 67/33).
+
+    With ``size``, a random subset of that many indices is split instead (grid-search trials).
+    """
+    rng = np.random.default_rng(seed)
+    indices = np.asarray(indices)
+    pick = (rng.permutation(indices) if size is None
+            else rng.choice(indices, size=min(size, len(indices)), replace=False))
+    n_fit = int(round(fit_fraction * len(pick)))
+    fit, val = pick[:n_fit], pick[n_fit:]
+    return (np.sort(fit), np.sort(val)) if sort else (fit, val)

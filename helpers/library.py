@@ -17,8 +17,6 @@ Schema of ``data/library/*.h5`` (one file per library)::
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -26,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_output
 from .structures import CLASS_NAMES, class_index
 from .windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
 
@@ -182,29 +181,17 @@ def write_library(data: dict, path: Path, overwrite: bool = False) -> Path:
     """Write a library to HDF5 atomically (temporary file, then rename); never overwrite silently."""
     import h5py
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".h5.part", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            for key, value in data.items():
-                if key in ("fields", "attrs"):
-                    continue
-                f.create_dataset(key, data=value, compression="gzip", compression_opts=4)
-            g = f.create_group("fields")
-            for key, value in data["fields"].items():
-                g.create_dataset(key, data=value, compression="gzip", compression_opts=4)
-            for key, value in data["attrs"].items():
-                f.attrs[key] = value
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    with atomic_output(path, overwrite, ".h5.part") as tmp, h5py.File(tmp, "w") as f:
+        for key, value in data.items():
+            if key in ("fields", "attrs"):
+                continue
+            f.create_dataset(key, data=value, compression="gzip", compression_opts=4)
+        g = f.create_group("fields")
+        for key, value in data["fields"].items():
+            g.create_dataset(key, data=value, compression="gzip", compression_opts=4)
+        for key, value in data["attrs"].items():
+            f.attrs[key] = value
+    return Path(path)
 
 
 REQUIRED_DATASETS = ("images", "labels", "orientation_deg", "defocus_A", "source_fwhm_A",

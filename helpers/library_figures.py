@@ -116,3 +116,18 @@ def plot_line_profiles(lib, orientation_deg: float = 0.0, length_A: float = 12.0
                  y=1.0)
     fig.tight_layout()
     return fig, table
+
+
+def plot_resimulation_check(records):
+    """Shipped windows (top) and their re-simulations (bottom) with the correlation of each pair."""
+    fig, axes = plt.subplots(2, len(records), figsize=(2.2 * len(records), 4.6), squeeze=False)
+    for k, r in enumerate(records):
+        axes[0, k].imshow(r["shipped"], cmap="gray")
+        axes[0, k].set_title(f"shipped {r['class']}", fontsize=9)
+        axes[1, k].imshow(r["window"], cmap="gray")
+        axes[1, k].set_title(f"re-sim r={r['correlation']:.3f}", fontsize=9)
+        for ax in axes[:, k]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return fig

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import json
-import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from . import config
+from .io import atomic_output
 
 TRACKED_PACKAGES = ("numpy", "scipy", "abtem", "ase", "tensorflow-cpu", "tensorflow", "keras",
                     "keras-tuner", "scikit-image", "trackpy", "rosettasciio")
@@ -67,12 +66,8 @@ def write_metrics(notebook: str, metrics: dict, sizes: dict | None = None,
         "versions": versions(),
         "written_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    fd, tmp = tempfile.mkstemp(suffix=".json.part", dir=mdir)
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    with atomic_output(path, overwrite=True, suffix=".json.part") as tmp:
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return path
 
 

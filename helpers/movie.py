@@ -21,8 +21,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -31,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from . import config
+from .detector import apply_detector_noise, scanline_jitter
+from .io import atomic_output
 from .physics import column_contrast
 from .structures import CLASS_NAMES, LATTICE_A
 from .validation import check_pixel_size
@@ -351,17 +351,6 @@ def render_columns(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, w
     return np.clip(np.fft.irfft2(np.fft.rfft2(img) * kernel_ft, s=shape), 0, None)
 
 
-def apply_detector_noise(expected_counts: np.ndarray, rng: np.random.Generator,
-                         read_noise_counts: float) -> np.ndarray:
-    """Poisson counting noise on the expected counts plus Gaussian read noise (counts)."""
-    if np.any(expected_counts < 0) or not np.all(np.isfinite(expected_counts)):
-        raise ValueError("expected counts must be finite and ≥ 0")
-    out = rng.poisson(expected_counts).astype(np.float64)
-    if read_noise_counts > 0:
-        out += rng.normal(0.0, read_noise_counts, size=out.shape)
-    return out
-
-
 def _smooth_field(shape, scale_px, rng):
     """A smooth random field in [0, 1] (contamination), by low-pass filtering white noise."""
     noise = rng.normal(size=shape)
@@ -482,7 +471,7 @@ def generate_movie(params: MovieParams | None = None, progress: bool = True) -> 
         if params.noise:
             frame = apply_detector_noise(expected, rng_i, params.read_noise_counts)
             if params.scanline_jitter_px > 0:
-                frame = _scanline_jitter(frame, params.scanline_jitter_px, rng_i)
+                frame = scanline_jitter(frame, params.scanline_jitter_px, rng_i, correlation=0.6)
         else:
             frame = expected
         frames[t] = frame.astype(np.float32)
@@ -506,21 +495,6 @@ def generate_movie(params: MovieParams | None = None, progress: bool = True) -> 
                  generation_s=time.perf_counter() - t_start, population=population)
 
 
-def _scanline_jitter(frame: np.ndarray, sigma_px: float, rng: np.random.Generator) -> np.ndarray:
-    """Shift each scan line horizontally by a correlated random offset (linear interpolation)."""
-    n = frame.shape[0]
-    e = rng.normal(0, sigma_px, size=n)
-    shift = np.empty(n)
-    shift[0] = e[0]
-    for r in range(1, n):  # AR(1): neighbouring lines share part of their offset
-        shift[r] = 0.6 * shift[r - 1] + 0.8 * e[r]
-    x = np.arange(frame.shape[1], dtype=float)
-    out = np.empty_like(frame)
-    for r in range(n):
-        out[r] = np.interp(x + shift[r], x, frame[r])
-    return out
-
-
 # ----------------------------------------------------------------------------------------------
 # Cache on disk
 
@@ -533,35 +507,23 @@ def save_movie(movie: Movie, path: Path, overwrite: bool = False) -> Path:
     """Write frames, truth, events and parameters to HDF5 atomically."""
     import h5py
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".h5.part", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("frames", data=movie.frames, chunks=(1,) + movie.frames.shape[1:])
-            f.create_dataset("drift_A", data=movie.drift_A)
-            f.create_dataset("population", data=movie.population)
-            for group, df in (("truth", movie.truth), ("events", movie.events)):
-                g = f.create_group(group)
-                for col in df.columns:
-                    v = df[col].to_numpy()
-                    g.create_dataset(col, data=v.astype("S") if v.dtype == object else v)
-            f.attrs["params"] = movie.params.to_json()
-            f.attrs["content_hash"] = movie.content_hash
-            f.attrs["orientation_deg"] = movie.orientation_deg
-            f.attrs["generation_s"] = movie.generation_s
-            f.attrs["pixel_size_A"] = movie.params.pixel_size_A
-            f.attrs["classes"] = json.dumps(list(MOVIE_CLASSES))
-            f.attrs["true_parameters"] = json.dumps(movie.true_parameters())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    with atomic_output(path, overwrite, ".h5.part") as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("frames", data=movie.frames, chunks=(1,) + movie.frames.shape[1:])
+        f.create_dataset("drift_A", data=movie.drift_A)
+        f.create_dataset("population", data=movie.population)
+        for group, df in (("truth", movie.truth), ("events", movie.events)):
+            g = f.create_group(group)
+            for col in df.columns:
+                v = df[col].to_numpy()
+                g.create_dataset(col, data=v.astype("S") if v.dtype == object else v)
+        f.attrs["params"] = movie.params.to_json()
+        f.attrs["content_hash"] = movie.content_hash
+        f.attrs["orientation_deg"] = movie.orientation_deg
+        f.attrs["generation_s"] = movie.generation_s
+        f.attrs["pixel_size_A"] = movie.params.pixel_size_A
+        f.attrs["classes"] = json.dumps(list(MOVIE_CLASSES))
+        f.attrs["true_parameters"] = json.dumps(movie.true_parameters())
+    return Path(path)
 
 
 def _params_from_json(text: str) -> MovieParams:

@@ -4,6 +4,7 @@ import pytest
 
 from helpers import config
 from helpers.augment import (NOISE_TYPES, AugmentParams, add_noise, affine_window, augment_library,
+                             fit_validation_split,
                              group_split, normalize, random_split)
 from helpers.library import load_library
 
@@ -83,3 +84,12 @@ def test_defect_offset_lands_where_recorded(lib):
     moved = affine_window(field, ps, (n // 2, n // 2), order=1, defect_offset_A=(0.9, -1.5))
     # shifting by (0.9, -1.5) Å = (3, -5) px moves the content by exactly that
     np.testing.assert_allclose(moved[10:50, 10:50], base[7:47, 15:55], atol=1e-5)
+
+
+def test_fit_validation_split():
+    idx = np.arange(100, 400)
+    fit, val = fit_validation_split(idx, seed=1, sort=True)
+    assert len(fit) == 201 and len(val) == 99 and not set(fit) & set(val)
+    assert set(fit) | set(val) == set(idx) and np.all(np.diff(fit) > 0)
+    a, b = fit_validation_split(idx, seed=1, size=30)
+    assert len(a) == 20 and len(b) == 10 and set(a) | set(b) <= set(idx)
