@@ -69,6 +69,12 @@ class Sizes:
     #: grid search: images of the training part used per trial, epochs per trial
     grid_images: int = 12_000
     grid_epochs: int = 3
+    #: localizer (notebook 02): training crops and epochs; robustness movies (notebook 06): frames
+    #: per variant and training crops of each variant's localizer
+    localizer_crops: int = 1024
+    localizer_epochs: int = 6
+    robust_frames: int = 30
+    robust_localizer_crops: int = 512
 
 
 def sizes(profile: str | None = None) -> Sizes:
@@ -81,7 +87,8 @@ def sizes(profile: str | None = None) -> Sizes:
         return Sizes(profile, resim_sampling_A=0.1, resim_phonons=1, resim_per_class=1,
                      resim_full_field=False, movie_frames=40,
                      augmented_train=8_000, augmented_test=1_200, epochs=5, grid_images=1_200,
-                     grid_epochs=1)
+                     grid_epochs=1, localizer_crops=512, localizer_epochs=3, robust_frames=4,
+                     robust_localizer_crops=96)
     raise ValueError(f"unknown profile {profile!r}; use one of {PROFILES}")
 
 

@@ -26,21 +26,34 @@ def _lattice(ps=0.2, n=256, vacancy=None, a=3.18):
     return render_columns((n, n), pts[:, 1] / ps, pts[:, 0] / ps, np.array(w), kft), pts
 
 
-@pytest.mark.parametrize("method", ["bragg", "highpass"])
-def test_fft_labels_mark_a_planted_vacancy_and_nothing_in_a_perfect_lattice(method):
+def test_fft_labels_mark_a_planted_vacancy_and_nothing_in_a_perfect_lattice():
     ps = 0.2
     perfect, pts = _lattice(ps)
     # the W column nearest the centre
     centre = np.array([128 * ps, 128 * ps])
     site = pts[np.argmin(np.linalg.norm(pts - centre, axis=1))]
     with_vac, _ = _lattice(ps, vacancy=site)
-    lab_perfect = fft_labels(perfect, ps, method=method).labels
-    # a perfect lattice: nothing away from the border (window edge effects excluded)
-    assert not lab_perfect[24:-24, 24:-24].any()
-    lab = fft_labels(with_vac, ps, method=method).labels
+    # a perfect lattice: nothing marked away from the border (a lattice that does not fit the
+    # field of view leaves a residual within a few Å of the edges of a noise-free image)
+    assert not fft_labels(perfect, ps).labels[24:-24, 24:-24].any()
+    lab = fft_labels(with_vac, ps).labels
     r, c = site[1] / ps, site[0] / ps  # (row, col) = (y, x)
     assert lab[int(round(r)), int(round(c))], "the vacancy site is not marked"
     assert lab[24:-24, 24:-24].sum() * ps**2 < 40, "too much marked"
+
+
+def test_highpass_method_marks_nothing_in_a_perfect_lattice():
+    perfect, _ = _lattice(0.2)
+    assert not fft_labels(perfect, 0.2, method="highpass").labels[24:-24, 24:-24].any()
+
+
+def test_periodic_smooth_split_adds_up_and_removes_the_edge_jump():
+    from helpers.localize import periodic_smooth
+    img, _ = _lattice(0.2, n=128)
+    img = img + np.linspace(0, 5, 128)[None, :]  # a ramp: a large jump across the wrap-around
+    p, s = periodic_smooth(img)
+    assert np.allclose(p + s, img)
+    assert abs(p[:, 0] - p[:, -1]).mean() < 0.2 * abs(img[:, 0] - img[:, -1]).mean()
 
 
 def test_blobs_known_answers():

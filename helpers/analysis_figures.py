@@ -1,0 +1,171 @@
+"""Figures of notebooks 02 and 06: the FFT method, localizer maps, detection scores, overlays and
+the movie animation."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .io import atomic_output
+from .movie_figures import MARKERS, overlay_truth
+from .plotting import CLASS_COLOURS, show_image
+
+
+def plot_fft_method(frame, pixel_size_A: float, labels_by_method: dict, truth_frame, crop: int = 256):
+    """Per method (rows): |FFT|, the kept Fourier mask, the residual z-map, labels over the frame."""
+    n = len(labels_by_method)
+    fig, axes = plt.subplots(n, 4, figsize=(15, 3.9 * n), squeeze=False)
+    F = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(frame - frame.mean()))))
+    sl = np.s_[:crop, :crop]
+    t = truth_frame[(truth_frame.x_px < crop) & (truth_frame.y_px < crop)]
+    for row, (name, lab) in zip(axes, labels_by_method.items()):
+        row[0].imshow(F, cmap="magma", vmin=np.percentile(F, 50), vmax=np.percentile(F, 99.95))
+        row[0].set_title(f"{name}: |FFT| of frame 1", fontsize=9)
+        row[1].imshow(F * lab.mask, cmap="magma", vmin=np.percentile(F, 50), vmax=np.percentile(F, 99.95))
+        row[1].set_title("kept frequencies (filtered FFT)", fontsize=9)
+        im = row[2].imshow(lab.residual[sl], cmap="viridis", vmin=0, vmax=12)
+        row[2].set_title("residual |image − periodic|, z-score (crop)", fontsize=9)
+        fig.colorbar(im, ax=row[2], fraction=0.046)
+        show_image(row[3], frame[sl], pixel_size_A, "labels (green) and truth (markers)")
+        row[3].contour(lab.labels[sl], [0.5], colors="lime", linewidths=0.8)
+        overlay_truth(row[3], t, size=50, legend=row is axes[0])
+        for a in row[:2]:
+            a.set_xticks([])
+            a.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curve(history: dict, title: str = "localizer training (frame 1 only)"):
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.plot(np.arange(1, len(history["loss"]) + 1), history["loss"], "o-", label="training crops")
+    ax.plot(np.arange(1, len(history["val_loss"]) + 1), history["val_loss"], "s-",
+            label="held-out strip of frame 1")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("BCE + Dice loss")
+    ax.set_title(title, fontsize=9)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_maps(frames, maps, det_by_frame, truth, pixel_size_A: float, which, crop: int = 256):
+    """Frame, probability map and detections (crosses) vs truth (markers) for a few frames."""
+    fig, axes = plt.subplots(2, len(which), figsize=(4.2 * len(which), 8.2), squeeze=False)
+    sl = np.s_[:crop, :crop]
+    for k, f in enumerate(which):
+        t = truth[(truth.frame == f) & (truth.x_px < crop) & (truth.y_px < crop)]
+        show_image(axes[0, k], frames[f][sl], pixel_size_A, f"frame {f + 1}")
+        overlay_truth(axes[0, k], t, size=45, legend=k == len(which) - 1)
+        d = det_by_frame[f]
+        d = d[(d[:, 0] < crop) & (d[:, 1] < crop)]
+        axes[0, k].plot(d[:, 1], d[:, 0], "+", color="cyan", ms=7, mew=1.2)
+        axes[1, k].imshow(maps[k][sl], cmap="inferno", vmin=0, vmax=1)
+        axes[1, k].set_title("defect probability (localizer)", fontsize=9)
+        axes[1, k].set_xticks([])
+        axes[1, k].set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_scores_per_frame(scores: dict):
+    """F1, precision, recall per frame for each method (``scores``: name → per-frame table)."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), sharey=True)
+    for name, s in scores.items():
+        for ax, key in zip(axes, ("f1", "precision", "recall")):
+            ax.plot(s["frame"] + 1, s[key], label=name, lw=1.2)
+    for ax, key in zip(axes, ("F1", "precision", "recall")):
+        ax.set_xlabel("frame")
+        ax.set_title(f"{key} at 1 Å tolerance", fontsize=9)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_recall_by_class(recalls: dict):
+    """Bar chart: detection recall per true class for each method."""
+    df = pd.DataFrame(recalls)
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    df.plot.bar(ax=ax, rot=0, width=0.8)
+    ax.set_ylabel("detection recall")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("which true defects are found (frames 2–end)", fontsize=9)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def overlay_detections(ax, table_frame, size: float = 60, legend: bool = True) -> None:
+    """Class-coloured markers at detected defect positions (unknown: grey circles)."""
+    for cls in list(MARKERS) + ["unknown"]:
+        d = table_frame[table_frame["class"] == cls]
+        if d.empty:
+            continue
+        marker = MARKERS.get(cls, "o")
+        kw = {"facecolors": "none", "edgecolors": CLASS_COLOURS[cls]} if marker != "x" else \
+            {"c": CLASS_COLOURS[cls]}
+        ax.scatter(d["x_px"], d["y_px"], s=size, marker=marker, linewidths=1.3,
+                   label=f"{cls} ({len(d)})", **kw)
+    if legend:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
+                  title="detected", title_fontsize=8)
+
+
+def plot_overlays(frames, table, truth, pixel_size_A: float, which):
+    """The poster's figure: frames with class-coloured markers of the analysis, and the truth."""
+    fig, axes = plt.subplots(2, len(which), figsize=(5.6 * len(which), 10.5), squeeze=False)
+    for k, f in enumerate(which):
+        show_image(axes[0, k], frames[f], pixel_size_A, f"frame {f + 1}: detected and classified",
+                   bar_A=10)
+        overlay_detections(axes[0, k], table[table.frame == f], legend=k == len(which) - 1)
+        show_image(axes[1, k], frames[f], pixel_size_A, f"frame {f + 1}: ground truth", bar_A=10)
+        overlay_truth(axes[1, k], truth[truth.frame == f], legend=k == len(which) - 1)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(matches: pd.DataFrame):
+    """Counts of predicted vs true class over all frames, with 'missed', 'none' and 'unknown'."""
+    import seaborn as sns
+
+    ct = pd.crosstab(matches["true_class"], matches["pred_class"])
+    rows = [c for c in list(MARKERS) + ["none"] if c in ct.index]
+    cols = [c for c in list(MARKERS)[:6] + ["unknown", "missed"] if c in ct.columns]
+    ct = ct.reindex(index=rows, columns=cols, fill_value=0)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    sns.heatmap(ct, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    ax.set_xlabel("analysis")
+    ax.set_ylabel("truth")
+    ax.set_title("all frames: detections and classes vs truth (SV is not a library class)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def write_animation(frames, table, path: Path, every: int = 2, size_px: int = 320, fps: int = 8,
+                    overwrite: bool = True) -> Path:
+    """GIF of the movie with class-coloured circles at the detections (imageio + Pillow)."""
+    import imageio.v3 as iio
+    from PIL import Image, ImageDraw
+
+    frames = np.asarray(frames)
+    scale = size_px / frames.shape[2]
+    lo, hi = np.percentile(frames[0], [0.5, 99.8])
+    out = []
+    for f in range(0, len(frames), every):
+        g = np.clip((frames[f] - lo) / (hi - lo), 0, 1)
+        im = Image.fromarray((g * 255).astype(np.uint8)).resize((size_px, size_px), Image.BILINEAR)
+        im = im.convert("RGB")
+        draw = ImageDraw.Draw(im)
+        for _, d in table[table.frame == f].iterrows():
+            x, y, r = d.x_px * scale, d.y_px * scale, 5
+            draw.ellipse((x - r, y - r, x + r, y + r), outline=CLASS_COLOURS.get(d["class"], "#ffffff"),
+                         width=2)
+        draw.text((4, 4), f"frame {f + 1}", fill="#ffffff")
+        out.append(np.asarray(im))
+    with atomic_output(path, overwrite, ".gif.part") as tmp:
+        iio.imwrite(tmp, np.stack(out), extension=".gif", duration=int(1000 / fps), loop=0)
+    return Path(path)

@@ -1,0 +1,331 @@
+"""Detect, classify and score the defects of a movie (DESIGN §6; notebooks 02 and 06).
+
+Detections come from the localizer's probability maps; each becomes a window resampled to the
+library's pixel size and is classified. Because the movie's defects can sit 3 Å apart, a window
+often holds neighbours besides the defect at its centre; the class is therefore read from the class
+activation maps inside a disc around the window centre (``central_radius_A``): for a classifier whose
+head is linear after global average pooling, that is the classifier's own score restricted to the
+centre. Windows whose best probability is below ``unknown_below`` are reported as ``unknown``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .augment import normalize
+from .classifier import LAST_CONV, as_input, cam_peak, cam_weights
+from .localize import match_points
+from .structures import CLASS_NAMES
+from .validation import check_image, check_pixel_size
+from .windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX, cut_window
+
+UNKNOWN = "unknown"
+TABLE_COLUMNS = ["frame", "id", "x_px", "y_px", "x_A", "y_A", "class", "probability"]
+
+
+def check_frame(frame, pixel_size_A, name: str = "frame") -> tuple[np.ndarray, float]:
+    """A 2D finite frame at least one window across, and its pixel size; else ValueError."""
+    ps = check_pixel_size(pixel_size_A)
+    arr = np.asarray(frame)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2D image, got shape {arr.shape}")
+    min_px = int(np.ceil(WINDOW_PX * LIBRARY_PIXEL_SIZE_A / ps))
+    img = check_image(arr, name, min_shape=(min_px, min_px))
+    return img, ps
+
+
+def windows_at(frame, pixel_size_A: float, centres_rc) -> np.ndarray:
+    """Windows (n, 64, 64) in [0, 1] at the library's 0.3 Å/px around each (row, col) centre.
+
+    The frame is anti-alias filtered once, and each window is cut from a small patch around its
+    centre (the same result as :func:`cut_window` on the whole frame, at a fraction of the cost).
+    """
+    from scipy import ndimage
+
+    img, ps = check_frame(frame, pixel_size_A)
+    c = np.asarray(centres_rc, float).reshape(-1, 2)
+    if len(c) == 0:
+        return np.zeros((0, WINDOW_PX, WINDOW_PX), np.float32)
+    ratio = LIBRARY_PIXEL_SIZE_A / ps
+    src = ndimage.gaussian_filter(img.astype(np.float64), 0.5 * ratio) if ratio > 1 + 1e-6 else img
+    half = int(np.ceil(WINDOW_PX / 2 * ratio * np.sqrt(2))) + 4
+    out = np.empty((len(c), WINDOW_PX, WINDOW_PX), np.float32)
+    for k, (r, col) in enumerate(c):
+        r0, c0 = max(int(r) - half, 0), max(int(col) - half, 0)
+        patch = src[r0:int(r) + half + 1, c0:int(col) + half + 1]
+        out[k] = normalize(cut_window(patch, ps, (r - r0, col - c0), antialias=False))
+    return out
+
+
+class CentralClassifier:
+    """Class probabilities and CAMs of a trained classifier, read inside a central disc.
+
+    With ``central_radius_A=None`` the probabilities are the classifier's own softmax (the mean of
+    the CAM over the whole window); otherwise the CAM is averaged over the disc only.
+    """
+
+    def __init__(self, model, central_radius_A: float | None = 3.0):
+        import keras
+
+        self.model = model
+        self.sub = keras.Model(model.inputs, model.get_layer(LAST_CONV).output)
+        self.W, self.b = cam_weights(model)
+        self.central_radius_A = central_radius_A
+
+    def __call__(self, windows, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (n, 6), CAMs of the best class at feature-map resolution (n, h, w))."""
+        x = as_input(windows)
+        if len(x) == 0:
+            return np.zeros((0, len(CLASS_NAMES))), np.zeros((0, 16, 16), np.float32)
+        feats = np.asarray(self.sub.predict(x, batch_size=batch_size, verbose=0))
+        cams = np.einsum("nhwk,kc->nchw", feats, self.W)  # (n, classes, h, w)
+        h, w = feats.shape[1:3]
+        if self.central_radius_A is None:
+            weight = np.ones((h, w))
+        else:
+            step_A = WINDOW_PX / h * LIBRARY_PIXEL_SIZE_A  # Å per feature-map pixel
+            yy, xx = np.mgrid[:h, :w]
+            cy, cx = (h - 1) / 2, (w - 1) / 2
+            weight = (np.hypot(yy - cy, xx - cx) * step_A <= self.central_radius_A).astype(float)
+        logits = np.einsum("nchw,hw->nc", cams, weight) / weight.sum() + self.b
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        best = np.argmax(p, axis=1)
+        return p, cams[np.arange(len(x)), best].astype(np.float32)
+
+
+def classify_detections(clf: CentralClassifier, frame, pixel_size_A: float, centres_rc,
+                        unknown_below: float = 0.6, refine_max_A: float = 1.0) -> pd.DataFrame:
+    """Class, probability and CAM-refined position of each detection in one frame.
+
+    The position moves to the CAM's peak when that lies within ``refine_max_A`` of the detection
+    (farther peaks belong to a neighbour and are ignored).
+    """
+    from scipy import ndimage
+
+    img, ps = check_frame(frame, pixel_size_A)
+    c = np.asarray(centres_rc, float).reshape(-1, 2)
+    win = windows_at(img, ps, c)
+    p, cams = clf(win)
+    rows = []
+    for k in range(len(c)):
+        cam = ndimage.zoom(cams[k], WINDOW_PX / cams.shape[1], order=1, grid_mode=True, mode="nearest")
+        pr, pc = cam_peak(cam)
+        d_A = (np.array([pr, pc]) - WINDOW_PX // 2) * LIBRARY_PIXEL_SIZE_A
+        rc = c[k] + (d_A / ps if np.hypot(*d_A) <= refine_max_A else 0.0)
+        best = int(np.argmax(p[k]))
+        cls = CLASS_NAMES[best] if p[k, best] >= unknown_below else UNKNOWN
+        rows.append((rc[1], rc[0], cls, float(p[k, best]), CLASS_NAMES[best]))
+    df = pd.DataFrame(rows, columns=["x_px", "y_px", "class", "probability", "best_class"])
+    df["x_A"], df["y_A"] = df["x_px"] * ps, df["y_px"] * ps
+    return df
+
+
+@dataclass
+class MovieAnalysis:
+    table: pd.DataFrame  # TABLE_COLUMNS + best_class
+    seconds: dict  # localize, classify, total
+    n_frames: int
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.n_frames / self.seconds["total"]
+
+
+def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A: float, clf,
+                  detection_threshold: float = 0.5, unknown_below: float = 0.6,
+                  classify_half_window: int = 2, chunk: int = 16, progress: bool = True
+                  ) -> MovieAnalysis:
+    """Localize, classify and CAM-refine the defects of every frame; returns the defect table.
+
+    Detection works on each frame alone. Classification reads the windows from the frame averaged
+    with its ±``classify_half_window`` neighbours after drift registration (:func:`averaged_frame`):
+    defects rarely change within a few frames, and the average has √(2h+1) times the signal-to-noise
+    ratio (0: single frames).
+    """
+    from tqdm.auto import tqdm
+
+    from .localizer import detections_from_map, probability_maps
+
+    arr = np.asarray(frames)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise ValueError(f"frames must be a 2D frame or a 3D stack, got shape {arr.shape}")
+    check_frame(arr[0], pixel_size_A)
+    ps = float(pixel_size_A)
+    t_loc = t_cls = 0.0
+    tables = []
+    t_all = time.perf_counter()
+    shifts = frame_shifts(arr) if classify_half_window > 0 and len(arr) > 1 else np.zeros((len(arr), 2))
+    with tqdm(total=len(arr), desc="analysing frames", disable=not progress) as bar:
+        for s in range(0, len(arr), chunk):
+            t0 = time.perf_counter()
+            maps = probability_maps(localizer, arr[s:s + chunk], ps, localizer_pixel_size_A)
+            dets = [detections_from_map(m, ps, detection_threshold) for m in maps]
+            t1 = time.perf_counter()
+            for k, d in enumerate(dets):
+                img = averaged_frame(arr, shifts, s + k, classify_half_window)
+                df = classify_detections(clf, img, ps, d, unknown_below)
+                df.insert(0, "id", np.arange(len(df)))
+                df.insert(0, "frame", s + k)
+                tables.append(df)
+            t_loc += t1 - t0
+            t_cls += time.perf_counter() - t1
+            bar.update(len(maps))
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TABLE_COLUMNS)
+    table = table[TABLE_COLUMNS + ["best_class"]]
+    total = time.perf_counter() - t_all
+    return MovieAnalysis(table, {"localize": t_loc, "classify": t_cls, "total": total}, len(arr))
+
+
+def score_detections(points_by_frame: dict, truth: pd.DataFrame, pixel_size_A: float,
+                     tolerance_A: float = 1.0) -> pd.DataFrame:
+    """Per-frame one-to-one matching of detections (frame → (n, 2) row/col px) with the truth
+    (rows of ``Movie.visible_truth()``); returns frame, tp, fp, fn, precision, recall, f1."""
+    ps = check_pixel_size(pixel_size_A)
+    rows = []
+    for f, pts in points_by_frame.items():
+        t = truth[truth["frame"] == f]
+        m = match_points(np.asarray(pts, float).reshape(-1, 2)[:, ::-1] * ps,
+                         t[["x_A", "y_A"]].to_numpy(), tolerance_A)
+        rows.append((f, m.tp, m.fp, m.fn, m.precision, m.recall, m.f1))
+    return pd.DataFrame(rows, columns=["frame", "tp", "fp", "fn", "precision", "recall", "f1"])
+
+
+def overall(scores: pd.DataFrame) -> dict:
+    """Precision, recall and F1 pooled over frames (from tp, fp, fn)."""
+    tp, fp, fn = (int(scores[k].sum()) for k in ("tp", "fp", "fn"))
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
+            "tp": tp, "fp": fp, "fn": fn}
+
+
+def match_table(table: pd.DataFrame, truth: pd.DataFrame, tolerance_A: float = 1.0) -> pd.DataFrame:
+    """Every true defect and every detection, paired one to one per frame within the tolerance.
+
+    Columns: frame, defect_id (−1 for a false detection), true_class ("none" for a false detection),
+    id (−1 for a missed defect), pred_class ("missed" for a missed defect), probability, error_A.
+    """
+    rows = []
+    for f in sorted(set(truth["frame"]).union(table["frame"])):
+        t = truth[truth["frame"] == f]
+        d = table[table["frame"] == f]
+        m = match_points(d[["x_A", "y_A"]].to_numpy(), t[["x_A", "y_A"]].to_numpy(), tolerance_A)
+        pd_idx, tr_idx = set(), set()
+        for i, j in m.pairs:
+            di, tj = d.iloc[i], t.iloc[j]
+            err = float(np.hypot(di.x_A - tj.x_A, di.y_A - tj.y_A))
+            rows.append((f, int(tj.defect_id), tj["class"], int(di.id), di["class"], di.probability, err))
+            pd_idx.add(i)
+            tr_idx.add(j)
+        for j in set(range(len(t))) - tr_idx:
+            tj = t.iloc[j]
+            rows.append((f, int(tj.defect_id), tj["class"], -1, "missed", np.nan, np.nan))
+        for i in set(range(len(d))) - pd_idx:
+            di = d.iloc[i]
+            rows.append((f, -1, "none", int(di.id), di["class"], di.probability, np.nan))
+    return pd.DataFrame(rows, columns=["frame", "defect_id", "true_class", "id", "pred_class",
+                                       "probability", "error_A"])
+
+
+def classification_scores(matches: pd.DataFrame) -> dict:
+    """From :func:`match_table`: accuracy on correctly detected *library* defects (``unknown``
+    counts as wrong), per-class recall (detected and correctly classified / all of that class),
+    the fraction of detections reported ``unknown``, and how out-of-library ``SV`` defects fared."""
+    det = matches[(matches["id"] >= 0)]
+    lib = det[det["true_class"].isin(CLASS_NAMES)]
+    acc = float((lib["true_class"] == lib["pred_class"]).mean()) if len(lib) else 0.0
+    truth_rows = matches[matches["defect_id"] >= 0]
+    per_class = {c: float((g["pred_class"] == c).mean())
+                 for c, g in truth_rows.groupby("true_class") if c in CLASS_NAMES}
+    sv = det[det["true_class"] == "SV"]
+    return {"classification_accuracy": acc, "per_class_recall": per_class,
+            "unknown_fraction": float((det["pred_class"] == UNKNOWN).mean()) if len(det) else 0.0,
+            "sv_detected_reported_unknown": float((sv["pred_class"] == UNKNOWN).mean()) if len(sv) else None,
+            "n_library_defects_detected": int(len(lib))}
+
+
+def robustness_table(variants: dict, localizer_params, clf, seed: int, progress: bool = True
+                     ) -> pd.DataFrame:
+    """Run the whole pipeline — a localizer trained on frame 1 of each movie, then detection and
+    classification of every frame — on movie variants (name → MovieParams) and score each."""
+    from dataclasses import replace
+
+    from tqdm.auto import tqdm
+
+    from .localizer import train_localizer
+    from .movie import standard_movie
+
+    rows = []
+    for name, params in tqdm(variants.items(), desc="movie variants", disable=not progress):
+        movie = standard_movie(params, progress=False)
+        ps = movie.pixel_size_A
+        lp = replace(localizer_params, pixel_size_A=ps)
+        tr = train_localizer(movie.frames[0], ps, seed=seed, p=lp, verbose=0)
+        res = analyze_movie(movie.frames, ps, tr.model, ps, clf, progress=False)
+        truth = movie.visible_truth()
+        later = res.table[res.table.frame > 0]
+        det = {f: later[later.frame == f][["y_px", "x_px"]].to_numpy() for f in range(1, len(movie.frames))}
+        sc = overall(score_detections(det, truth, ps))
+        cs = classification_scores(match_table(later, truth[truth.frame > 0]))
+        rows.append({"variant": name, "dose_e_per_A2": params.dose_e_per_A2, "pixel_size_A": ps,
+                     "frames": len(movie.frames), "detection_f1": sc["f1"],
+                     "detection_precision": sc["precision"], "detection_recall": sc["recall"],
+                     "classification_accuracy": cs["classification_accuracy"],
+                     "unknown_fraction": cs["unknown_fraction"], "frames_per_s": res.frames_per_s})
+    return pd.DataFrame(rows)
+
+
+def detection_hits(points_by_frame: dict, truth: pd.DataFrame, pixel_size_A: float,
+                   tolerance_A: float = 1.0) -> pd.DataFrame:
+    """One row per true defect in the given frames: frame, defect_id, class, hit (found or not)."""
+    ps = check_pixel_size(pixel_size_A)
+    rows = []
+    for f, pts in points_by_frame.items():
+        t = truth[truth["frame"] == f]
+        m = match_points(np.asarray(pts, float).reshape(-1, 2)[:, ::-1] * ps,
+                         t[["x_A", "y_A"]].to_numpy(), tolerance_A)
+        hit = np.zeros(len(t), bool)
+        hit[m.pairs[:, 1]] = True
+        rows.append(pd.DataFrame({"frame": f, "defect_id": t["defect_id"].to_numpy(),
+                                  "class": t["class"].to_numpy(), "hit": hit}))
+    return pd.concat(rows, ignore_index=True) if rows else \
+        pd.DataFrame(columns=["frame", "defect_id", "class", "hit"])
+
+
+def frame_shifts(frames, upsample: int = 10) -> np.ndarray:
+    """Cumulative (row, col) shift in px of every frame relative to frame 0 (sample drift), from
+    phase correlation of consecutive frames (scikit-image), sub-pixel to 1/``upsample`` px."""
+    from skimage.registration import phase_cross_correlation
+
+    arr = np.asarray(frames, np.float32)
+    if arr.ndim != 3:
+        raise ValueError(f"frames must be a 3D stack, got shape {arr.shape}")
+    steps = np.zeros((len(arr), 2))
+    for k in range(1, len(arr)):
+        shift, _, _ = phase_cross_correlation(arr[k - 1], arr[k], upsample_factor=upsample,
+                                              normalization=None)
+        steps[k] = -shift  # content of frame k sits this far from where it was in frame k-1
+    return np.cumsum(steps, axis=0)
+
+
+def averaged_frame(frames, shifts, t: int, half_window: int) -> np.ndarray:
+    """Frame ``t`` averaged with its ±``half_window`` neighbours, each shifted onto frame t's
+    sample position (linear interpolation); at the ends of the movie the window is one-sided."""
+    from scipy import ndimage
+
+    arr = np.asarray(frames)
+    if half_window <= 0:
+        return np.asarray(arr[t], np.float32)
+    lo, hi = max(0, t - half_window), min(len(arr), t + half_window + 1)
+    acc = np.zeros(arr.shape[1:], np.float64)
+    for k in range(lo, hi):
+        d = np.asarray(shifts[t]) - np.asarray(shifts[k])
+        acc += arr[k] if k == t else ndimage.shift(arr[k].astype(np.float64), d, order=1, mode="nearest")
+    return (acc / (hi - lo)).astype(np.float32)

@@ -1,0 +1,191 @@
+"""Defects through time: linking detections into tracks (trackpy), scoring tracks against the
+truth, and kinetics from the tracks (DESIGN §6; notebook 07).
+
+Positions are in Å (``x_A``, ``y_A``), time in frames. The class of a defect can change between
+frames (that is the chemistry); a track follows a *site*, and its per-frame classes give the
+class-to-class transitions.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+REQUIRED = ("frame", "x_A", "y_A", "class")
+
+
+def check_table(table: pd.DataFrame, required=REQUIRED, name: str = "defect table") -> pd.DataFrame:
+    """The table if it has the columns and at least one row; else ValueError naming the problem."""
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name} is missing column(s) {missing}; it has {list(table.columns)}")
+    if len(table) == 0:
+        raise ValueError(f"{name} is empty: nothing to track")
+    if not np.all(np.isfinite(table[["x_A", "y_A"]].to_numpy(float))):
+        raise ValueError(f"{name} has NaN or infinite positions")
+    return table
+
+
+def link(table: pd.DataFrame, search_range_A: float = 1.6, memory: int = 3,
+         drift_correct: bool = True) -> pd.DataFrame:
+    """Link detections into tracks with trackpy; adds a ``track`` column (and returns a copy).
+
+    ``search_range_A``: the largest displacement between consecutive frames (a defect that hops
+    one lattice site, 3.2 Å, starts a new track unless the range allows it); ``memory``: frames a
+    defect may be missed and still keep its track. With ``drift_correct`` the sample drift is
+    estimated from the tracks (trackpy.compute_drift) and the linking is repeated in the
+    drift-corrected frame.
+    """
+    import trackpy as tp
+
+    t = check_table(table).copy()
+    if search_range_A <= 0:
+        raise ValueError(f"search_range_A must be positive, got {search_range_A}")
+    t = t.reset_index(drop=True)
+    t["x"], t["y"] = t["x_A"].astype(float), t["y_A"].astype(float)
+    tp.quiet()
+    linked = tp.link_df(t, search_range=search_range_A, memory=memory, pos_columns=["x", "y"],
+                        t_column="frame")
+    if drift_correct and t["frame"].nunique() > 2:
+        drift = tp.compute_drift(linked, pos_columns=["x", "y"], t_column="frame")
+        drift = drift.reindex(sorted(t["frame"].unique())).interpolate().fillna(0.0)
+        t["x"] = t["x_A"] - drift["x"].reindex(t["frame"]).to_numpy()
+        t["y"] = t["y_A"] - drift["y"].reindex(t["frame"]).to_numpy()
+        linked = tp.link_df(t, search_range=search_range_A, memory=memory, pos_columns=["x", "y"],
+                            t_column="frame")
+    linked = linked.rename(columns={"particle": "track", "x": "x_corr_A", "y": "y_corr_A"})
+    return linked.sort_values(["track", "frame"]).reset_index(drop=True)
+
+
+def score_tracks(matches: pd.DataFrame, tracks: pd.DataFrame) -> dict:
+    """Score tracks against the truth.
+
+    ``matches``: :func:`helpers.movie_analysis.match_table` (frame, defect_id, id); ``tracks``: the
+    linked table (frame, id, track). For each true defect, the track that covers most of its
+    detected frames is its identity; *identity recovery* is the fraction of all true defect-frames
+    (missed ones included) detected on that track; an *identity switch* is a change of track between
+    consecutive detections of one defect; a defect is *fragmented* when more than one track covers it.
+    """
+    m = matches[(matches["defect_id"] >= 0)][["frame", "defect_id", "id"]]
+    m = m.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
+    total = len(m)
+    if total == 0:
+        raise ValueError("no true defects in the match table")
+    recovered = switches = fragmented = 0
+    for _, g in m.sort_values("frame").groupby("defect_id"):
+        tr = g["track"].dropna()
+        if tr.empty:
+            continue
+        recovered += int(tr.value_counts().iloc[0])
+        switches += int((tr.to_numpy()[1:] != tr.to_numpy()[:-1]).sum())
+        fragmented += int(tr.nunique() > 1)
+    n_def = m["defect_id"].nunique()
+    return {"track_identity_recovery": recovered / total, "id_switches": switches,
+            "fragmented_defects": fragmented, "true_defects": int(n_def),
+            "tracks": int(tracks["track"].nunique())}
+
+
+def smooth_classes(classes, window: int = 5) -> np.ndarray:
+    """Running majority vote of a track's per-frame classes (odd ``window``; ties keep the frame's own)."""
+    c = np.asarray(classes, dtype=object)
+    if window <= 1 or len(c) < 2:
+        return c.copy()
+    h = window // 2
+    out = c.copy()
+    for i in range(len(c)):
+        seg = list(c[max(0, i - h):i + h + 1])
+        vals, counts = np.unique(np.array(seg, dtype=str), return_counts=True)
+        best = vals[counts == counts.max()]
+        out[i] = c[i] if c[i] in best else best[0]
+    return out
+
+
+def transition_counts(sequences, classes) -> np.ndarray:
+    """Counts of class a at frame t followed by class b at frame t+1 (consecutive frames only).
+
+    ``sequences``: iterable of (frames, classes) pairs, one per track; labels not in ``classes``
+    (e.g. ``unknown``) break the chain at that frame.
+    """
+    idx = {c: i for i, c in enumerate(classes)}
+    n = np.zeros((len(classes), len(classes)), np.int64)
+    for frames, cls in sequences:
+        f = np.asarray(frames)
+        c = list(cls)
+        for k in range(len(f) - 1):
+            if f[k + 1] - f[k] == 1 and c[k] in idx and c[k + 1] in idx:
+                n[idx[c[k]], idx[c[k + 1]]] += 1
+    return n
+
+
+def transition_matrix(counts: np.ndarray) -> np.ndarray:
+    """Row-normalized transition probabilities; rows of classes never seen are NaN (not 0/0)."""
+    counts = np.asarray(counts, float)
+    rows = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(rows > 0, counts / np.where(rows > 0, rows, 1), np.nan)
+
+
+def track_sequences(tracks: pd.DataFrame, class_column: str = "class", smooth: int = 1):
+    """(frames, classes) of every track, classes optionally majority-smoothed."""
+    out = []
+    for _, g in tracks.sort_values("frame").groupby("track"):
+        out.append((g["frame"].to_numpy(), smooth_classes(g[class_column].to_numpy(), smooth)))
+    return out
+
+
+def truth_sequences(truth: pd.DataFrame):
+    """(frames, classes) of every true defect (in view)."""
+    return [(g["frame"].to_numpy(), g["class"].to_numpy())
+            for _, g in truth.sort_values("frame").groupby("defect_id")]
+
+
+def hop_rates(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, x: str = "x_corr_A",
+              y: str = "y_corr_A", class_column: str = "class") -> dict:
+    """Per class: hops per frame = steps between consecutive frames longer than ``hop_min_A``
+    (half a lattice constant) divided by all such steps of that class."""
+    steps = {c: [0, 0] for c in classes}
+    for _, g in tracks.sort_values("frame").groupby("track"):
+        f = g["frame"].to_numpy()
+        xy = g[[x, y]].to_numpy(float)
+        cl = g[class_column].to_numpy()
+        for k in range(len(f) - 1):
+            if f[k + 1] - f[k] == 1 and cl[k] in steps and cl[k] == cl[k + 1]:
+                steps[cl[k]][1] += 1
+                steps[cl[k]][0] += int(np.hypot(*(xy[k + 1] - xy[k])) > hop_min_A)
+    return {c: (h / n if n else float("nan")) for c, (h, n) in steps.items()}
+
+
+def msd_by_class(tracks: pd.DataFrame, max_lag: int = 20, x: str = "x_corr_A", y: str = "y_corr_A",
+                 class_column: str = "class") -> pd.DataFrame:
+    """Mean squared displacement (Å²) against lag (frames) per class (a track's class: its most
+    frequent one), and the diffusion coefficient D = slope / 4 (Å²/frame) of a line through 0."""
+    rows = []
+    for cls, gcls in tracks.groupby(tracks.groupby("track")[class_column].transform(
+            lambda s: s.value_counts().index[0])):
+        sq = {lag: [] for lag in range(1, max_lag + 1)}
+        for _, g in gcls.groupby("track"):
+            s = g.set_index("frame")[[x, y]].astype(float)
+            for lag in range(1, max_lag + 1):
+                d = s.reindex(s.index + lag).to_numpy() - s.to_numpy()
+                d = d[np.all(np.isfinite(d), axis=1)]
+                sq[lag].extend((d**2).sum(axis=1))
+        for lag, v in sq.items():
+            if v:
+                rows.append((cls, lag, float(np.mean(v)), len(v)))
+    return pd.DataFrame(rows, columns=["class", "lag", "msd_A2", "n"])
+
+
+def diffusion_coefficients(msd: pd.DataFrame) -> dict:
+    """D (Å²/frame) per class from a least-squares line through the origin of MSD vs lag."""
+    out = {}
+    for cls, g in msd.groupby("class"):
+        lag, v = g["lag"].to_numpy(float), g["msd_A2"].to_numpy(float)
+        out[cls] = float((lag * v).sum() / (lag * lag).sum() / 4.0)
+    return out
+
+
+def counts_over_time(table: pd.DataFrame, classes, n_frames: int) -> pd.DataFrame:
+    """Defects per class per frame (frames × classes), zero where none."""
+    ct = pd.crosstab(table["frame"], table["class"])
+    return ct.reindex(index=range(n_frames), columns=list(classes), fill_value=0).fillna(0).astype(int)

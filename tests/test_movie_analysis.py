@@ -1,0 +1,130 @@
+"""Localizer, window resampling, central classification and scoring on inputs with known answers."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import localizer as lz
+from helpers import movie_analysis as ma
+from helpers.augment import normalize
+from helpers.windows import cut_window
+
+
+def test_detections_from_map_known_answers_and_edges():
+    m = np.zeros((64, 64), np.float32)
+    assert lz.detections_from_map(m, 0.2).shape == (0, 2)  # no detections
+    m[10, 20] = 0.9
+    m[9, 20] = m[11, 20] = 0.6  # symmetric: centroid stays on the peak
+    m[0, 63] = 0.8  # a defect at the frame corner is still found
+    d = lz.detections_from_map(m, 0.2, threshold=0.5)
+    d = d[np.argsort(d[:, 0])]
+    assert np.allclose(d, [[0, 63], [10, 20]], atol=0.05)
+    m2 = np.zeros((64, 64), np.float32)
+    m2[30, 30], m2[30, 33] = 0.9, 0.8  # 0.6 Å apart at 0.2 Å/px: closer than min_distance → one
+    assert len(lz.detections_from_map(m2, 0.2, min_distance_A=1.5)) == 1
+
+
+def test_disc_labels_radius_and_border():
+    lab = lz.disc_labels((32, 32), [[16, 16], [0, 0]], 3.0)
+    assert lab[16, 16] == 1 and lab[16, 19] == 1 and lab[16, 20] == 0
+    assert lab[0, 0] == 1 and lab.sum() == 29 + 11  # full disc + the quarter left inside
+
+
+def _lattice(ps, n, period_A=3.0):
+    y, x = np.mgrid[:n, :n] * ps
+    return (np.cos(2 * np.pi * x / period_A) + 1).astype(np.float32)
+
+
+def test_window_resampling_keeps_the_physical_period():
+    img = _lattice(0.2, 256)
+    w = ma.windows_at(img, 0.2, [[128, 128]])[0]  # 0.3 Å/px windows
+    spec = np.abs(np.fft.rfft(w.mean(axis=0) - w.mean()))
+    k = np.argmax(spec)
+    period_A = 64 / k * 0.3
+    assert abs(period_A - 3.0) < 0.3, period_A
+
+
+def test_windows_at_matches_cut_window_on_the_whole_frame():
+    rng = np.random.default_rng(0)
+    img = rng.poisson(5.0, (200, 220)).astype(np.float32)
+    rc = np.array([[100.3, 110.7], [2.0, 3.0], [198.5, 150.2]])
+    a = ma.windows_at(img, 0.2, rc)
+    b = np.stack([normalize(cut_window(img, 0.2, x)) for x in rc])
+    assert np.allclose(a, b, atol=2e-3)
+
+
+@pytest.mark.parametrize("bad, ps, msg", [
+    (np.zeros((3, 200, 200)), 0.2, "2D"),
+    (np.full((200, 200), np.nan), 0.2, "NaN"),
+    (np.zeros((40, 40)), 0.2, "smaller"),
+    (np.zeros((200, 200)), None, "pixel_size_A is missing"),
+])
+def test_bad_frames_give_clear_errors(bad, ps, msg):
+    with pytest.raises(ValueError, match=msg):
+        ma.windows_at(bad, ps, [[100, 100]])
+
+
+def test_localizer_is_fully_convolutional_and_small():
+    model = lz.build_localizer()
+    assert model.count_params() <= 500_000
+    out = model.predict(np.zeros((1, 96, 128, 1), np.float32), verbose=0)
+    assert out.shape == (1, 96, 128, 1) and np.all((out >= 0) & (out <= 1))
+
+
+def test_probability_maps_resample_to_the_models_pixel_size():
+    class Echo:  # a stand-in model that returns its (normalized) input through a sigmoid
+        def predict(self, x, batch_size=4, verbose=0):
+            self.shape = x.shape
+            return 1 / (1 + np.exp(-x))
+    echo = Echo()
+    maps = lz.probability_maps(echo, np.random.default_rng(1).random((2, 150, 150)), 0.3, 0.2)
+    assert maps.shape == (2, 150, 150)
+    assert echo.shape[1:3] == (232, 232)  # 225 px at 0.2 Å/px, padded to a multiple of 8
+
+
+def test_central_classifier_without_a_disc_is_the_softmax():
+    from helpers.classifier import build_classifier
+    model = build_classifier()
+    x = np.random.default_rng(2).random((5, 64, 64)).astype(np.float32)
+    p_model = model.predict(x[..., None], verbose=0)
+    p, cams = ma.CentralClassifier(model, central_radius_A=None)(x)
+    assert np.allclose(p, p_model, atol=1e-4)
+    assert cams.shape == (5, 16, 16)
+    p_c, _ = ma.CentralClassifier(model, central_radius_A=3.0)(x)
+    assert np.allclose(p_c.sum(axis=1), 1)
+
+
+def test_match_table_and_classification_scores():
+    truth = pd.DataFrame({"frame": [1, 1, 1], "defect_id": [7, 8, 9], "class": ["Mo", "Vw", "SV"],
+                          "x_A": [10.0, 20.0, 30.0], "y_A": [10.0, 10.0, 10.0]})
+    table = pd.DataFrame({"frame": [1, 1, 1], "id": [0, 1, 2], "class": ["Mo", "Sw", "unknown"],
+                          "probability": [0.9, 0.7, 0.4], "x_A": [10.3, 20.2, 50.0],
+                          "y_A": [10.0, 10.1, 50.0]})
+    m = ma.match_table(table, truth, 1.0)
+    assert len(m) == 4  # 2 matched, 1 missed (SV), 1 false detection
+    assert set(m["pred_class"]) == {"Mo", "Sw", "missed", "unknown"}
+    s = ma.classification_scores(m)
+    assert s["classification_accuracy"] == 0.5
+    assert s["per_class_recall"] == {"Mo": 1.0, "Vw": 0.0}
+    assert s["unknown_fraction"] == pytest.approx(1 / 3)
+
+
+def test_score_detections_counts():
+    truth = pd.DataFrame({"frame": [1, 1, 2], "x_A": [1.0, 5.0, 1.0], "y_A": [1.0, 1.0, 1.0]})
+    det = {1: np.array([[5.0, 5.0]]), 2: np.zeros((0, 2))}  # (row, col) px at 0.2 Å/px = (1, 1) Å
+    s = ma.score_detections(det, truth, 0.2)
+    o = ma.overall(s)
+    assert (o["tp"], o["fp"], o["fn"]) == (1, 0, 2)
+
+
+def test_frame_shifts_and_averaged_frame_follow_a_known_drift():
+    from scipy import ndimage
+    rng = np.random.default_rng(3)
+    base = ndimage.gaussian_filter(rng.random((128, 128)), 2)
+    true = np.array([[0, 0], [1.0, -0.5], [2.0, -1.0]])  # content moves down and left
+    frames = np.stack([ndimage.shift(base, d, order=1, mode="wrap") for d in true])
+    sh = ma.frame_shifts(frames)
+    assert np.allclose(sh, true, atol=0.15)
+    avg = ma.averaged_frame(frames, sh, 1, 1)
+    inner = np.s_[8:-8, 8:-8]
+    assert np.abs(avg[inner] - frames[1][inner]).max() < 0.1 * np.ptp(base)
+    assert np.array_equal(ma.averaged_frame(frames, sh, 2, 0), frames[2].astype(np.float32))
