@@ -329,3 +329,37 @@ def averaged_frame(frames, shifts, t: int, half_window: int) -> np.ndarray:
         d = np.asarray(shifts[t]) - np.asarray(shifts[k])
         acc += arr[k] if k == t else ndimage.shift(arr[k].astype(np.float64), d, order=1, mode="nearest")
     return (acc / (hi - lo)).astype(np.float32)
+
+
+def analysis_path(movie, profile: str | None = None):
+    """Where notebook 06 writes a movie's defect table (CSV, named by profile and movie hash)."""
+    from . import config
+
+    profile = profile or config.get_profile()
+    return config.GENERATED_DIR / "analysis" / f"defects_{profile}_{movie.content_hash}.csv"
+
+
+def write_table(table: pd.DataFrame, path, overwrite: bool = False):
+    """The defect table as CSV, written atomically (refuses to replace a file unless told)."""
+    from .io import atomic_output
+
+    with atomic_output(path, overwrite, ".csv.part") as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    return path
+
+
+def load_or_analyze(movie, progress: bool = True) -> pd.DataFrame:
+    """The defect table of notebook 06 for this movie, or — when it was not run — the same analysis
+    with this profile's (else the shipped) localizer and classifier, written where 06 writes it."""
+    from .classifier import load_classifier
+    from .localizer import load_localizer
+
+    path = analysis_path(movie)
+    if path.exists():
+        return pd.read_csv(path)
+    loc, lp, _ = load_localizer()
+    model, _ = load_classifier()
+    res = analyze_movie(movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A,
+                        CentralClassifier(model), progress=progress)
+    write_table(res.table, path, overwrite=True)
+    return res.table

@@ -48,7 +48,7 @@ def link(table: pd.DataFrame, search_range_A: float = 1.6, memory: int = 3,
     linked = tp.link_df(t, search_range=search_range_A, memory=memory, pos_columns=["x", "y"],
                         t_column="frame")
     if drift_correct and t["frame"].nunique() > 2:
-        drift = tp.compute_drift(linked, pos_columns=["x", "y"], t_column="frame")
+        drift = tp.compute_drift(linked, pos_columns=["x", "y"])
         drift = drift.reindex(sorted(t["frame"].unique())).interpolate().fillna(0.0)
         t["x"] = t["x_A"] - drift["x"].reindex(t["frame"]).to_numpy()
         t["y"] = t["y_A"] - drift["y"].reindex(t["frame"]).to_numpy()
@@ -72,16 +72,19 @@ def score_tracks(matches: pd.DataFrame, tracks: pd.DataFrame) -> dict:
     total = len(m)
     if total == 0:
         raise ValueError("no true defects in the match table")
-    recovered = switches = fragmented = 0
+    recovered = switches = fragmented = detected = 0
     for _, g in m.sort_values("frame").groupby("defect_id"):
         tr = g["track"].dropna()
         if tr.empty:
             continue
+        detected += len(tr)
         recovered += int(tr.value_counts().iloc[0])
         switches += int((tr.to_numpy()[1:] != tr.to_numpy()[:-1]).sum())
         fragmented += int(tr.nunique() > 1)
     n_def = m["defect_id"].nunique()
-    return {"track_identity_recovery": recovered / total, "id_switches": switches,
+    return {"track_identity_recovery": recovered / total,
+            "identity_recovery_of_detected": recovered / detected if detected else 0.0,
+            "id_switches": switches,
             "fragmented_defects": fragmented, "true_defects": int(n_def),
             "tracks": int(tracks["track"].nunique())}
 
@@ -189,3 +192,13 @@ def counts_over_time(table: pd.DataFrame, classes, n_frames: int) -> pd.DataFram
     """Defects per class per frame (frames × classes), zero where none."""
     ct = pd.crosstab(table["frame"], table["class"])
     return ct.reindex(index=range(n_frames), columns=list(classes), fill_value=0).fillna(0).astype(int)
+
+
+def track_sequences_column(tracks: pd.DataFrame, smooth: int = 5, class_column: str = "class"
+                           ) -> np.ndarray:
+    """The class column with each track's classes majority-smoothed (aligned with ``tracks``)."""
+    out = tracks[class_column].to_numpy(dtype=object).copy()
+    for _, idx in tracks.sort_values("frame").groupby("track").groups.items():
+        order = tracks.loc[idx].sort_values("frame").index
+        out[tracks.index.get_indexer(order)] = smooth_classes(tracks.loc[order, class_column].to_numpy(), smooth)
+    return out
