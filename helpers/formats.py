@@ -107,7 +107,12 @@ def _read_tiff(path: Path):
 
     try:
         with tifffile.TiffFile(path) as tif:
-            data = tif.asarray()
+            shapes = {tuple(sr.shape[-2:]) for sr in tif.series}
+            if len(shapes) > 1:
+                _fail(path, f"a stack with frames of different sizes {sorted(shapes)}: cannot analyze "
+                            "it as one movie")
+            data = tif.asarray() if len(tif.series) == 1 else np.stack(
+                [sr.asarray() for sr in tif.series])
             page = tif.pages[0]
             meta = {}
             ps = None
@@ -226,7 +231,11 @@ def read_frames(path, pixel_size_A: float | None = None, frames: slice | None = 
     elif ps_file is not None and np.isfinite(ps_file) and ps_file > 0:
         ps, source = float(ps_file), "file"
     elif material is not None:
-        ps, source = estimate_pixel_size(data[0], material), "lattice"
+        try:
+            ps, source = estimate_pixel_size(data[0], material), "lattice"
+        except ValueError as e:
+            _fail(path, f"no pixel size in the file and none given, and it cannot be estimated from "
+                        f"the {material} lattice ({e}); pass the pixel size in Å/px")
         notes.append(f"no pixel size in the file: {ps:.4f} Å/px estimated from the {material} lattice")
     else:
         ps, source = None, "none"

@@ -45,15 +45,16 @@ def link(table: pd.DataFrame, search_range_A: float = 1.6, memory: int = 3,
     t = t.reset_index(drop=True)
     t["x"], t["y"] = t["x_A"].astype(float), t["y_A"].astype(float)
     tp.quiet()
-    linked = tp.link_df(t, search_range=search_range_A, memory=memory, pos_columns=["x", "y"],
-                        t_column="frame")
+    # where detections are too dense for the search range, trackpy shrinks it locally (adaptive)
+    kw = dict(search_range=search_range_A, memory=memory, pos_columns=["x", "y"], t_column="frame",
+              adaptive_stop=min(1.0, search_range_A / 2), adaptive_step=0.9)
+    linked = tp.link_df(t, **kw)
     if drift_correct and t["frame"].nunique() > 2:
         drift = tp.compute_drift(linked, pos_columns=["x", "y"])
         drift = drift.reindex(sorted(t["frame"].unique())).interpolate().fillna(0.0)
         t["x"] = t["x_A"] - drift["x"].reindex(t["frame"]).to_numpy()
         t["y"] = t["y_A"] - drift["y"].reindex(t["frame"]).to_numpy()
-        linked = tp.link_df(t, search_range=search_range_A, memory=memory, pos_columns=["x", "y"],
-                            t_column="frame")
+        linked = tp.link_df(t, **kw)
     linked = linked.rename(columns={"particle": "track", "x": "x_corr_A", "y": "y_corr_A"})
     return linked.sort_values(["track", "frame"]).reset_index(drop=True)
 

@@ -1,0 +1,117 @@
+"""The command line: a TIFF stack and a single-image file end to end, and every expected bad input
+ends with a one-line error and exit status 2."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+
+from helpers.cli import main
+from helpers.movie import generate_movie, standard_params
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    m = generate_movie(standard_params(n_frames=4, frame_px=256, seed=11), progress=False)
+    p = d / "stack.tif"
+    tifffile.imwrite(p, m.frames, imagej=True, resolution=(1 / 0.02, 1 / 0.02),
+                     metadata={"unit": "nm", "axes": "ZYX"})
+    return p, m
+
+
+def test_help_documents_the_command():
+    r = subprocess.run([sys.executable, "-m", "helpers", "analyze", "--help"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0
+    for opt in ("--pixel-size", "--material", "--frames", "--out", "--pretrained", "--overwrite"):
+        assert opt in r.stdout
+
+
+def test_tiff_stack_end_to_end(stack, tmp_path, capsys):
+    path, movie = stack
+    out = tmp_path / "res"
+    rc = main(["analyze", str(path), "--out", str(out), "--crops", "64", "--epochs", "1", "--quiet"])
+    assert rc == 0
+    table = pd.read_csv(out / "defects.csv")
+    assert {"frame", "id", "x_px", "y_px", "x_A", "y_A", "class", "probability", "track"} <= set(table.columns)
+    assert set(table["frame"]) <= {0, 1, 2, 3}
+    s = json.loads((out / "summary.json").read_text())
+    assert s["pixel_size_source"] == "file" and s["pixel_size_A"] == pytest.approx(0.2, rel=1e-4)
+    assert s["calibration"]["ok"] is True and s["frames"] == 4 and "tracks" in s
+    assert (out / "overlay_first.png").exists() and (out / "counts_over_time.png").exists()
+    # an existing output folder is refused, and kept intact
+    rc = main(["analyze", str(path), "--out", str(out), "--pretrained", "--quiet"])
+    assert rc == 2 and "exists" in capsys.readouterr().err
+    assert (out / "defects.csv").exists()
+
+
+def test_single_image_with_pretrained_localizer_and_frame_selection(stack, tmp_path):
+    from rsciio.tiff import file_writer
+    _, movie = stack
+    axes = [{"name": n, "scale": 0.2, "units": "Å", "size": 256, "offset": 0, "navigate": False}
+            for n in ("y", "x")]
+    p = tmp_path / "single.tif"
+    file_writer(str(p), {"data": movie.frames[2], "axes": axes, "metadata": {}, "original_metadata": {}})
+    out = tmp_path / "single_out"
+    assert main(["analyze", str(p), "--out", str(out), "--pretrained", "--quiet"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["frames"] == 1 and "tracks" not in s and s["detections"] > 5
+    # the truth of that frame is found (the shipped localizer, the shipped classifier)
+    t = pd.read_csv(out / "defects.csv")
+    truth = movie.visible_truth(2)
+    d = np.hypot(t["x_A"].to_numpy()[:, None] - truth["x_A"].to_numpy()[None],
+                 t["y_A"].to_numpy()[:, None] - truth["y_A"].to_numpy()[None])
+    assert np.mean(d.min(axis=1) < 1.0) > 0.8  # most detections are real defects
+
+
+def test_wrong_calibration_is_reported(stack, tmp_path, capsys):
+    path, _ = stack
+    out = tmp_path / "wrongcal"
+    assert main(["analyze", str(path), "--out", str(out), "--pixel-size", "0.23", "--pretrained",
+                 "--frames", "1:2", "--quiet"]) == 0
+    assert "calibration" in capsys.readouterr().err
+    s = json.loads((out / "summary.json").read_text())
+    assert s["calibration"]["ok"] is False and s["frames"] == 2 and s["pixel_size_source"] == "user"
+
+
+@pytest.mark.parametrize("make, msg", [
+    (lambda d: (d / "x.xyz").write_text("?"), "unknown format"),
+    (lambda d: (d / "x.tif").write_bytes(b"corrupt"), "not a readable TIFF"),
+    (lambda d: np.save(d / "x.npy", np.zeros(50)), "2D image or a 3D stack"),
+    (lambda d: np.save(d / "x.npy", np.full((300, 300), np.inf)), "NaN or infinite"),
+    (lambda d: np.save(d / "x.npy", np.zeros((40, 40))), "smaller than one"),
+    (lambda d: np.save(d / "x.npy", np.random.default_rng(0).random((300, 300))), "no pixel size"),
+])
+def test_bad_inputs_exit_2_with_one_line(tmp_path, capsys, make, msg):
+    d = tmp_path / "in"
+    d.mkdir()
+    make(d)
+    f = next(d.iterdir())
+    args = ["analyze", str(f), "--out", str(tmp_path / "o"), "--pretrained", "--quiet"]
+    if "pixel size" not in msg:
+        args += ["--pixel-size", "0.2"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and str(f) in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_tiff_with_frames_of_different_sizes_is_refused(tmp_path, capsys):
+    p = tmp_path / "ragged.tif"
+    tifffile.imwrite(p, np.zeros((300, 300), np.float32))
+    tifffile.imwrite(p, np.zeros((320, 300), np.float32), append=True)
+    assert main(["analyze", str(p), "--out", str(tmp_path / "o"), "--pixel-size", "0.2", "--quiet"]) == 2
+    assert "different sizes" in capsys.readouterr().err
+
+
+def test_4d_data_is_refused(tmp_path, capsys):
+    import h5py
+    p = tmp_path / "ragged.h5"
+    with h5py.File(p, "w") as f:  # frames of different sizes cannot form one stack
+        f.create_dataset("frames", data=np.zeros((2, 3, 300, 300)))
+    assert main(["analyze", str(p), "--out", str(tmp_path / "o"), "--pixel-size", "0.2", "--quiet"]) == 2
+    assert "2D image or a 3D stack" in capsys.readouterr().err

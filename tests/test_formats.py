@@ -1,0 +1,136 @@
+"""Readers on small files written by each format's own library, the calibration check, and the
+command line on a short stack (and on every bad input the issue lists)."""
+import json
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+
+from helpers import formats as fm
+from helpers.movie import generate_movie, standard_params
+
+
+@pytest.fixture(scope="module")
+def small_movie():
+    """A 3-frame, 256 px movie at 0.2 Å/px (about 1 s to make)."""
+    return generate_movie(standard_params(n_frames=3, frame_px=256, seed=5), progress=False)
+
+
+def test_numpy_and_npz(tmp_path, small_movie):
+    p = tmp_path / "m.npy"
+    np.save(p, small_movie.frames)
+    fr = fm.read_frames(p, pixel_size_A=0.2)
+    assert fr.data.shape == (3, 256, 256) and fr.data.dtype == np.float32
+    assert fr.pixel_size_source == "user"
+    p2 = tmp_path / "m.npz"
+    np.savez(p2, frames=small_movie.frames, pixel_size_A=0.2)
+    fr2 = fm.read_frames(p2)
+    assert fr2.pixel_size_A == pytest.approx(0.2) and fr2.pixel_size_source == "file"
+
+
+def test_hdf5_movie_and_generic(tmp_path, small_movie):
+    p = tmp_path / "g.h5"
+    with h5py.File(p, "w") as f:
+        d = f.create_dataset("entry/image", data=small_movie.frames[0].astype(np.uint16))
+        d.attrs["pixel_size_A"] = 0.2
+    fr = fm.read_frames(p)
+    assert fr.data.shape == (1, 256, 256) and fr.pixel_size_A == pytest.approx(0.2)
+
+
+def test_imagej_tiff_stack_with_calibration(tmp_path, small_movie):
+    p = tmp_path / "stack.tif"
+    tifffile.imwrite(p, small_movie.frames.astype(np.float32), imagej=True,
+                     resolution=(1 / 0.02, 1 / 0.02), metadata={"unit": "nm", "axes": "ZYX"})
+    fr = fm.read_frames(p)
+    assert fr.data.shape == (3, 256, 256)
+    assert fr.pixel_size_A == pytest.approx(0.2, rel=1e-4) and fr.pixel_size_source == "file"
+
+
+def test_nion_swift_style_tiff(tmp_path, small_movie):
+    p = tmp_path / "nion.tif"
+    desc = json.dumps({"title": "HAADF", "spatial_calibrations": [
+        {"offset": 0, "scale": 0.02, "units": "nm"}, {"offset": 0, "scale": 0.02, "units": "nm"}]})
+    tifffile.imwrite(p, small_movie.frames[0], description=desc)
+    fr = fm.read_frames(p)
+    assert fr.pixel_size_A == pytest.approx(0.2) and fr.metadata["nion"]["title"] == "HAADF"
+
+
+def test_rosettasciio_written_tiff(tmp_path, small_movie):
+    from rsciio.tiff import file_writer
+    axes = [{"name": n, "scale": 0.02, "units": "nm", "size": 256, "offset": 0, "navigate": False}
+            for n in ("y", "x")]
+    p = tmp_path / "rs.tif"
+    file_writer(str(p), {"data": small_movie.frames[0], "axes": axes, "metadata": {},
+                         "original_metadata": {}})
+    fr = fm.read_frames(p)
+    assert fr.pixel_size_A == pytest.approx(0.2, rel=1e-4)
+
+
+def test_ncem_emd_through_rosettasciio(tmp_path, small_movie):
+    """An EMD 0.2 (NCEM) file laid out as the Berkeley EMD specification says."""
+    p = tmp_path / "ncem.emd"
+    with h5py.File(p, "w") as f:
+        f.attrs["version_major"], f.attrs["version_minor"] = 0, 2
+        g = f.create_group("data/haadf")
+        g.attrs["emd_group_type"] = 1
+        g.create_dataset("data", data=small_movie.frames[0])
+        for k, name in ((1, "y"), (2, "x")):
+            d = g.create_dataset(f"dim{k}", data=np.arange(256) * 0.02)
+            d.attrs["name"], d.attrs["units"] = name, "[n_m]"  # NCEM unit notation
+    fr = fm.read_frames(p)
+    assert fr.data.shape == (1, 256, 256)
+    assert fr.pixel_size_A == pytest.approx(0.2, rel=1e-3)
+
+
+def test_integer_8bit_and_saturated_data_are_flagged(tmp_path):
+    img = np.full((128, 128), 100, np.uint8)
+    img[:10] = 255
+    p = tmp_path / "sat.npy"
+    np.save(p, img)
+    fr = fm.read_frames(p, pixel_size_A=0.2)
+    assert fr.data.dtype == np.float32
+    assert any("saturated" in w for w in fr.warnings) and any("8-bit" in w for w in fr.warnings)
+
+
+@pytest.mark.parametrize("true_ps", [0.15, 0.2, 0.3])
+def test_calibration_from_the_lattice(true_ps):
+    m = generate_movie(standard_params(n_frames=1, frame_px=int(60 / true_ps), pixel_size_A=true_ps,
+                                       seed=3), progress=False)
+    est = fm.estimate_pixel_size(m.frames[0], "WS2")
+    assert abs(est - true_ps) / true_ps < 0.01
+    bad = fm.check_calibration(m.frames[0], true_ps * 1.08, "WS2")
+    assert not bad["ok"] and bad["relative_difference"] == pytest.approx(0.08, abs=0.01)
+    assert fm.check_calibration(m.frames[0], true_ps, "WS2")["ok"]
+
+
+def test_calibration_needs_a_lattice_and_a_known_material():
+    with pytest.raises(ValueError, match="lattice"):
+        fm.estimate_pixel_size(np.random.default_rng(0).random((128, 128)), "WS2")
+    with pytest.raises(ValueError, match="unknown material"):
+        fm.estimate_pixel_size(np.zeros((64, 64)), "unobtainium")
+
+
+@pytest.mark.parametrize("make, msg", [
+    (lambda p: p.with_suffix(".xyz").write_text("x"), "unknown format"),
+    (lambda p: p.with_suffix(".tif").write_bytes(b"not a tiff"), "not a readable TIFF"),
+    (lambda p: np.save(p.with_suffix(".npy"), np.zeros(100)), "2D image or a 3D stack"),
+    (lambda p: np.save(p.with_suffix(".npy"), np.full((64, 64), np.nan)), "NaN"),
+])
+def test_bad_files_give_one_line_errors(tmp_path, make, msg):
+    base = tmp_path / "bad"
+    make(base)
+    path = next(tmp_path.iterdir())
+    with pytest.raises(fm.InputError, match=msg) as e:
+        fm.read_frames(path, pixel_size_A=0.2)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_stack_with_frames_of_different_sizes(tmp_path):
+    p = tmp_path / "ragged.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("a", data=np.zeros((64, 64)))
+    fr = fm.read_frames(p, pixel_size_A=0.2)
+    assert fr.n_frames == 1  # a single 2D dataset is one frame
+    with pytest.raises(fm.InputError, match="2D image or a 3D stack"):
+        fm.to_float_frames(np.zeros((2, 3, 4, 5)), p)
