@@ -43,6 +43,7 @@ bench: venv
 	$(PY) benchmarks/bench_simulation.py
 	$(PY) benchmarks/bench_movie.py
 	$(PY) benchmarks/bench_classifier.py
+	$(PY) benchmarks/bench_analysis.py
 
 clean-generated:
 	rm -rf data/generated

@@ -145,18 +145,23 @@ def plot_confusion(matches: pd.DataFrame):
     return fig
 
 
-def write_animation(frames, table, path: Path, every: int = 2, size_px: int = 320, fps: int = 8,
-                    overwrite: bool = True) -> Path:
-    """GIF of the movie with class-coloured circles at the detections (imageio + Pillow)."""
+def write_animation(frames, table, path: Path, every: int = 3, size_px: int = 256, fps: int = 8,
+                    display_smooth_px: float = 1.0, overwrite: bool = True) -> Path:
+    """GIF of the movie with class-coloured circles at the detections (imageio + Pillow).
+
+    For display only, frames are smoothed by a Gaussian of ``display_smooth_px`` (shot noise
+    compresses badly in a GIF) and scaled to ``size_px``.
+    """
     import imageio.v3 as iio
     from PIL import Image, ImageDraw
+    from scipy import ndimage
 
     frames = np.asarray(frames)
     scale = size_px / frames.shape[2]
-    lo, hi = np.percentile(frames[0], [0.5, 99.8])
+    lo, hi = np.percentile(ndimage.gaussian_filter(frames[0], display_smooth_px), [0.5, 99.8])
     out = []
     for f in range(0, len(frames), every):
-        g = np.clip((frames[f] - lo) / (hi - lo), 0, 1)
+        g = np.clip((ndimage.gaussian_filter(frames[f], display_smooth_px) - lo) / (hi - lo), 0, 1)
         im = Image.fromarray((g * 255).astype(np.uint8)).resize((size_px, size_px), Image.BILINEAR)
         im = im.convert("RGB")
         draw = ImageDraw.Draw(im)

@@ -80,7 +80,6 @@ def analyze(args) -> dict:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     from . import analysis_figures as af
     from . import config
@@ -88,7 +87,7 @@ def analyze(args) -> dict:
     from . import localizer as lz
     from . import movie_analysis as ma
     from .classifier import load_classifier
-    from .io import atomic_output
+    from .metrics import jsonable
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
@@ -141,7 +140,7 @@ def analyze(args) -> dict:
         "counts_per_class": table["class"].value_counts().to_dict(),
         "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),
         "localizer_train_s": train_s, "analysis_s": res.seconds["total"],
-        "frames_per_s": res.frames_per_s, "warnings": warnings_, "metadata": _plain(fr.metadata),
+        "frames_per_s": res.frames_per_s, "warnings": warnings_, "metadata": jsonable(fr.metadata),
     }
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
     try:
@@ -177,17 +176,6 @@ def analyze(args) -> dict:
         if tmp_dir.exists():
             shutil.rmtree(tmp_dir, ignore_errors=True)
     return summary
-
-
-def _plain(x):
-    """Metadata reduced to JSON-friendly values."""
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, (str, int, float, bool)) or x is None:
-        return x
-    return str(x)
 
 
 def main(argv=None) -> int:

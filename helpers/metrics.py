@@ -30,13 +30,14 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _jsonable(x):
+def jsonable(x):
+    """Nested dicts/lists/NumPy values → plain JSON types (non-finite floats → None)."""
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
+        return jsonable(x.tolist())
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, float) and not np.isfinite(x):
@@ -59,10 +60,10 @@ def write_metrics(notebook: str, metrics: dict, sizes: dict | None = None,
     if merge and path.exists():
         old = json.loads(path.read_text())
     record = dict(old)
-    record.update(_jsonable(metrics))
+    record.update(jsonable(metrics))
     record["_run"] = {
         "profile": profile,
-        "sizes": _jsonable({**old.get("_run", {}).get("sizes", {}), **(sizes or {})}),
+        "sizes": jsonable({**old.get("_run", {}).get("sizes", {}), **(sizes or {})}),
         "versions": versions(),
         "written_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -80,7 +80,9 @@ class CentralClassifier:
         x = as_input(windows)
         if len(x) == 0:
             return np.zeros((0, len(CLASS_NAMES))), np.zeros((0, 16, 16), np.float32)
-        feats = np.asarray(self.sub.predict(x, batch_size=batch_size, verbose=0))
+        # direct calls: Model.predict costs ~0.1 s of set-up per call, more than a frame's windows
+        feats = np.concatenate([np.asarray(self.sub([x[i:i + batch_size]], training=False))
+                                for i in range(0, len(x), batch_size)])
         cams = np.einsum("nhwk,kc->nchw", feats, self.W)  # (n, classes, h, w)
         h, w = feats.shape[1:3]
         if self.central_radius_A is None:
@@ -99,7 +101,7 @@ class CentralClassifier:
 
 
 def classify_detections(clf: CentralClassifier, frame, pixel_size_A: float, centres_rc,
-                        unknown_below: float = 0.6, refine_max_A: float = 1.0) -> pd.DataFrame:
+                        unknown_below: float = 0.6, refine_max_A: float = 0.5) -> pd.DataFrame:
     """Class, probability and CAM-refined position of each detection in one frame.
 
     The position moves to the CAM's peak when that lies within ``refine_max_A`` of the detection
@@ -183,17 +185,21 @@ def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A
     return MovieAnalysis(table, {"localize": t_loc, "classify": t_cls, "total": total}, len(arr))
 
 
+def _frame_matches(points_by_frame: dict, truth: pd.DataFrame, pixel_size_A: float, tolerance_A: float):
+    """Per frame: (frame, that frame's truth rows, one-to-one Match of detections with them)."""
+    ps = check_pixel_size(pixel_size_A)
+    for f, pts in points_by_frame.items():
+        t = truth[truth["frame"] == f]
+        yield f, t, match_points(np.asarray(pts, float).reshape(-1, 2)[:, ::-1] * ps,
+                                 t[["x_A", "y_A"]].to_numpy(), tolerance_A)
+
+
 def score_detections(points_by_frame: dict, truth: pd.DataFrame, pixel_size_A: float,
                      tolerance_A: float = 1.0) -> pd.DataFrame:
     """Per-frame one-to-one matching of detections (frame → (n, 2) row/col px) with the truth
     (rows of ``Movie.visible_truth()``); returns frame, tp, fp, fn, precision, recall, f1."""
-    ps = check_pixel_size(pixel_size_A)
-    rows = []
-    for f, pts in points_by_frame.items():
-        t = truth[truth["frame"] == f]
-        m = match_points(np.asarray(pts, float).reshape(-1, 2)[:, ::-1] * ps,
-                         t[["x_A", "y_A"]].to_numpy(), tolerance_A)
-        rows.append((f, m.tp, m.fp, m.fn, m.precision, m.recall, m.f1))
+    rows = [(f, m.tp, m.fp, m.fn, m.precision, m.recall, m.f1)
+            for f, _, m in _frame_matches(points_by_frame, truth, pixel_size_A, tolerance_A)]
     return pd.DataFrame(rows, columns=["frame", "tp", "fp", "fn", "precision", "recall", "f1"])
 
 
@@ -285,12 +291,8 @@ def robustness_table(variants: dict, localizer_params, clf, seed: int, progress:
 def detection_hits(points_by_frame: dict, truth: pd.DataFrame, pixel_size_A: float,
                    tolerance_A: float = 1.0) -> pd.DataFrame:
     """One row per true defect in the given frames: frame, defect_id, class, hit (found or not)."""
-    ps = check_pixel_size(pixel_size_A)
     rows = []
-    for f, pts in points_by_frame.items():
-        t = truth[truth["frame"] == f]
-        m = match_points(np.asarray(pts, float).reshape(-1, 2)[:, ::-1] * ps,
-                         t[["x_A", "y_A"]].to_numpy(), tolerance_A)
+    for f, t, m in _frame_matches(points_by_frame, truth, pixel_size_A, tolerance_A):
         hit = np.zeros(len(t), bool)
         hit[m.pairs[:, 1]] = True
         rows.append(pd.DataFrame({"frame": f, "defect_id": t["defect_id"].to_numpy(),

@@ -42,6 +42,23 @@ ROWS = [
     ("04_gridsearch", "search_s", "grid search time (min, 2 cores)", "{:.1f}"),
     ("05_cam", "cam_median_error_A", "CAM defect position error, median (Å)", "{:.2f}"),
     ("05_cam", "cam_p90_error_A", "CAM defect position error, 90th percentile (Å)", "{:.2f}"),
+    ("02_localize_frame1", "fft_frame1_precision", "FFT method on frame 1: precision (1 Å)", "{:.3f}"),
+    ("02_localize_frame1", "fft_frame1_recall", "FFT method on frame 1: recall (1 Å)", "{:.3f}"),
+    ("02_localize_frame1", "detection_f1", "**localizer, frames 2–150: detection F1 (1 Å)**", "{:.3f}"),
+    ("02_localize_frame1", "detection_precision", "localizer, frames 2–150: precision", "{:.3f}"),
+    ("02_localize_frame1", "detection_recall", "localizer, frames 2–150: recall (all classes)", "{:.3f}"),
+    ("02_localize_frame1", "recall_visible_classes", "localizer recall, Sw/Mo/Vw/W2s2/Ws", "{:.3f}"),
+    ("02_localize_frame1", "fft_only_f1", "FFT method frame by frame: detection F1", "{:.3f}"),
+    ("06_apply_to_movie", "classification_accuracy", "**movie: accuracy on correctly detected library defects**", "{:.2%}"),
+    ("06_apply_to_movie", "unknown_fraction", "movie: detections reported unknown", "{:.2%}"),
+    ("06_apply_to_movie", "movie_analysis_s", "movie: localize + classify + CAM, 150 frames (s)", "{:.1f}"),
+    ("06_apply_to_movie", "frames_per_s", "movie analysis throughput (frames/s)", "{:.2f}"),
+    ("07_temporal_and_broom", "track_identity_recovery", "tracking: true defect-frames on their own track", "{:.3f}"),
+    ("07_temporal_and_broom", "id_switches", "tracking: identity switches", "{:d}"),
+    ("07_temporal_and_broom", "transition_matrix_max_abs_error", "kinetics: transition matrix max abs error (library classes with data)", "{:.3f}"),
+    ("07_temporal_and_broom", "tracking_kinetics_s", "tracking + kinetics (s)", "{:.1f}"),
+    ("08_your_own_data", "calibration_error_percent", "lattice calibration error on the TIFF stack (%)", "{:+.2f}"),
+    ("08_your_own_data", "cli_analysis_s", "`python -m helpers analyze` on the TIFF stack (s)", "{:.0f}"),
 ]
 
 

@@ -128,3 +128,19 @@ def test_frame_shifts_and_averaged_frame_follow_a_known_drift():
     inner = np.s_[8:-8, 8:-8]
     assert np.abs(avg[inner] - frames[1][inner]).max() < 0.1 * np.ptp(base)
     assert np.array_equal(ma.averaged_frame(frames, sh, 2, 0), frames[2].astype(np.float32))
+
+
+def test_write_animation_and_table_refuse_silent_overwrite(tmp_path):
+    from helpers.analysis_figures import write_animation
+    frames = np.random.default_rng(4).random((5, 64, 64)).astype(np.float32)
+    table = pd.DataFrame({"frame": [0, 2], "x_px": [10.0, 20.0], "y_px": [10.0, 30.0],
+                          "class": ["Mo", "unknown"]})
+    p = write_animation(frames, table, tmp_path / "a.gif", every=2, size_px=64)
+    import imageio.v3 as iio
+    assert iio.imread(p).shape[0] == 3  # frames 0, 2, 4
+    with pytest.raises(FileExistsError):
+        write_animation(frames, table, p, overwrite=False)
+    ma.write_table(table, tmp_path / "t.csv")
+    with pytest.raises(FileExistsError):
+        ma.write_table(table, tmp_path / "t.csv")
+    assert pd.read_csv(tmp_path / "t.csv").shape == (2, 4)

@@ -1,0 +1,52 @@
+"""Throughput of the movie analysis on this machine: localize (shipped localizer), classify and
+CAM-refine every frame of the standard movie (frames/s), then track and estimate the kinetics.
+
+Usage: python benchmarks/bench_analysis.py [--frames N] [--repeat N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from helpers import config
+from helpers import movie_analysis as ma
+from helpers import tracking as tk
+from helpers.classifier import load_classifier
+from helpers.localizer import LOCALIZER_FILE, load_localizer
+from helpers.movie import standard_movie, standard_params
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--frames", type=int, default=150)
+    p.add_argument("--repeat", type=int, default=2)
+    args = p.parse_args()
+    movie = standard_movie(standard_params(n_frames=args.frames), progress=False)
+    loc, lp, _ = load_localizer(config.MODELS_DIR / LOCALIZER_FILE)
+    model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
+    clf = ma.CentralClassifier(model)
+    runs = []
+    for _ in range(args.repeat):
+        res = ma.analyze_movie(movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A, clf, progress=False)
+        runs.append(res)
+    best = min(runs, key=lambda r: r.seconds["total"])
+    t0 = time.perf_counter()
+    tracks = tk.link(best.table, search_range_A=3.6, memory=3)
+    tk.transition_matrix(tk.transition_counts(tk.track_sequences(tracks, smooth=5), list(ma.CLASS_NAMES)))
+    tk.hop_rates(tracks, list(ma.CLASS_NAMES))
+    tk.diffusion_coefficients(tk.msd_by_class(tracks, max_lag=10))
+    track_s = time.perf_counter() - t0
+    n = len(movie.frames)
+    print(f"cores: {os.cpu_count()}")
+    print(f"movie analysis ({n} frames of {movie.frames.shape[1]}² px, {len(best.table)} detections): "
+          f"best {best.seconds['total']:.1f} s = {best.frames_per_s:.2f} frames/s "
+          f"(localize {best.seconds['localize']:.1f} s, classify + CAM {best.seconds['classify']:.1f} s); "
+          f"runs {[round(r.seconds['total'], 1) for r in runs]}")
+    print(f"windows classified: {len(best.table) / best.seconds['classify']:.0f} windows/s (incl. cutting, "
+          f"5-frame averaging, CAM refinement)")
+    print(f"tracking + kinetics: {track_s:.2f} s ({tracks['track'].nunique()} tracks)")
+
+
+if __name__ == "__main__":
+    main()
