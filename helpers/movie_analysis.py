@@ -71,7 +71,9 @@ class CentralClassifier:
         import keras
 
         self.model = model
-        self.sub = keras.Model(model.inputs, model.get_layer(LAST_CONV).output)
+        # one input tensor (not a list), so that it is called with one array whatever the
+        # structure of the model it comes from (loaded, or cloned by adapt_batchnorm)
+        self.sub = keras.Model(model.inputs[0], model.get_layer(LAST_CONV).output)
         self.W, self.b = cam_weights(model)
         self.central_radius_A = central_radius_A
 
@@ -81,7 +83,7 @@ class CentralClassifier:
         if len(x) == 0:
             return np.zeros((0, len(CLASS_NAMES))), np.zeros((0, 16, 16), np.float32)
         # direct calls: Model.predict costs ~0.1 s of set-up per call, more than a frame's windows
-        feats = np.concatenate([np.asarray(self.sub([x[i:i + batch_size]], training=False))
+        feats = np.concatenate([np.asarray(self.sub(x[i:i + batch_size], training=False))
                                 for i in range(0, len(x), batch_size)])
         cams = np.einsum("nhwk,kc->nchw", feats, self.W)  # (n, classes, h, w)
         h, w = feats.shape[1:3]
@@ -98,6 +100,52 @@ class CentralClassifier:
         p /= p.sum(axis=1, keepdims=True)
         best = np.argmax(p, axis=1)
         return p, cams[np.arange(len(x)), best].astype(np.float32)
+
+
+def adapt_batchnorm(model, windows):
+    """A copy of ``model`` whose BatchNorm statistics are those of ``windows`` (AdaBN: Li et al.,
+    "Revisiting batch normalization for practical domain adaptation", 2016).
+
+    Label-free domain adaptation: the weights stay as trained on the library; only the means and
+    variances each BatchNorm layer normalizes with are re-estimated on windows from the movie
+    itself, so that a different background, contrast or noise level does not shift every
+    activation. Layers are updated in one training-mode pass with momentum 0, in which each
+    layer already sees the re-normalized output of the layers before it.
+    """
+    import keras
+
+    x = as_input(windows)
+    if len(x) < 32:
+        raise ValueError(f"BatchNorm adaptation needs at least 32 windows, got {len(x)}")
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    for layer in clone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.0
+    keras.Model(clone.inputs[0], clone.outputs[0])(x, training=True)
+    return clone
+
+
+def adapted_classifier(model, frames, pixel_size_A: float, localizer, localizer_pixel_size_A: float,
+                       n_frames: int = 5, half_window: int = 2, detection_threshold: float = 0.5,
+                       central_radius_A: float | None = 3.0) -> "CentralClassifier":
+    """A :class:`CentralClassifier` on ``model`` adapted (:func:`adapt_batchnorm`) to the windows of
+    the detections in the first ``n_frames`` frames (the same averaging as the analysis); no truth."""
+    from .localizer import detections_from_map, probability_maps
+
+    arr = np.asarray(frames)
+    if arr.ndim == 2:
+        arr = arr[None]
+    n = min(n_frames, len(arr))
+    ps = check_pixel_size(pixel_size_A)
+    shifts = frame_shifts(arr[:n + half_window]) if n > 1 and half_window > 0 else np.zeros((len(arr), 2))
+    maps = probability_maps(localizer, arr[:n], ps, localizer_pixel_size_A)
+    win = [windows_at(averaged_frame(arr[:n + half_window], shifts, f, half_window), ps,
+                      detections_from_map(maps[f], ps, detection_threshold)) for f in range(n)]
+    win = np.concatenate(win)
+    if len(win) < 32:  # too few defects to estimate statistics: keep the library's
+        return CentralClassifier(model, central_radius_A)
+    return CentralClassifier(adapt_batchnorm(model, win), central_radius_A)
 
 
 def classify_detections(clf: CentralClassifier, frame, pixel_size_A: float, centres_rc,
@@ -257,10 +305,11 @@ def classification_scores(matches: pd.DataFrame) -> dict:
             "n_library_defects_detected": int(len(lib))}
 
 
-def robustness_table(variants: dict, localizer_params, clf, seed: int, progress: bool = True
+def robustness_table(variants: dict, localizer_params, model, seed: int, progress: bool = True
                      ) -> pd.DataFrame:
-    """Run the whole pipeline — a localizer trained on frame 1 of each movie, then detection and
-    classification of every frame — on movie variants (name → MovieParams) and score each."""
+    """Run the whole pipeline — a localizer trained on frame 1 of each movie, the classifier
+    adapted to its first frames, then detection and classification of every frame — on movie
+    variants (name → MovieParams) and score each."""
     from dataclasses import replace
 
     from tqdm.auto import tqdm
@@ -274,6 +323,7 @@ def robustness_table(variants: dict, localizer_params, clf, seed: int, progress:
         ps = movie.pixel_size_A
         lp = replace(localizer_params, pixel_size_A=ps)
         tr = train_localizer(movie.frames[0], ps, seed=seed, p=lp, verbose=0)
+        clf = adapted_classifier(model, movie.frames, ps, tr.model, ps)
         res = analyze_movie(movie.frames, ps, tr.model, ps, clf, progress=False)
         truth = movie.visible_truth()
         later = res.table[res.table.frame > 0]
@@ -361,7 +411,7 @@ def load_or_analyze(movie, progress: bool = True) -> pd.DataFrame:
         return pd.read_csv(path)
     loc, lp, _ = load_localizer()
     model, _ = load_classifier()
-    res = analyze_movie(movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A,
-                        CentralClassifier(model), progress=progress)
+    clf = adapted_classifier(model, movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A)
+    res = analyze_movie(movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A, clf, progress=progress)
     write_table(res.table, path, overwrite=True)
     return res.table

@@ -144,3 +144,20 @@ def test_write_animation_and_table_refuse_silent_overwrite(tmp_path):
     with pytest.raises(FileExistsError):
         ma.write_table(table, tmp_path / "t.csv")
     assert pd.read_csv(tmp_path / "t.csv").shape == (2, 4)
+
+
+def test_adapt_batchnorm_matches_the_target_statistics_and_keeps_the_weights():
+    import keras
+    from helpers.classifier import build_classifier
+    model = build_classifier()
+    x = np.random.default_rng(5).random((64, 64, 64)).astype(np.float32) * 0.5 + 0.3
+    adapted = ma.adapt_batchnorm(model, x)
+    bn = adapted.get_layer("bn0_0")
+    sub = keras.Model(adapted.inputs, adapted.get_layer("conv0_0").output)
+    feats = np.asarray(sub.predict(x[..., None], verbose=0))
+    assert np.allclose(np.asarray(bn.moving_mean), feats.mean(axis=(0, 1, 2)), rtol=1e-3, atol=1e-4)
+    assert np.allclose(model.get_layer("conv0_0").get_weights()[0], adapted.get_layer("conv0_0").get_weights()[0])
+    # the original model is untouched
+    assert np.allclose(np.asarray(model.get_layer("bn0_0").moving_mean), 0)
+    with pytest.raises(ValueError, match="at least 32"):
+        ma.adapt_batchnorm(model, x[:5])
