@@ -37,27 +37,29 @@ def check_frame(frame, pixel_size_A, name: str = "frame") -> tuple[np.ndarray, f
     return img, ps
 
 
-def windows_at(frame, pixel_size_A: float, centres_rc) -> np.ndarray:
+def windows_at(frame, pixel_size_A: float, centres_rc, order: int = 3) -> np.ndarray:
     """Windows (n, 64, 64) in [0, 1] at the library's 0.3 Å/px around each (row, col) centre.
 
-    The frame is anti-alias filtered once, and each window is cut from a small patch around its
-    centre (the same result as :func:`cut_window` on the whole frame, at a fraction of the cost).
+    The same sampling as :func:`helpers.windows.cut_window` (anti-alias filter, then spline
+    interpolation of ``order``), with the filter applied once per frame and all windows sampled in
+    one call. (Linear interpolation, ``order=1``, gave the same movie accuracy, 0.730 vs 0.731.)
     """
     from scipy import ndimage
+
+    from .windows import window_coordinates
 
     img, ps = check_frame(frame, pixel_size_A)
     c = np.asarray(centres_rc, float).reshape(-1, 2)
     if len(c) == 0:
         return np.zeros((0, WINDOW_PX, WINDOW_PX), np.float32)
     ratio = LIBRARY_PIXEL_SIZE_A / ps
-    src = ndimage.gaussian_filter(img.astype(np.float64), 0.5 * ratio) if ratio > 1 + 1e-6 else img
-    half = int(np.ceil(WINDOW_PX / 2 * ratio * np.sqrt(2))) + 4
-    out = np.empty((len(c), WINDOW_PX, WINDOW_PX), np.float32)
-    for k, (r, col) in enumerate(c):
-        r0, c0 = max(int(r) - half, 0), max(int(col) - half, 0)
-        patch = src[r0:int(r) + half + 1, c0:int(col) + half + 1]
-        out[k] = normalize(cut_window(patch, ps, (r - r0, col - c0), antialias=False))
-    return out
+    src = img.astype(np.float64)
+    if ratio > 1 + 1e-6:
+        src = ndimage.gaussian_filter(src, 0.5 * ratio)
+    grid = window_coordinates((0.0, 0.0), ps)  # offsets from the centre, (2, 64, 64)
+    coords = grid[:, None] + c.T[:, :, None, None]  # (2, n, 64, 64)
+    out = ndimage.map_coordinates(src, coords.reshape(2, -1), order=order, mode="nearest")
+    return np.stack([normalize(w) for w in out.reshape(len(c), WINDOW_PX, WINDOW_PX).astype(np.float32)])
 
 
 class CentralClassifier:

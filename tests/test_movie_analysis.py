@@ -50,6 +50,8 @@ def test_windows_at_matches_cut_window_on_the_whole_frame():
     a = ma.windows_at(img, 0.2, rc)
     b = np.stack([normalize(cut_window(img, 0.2, x)) for x in rc])
     assert np.allclose(a, b, atol=2e-3)
+    b1 = np.stack([normalize(cut_window(img, 0.2, x, order=1)) for x in rc])
+    assert np.allclose(ma.windows_at(img, 0.2, rc, order=1), b1, atol=2e-3)
 
 
 @pytest.mark.parametrize("bad, ps, msg", [
