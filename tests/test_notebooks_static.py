@@ -29,3 +29,14 @@ def test_setup_cell_and_no_forbidden_code(nb):
         assert not re.search(r"^\s*(def|class) ", src, re.M), \
             "logic belongs in helpers/, not in notebooks"
     assert any("Assertion cell" in src for src in code), "a notebook must check its science"
+
+
+def test_make_run_executes_every_notebook():
+    """The Makefile's notebook glob (the main job, ``make run``) matches every notebook."""
+    import fnmatch
+
+    make = (config.ROOT / "Makefile").read_text()
+    pattern = re.search(r"wildcard notebooks/(\S+?)\)", make).group(1)
+    names = [p.name for p in config.NOTEBOOKS_DIR.glob("*.ipynb")]
+    missing = [n for n in names if not fnmatch.fnmatch(n, pattern)]
+    assert not missing, f"make run would skip {missing}"
