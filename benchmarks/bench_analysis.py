@@ -25,12 +25,9 @@ def main() -> None:
     movie = standard_movie(standard_params(n_frames=args.frames), progress=False)
     loc, lp, _ = load_localizer(config.MODELS_DIR / LOCALIZER_FILE)
     model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
-    t0 = time.perf_counter()
-    clf = ma.adapted_classifier(model, movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A)
-    adapt_s = time.perf_counter() - t0
     runs = []
     for _ in range(args.repeat):
-        res = ma.analyze_movie(movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A, clf, progress=False)
+        res = ma.analyze_movie(movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A, model, progress=False)
         runs.append(res)
     best = min(runs, key=lambda r: r.seconds["total"])
     t0 = time.perf_counter()
@@ -43,9 +40,9 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}")
     print(f"movie analysis ({n} frames of {movie.frames.shape[1]}² px, {len(best.table)} detections): "
           f"best {best.seconds['total']:.1f} s = {best.frames_per_s:.2f} frames/s "
-          f"(localize {best.seconds['localize']:.1f} s, classify + CAM {best.seconds['classify']:.1f} s); "
+          f"(localize {best.seconds['localize']:.1f} s, adapt the classifier {best.seconds['adapt']:.1f} s, "
+          f"classify + CAM {best.seconds['classify']:.1f} s); "
           f"runs {[round(r.seconds['total'], 1) for r in runs]}")
-    print(f"classifier adaptation to the movie (BatchNorm statistics, first 5 frames): {adapt_s:.1f} s")
     print(f"windows classified: {len(best.table) / best.seconds['classify']:.0f} windows/s (incl. cutting, "
           f"5-frame averaging, CAM refinement)")
     print(f"tracking + kinetics: {track_s:.2f} s ({tracks['track'].nunique()} tracks)")

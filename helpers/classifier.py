@@ -150,7 +150,6 @@ def class_activation_maps(model, images, classes=None, batch_size: int = 512
     (cams (n, H, W) float32, probabilities (n, n_classes)).
     """
     import keras
-    from scipy import ndimage
 
     x = as_input(images)
     sub = keras.Model(model.inputs, [model.get_layer(LAST_CONV).output, model.output])
@@ -161,9 +160,19 @@ def class_activation_maps(model, images, classes=None, batch_size: int = 512
     if cls.shape != (len(x),):
         raise ValueError(f"classes must have one entry per image, got shape {cls.shape}")
     cams = np.einsum("nhwk,kn->nhw", feats, W[:, cls])
-    zoom = (x.shape[1] / cams.shape[1], x.shape[2] / cams.shape[2])
-    up = np.stack([ndimage.zoom(c, zoom, order=1, grid_mode=True, mode="nearest") for c in cams])
-    return up.astype(np.float32), probs
+    return upsample_cams(cams, x.shape[1]), probs
+
+
+def upsample_cams(cams, size_px: int) -> np.ndarray:
+    """CAMs (n, h, w) at feature-map resolution → (n, size_px, size_px), bilinear, pixel-centred."""
+    from scipy import ndimage
+
+    cams = np.asarray(cams)
+    if len(cams) == 0:
+        return np.zeros((0, size_px, size_px), np.float32)
+    zoom = (size_px / cams.shape[1], size_px / cams.shape[2])
+    return np.stack([ndimage.zoom(c, zoom, order=1, grid_mode=True, mode="nearest")
+                     for c in cams]).astype(np.float32)
 
 
 def cam_peak(cam: np.ndarray, radius_px: int = 2) -> tuple[float, float]:

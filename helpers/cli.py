@@ -128,8 +128,7 @@ def analyze(args) -> dict:
         loc, loc_source = tr.model, "trained on frame 1 of this file"
     train_s = time.perf_counter() - t0
     model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
-    clf = ma.adapted_classifier(model, fr.data, ps, loc, lp.pixel_size_A)
-    res = ma.analyze_movie(fr.data, ps, loc, lp.pixel_size_A, clf,
+    res = ma.analyze_movie(fr.data, ps, loc, lp.pixel_size_A, model,
                            unknown_below=args.unknown_below, progress=not args.quiet)
     table = res.table
     first = args.frames.start if args.frames is not None and args.frames.start else 0

@@ -289,6 +289,62 @@ def check_frames_usable(fr: Frames) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
+# writing: the movie (or a frame) in real formats, each through the format's own library
+
+
+def write_imagej_tiff(path, frames, pixel_size_A: float, overwrite: bool = False) -> Path:
+    """A float32 stack (or one frame) as an ImageJ TIFF with its calibration in nm (tifffile), as
+    Fiji or a microscope export writes it."""
+    import tifffile
+
+    from .io import atomic_output
+    from .validation import check_pixel_size
+
+    ps_nm = check_pixel_size(pixel_size_A) / 10
+    data = np.asarray(frames, np.float32)
+    with atomic_output(path, overwrite, ".part.tif") as tmp:
+        tifffile.imwrite(tmp, data, imagej=True, resolution=(1 / ps_nm, 1 / ps_nm),
+                         metadata={"unit": "nm", "axes": "ZYX" if data.ndim == 3 else "YX"})
+    return Path(path)
+
+
+def write_rsciio_tiff(path, image, pixel_size_A: float, overwrite: bool = False) -> Path:
+    """One frame as a TIFF written by RosettaSciIO, calibrated in nm."""
+    from rsciio.tiff import file_writer
+
+    from .io import atomic_output
+    from .validation import check_pixel_size
+
+    img = np.asarray(image, np.float32)
+    axes = [{"name": n, "scale": check_pixel_size(pixel_size_A) / 10, "units": "nm", "size": s,
+             "offset": 0, "navigate": False} for n, s in zip(("y", "x"), img.shape)]
+    with atomic_output(path, overwrite, ".part.tif") as tmp:
+        file_writer(str(tmp), {"data": img, "axes": axes, "metadata": {}, "original_metadata": {}})
+    return Path(path)
+
+
+def write_ncem_emd(path, image, pixel_size_A: float, overwrite: bool = False) -> Path:
+    """One frame as an EMD 0.2 file in the Berkeley/NCEM layout (h5py): a group with
+    ``emd_group_type = 1`` holding ``data`` and one ``dim`` dataset per axis (units "[n_m]")."""
+    import h5py
+
+    from .io import atomic_output
+    from .validation import check_pixel_size
+
+    img = np.asarray(image, np.float32)
+    ps_nm = check_pixel_size(pixel_size_A) / 10
+    with atomic_output(path, overwrite, ".part.emd") as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["version_major"], f.attrs["version_minor"] = 0, 2
+        g = f.create_group("data/haadf")
+        g.attrs["emd_group_type"] = 1
+        g.create_dataset("data", data=img)
+        for k, name in ((1, "y"), (2, "x")):
+            d = g.create_dataset(f"dim{k}", data=np.arange(img.shape[k - 1]) * ps_nm)
+            d.attrs["name"], d.attrs["units"] = name, "[n_m]"  # NCEM unit notation
+    return Path(path)
+
+
+# ------------------------------------------------------------------------------------------------
 # calibration from the lattice
 
 

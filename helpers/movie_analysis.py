@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from .augment import normalize
-from .classifier import LAST_CONV, as_input, cam_peak, cam_weights
-from .localize import match_points
+from .classifier import LAST_CONV, as_input, cam_peak, cam_weights, upsample_cams
+from .localize import Match, match_points
 from .structures import CLASS_NAMES
 from .validation import check_image, check_pixel_size
-from .windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX, cut_window
+from .windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
 
 UNKNOWN = "unknown"
 TABLE_COLUMNS = ["frame", "id", "x_px", "y_px", "x_A", "y_A", "class", "probability"]
@@ -128,28 +128,6 @@ def adapt_batchnorm(model, windows):
     return clone
 
 
-def adapted_classifier(model, frames, pixel_size_A: float, localizer, localizer_pixel_size_A: float,
-                       n_frames: int = 5, half_window: int = 2, detection_threshold: float = 0.5,
-                       central_radius_A: float | None = 3.0) -> "CentralClassifier":
-    """A :class:`CentralClassifier` on ``model`` adapted (:func:`adapt_batchnorm`) to the windows of
-    the detections in the first ``n_frames`` frames (the same averaging as the analysis); no truth."""
-    from .localizer import detections_from_map, probability_maps
-
-    arr = np.asarray(frames)
-    if arr.ndim == 2:
-        arr = arr[None]
-    n = min(n_frames, len(arr))
-    ps = check_pixel_size(pixel_size_A)
-    shifts = frame_shifts(arr[:n + half_window]) if n > 1 and half_window > 0 else np.zeros((len(arr), 2))
-    maps = probability_maps(localizer, arr[:n], ps, localizer_pixel_size_A)
-    win = [windows_at(averaged_frame(arr[:n + half_window], shifts, f, half_window), ps,
-                      detections_from_map(maps[f], ps, detection_threshold)) for f in range(n)]
-    win = np.concatenate(win)
-    if len(win) < 32:  # too few defects to estimate statistics: keep the library's
-        return CentralClassifier(model, central_radius_A)
-    return CentralClassifier(adapt_batchnorm(model, win), central_radius_A)
-
-
 def classify_detections(clf: CentralClassifier, frame, pixel_size_A: float, centres_rc,
                         unknown_below: float = 0.6, refine_max_A: float = 0.5) -> pd.DataFrame:
     """Class, probability and CAM-refined position of each detection in one frame.
@@ -157,15 +135,12 @@ def classify_detections(clf: CentralClassifier, frame, pixel_size_A: float, cent
     The position moves to the CAM's peak when that lies within ``refine_max_A`` of the detection
     (farther peaks belong to a neighbour and are ignored).
     """
-    from scipy import ndimage
-
     img, ps = check_frame(frame, pixel_size_A)
     c = np.asarray(centres_rc, float).reshape(-1, 2)
     win = windows_at(img, ps, c)
     p, cams = clf(win)
     rows = []
-    for k in range(len(c)):
-        cam = ndimage.zoom(cams[k], WINDOW_PX / cams.shape[1], order=1, grid_mode=True, mode="nearest")
+    for k, cam in enumerate(upsample_cams(cams, WINDOW_PX)):
         pr, pc = cam_peak(cam)
         d_A = (np.array([pr, pc]) - WINDOW_PX // 2) * LIBRARY_PIXEL_SIZE_A
         rc = c[k] + (d_A / ps if np.hypot(*d_A) <= refine_max_A else 0.0)
@@ -180,59 +155,95 @@ def classify_detections(clf: CentralClassifier, frame, pixel_size_A: float, cent
 @dataclass
 class MovieAnalysis:
     table: pd.DataFrame  # TABLE_COLUMNS + best_class
-    seconds: dict  # localize, classify, total
+    seconds: dict  # localize, adapt, classify, total
     n_frames: int
+    detections: list  # per frame, the localizer's (row, col) px before CAM refinement
 
     @property
     def frames_per_s(self) -> float:
         return self.n_frames / self.seconds["total"]
 
 
-def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A: float, clf,
-                  detection_threshold: float = 0.5, unknown_below: float = 0.6,
-                  classify_half_window: int = 2, chunk: int = 16, progress: bool = True
-                  ) -> MovieAnalysis:
-    """Localize, classify and CAM-refine the defects of every frame; returns the defect table.
-
-    Detection works on each frame alone. Classification reads the windows from the frame averaged
-    with its ±``classify_half_window`` neighbours after drift registration (:func:`averaged_frame`):
-    defects rarely change within a few frames, and the average has √(2h+1) times the signal-to-noise
-    ratio (0: single frames).
-    """
-    from tqdm.auto import tqdm
-
-    from .localizer import detections_from_map, probability_maps
-
+def _as_stack(frames, pixel_size_A) -> np.ndarray:
     arr = np.asarray(frames)
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3:
         raise ValueError(f"frames must be a 2D frame or a 3D stack, got shape {arr.shape}")
     check_frame(arr[0], pixel_size_A)
+    return arr
+
+
+def detect_frames(frames, pixel_size_A: float, localizer, localizer_pixel_size_A: float,
+                  threshold: float = 0.5, chunk: int = 16, progress: bool = False) -> list:
+    """The localizer's detections (row, col) px of every frame, ``chunk`` frames per network call."""
+    from tqdm.auto import tqdm
+
+    from .localizer import detections_from_map, probability_maps
+
+    arr = _as_stack(frames, pixel_size_A)
+    out = []
+    for s in tqdm(range(0, len(arr), chunk), desc="localizing", disable=not progress):
+        maps = probability_maps(localizer, arr[s:s + chunk], pixel_size_A, localizer_pixel_size_A)
+        out.extend(detections_from_map(m, pixel_size_A, threshold) for m in maps)
+    return out
+
+
+def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A: float, model,
+                  adapt_frames: int = 5, central_radius_A: float | None = 3.0,
+                  detection_threshold: float = 0.5, unknown_below: float = 0.6,
+                  classify_half_window: int = 2, detections: list | None = None,
+                  progress: bool = True) -> MovieAnalysis:
+    """Localize, classify and CAM-refine the defects of every frame; returns the defect table.
+
+    1. Detection works on each frame alone (:func:`detect_frames`; or pass ``detections`` from an
+       earlier run to classify them differently without localizing again).
+    2. The classifier ``model`` is adapted to this movie (:func:`adapt_batchnorm`) on the windows of
+       the detections in the first ``adapt_frames`` frames (0: the library's statistics); no truth.
+    3. Windows are read from the frame averaged with its ±``classify_half_window`` neighbours after
+       drift registration (:func:`averaged_frame`): defects rarely change within a few frames, and
+       the average has √(2h+1) times the signal-to-noise ratio (0: single frames). The class comes
+       from the CAM inside ``central_radius_A`` (:class:`CentralClassifier`).
+    """
+    from tqdm.auto import tqdm
+
+    arr = _as_stack(frames, pixel_size_A)
     ps = float(pixel_size_A)
-    t_loc = t_cls = 0.0
-    tables = []
     t_all = time.perf_counter()
+    if detections is None:
+        detections = detect_frames(arr, ps, localizer, localizer_pixel_size_A, detection_threshold)
+    elif len(detections) != len(arr):
+        raise ValueError(f"{len(detections)} detection lists for {len(arr)} frames")
+    t_loc = time.perf_counter() - t_all
     shifts = frame_shifts(arr) if classify_half_window > 0 and len(arr) > 1 else np.zeros((len(arr), 2))
-    with tqdm(total=len(arr), desc="analysing frames", disable=not progress) as bar:
-        for s in range(0, len(arr), chunk):
-            t0 = time.perf_counter()
-            maps = probability_maps(localizer, arr[s:s + chunk], ps, localizer_pixel_size_A)
-            dets = [detections_from_map(m, ps, detection_threshold) for m in maps]
-            t1 = time.perf_counter()
-            for k, d in enumerate(dets):
-                img = averaged_frame(arr, shifts, s + k, classify_half_window)
-                df = classify_detections(clf, img, ps, d, unknown_below)
-                df.insert(0, "id", np.arange(len(df)))
-                df.insert(0, "frame", s + k)
-                tables.append(df)
-            t_loc += t1 - t0
-            t_cls += time.perf_counter() - t1
-            bar.update(len(maps))
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=TABLE_COLUMNS)
-    table = table[TABLE_COLUMNS + ["best_class"]]
-    total = time.perf_counter() - t_all
-    return MovieAnalysis(table, {"localize": t_loc, "classify": t_cls, "total": total}, len(arr))
+
+    def windows_of(f):
+        return averaged_frame(arr, shifts, f, classify_half_window)
+
+    t0 = time.perf_counter()
+    adapt = [windows_at(windows_of(f), ps, detections[f]) for f in range(min(adapt_frames, len(arr)))]
+    adapt = np.concatenate(adapt) if adapt else np.zeros((0, WINDOW_PX, WINDOW_PX), np.float32)
+    # too few defects to estimate statistics: keep the library's
+    clf = CentralClassifier(adapt_batchnorm(model, adapt) if len(adapt) >= 32 else model, central_radius_A)
+    t_adapt = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    tables = []
+    for f in tqdm(range(len(arr)), desc="classifying frames", disable=not progress):
+        df = classify_detections(clf, windows_of(f), ps, detections[f], unknown_below)
+        df.insert(0, "id", np.arange(len(df)))
+        df.insert(0, "frame", f)
+        tables.append(df)
+    table = pd.concat(tables, ignore_index=True)[TABLE_COLUMNS + ["best_class"]]
+    t_cls = time.perf_counter() - t0
+    seconds = {"localize": t_loc, "adapt": t_adapt, "classify": t_cls,
+               "total": time.perf_counter() - t_all}
+    return MovieAnalysis(table, seconds, len(arr), detections)
+
+
+def points_by_frame(table: pd.DataFrame, frames) -> dict:
+    """frame → (n, 2) (row, col) px of the table's detections, for the given frames."""
+    return {f: table.loc[table["frame"] == f, ["y_px", "x_px"]].to_numpy() for f in frames}
 
 
 def _frame_matches(points_by_frame: dict, truth: pd.DataFrame, pixel_size_A: float, tolerance_A: float):
@@ -256,10 +267,8 @@ def score_detections(points_by_frame: dict, truth: pd.DataFrame, pixel_size_A: f
 def overall(scores: pd.DataFrame) -> dict:
     """Precision, recall and F1 pooled over frames (from tp, fp, fn)."""
     tp, fp, fn = (int(scores[k].sum()) for k in ("tp", "fp", "fn"))
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
-            "tp": tp, "fp": fp, "fn": fn}
+    m = Match(np.zeros((0, 2), int), tp, fp, fn)
+    return {"precision": m.precision, "recall": m.recall, "f1": m.f1, "tp": tp, "fp": fp, "fn": fn}
 
 
 def match_table(table: pd.DataFrame, truth: pd.DataFrame, tolerance_A: float = 1.0) -> pd.DataFrame:
@@ -325,12 +334,10 @@ def robustness_table(variants: dict, localizer_params, model, seed: int, progres
         ps = movie.pixel_size_A
         lp = replace(localizer_params, pixel_size_A=ps)
         tr = train_localizer(movie.frames[0], ps, seed=seed, p=lp, verbose=0)
-        clf = adapted_classifier(model, movie.frames, ps, tr.model, ps)
-        res = analyze_movie(movie.frames, ps, tr.model, ps, clf, progress=False)
+        res = analyze_movie(movie.frames, ps, tr.model, ps, model, progress=False)
         truth = movie.visible_truth()
         later = res.table[res.table.frame > 0]
-        det = {f: later[later.frame == f][["y_px", "x_px"]].to_numpy() for f in range(1, len(movie.frames))}
-        sc = overall(score_detections(det, truth, ps))
+        sc = overall(score_detections(points_by_frame(later, range(1, len(movie.frames))), truth, ps))
         cs = classification_scores(match_table(later, truth[truth.frame > 0]))
         rows.append({"variant": name, "dose_e_per_A2": params.dose_e_per_A2, "pixel_size_A": ps,
                      "frames": len(movie.frames), "detection_f1": sc["f1"],
@@ -404,7 +411,9 @@ def write_table(table: pd.DataFrame, path, overwrite: bool = False):
 
 def load_or_analyze(movie, progress: bool = True) -> pd.DataFrame:
     """The defect table of notebook 06 for this movie, or — when it was not run — the same analysis
-    with this profile's (else the shipped) localizer and classifier, written where 06 writes it."""
+    as 06 (this profile's, else the shipped, localizer; the shipped classifier), written where 06
+    writes it."""
+    from . import config
     from .classifier import load_classifier
     from .localizer import load_localizer
 
@@ -412,8 +421,7 @@ def load_or_analyze(movie, progress: bool = True) -> pd.DataFrame:
     if path.exists():
         return pd.read_csv(path)
     loc, lp, _ = load_localizer()
-    model, _ = load_classifier()
-    clf = adapted_classifier(model, movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A)
-    res = analyze_movie(movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A, clf, progress=progress)
+    model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
+    res = analyze_movie(movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A, model, progress=progress)
     write_table(res.table, path, overwrite=True)
     return res.table

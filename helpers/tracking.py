@@ -144,15 +144,16 @@ def truth_sequences(truth: pd.DataFrame):
             for _, g in truth.sort_values("frame").groupby("defect_id")]
 
 
-def hop_rates(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, x: str = "x_corr_A",
-              y: str = "y_corr_A", class_column: str = "class") -> dict:
+def hop_rates(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: int = 1,
+              x: str = "x_corr_A", y: str = "y_corr_A", class_column: str = "class") -> dict:
     """Per class: hops per frame = steps between consecutive frames longer than ``hop_min_A``
-    (half a lattice constant) divided by all such steps of that class."""
+    (half a lattice constant) divided by all such steps of that class; each track's classes are
+    first majority-smoothed over ``smooth`` frames (:func:`smooth_classes`)."""
     steps = {c: [0, 0] for c in classes}
     for _, g in tracks.sort_values("frame").groupby("track"):
         f = g["frame"].to_numpy()
         xy = g[[x, y]].to_numpy(float)
-        cl = g[class_column].to_numpy()
+        cl = smooth_classes(g[class_column].to_numpy(), smooth)
         for k in range(len(f) - 1):
             if f[k + 1] - f[k] == 1 and cl[k] in steps and cl[k] == cl[k + 1]:
                 steps[cl[k]][1] += 1
@@ -193,13 +194,3 @@ def counts_over_time(table: pd.DataFrame, classes, n_frames: int) -> pd.DataFram
     """Defects per class per frame (frames × classes), zero where none."""
     ct = pd.crosstab(table["frame"], table["class"])
     return ct.reindex(index=range(n_frames), columns=list(classes), fill_value=0).fillna(0).astype(int)
-
-
-def track_sequences_column(tracks: pd.DataFrame, smooth: int = 5, class_column: str = "class"
-                           ) -> np.ndarray:
-    """The class column with each track's classes majority-smoothed (aligned with ``tracks``)."""
-    out = tracks[class_column].to_numpy(dtype=object).copy()
-    for _, idx in tracks.sort_values("frame").groupby("track").groups.items():
-        order = tracks.loc[idx].sort_values("frame").index
-        out[tracks.index.get_indexer(order)] = smooth_classes(tracks.loc[order, class_column].to_numpy(), smooth)
-    return out

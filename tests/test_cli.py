@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import tifffile
 
+from helpers import formats as fm
 from helpers.cli import main
 from helpers.movie import generate_movie, standard_params
 
@@ -17,10 +18,7 @@ from helpers.movie import generate_movie, standard_params
 def stack(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
     m = generate_movie(standard_params(n_frames=4, frame_px=256, seed=11), progress=False)
-    p = d / "stack.tif"
-    tifffile.imwrite(p, m.frames, imagej=True, resolution=(1 / 0.02, 1 / 0.02),
-                     metadata={"unit": "nm", "axes": "ZYX"})
-    return p, m
+    return fm.write_imagej_tiff(d / "stack.tif", m.frames, 0.2), m
 
 
 def test_help_documents_the_command():
@@ -50,12 +48,8 @@ def test_tiff_stack_end_to_end(stack, tmp_path, capsys):
 
 
 def test_single_image_with_pretrained_localizer_and_frame_selection(stack, tmp_path):
-    from rsciio.tiff import file_writer
     _, movie = stack
-    axes = [{"name": n, "scale": 0.2, "units": "Å", "size": 256, "offset": 0, "navigate": False}
-            for n in ("y", "x")]
-    p = tmp_path / "single.tif"
-    file_writer(str(p), {"data": movie.frames[2], "axes": axes, "metadata": {}, "original_metadata": {}})
+    p = fm.write_rsciio_tiff(tmp_path / "single.tif", movie.frames[2], 0.2)
     out = tmp_path / "single_out"
     assert main(["analyze", str(p), "--out", str(out), "--pretrained", "--quiet"]) == 0
     s = json.loads((out / "summary.json").read_text())

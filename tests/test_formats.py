@@ -47,40 +47,38 @@ def test_imagej_tiff_stack_with_calibration(tmp_path, small_movie):
     assert fr.pixel_size_A == pytest.approx(0.2, rel=1e-4) and fr.pixel_size_source == "file"
 
 
-def test_nion_swift_style_tiff(tmp_path, small_movie):
+@pytest.mark.parametrize("scale, units", [(0.02, "nm"), (0.2, "Å"), (20.0, "pm")])
+def test_nion_swift_style_tiff(tmp_path, small_movie, scale, units):
     p = tmp_path / "nion.tif"
     desc = json.dumps({"title": "HAADF", "spatial_calibrations": [
-        {"offset": 0, "scale": 0.02, "units": "nm"}, {"offset": 0, "scale": 0.02, "units": "nm"}]})
+        {"offset": 0, "scale": scale, "units": units}, {"offset": 0, "scale": scale, "units": units}]})
     tifffile.imwrite(p, small_movie.frames[0], description=desc)
     fr = fm.read_frames(p)
     assert fr.pixel_size_A == pytest.approx(0.2) and fr.metadata["nion"]["title"] == "HAADF"
 
 
 def test_rosettasciio_written_tiff(tmp_path, small_movie):
-    from rsciio.tiff import file_writer
-    axes = [{"name": n, "scale": 0.02, "units": "nm", "size": 256, "offset": 0, "navigate": False}
-            for n in ("y", "x")]
-    p = tmp_path / "rs.tif"
-    file_writer(str(p), {"data": small_movie.frames[0], "axes": axes, "metadata": {},
-                         "original_metadata": {}})
+    p = fm.write_rsciio_tiff(tmp_path / "rs.tif", small_movie.frames[0], 0.2)
     fr = fm.read_frames(p)
+    assert fr.data.shape == (1, 256, 256)
     assert fr.pixel_size_A == pytest.approx(0.2, rel=1e-4)
+    with pytest.raises(FileExistsError):
+        fm.write_rsciio_tiff(p, small_movie.frames[0], 0.2)
 
 
 def test_ncem_emd_through_rosettasciio(tmp_path, small_movie):
-    """An EMD 0.2 (NCEM) file laid out as the Berkeley EMD specification says."""
-    p = tmp_path / "ncem.emd"
-    with h5py.File(p, "w") as f:
-        f.attrs["version_major"], f.attrs["version_minor"] = 0, 2
-        g = f.create_group("data/haadf")
-        g.attrs["emd_group_type"] = 1
-        g.create_dataset("data", data=small_movie.frames[0])
-        for k, name in ((1, "y"), (2, "x")):
-            d = g.create_dataset(f"dim{k}", data=np.arange(256) * 0.02)
-            d.attrs["name"], d.attrs["units"] = name, "[n_m]"  # NCEM unit notation
+    """An EMD 0.2 (NCEM) file laid out as the Berkeley EMD specification says, read by
+    RosettaSciIO's EMD reader."""
+    p = fm.write_ncem_emd(tmp_path / "ncem.emd", small_movie.frames[0], 0.2)
     fr = fm.read_frames(p)
     assert fr.data.shape == (1, 256, 256)
     assert fr.pixel_size_A == pytest.approx(0.2, rel=1e-3)
+
+
+def test_imagej_writer_round_trip(tmp_path, small_movie):
+    p = fm.write_imagej_tiff(tmp_path / "s.tif", small_movie.frames, 0.2)
+    fr = fm.read_frames(p)
+    assert fr.data.shape == (3, 256, 256) and fr.pixel_size_A == pytest.approx(0.2, rel=1e-4)
 
 
 def test_integer_8bit_and_saturated_data_are_flagged(tmp_path):

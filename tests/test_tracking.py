@@ -102,3 +102,11 @@ def test_counts_over_time_fills_missing_frames_and_classes():
     t = pd.DataFrame({"frame": [0, 0, 2], "class": ["Mo", "Vw", "Mo"]})
     c = tk.counts_over_time(t, ["Mo", "Vw", "Sw"], 3)
     assert c.shape == (3, 3) and c.loc[1].sum() == 0 and c.loc[2, "Mo"] == 1 and c["Sw"].sum() == 0
+
+
+def test_hop_rates_smoothing_keeps_a_hop_whose_frame_is_misread():
+    cls = ["Vw"] * 5 + ["Mo"] + ["Vw"] * 4  # the hop frame (5) misread as Mo
+    t = pd.DataFrame({"frame": range(10), "track": 0, "class": cls, "y_corr_A": 0.0,
+                      "x_corr_A": [0.0] * 5 + [3.2] * 5})
+    assert tk.hop_rates(t, ["Vw", "Mo"])["Vw"] == 0  # the hop step changes class: not counted
+    assert tk.hop_rates(t, ["Vw", "Mo"], smooth=3)["Vw"] == pytest.approx(1 / 9)
