@@ -13,22 +13,25 @@ from .movie_figures import MARKERS, overlay_truth
 from .plotting import CLASS_COLOURS, show_image
 
 
-def plot_fft_method(frame, pixel_size_A: float, labels_by_method: dict, truth_frame, crop: int = 256):
-    """Per method (rows): |FFT|, the kept Fourier mask, the residual z-map, labels over the frame."""
+def plot_fft_method(frame, pixel_size_A: float, labels_by_method: dict, truth_frame, crop: int = 256,
+                    images: dict | None = None):
+    """Per method (rows): |FFT|, the kept Fourier mask, the residual z-map, labels over the frame
+    (``images``: name → the image that row analysed, when not ``frame``)."""
     n = len(labels_by_method)
     fig, axes = plt.subplots(n, 4, figsize=(15, 3.9 * n), squeeze=False)
-    F = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(frame - frame.mean()))))
     sl = np.s_[:crop, :crop]
     t = truth_frame[(truth_frame.x_px < crop) & (truth_frame.y_px < crop)]
     for row, (name, lab) in zip(axes, labels_by_method.items()):
+        img = (images or {}).get(name, frame)
+        F = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(img - img.mean()))))
         row[0].imshow(F, cmap="magma", vmin=np.percentile(F, 50), vmax=np.percentile(F, 99.95))
-        row[0].set_title(f"{name}: |FFT| of frame 1", fontsize=9)
+        row[0].set_title(f"{name}: |FFT|", fontsize=9)
         row[1].imshow(F * lab.mask, cmap="magma", vmin=np.percentile(F, 50), vmax=np.percentile(F, 99.95))
         row[1].set_title("kept frequencies (filtered FFT)", fontsize=9)
         im = row[2].imshow(lab.residual[sl], cmap="viridis", vmin=0, vmax=12)
         row[2].set_title("residual |image − periodic|, z-score (crop)", fontsize=9)
         fig.colorbar(im, ax=row[2], fraction=0.046)
-        show_image(row[3], frame[sl], pixel_size_A, "labels (green) and truth (markers)")
+        show_image(row[3], img[sl], pixel_size_A, "labels (green) and truth (markers)")
         row[3].contour(lab.labels[sl], [0.5], colors="lime", linewidths=0.8)
         overlay_truth(row[3], t, size=50, legend=row is axes[0])
         for a in row[:2]:

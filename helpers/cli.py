@@ -80,6 +80,7 @@ def analyze(args) -> dict:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     from . import analysis_figures as af
     from . import config
@@ -124,12 +125,16 @@ def analyze(args) -> dict:
         if not crop_ok:
             raise fm.InputError(f"{args.file}: frames smaller than the {lp.crop_px} px training crop; "
                                 "use --pretrained")
-        tr = lz.train_localizer(fr.data[0], ps, seed=args.seed, p=lp, verbose=0)
-        loc, loc_source = tr.model, "trained on frame 1 of this file"
+        shifts = ma.frame_shifts(fr.data) if fr.n_frames > 1 else np.zeros((1, 2))
+        first, valid = ma.registered_sum(fr.data, shifts, 0, lp.sum_half_window)
+        tr = lz.train_localizer(first, ps, seed=args.seed, p=lp, valid=valid, verbose=0)
+        n_sum = min(2 * lp.sum_half_window + 1, fr.n_frames)
+        loc, loc_source = tr.model, f"trained on frame 1 of this file (summed with the next {n_sum - 1})"
     train_s = time.perf_counter() - t0
     model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
-    res = ma.analyze_movie(fr.data, ps, loc, lp.pixel_size_A, model,
-                           unknown_below=args.unknown_below, progress=not args.quiet)
+    res = ma.analyze_movie(fr.data, ps, loc, lp.pixel_size_A, model, unknown_below=args.unknown_below,
+                           detect_half_window=lp.sum_half_window, detect_background_A=lp.background_A,
+                           progress=not args.quiet)
     table = res.table
     first = args.frames.start if args.frames is not None and args.frames.start else 0
     summary = {

@@ -1,8 +1,10 @@
 """The pixel-wise defect localizer: a small fully convolutional encoder–decoder (DESIGN §6).
 
-It is trained on one frame only (frame 1 of a movie), with the FFT method's detections as labels,
-and then predicts a defect probability map for every frame; local maxima of the map are the
-defects. The network sees frames at the pixel size it was trained at (frames at other pixel sizes
+It is trained on frame 1 of a movie only — summed with its next few frames after drift
+registration (``LocalizerParams.sum_half_window``), because one frame at a typical dose hides the
+chalcogen vacancies — with the FFT method's detections as labels, and then predicts a defect
+probability map for every frame (each summed with its neighbours the same way); local maxima of
+the map are the defects. The network sees frames at the pixel size it was trained at (frames at other pixel sizes
 are resampled first), normalized per frame (median 0, robust spread 1), so the dose does not
 matter to its input scale.
 """
@@ -37,6 +39,12 @@ class LocalizerParams:
     min_dose_fraction: float = 0.5
     validation_fraction: float = 0.25  # the right-hand strip of the frame, never cropped for training
     filters: tuple[int, ...] = (16, 32, 64)
+    #: the network sees registered sums of 2·h + 1 frames (``movie_analysis.registered_sum``): an
+    #: S₂ column is below the shot noise of one frame at 10⁴ e/Å², not of five; 0: single frames
+    sum_half_window: int = 2
+    #: the input minus its Gaussian blur of this width (slow contamination, which grows during a
+    #: movie, would otherwise look like defects the network never saw in frame 1); 0: off
+    background_A: float = 3.0
 
 
 def normalize_frame(frame) -> np.ndarray:
@@ -47,6 +55,17 @@ def normalize_frame(frame) -> np.ndarray:
     if mad <= 1e-12:
         mad = float(x.std()) or 1.0
     return (x - med) / mad
+
+
+def network_input(frame, pixel_size_A: float, background_A: float = 3.0, background=None) -> np.ndarray:
+    """What the network sees: the frame minus its slow background (Gaussian blur of
+    ``background_A``, or the ``background`` given), normalized (:func:`normalize_frame`)."""
+    x = check_image(frame, "frame").astype(np.float32)
+    if background is not None:
+        x = x - background
+    elif background_A:
+        x = x - ndimage.gaussian_filter(x, background_A / check_pixel_size(pixel_size_A), mode="reflect")
+    return normalize_frame(x)
 
 
 def build_localizer(filters: tuple[int, ...] = (16, 32, 64), learning_rate: float = 2e-3):
@@ -106,10 +125,11 @@ def disc_labels(shape, points_rc, radius_px: float) -> np.ndarray:
     return lab
 
 
-def fft_detections(frame, pixel_size_A: float, threshold: float = 7.0, min_distance_A: float = 1.5,
+def fft_detections(frame, pixel_size_A: float, threshold: float = 6.0, min_distance_A: float = 1.5,
                    **fft_kwargs) -> np.ndarray:
     """Defect positions (row, col) in px by the FFT method: local maxima of the residual z-map
-    above ``threshold`` inside the FFT labels, at least ``min_distance_A`` apart."""
+    above ``threshold`` inside the FFT labels, at least ``min_distance_A`` apart (``fft_kwargs``
+    go to :func:`helpers.localize.fft_labels`: ``method``, ``valid``, …)."""
     from skimage.feature import peak_local_max
 
     from .localize import fft_labels
@@ -135,6 +155,10 @@ def training_crops(frame, label_map, p: LocalizerParams, rng: np.random.Generato
     """
     img = check_image(frame, "frame")
     h, w = img.shape
+    # the background of the whole frame (a crop's own blur would differ at its edges); thinning
+    # keeps the expected counts, so the same background serves every dose fraction
+    bg = (ndimage.gaussian_filter(img.astype(np.float32), p.background_A / p.pixel_size_A, mode="reflect")
+          if p.background_A else np.zeros(img.shape, np.float32))
     c0, c1 = columns if columns is not None else (0, w)
     cp = p.crop_px
     if h < cp or c1 - c0 < cp:
@@ -149,11 +173,12 @@ def training_crops(frame, label_map, p: LocalizerParams, rng: np.random.Generato
         frac = rng.uniform(p.min_dose_fraction, 1.0)
         if frac < 0.999:
             x = _thin(x, frac, rng)
+        x = network_input(x, p.pixel_size_A, background=bg[r:r + cp, c:c + cp])
         rot, flip = rng.integers(4), rng.integers(2)
         x, y = np.rot90(x, rot), np.rot90(y, rot)
         if flip:
             x, y = x[:, ::-1], y[:, ::-1]
-        xs[k, ..., 0] = normalize_frame(x)
+        xs[k, ..., 0] = x
         ys[k, ..., 0] = y
     return xs, ys
 
@@ -168,19 +193,29 @@ class LocalizerTraining:
 
 
 def train_localizer(frame, pixel_size_A: float, seed: int, p: LocalizerParams = LocalizerParams(),
-                    label_points_rc=None, verbose: int = 2) -> LocalizerTraining:
+                    label_points_rc=None, valid=None, verbose: int = 2) -> LocalizerTraining:
     """Train the localizer on one frame, labelled by :func:`fft_detections` (or the points given).
 
-    Training crops come from the left (1 − validation_fraction) of the frame, validation crops from
-    the rest, so the validation loss is measured on pixels never trained on.
+    ``frame`` is what the network will see: a single frame, or (``p.sum_half_window`` > 0) the
+    registered sum of the first frames (``movie_analysis.registered_sum``; ``valid`` its map of
+    fully covered pixels, outside which no label is made). Training crops come from the left
+    (1 − validation_fraction) of the frame, validation crops from the rest, so the validation loss
+    is measured on pixels never trained on.
     """
     import keras
 
     img = check_image(frame, "frame", min_shape=(p.crop_px, p.crop_px))
     ps = check_pixel_size(pixel_size_A)
+    if valid is not None:
+        valid = np.asarray(valid, bool)
+        if valid.shape != img.shape:
+            raise ValueError(f"valid map has shape {valid.shape}, frame {img.shape}")
     if abs(ps - p.pixel_size_A) > 1e-6:
         img = resample_frame(img, ps, p.pixel_size_A)
-    pts = fft_detections(img, p.pixel_size_A) if label_points_rc is None else \
+        if valid is not None:
+            valid = ndimage.zoom(valid.astype(np.float32), np.divide(img.shape, valid.shape),
+                                 order=0, grid_mode=True, mode="nearest") > 0.5
+    pts = fft_detections(img, p.pixel_size_A, valid=valid) if label_points_rc is None else \
         np.asarray(label_points_rc, float).reshape(-1, 2) * ps / p.pixel_size_A
     lab = disc_labels(img.shape, pts, p.label_radius_A / p.pixel_size_A)
     rng = np.random.default_rng(seed)
@@ -212,9 +247,10 @@ def resample_frame(frame, pixel_size_A: float, out_pixel_size_A: float) -> np.nd
 
 
 def probability_maps(model, frames, pixel_size_A: float, model_pixel_size_A: float,
-                     batch_size: int = 4) -> np.ndarray:
+                     batch_size: int = 4, background_A: float = 3.0) -> np.ndarray:
     """Defect probability maps (n, H, W) for frames (n, H, W) or one frame (H, W), at the frames'
-    own pixel size (frames are resampled to the model's and the maps back)."""
+    own pixel size (frames are resampled to the model's and the maps back); ``background_A`` as
+    the model was trained (``LocalizerParams.background_A``)."""
     arr = np.asarray(frames, np.float32)
     single = arr.ndim == 2
     if single:
@@ -224,8 +260,8 @@ def probability_maps(model, frames, pixel_size_A: float, model_pixel_size_A: flo
     ps = check_pixel_size(pixel_size_A)
     h, w = arr.shape[1:]
     resample = abs(ps - model_pixel_size_A) > 1e-6
-    xs = [normalize_frame(resample_frame(f, ps, model_pixel_size_A) if resample else f)
-          for f in arr]
+    xs = [network_input(resample_frame(f, ps, model_pixel_size_A) if resample else f,
+                        model_pixel_size_A, background_A) for f in arr]
     hh, ww = xs[0].shape
     m = 8
     ph, pw = (-hh) % m, (-ww) % m
@@ -280,6 +316,8 @@ def load_localizer(path: Path | None = None):
         if p.exists():
             meta = json.loads(p.with_suffix(".json").read_text())
             meta["filters"] = tuple(meta["filters"])
+            meta.setdefault("sum_half_window", 0)  # localizers saved before these fields saw
+            meta.setdefault("background_A", 0.0)  # single frames, background included
             model = keras.models.load_model(p, custom_objects={"_bce_dice": _bce_dice})
             return model, LocalizerParams(**meta), p
     raise FileNotFoundError(f"no trained localizer at {[str(c) for c in candidates]} (run notebook 02)")

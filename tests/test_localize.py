@@ -42,6 +42,53 @@ def test_fft_labels_mark_a_planted_vacancy_and_nothing_in_a_perfect_lattice():
     assert lab[24:-24, 24:-24].sum() * ps**2 < 40, "too much marked"
 
 
+@pytest.mark.parametrize("angle_deg", [0.0, 17.3, 41.0])
+def test_lattice_fit_leaves_no_residual_where_the_bragg_mask_does(angle_deg):
+    """A perfect lattice at a pixel size it does not fit: the fitted-frequency periodic part leaves
+    < 5 % of a W column (the renderer's sub-pixel splatting), the Bragg mask ~85 %."""
+    from helpers.localize import bragg_mask, lattice_basis, lattice_periodic, periodic_smooth
+    ps, n, a = 0.2, 200, 3.18
+    th = np.deg2rad(angle_deg)
+    rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    ij = np.array([(i, j) for i in range(-30, 31) for j in range(-30, 31)], float)
+    metal = ij @ np.array([[a, 0], [a / 2, a * np.sqrt(3) / 2]]) @ rot.T + n * ps / 2 + 0.137
+    chal = metal + np.array([a / 2, a / (2 * np.sqrt(3))]) @ rot.T
+    pts = np.vstack([metal, chal])
+    w = np.r_[np.ones(len(metal)), 0.18 * np.ones(len(chal))]
+    pad = 20
+    kft = np.fft.rfft2(probe_kernel((n + 2 * pad,) * 2, ps, 1.0, 5.0, 0.0))
+    img = 100 * render_columns((n + 2 * pad,) * 2, pts[:, 1] / ps + pad, pts[:, 0] / ps + pad, w,
+                               kft)[pad:-pad, pad:-pad]
+    basis = lattice_basis(img, ps)
+    g1 = np.linalg.norm(basis, axis=1) / ps
+    assert np.allclose(g1, 2 / (np.sqrt(3) * a), rtol=1e-3)  # |g| of the first order, Å⁻¹
+    lat_res = np.abs(img - lattice_periodic(img, ps, basis))[10:-10, 10:-10]
+    p, s = periodic_smooth(img)
+    F = np.fft.fftshift(np.fft.fft2(p)) * bragg_mask(img, ps)
+    bragg_res = np.abs(img - (np.real(np.fft.ifft2(np.fft.ifftshift(F))) + s))[10:-10, 10:-10]
+    assert lat_res.max() < 0.05 * 100
+    assert lat_res.max() < 0.1 * bragg_res.max()
+
+
+def test_lattice_basis_refuses_an_image_without_the_lattice():
+    from helpers.localize import lattice_basis
+    noise = np.random.default_rng(0).poisson(50, (128, 128)).astype(float)
+    with pytest.raises(ValueError, match="lattice"):
+        lattice_basis(noise, 0.2)
+
+
+def test_valid_map_silences_the_uncovered_border():
+    ps = 0.2
+    img, pts = _lattice(ps, vacancy=None)
+    img = 400 * img
+    img[:, :6] = 0  # a strip no frame covered
+    valid = np.ones(img.shape, bool)
+    valid[:, :8] = False
+    assert fft_labels(img, ps, valid=valid).labels[:, :8].sum() == 0
+    with pytest.raises(ValueError, match="valid"):
+        fft_labels(img, ps, valid=valid[:10])
+
+
 def test_highpass_method_marks_nothing_in_a_perfect_lattice():
     perfect, _ = _lattice(0.2)
     assert not fft_labels(perfect, 0.2, method="highpass").labels[24:-24, 24:-24].any()

@@ -132,6 +132,28 @@ def test_frame_shifts_and_averaged_frame_follow_a_known_drift():
     assert np.array_equal(ma.averaged_frame(frames, sh, 2, 0), frames[2].astype(np.float32))
 
 
+def test_registered_sum_keeps_counts_and_registers_whole_pixels():
+    rng = np.random.default_rng(5)
+    base = rng.poisson(20, (64, 64)).astype(np.float32)
+    true = np.array([[0, 0], [1, 0], [2, -1], [3, -1], [4, -2]], float)
+    frames = np.stack([np.roll(base, tuple(d.astype(int)), axis=(0, 1)) for d in true])
+    s, valid = ma.registered_sum(frames, true, 2, 1)  # frames 1, 2, 3 onto frame 2
+    assert s.dtype == np.float32
+    assert np.array_equal(s[valid], 3 * frames[2][valid])  # exact: whole-pixel shifts, no smoothing
+    assert not valid[0].all() and valid[8:-8, 8:-8].all()  # the strip a shifted frame left uncovered
+    s0, v0 = ma.registered_sum(frames, true, 0, 1)  # at the start the window slides: frames 0–2
+    assert np.array_equal(s0[v0], 3 * frames[0][v0])
+    # frame 2's content sits 2 rows down and 1 column left: moved back, it leaves the last 2 rows
+    # and the first column uncovered
+    assert v0[:-2, 1:].all() and not v0[-2:].any() and not v0[:, 0].any()
+    one, v1 = ma.registered_sum(frames[:1], true[:1], 0, 2)  # a single frame is its own sum
+    assert np.array_equal(one, frames[0]) and v1.all()
+    with pytest.raises(ValueError, match="3D"):
+        ma.registered_sum(frames[0], true, 0, 1)
+    with pytest.raises(ValueError, match="half_window"):
+        ma.registered_sum(frames, true, 0, -1)
+
+
 def test_write_animation_and_table_refuse_silent_overwrite(tmp_path):
     from helpers.analysis_figures import write_animation
     frames = np.random.default_rng(4).random((5, 64, 64)).astype(np.float32)
