@@ -74,7 +74,7 @@ class Sizes:
     localizer_crops: int = 1024
     localizer_epochs: int = 6
     robust_frames: int = 30
-    robust_localizer_crops: int = 512
+    robust_localizer_crops: int = 1024  # fewer: the localizer does not learn the empty S2 sites
 
 
 def sizes(profile: str | None = None) -> Sizes:

@@ -28,14 +28,15 @@ def check_table(table: pd.DataFrame, required=REQUIRED, name: str = "defect tabl
 
 
 def link(table: pd.DataFrame, search_range_A: float = 1.6, memory: int = 3,
-         drift_correct: bool = True) -> pd.DataFrame:
+         drift_correct: bool = True, overlap_frames: int = 0) -> pd.DataFrame:
     """Link detections into tracks with trackpy; adds a ``track`` column (and returns a copy).
 
     ``search_range_A``: the largest displacement between consecutive frames (a defect that hops
     one lattice site, 3.2 Å, starts a new track unless the range allows it); ``memory``: frames a
     defect may be missed and still keep its track. With ``drift_correct`` the sample drift is
     estimated from the tracks (trackpy.compute_drift) and the linking is repeated in the
-    drift-corrected frame.
+    drift-corrected frame. ``overlap_frames`` > 0: detections made on sums of several frames see a
+    hopping defect at both sites for a few frames; :func:`close_overlaps` then joins such tracks.
     """
     import trackpy as tp
 
@@ -56,7 +57,67 @@ def link(table: pd.DataFrame, search_range_A: float = 1.6, memory: int = 3,
         t["y"] = t["y_A"] - drift["y"].reindex(t["frame"]).to_numpy()
         linked = tp.link_df(t, **kw)
     linked = linked.rename(columns={"particle": "track", "x": "x_corr_A", "y": "y_corr_A"})
-    return linked.sort_values(["track", "frame"]).reset_index(drop=True)
+    linked = linked.sort_values(["track", "frame"]).reset_index(drop=True)
+    if overlap_frames > 0:
+        linked = close_overlaps(linked, max_distance_A=search_range_A, max_overlap=overlap_frames,
+                                max_gap=memory)
+    return linked
+
+
+def close_overlaps(tracks: pd.DataFrame, max_distance_A: float = 3.6, max_overlap: int = 4,
+                   max_gap: int = 3) -> pd.DataFrame:
+    """Join a track that ends to one that starts within ``max_distance_A`` of its last position,
+    from ``max_overlap`` frames before its end to ``max_gap`` frames after it (one-to-one, nearest
+    first: Hungarian assignment). Where both exist, each keeps its frames on its own side of the
+    midpoint; the other rows (the same defect seen a second time) are dropped from the tracks.
+
+    Why: a detector that sees each frame summed with its ±h neighbours sees a defect that hops at
+    frame t at its old site until ~t + h and at its new site from ~t − h; trackpy gives each site
+    its own track, so the hop — one step of one defect — is lost. A neighbour that coexists with a
+    track for longer than ``max_overlap`` frames is another defect and is never joined.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    t = tracks.copy()
+    if t.empty:
+        return t
+    g = t.sort_values("frame").groupby("track")
+    first, last = g.head(1).set_index("track"), g.tail(1).set_index("track")
+    ids = first.index.to_numpy()
+    s, e = first["frame"].to_numpy(), last["frame"].reindex(ids).to_numpy()
+    end_xy = last[["x_corr_A", "y_corr_A"]].reindex(ids).to_numpy(float)
+    start_xy = first[["x_corr_A", "y_corr_A"]].to_numpy(float)
+    dt = s[None, :] - e[:, None]  # start of B minus end of A
+    d = np.hypot(*(start_xy[None, :, :] - end_xy[:, None, :]).transpose(2, 0, 1))
+    ok = ((dt >= -max_overlap) & (dt <= max_gap + 1) & (s[None, :] > s[:, None]) & (e[None, :] > e[:, None])
+          & (d <= max_distance_A))
+    np.fill_diagonal(ok, False)
+    if not ok.any():
+        return t
+    rows, cols = np.nonzero(ok.any(axis=1))[0], np.nonzero(ok.any(axis=0))[0]
+    cost = np.where(ok[np.ix_(rows, cols)], d[np.ix_(rows, cols)] + 0.01 * np.abs(dt[np.ix_(rows, cols)]), 1e6)
+    ra, cb = linear_sum_assignment(cost)
+    parent = {int(i): int(i) for i in ids}
+
+    def root(k):
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    track = t["track"].to_numpy()
+    frame = t["frame"].to_numpy()
+    drop = np.zeros(len(t), bool)
+    for a, b in zip(rows[ra], cols[cb]):
+        if not ok[a, b]:
+            continue
+        ta, tb = int(ids[a]), int(ids[b])
+        cut = (e[a] + 1 + s[b]) // 2 if dt[a, b] < 1 else s[b]  # first frame at the new site
+        drop |= ((track == ta) & (frame >= cut)) | ((track == tb) & (frame < cut))
+        parent[root(tb)] = root(ta)
+    t = t[~drop].copy()
+    t["track"] = [root(int(k)) for k in t["track"].to_numpy()]
+    return t.sort_values(["track", "frame"]).reset_index(drop=True)
 
 
 def score_tracks(matches: pd.DataFrame, tracks: pd.DataFrame) -> dict:

@@ -110,3 +110,32 @@ def test_hop_rates_smoothing_keeps_a_hop_whose_frame_is_misread():
                       "x_corr_A": [0.0] * 5 + [3.2] * 5})
     assert tk.hop_rates(t, ["Vw", "Mo"])["Vw"] == 0  # the hop step changes class: not counted
     assert tk.hop_rates(t, ["Vw", "Mo"], smooth=3)["Vw"] == pytest.approx(1 / 9)
+
+
+def test_close_overlaps_joins_a_hop_seen_at_both_sites_and_nothing_else():
+    """A defect hops 3.2 Å at frame 10; a detector on ±2-frame sums sees it at the old site until
+    frame 11 and at the new one from frame 8. A neighbour 3 Å away that lives alongside for 20
+    frames, and a defect far away, must stay apart."""
+    rows = []
+    for f in range(0, 12):
+        rows.append((f, 10.0, 10.0, "Vw"))  # old site, seen until frame 11
+    for f in range(8, 30):
+        rows.append((f, 13.2, 10.0, "Vw"))  # new site, seen from frame 8
+    for f in range(0, 30):
+        rows.append((f, 10.0, 13.0, "Mo"))  # a neighbour all along
+        rows.append((f, 40.0, 40.0, "Sw"))  # far away
+    table = pd.DataFrame(rows, columns=["frame", "x_A", "y_A", "class"])
+    table["id"] = table.groupby("frame").cumcount()
+    plain = tk.link(table, search_range_A=3.6, memory=3, drift_correct=False)
+    joined = tk.link(table, search_range_A=3.6, memory=3, drift_correct=False, overlap_frames=4)
+    hopper = joined[(joined["class"] == "Vw")]
+    main = hopper.groupby("track").size().idxmax()
+    tr = hopper[hopper.track == main].sort_values("frame")
+    assert tr["frame"].tolist() == list(range(0, 30))  # one track, one position per frame
+    assert (tr[tr.frame < 10].x_A == 10.0).all() and (tr[tr.frame >= 10].x_A == 13.2).all()
+    assert tk.hop_rates(joined, ["Vw"])["Vw"] == pytest.approx(1 / 29)
+    # without joining, the hop is lost (each site has its own track)
+    assert tk.hop_rates(plain, ["Vw"])["Vw"] == 0
+    for cls in ("Mo", "Sw"):
+        assert joined[joined["class"] == cls]["track"].nunique() == 1
+        assert set(joined[joined["class"] == cls]["track"]).isdisjoint(set(hopper["track"]))
