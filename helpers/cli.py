@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use the shipped localizer instead of training one on frame 1 of this file")
     a.add_argument("--unknown-below", type=float, default=0.6,
                    help="class probability under which a defect is reported as 'unknown' (default 0.6)")
-    a.add_argument("--epochs", type=int, default=6, help="localizer training epochs (default 6)")
+    a.add_argument("--epochs", type=int, default=12, help="localizer training epochs (default 12)")
     a.add_argument("--crops", type=int, default=1024, help="localizer training crops (default 1024)")
     a.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     a.add_argument("--seed", type=int, default=20161, help="random seed (default 20161)")
@@ -118,6 +118,16 @@ def analyze(args) -> dict:
     t0 = time.perf_counter()
     if args.pretrained:
         loc, lp, loc_path = lz.load_localizer(config.MODELS_DIR / lz.LOCALIZER_FILE)
+        single = config.MODELS_DIR / lz.LOCALIZER_SINGLE_FILE
+        if fr.n_frames < 2 * lp.sum_half_window + 1:
+            # the shipped localizer sees sums of 2h + 1 frames: fewer frames are noisier than it
+            # was trained for, and the single-frame localizer is the one that knows that noise
+            if single.exists():
+                loc, lp, loc_path = lz.load_localizer(single)
+            else:
+                warnings_.append(f"{fr.n_frames} frame(s) but the shipped localizer expects sums of "
+                                 f"{2 * lp.sum_half_window + 1}: expect false detections in the noise")
+                print(f"warning: {warnings_[-1]}", file=sys.stderr)
         loc_source = str(loc_path.relative_to(config.ROOT))
     else:
         lp = lz.LocalizerParams(pixel_size_A=ps, n_crops=args.crops, epochs=args.epochs)

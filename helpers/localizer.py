@@ -22,6 +22,8 @@ from .io import atomic_output
 from .validation import check_image, check_pixel_size
 
 LOCALIZER_FILE = "defect_localizer.keras"
+#: the same network trained on single frames (for files with fewer frames than a sum needs)
+LOCALIZER_SINGLE_FILE = "defect_localizer_single.keras"
 
 
 @dataclass(frozen=True)
