@@ -28,8 +28,7 @@ def main() -> None:
     runs = []
     for _ in range(args.repeat):
         res = ma.analyze_movie(movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A, model,
-                               detect_half_window=lp.sum_half_window,
-                               detect_background_A=lp.background_A, progress=False)
+                               progress=False, **ma.detection_options(lp))
         runs.append(res)
     best = min(runs, key=lambda r: r.seconds["total"])
     t0 = time.perf_counter()

@@ -80,7 +80,6 @@ def analyze(args) -> dict:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     from . import analysis_figures as af
     from . import config
@@ -135,16 +134,13 @@ def analyze(args) -> dict:
         if not crop_ok:
             raise fm.InputError(f"{args.file}: frames smaller than the {lp.crop_px} px training crop; "
                                 "use --pretrained")
-        shifts = ma.frame_shifts(fr.data) if fr.n_frames > 1 else np.zeros((1, 2))
-        first, valid = ma.registered_sum(fr.data, shifts, 0, lp.sum_half_window)
-        tr = lz.train_localizer(first, ps, seed=args.seed, p=lp, valid=valid, verbose=0)
+        tr = ma.train_localizer_on_movie(fr.data, ps, args.seed, lp)
         n_sum = min(2 * lp.sum_half_window + 1, fr.n_frames)
         loc, loc_source = tr.model, f"trained on frame 1 of this file (summed with the next {n_sum - 1})"
     train_s = time.perf_counter() - t0
     model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
     res = ma.analyze_movie(fr.data, ps, loc, lp.pixel_size_A, model, unknown_below=args.unknown_below,
-                           detect_half_window=lp.sum_half_window, detect_background_A=lp.background_A,
-                           progress=not args.quiet)
+                           progress=not args.quiet, **ma.detection_options(lp))
     table = res.table
     first = args.frames.start if args.frames is not None and args.frames.start else 0
     summary = {

@@ -4,9 +4,9 @@ It is trained on frame 1 of a movie only — summed with its next few frames aft
 registration (``LocalizerParams.sum_half_window``), because one frame at a typical dose hides the
 chalcogen vacancies — with the FFT method's detections as labels, and then predicts a defect
 probability map for every frame (each summed with its neighbours the same way); local maxima of
-the map are the defects. The network sees frames at the pixel size it was trained at (frames at other pixel sizes
-are resampled first), normalized per frame (median 0, robust spread 1), so the dose does not
-matter to its input scale.
+the map are the defects. The network sees frames at the pixel size it was trained at (frames at
+other pixel sizes are resampled first), minus their slow background and normalized per frame
+(median 0, robust spread 1), so the dose does not matter to its input scale.
 """
 from __future__ import annotations
 

@@ -235,6 +235,26 @@ def fft_detect_frames(frames, pixel_size_A: float, half_window: int = 0, shifts=
     return out
 
 
+def detection_options(localizer_params) -> dict:
+    """The :func:`analyze_movie` options that must match how a localizer was trained (its
+    ``LocalizerParams``): the frames it sums and the background it removes."""
+    return {"detect_half_window": localizer_params.sum_half_window,
+            "detect_background_A": localizer_params.background_A}
+
+
+def train_localizer_on_movie(frames, pixel_size_A: float, seed: int, localizer_params, shifts=None):
+    """Train a localizer on the first frames of a movie as notebook 02 does: frame 1 summed with
+    its next ``2·sum_half_window`` frames after drift registration (:func:`registered_sum`), labelled
+    by the FFT method; returns the ``LocalizerTraining``."""
+    from .localizer import train_localizer
+
+    arr = _as_stack(frames, pixel_size_A)
+    if shifts is None:
+        shifts = frame_shifts(arr) if len(arr) > 1 else np.zeros((1, 2))
+    first, valid = registered_sum(arr, shifts, 0, localizer_params.sum_half_window)
+    return train_localizer(first, pixel_size_A, seed=seed, p=localizer_params, valid=valid, verbose=0)
+
+
 def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A: float, model,
                   adapt_frames: int = 5, central_radius_A: float | None = 3.0,
                   detection_threshold: float = 0.5, unknown_below: float = 0.6,
@@ -379,7 +399,6 @@ def robustness_table(variants: dict, localizer_params, model, seed: int, progres
 
     from tqdm.auto import tqdm
 
-    from .localizer import train_localizer
     from .movie import standard_movie
 
     rows = []
@@ -387,11 +406,8 @@ def robustness_table(variants: dict, localizer_params, model, seed: int, progres
         movie = standard_movie(params, progress=False)
         ps = movie.pixel_size_A
         lp = replace(localizer_params, pixel_size_A=ps)
-        shifts = frame_shifts(movie.frames)
-        first, valid = registered_sum(movie.frames, shifts, 0, lp.sum_half_window)
-        tr = train_localizer(first, ps, seed=seed, p=lp, valid=valid, verbose=0)
-        res = analyze_movie(movie.frames, ps, tr.model, ps, model, detect_half_window=lp.sum_half_window,
-                            detect_background_A=lp.background_A, progress=False)
+        tr = train_localizer_on_movie(movie.frames, ps, seed, lp)
+        res = analyze_movie(movie.frames, ps, tr.model, ps, model, progress=False, **detection_options(lp))
         truth = movie.visible_truth()
         later = res.table[res.table.frame > 0]
         sc = overall(score_detections(points_by_frame(later, range(1, len(movie.frames))), truth, ps))
@@ -515,7 +531,6 @@ def load_or_analyze(movie, progress: bool = True) -> pd.DataFrame:
     loc, lp, _ = load_localizer()
     model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
     res = analyze_movie(movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A, model,
-                        detect_half_window=lp.sum_half_window, detect_background_A=lp.background_A,
-                        progress=progress)
+                        progress=progress, **detection_options(lp))
     write_table(res.table, path, overwrite=True)
     return res.table
