@@ -177,3 +177,35 @@ def write_animation(frames, table, path: Path, every: int = 3, size_px: int = 25
     with atomic_output(path, overwrite, ".gif.part") as tmp:
         iio.imwrite(tmp, np.stack(out), extension=".gif", duration=int(1000 / fps), loop=0)
     return Path(path)
+
+
+def plot_column_ratios(table: pd.DataFrame, matches: pd.DataFrame, expected: dict, gain: float,
+                       bins: int = 120):
+    """Site-averaged column ratio of every measured detection, per sublattice, coloured by the true
+    class of the defect it matched (grey: false detections), with the content each class should
+    read (:func:`helpers.columns.expected_contents`, scaled by the fitted gain) marked above."""
+    from .columns import PRISTINE_CONTENT_OF
+
+    m = matches[matches["id"] >= 0].merge(table[["frame", "id", "site", "column_ratio_mean"]],
+                                           on=["frame", "id"])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    for ax, (kind, contents) in zip(axes, expected.items()):
+        sub = m[m["site"] == kind]
+        cp = contents[PRISTINE_CONTENT_OF[kind]]
+        lo, hi = min(contents.values()) - 0.25, max(contents.values()) + 0.25
+        edges = np.linspace(lo, hi, bins)
+        for cls, g in sub.groupby("true_class"):
+            ax.hist(g["column_ratio_mean"].clip(lo, hi), bins=edges, histtype="step", lw=1.4,
+                    color=CLASS_COLOURS.get(cls, "0.6"), label=f"{cls} ({len(g)})")
+        for name, c in contents.items():
+            x = cp + gain * (c - cp)
+            ax.axvline(x, color="k", lw=0.6, ls=":")
+            ax.text(x, 1.0, name, rotation=90, va="bottom", ha="center", fontsize=8,
+                    transform=ax.get_xaxis_transform())
+        ax.set_yscale("log")
+        ax.set_xlabel("column ratio (site amplitude / pristine W), site-averaged")
+        ax.set_title(f"{kind} sites", pad=28)
+        ax.legend(fontsize=7, ncol=2, title="true class", title_fontsize=7)
+    axes[0].set_ylabel("detections")
+    fig.tight_layout()
+    return fig

@@ -24,6 +24,9 @@ from .windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
 
 UNKNOWN = "unknown"
 TABLE_COLUMNS = ["frame", "id", "x_px", "y_px", "x_A", "y_A", "class", "probability"]
+#: ±frames over which a site's column ratio is averaged (:func:`column_classes`); chosen on a
+#: validation movie with another seed in notebook 06, never on the standard movie
+COLUMN_AVERAGE_FRAMES = 2
 
 
 def check_frame(frame, pixel_size_A, name: str = "frame") -> tuple[np.ndarray, float]:
@@ -260,6 +263,8 @@ def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A
                   detection_threshold: float = 0.5, unknown_below: float = 0.6,
                   detect_half_window: int = 2, detect_background_A: float = 3.0,
                   classify_half_window: int = 2, detections: list | None = None,
+                  column_physics: bool = True, lattice_a_A: float = 3.18,
+                  column_average_frames: int = COLUMN_AVERAGE_FRAMES,
                   progress: bool = True) -> MovieAnalysis:
     """Localize, classify and CAM-refine the defects of every frame; returns the defect table.
 
@@ -309,8 +314,12 @@ def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A
         tables.append(df)
     table = pd.concat(tables, ignore_index=True)[TABLE_COLUMNS + ["best_class"]]
     t_cls = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if column_physics:
+        table = column_classes(arr, ps, table, shifts, classify_half_window, unknown_below, lattice_a_A,
+                               column_average_frames)
     seconds = {"localize": t_loc, "adapt": t_adapt, "classify": t_cls,
-               "total": time.perf_counter() - t_all}
+               "columns": time.perf_counter() - t0, "total": time.perf_counter() - t_all}
     return MovieAnalysis(table, seconds, len(arr), detections)
 
 
@@ -342,6 +351,69 @@ def overall(scores: pd.DataFrame) -> dict:
     tp, fp, fn = (int(scores[k].sum()) for k in ("tp", "fp", "fn"))
     m = Match(np.zeros((0, 2), int), tp, fp, fn)
     return {"precision": m.precision, "recall": m.recall, "f1": m.f1, "tp": tp, "fp": fp, "fn": fn}
+
+
+def column_classes(frames, pixel_size_A: float, table: pd.DataFrame, shifts=None, half_window: int = 2,
+                   unknown_below: float = 0.6, lattice_a_A: float = 3.18,
+                   average_frames: int = COLUMN_AVERAGE_FRAMES) -> pd.DataFrame:
+    """The defect table with classes read from column intensities (:mod:`helpers.columns`).
+
+    The lattice, the S2 sublattice and the column width are fitted on the registered sum of the
+    first frames; every detection is snapped to its lattice site and measured on its frame's
+    registered ±``half_window`` sum (counts); the ratios of a site are averaged over the detections
+    on that same site within ±``average_frames`` frames (drift-corrected); the content-to-class
+    mixture is fitted to all detections of the movie at once. Adds ``site``, ``column_ratio`` (this
+    frame), ``column_ratio_mean`` (site-averaged, what the class is read from), ``column_class``
+    (out-of-library contents — a pristine ``W`` or ``S2`` column, a single S vacancy ``SV`` —
+    included), ``column_probability``, and keeps the classifier's ``cnn_class``,
+    ``cnn_probability``. ``class`` becomes the column class when that is a library class with
+    probability ≥ ``unknown_below``, ``unknown`` when it is out of the library or less sure, and
+    stays the classifier's where the site could not be measured. If no WS2-like lattice is found,
+    the table is returned with the classifier's classes and a warning.
+    """
+    import warnings
+
+    from . import columns as cl
+
+    arr = _as_stack(frames, pixel_size_A)
+    ps = float(pixel_size_A)
+    out = table.copy()
+    out["cnn_class"], out["cnn_probability"] = out["class"], out["probability"]
+    if shifts is None:
+        shifts = np.zeros((len(arr), 2))
+
+    def summed(t):
+        return registered_sum(arr, shifts, t, half_window)[0] if len(arr) > 1 and half_window > 0 else arr[t]
+
+    try:
+        first = summed(0)
+        lattice = cl.fit_column_lattice(first, ps, lattice_a_A)
+    except ValueError as err:
+        warnings.warn(f"column intensities not measured ({err}); classes are the classifier's")
+        return out
+    parts = []
+    for f, g in out.groupby("frame", sort=True):
+        r = cl.column_ratios(summed(int(f)), ps, lattice, g[["y_px", "x_px"]].to_numpy())
+        r.index = g.index
+        parts.append(r)
+    if not parts:
+        return out
+    ratios = pd.concat(parts).loc[out.index]
+    keys = cl.site_keys(ratios[["site_row", "site_col"]].to_numpy(float), ratios["site"].to_numpy(),
+                        out["frame"].to_numpy(), shifts, cl.lattice_origin(first, lattice), lattice)
+    mean = cl.average_over_site(keys, out["frame"].to_numpy(), ratios["ratio"].to_numpy(), average_frames)
+    read = cl.classify_ratios(pd.DataFrame({"site": ratios["site"], "ratio": mean}, index=out.index),
+                              lattice.s2_ratio)
+    out["site"], out["column_ratio"], out["column_ratio_mean"] = ratios["site"], ratios["ratio"], mean
+    out["column_class"], out["column_probability"] = read["column_class"], read["column_probability"]
+    measured = out["column_class"].notna()
+    in_lib = measured & out["column_class"].isin(CLASS_NAMES) & (out["column_probability"] >= unknown_below)
+    out.loc[measured, "class"] = UNKNOWN
+    out.loc[in_lib, "class"] = out.loc[in_lib, "column_class"]
+    out.loc[measured, "probability"] = out.loc[measured, "column_probability"]
+    out.attrs["column_lattice"] = lattice
+    out.attrs["column_gain"] = float(read["gain"].dropna().iloc[0]) if read["gain"].notna().any() else np.nan
+    return out
 
 
 def match_table(table: pd.DataFrame, truth: pd.DataFrame, tolerance_A: float = 1.0) -> pd.DataFrame:
@@ -393,7 +465,8 @@ def robustness_table(variants: dict, localizer_params, model, seed: int, progres
                      ) -> pd.DataFrame:
     """Run the whole pipeline — a localizer trained on frame 1 (its registered sum with the next
     frames, as in notebook 02) of each movie, the classifier
-    adapted to its first frames, then detection and classification of every frame — on movie
+    adapted to its first frames, then detection and classification of every frame (column
+    intensities, and the classifier alone: ``classification_accuracy_cnn``) — on movie
     variants (name → MovieParams) and score each."""
     from dataclasses import replace
 
@@ -412,10 +485,14 @@ def robustness_table(variants: dict, localizer_params, model, seed: int, progres
         later = res.table[res.table.frame > 0]
         sc = overall(score_detections(points_by_frame(later, range(1, len(movie.frames))), truth, ps))
         cs = classification_scores(match_table(later, truth[truth.frame > 0]))
+        cnn = (classification_scores(match_table(later.assign(**{"class": later["cnn_class"]}),
+                                                 truth[truth.frame > 0]))["classification_accuracy"]
+               if "cnn_class" in later else cs["classification_accuracy"])
         rows.append({"variant": name, "dose_e_per_A2": params.dose_e_per_A2, "pixel_size_A": ps,
                      "frames": len(movie.frames), "detection_f1": sc["f1"],
                      "detection_precision": sc["precision"], "detection_recall": sc["recall"],
                      "classification_accuracy": cs["classification_accuracy"],
+                     "classification_accuracy_cnn": cnn,
                      "unknown_fraction": cs["unknown_fraction"], "frames_per_s": res.frames_per_s})
     return pd.DataFrame(rows)
 

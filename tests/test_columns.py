@@ -1,0 +1,150 @@
+"""Column intensities on the fitted lattice: known contents planted in rendered WS2 lattices."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import columns as cl
+from helpers.movie import probe_kernel, render_columns
+
+N_EXP = 1.7
+S1 = (16 / 74) ** N_EXP
+CONTENT = {"W": 1.0, "Mo": (42 / 74) ** N_EXP, "Sw": S1, "Vw": 0.0,
+           "S2": 2 * S1, "Vs2": 0.0, "W2s2": 1.0, "Ws": 1.0 + S1, "SV": S1}
+
+
+def _ws2(planted: dict, ps=0.2, n=256, angle_deg=13.0, a=3.18, counts=None, seed=0):
+    """A WS2 honeycomb (metal + S2 columns, Z^1.7 weights) rendered incoherently, with defects
+    ``planted`` = {(sublattice, i, j): class}; returns the image and {class: (row, col) px}."""
+    t = np.radians(angle_deg)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    a1, a2 = rot @ [a, 0.0], rot @ [a / 2, a * np.sqrt(3) / 2]
+    centre = np.array([n * ps / 2, n * ps / 2])
+    m = int(n * ps / a * 1.5) + 2
+    i, j = [g.ravel() for g in np.mgrid[-m:m + 1, -m:m + 1]]
+    pts, w, where = [], [], {}
+    for sub, shift, pristine in (("metal", 0, "W"), ("chalcogen", (a1 + a2) / 3, "S2")):
+        q = centre + i[:, None] * a1 + j[:, None] * a2 + shift
+        keep = np.all((q > -2) & (q < n * ps + 2), axis=1)
+        weight = np.full(len(q), CONTENT[pristine])
+        for (s, pi, pj), cls in planted.items():
+            if s == sub:
+                k = np.flatnonzero((i == pi) & (j == pj))[0]
+                weight[k] = CONTENT[cls]
+                where[cls] = (q[k, 1] / ps, q[k, 0] / ps)  # (row, col) = (y, x)
+        pts.append(q[keep])
+        w.append(weight[keep])
+    pts, w = np.concatenate(pts), np.concatenate(w)
+    kft = np.fft.rfft2(probe_kernel((n, n), ps, 1.0, 5.0, 0.0))
+    img = render_columns((n, n), pts[:, 1] / ps, pts[:, 0] / ps, w, kft)
+    if counts is not None:
+        img = np.random.default_rng(seed).poisson(img * counts + 5.0).astype(float)
+    return img, where
+
+
+PLANTED = {("metal", 0, 0): "Mo", ("metal", 3, -2): "Sw", ("metal", -3, 1): "Vw",
+           ("chalcogen", 2, 2): "W2s2", ("chalcogen", -2, -3): "Ws", ("chalcogen", 1, -4): "Vs2"}
+
+
+def test_lattice_fit_finds_the_s2_sublattice_the_exponent_and_the_column_width():
+    img, _ = _ws2({})
+    lat = cl.fit_column_lattice(img, 0.2)
+    assert abs(lat.haadf_exponent - N_EXP) < 0.05, lat
+    # a 1 Å FWHM probe is a Gaussian of σ 0.425 Å (plus the splatting of sub-pixel positions)
+    assert 0.38 < lat.sigma_px * 0.2 < 0.5, lat
+    assert np.allclose(sorted(np.linalg.norm(lat.vectors, axis=1) * 0.2), 3.18, atol=0.01)
+
+
+@pytest.mark.parametrize("angle_deg", [0.0, 13.0, 41.0])
+def test_planted_contents_read_back_in_w_units(angle_deg):
+    img, where = _ws2(PLANTED, angle_deg=angle_deg)
+    lat = cl.fit_column_lattice(img, 0.2)
+    names = list(where)
+    # detections up to 0.4 Å off the site still snap to it
+    off = np.random.default_rng(1).normal(0, 1, (len(names), 2))
+    off = off / np.linalg.norm(off, axis=1, keepdims=True) * 0.4 / 0.2
+    r = cl.column_ratios(img, 0.2, lat, np.array([where[k] for k in names]) + off)
+    for k, row in zip(names, r.itertuples()):
+        assert row.site == ("metal" if k in ("Mo", "Sw", "Vw") else "chalcogen"), (k, row)
+        assert row.offset_A == pytest.approx(0.4, abs=0.06)
+        assert row.ratio == pytest.approx(CONTENT[k], abs=0.03), (k, row.ratio)
+
+
+def test_sites_at_the_border_are_fitted_on_the_pixels_inside():
+    img, where = _ws2({("metal", 0, 0): "Mo"}, n=256)
+    lat = cl.fit_column_lattice(img, 0.2)
+    o = cl.lattice_origin(img, lat)
+    # a metal site 1.5 Å from the top border
+    f = np.linalg.solve(lat.vectors.T, (np.array([1.5 / 0.2, 128.0]) - o))
+    site = o + np.round(f) @ lat.vectors
+    site = site if site[0] >= 2 else site + lat.vectors[0] * np.sign(lat.vectors[0, 0])
+    r = cl.column_ratios(img, 0.2, lat, site[None])
+    assert r.site[0] == "metal" and r.ratio[0] == pytest.approx(1.0, abs=0.05)
+    assert (cl.column_ratios(img, 0.2, lat, site[None], partial=False).site == "edge").all()
+
+
+def test_noisy_planted_defects_are_classified():
+    img, where = _ws2(PLANTED, counts=4000.0)
+    lat = cl.fit_column_lattice(img, 0.2)
+    names = list(where)
+    r = cl.column_ratios(img, 0.2, lat, np.array([where[k] for k in names]))
+    # pristine sites besides, so that the mixture has data: a few of each sublattice
+    o = np.array(where["Mo"])  # a metal site near the centre
+    pristine = [o + np.array(ij) @ lat.vectors for ij in [(1, 5), (5, 1), (-5, 2), (2, -6)]]
+    pristine += [p + np.array(lat.chalcogen_frac) @ lat.vectors for p in pristine]
+    rp = cl.column_ratios(img, 0.2, lat, np.array(pristine))
+    read = cl.classify_ratios(pd.concat([r, rp], ignore_index=True), lat.s2_ratio)
+    assert list(read.column_class[:len(names)]) == names
+    assert set(read.column_class[len(names):]) <= {"W", "S2"}
+
+
+def test_mixture_recovers_the_gain_and_the_classes():
+    rng = np.random.default_rng(3)
+    exp = cl.expected_contents(2 * S1)
+    rows, truth = [], []
+    for kind, contents in exp.items():
+        cp = contents["W" if kind == "metal" else "S2"]
+        for name, c in contents.items():
+            for _ in range(200):
+                rows.append((kind, cp + 1.06 * (c - cp) + rng.normal(0, 0.02)))
+                truth.append(name)
+    ratios = pd.DataFrame(rows, columns=["site", "ratio"])
+    ratios.loc[len(ratios)] = ("edge", np.nan)
+    read = cl.classify_ratios(ratios, 2 * S1)
+    assert (read.column_class[:-1].to_numpy() == np.array(truth)).mean() > 0.9
+    metal = read[ratios.site == "metal"].iloc[0]
+    assert metal.gain == pytest.approx(1.06, abs=0.02) and metal.offset == pytest.approx(-0.06, abs=0.02)
+    assert pd.isna(read.column_class.iloc[-1])
+    # one sublattice without detections, and too few to fit: no error, classes still given
+    few = cl.classify_ratios(pd.DataFrame({"site": ["metal"] * 3, "ratio": [0.0, 0.36, 1.0]}), 2 * S1)
+    assert list(few.column_class) == ["Vw", "Mo", "W"]
+
+
+def test_bad_input_is_refused_with_a_clear_error():
+    img, _ = _ws2({}, n=128)
+    lat = cl.fit_column_lattice(img, 0.2)
+    with pytest.raises(ValueError, match="pixel size"):
+        cl.column_ratios(img, 0.3, lat, [[64, 64]])
+    with pytest.raises(ValueError, match="S2/W"):
+        cl.haadf_exponent(2.5)
+    with pytest.raises(ValueError):
+        cl.fit_column_lattice(np.random.default_rng(0).random((128, 128)), 0.2)
+    with pytest.raises(ValueError, match="NaN|finite"):
+        cl.column_ratios(np.full((128, 128), np.nan), 0.2, lat, [[64, 64]])
+    assert len(cl.column_ratios(img, 0.2, lat, np.zeros((0, 2)))) == 0
+
+
+def test_movie_table_gets_column_classes_and_keeps_the_classifier_reading():
+    from helpers.movie_analysis import column_classes
+    img, where = _ws2(PLANTED, counts=4000.0)
+    names = list(where)
+    rc = np.array([where[k] for k in names])
+    table = pd.DataFrame({"frame": 0, "id": np.arange(len(names)), "x_px": rc[:, 1], "y_px": rc[:, 0],
+                          "x_A": rc[:, 1] * 0.2, "y_A": rc[:, 0] * 0.2, "class": "Mo", "probability": 0.9})
+    out = column_classes(img, 0.2, table, half_window=0)
+    assert (out.cnn_class == "Mo").all() and list(out.column_class) == names
+    assert (out["class"].isin(names + ["unknown"])).all()
+    # no lattice: a warning, and the classifier's classes stay
+    noise = np.random.default_rng(0).random((256, 256))
+    with pytest.warns(UserWarning, match="column intensities not measured"):
+        kept = column_classes(noise, 0.2, table, half_window=0)
+    assert (kept["class"] == "Mo").all()
