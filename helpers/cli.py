@@ -139,14 +139,21 @@ def analyze(args) -> dict:
         loc, loc_source = tr.model, f"trained on frame 1 of this file (summed with the next {n_sum - 1})"
     train_s = time.perf_counter() - t0
     model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
+    # classes from column intensities need the WS2 chemistry (W, S, Mo contents)
     res = ma.analyze_movie(fr.data, ps, loc, lp.pixel_size_A, model, unknown_below=args.unknown_below,
-                           progress=not args.quiet, **ma.detection_options(lp))
+                           progress=not args.quiet, column_physics=args.material == "WS2",
+                           lattice_a_A=fm.LATTICE_CONSTANTS_A[args.material], **ma.detection_options(lp))
     table = res.table
+    lat = table.attrs.get("column_lattice")
+    columns = ({"column_sigma_A": lat.sigma_px * ps, "s2_over_w": lat.s2_ratio,
+                "haadf_exponent": lat.haadf_exponent, "gain": table.attrs.get("column_gain")}
+               if lat is not None else None)
     first = args.frames.start if args.frames is not None and args.frames.start else 0
     summary = {
         "file": str(args.file), "frames": fr.n_frames, "frame_shape": list(fr.data.shape[1:]),
         "first_frame_in_file": first + 1, "pixel_size_A": ps, "pixel_size_source": fr.pixel_size_source,
         "material": args.material, "calibration": cal, "localizer": loc_source,
+        "column_intensities": columns,
         "detections": int(len(table)),
         "counts_per_class": table["class"].value_counts().to_dict(),
         "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),
