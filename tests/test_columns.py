@@ -148,3 +148,27 @@ def test_movie_table_gets_column_classes_and_keeps_the_classifier_reading():
     with pytest.warns(UserWarning, match="column intensities not measured"):
         kept = column_classes(noise, 0.2, table, half_window=0)
     assert (kept["class"] == "Mo").all()
+
+
+def test_site_keys_follow_the_drift_and_averaging_stays_on_one_site():
+    img, _ = _ws2({}, n=128)
+    lat = cl.fit_column_lattice(img, 0.2)
+    o = cl.lattice_origin(img, lat)
+    a1, a2 = lat.vectors
+    cf = np.array(lat.chalcogen_frac) @ lat.vectors
+    shifts = np.array([[0.0, 0.0], [2.3, -1.1], [5.0, 4.0]])  # drift of frames 1 and 2 (px)
+    # frame 0: a metal site and a chalcogen site; frames 1, 2: the same sites drifted; frame 2 also
+    # the metal site next door (a hop)
+    sites = np.array([o + a1, o + cf, o + a1 + shifts[1], o + cf + shifts[1], o + a1 + shifts[2],
+                      o + a1 + a2 + shifts[2]])
+    frames = np.array([0, 0, 1, 1, 2, 2])
+    kinds = np.array(["metal", "chalcogen", "metal", "chalcogen", "metal", "metal"], object)
+    keys = cl.site_keys(sites, kinds, frames, shifts, o, lat)
+    assert keys[0] == keys[2] == keys[4] and keys[1] == keys[3]
+    assert len({keys[0], keys[1], keys[5]}) == 3
+    assert cl.site_keys(sites[:1], np.array(["edge"], object), frames[:1], shifts, o, lat)[0] == ""
+    vals = np.array([0.0, 1.0, 0.3, 1.2, np.nan, 0.9])
+    avg = cl.average_over_site(keys, frames, vals, half_window=1)
+    assert avg[0] == pytest.approx(0.15) and avg[2] == pytest.approx(0.15) and avg[4] == pytest.approx(0.3)
+    assert avg[1] == avg[3] == pytest.approx(1.1) and avg[5] == pytest.approx(0.9)
+    assert np.array_equal(cl.average_over_site(keys, frames, vals, 0), vals, equal_nan=True)
