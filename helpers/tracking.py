@@ -205,11 +205,11 @@ def truth_sequences(truth: pd.DataFrame):
             for _, g in truth.sort_values("frame").groupby("defect_id")]
 
 
-def hop_rates(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: int = 1,
-              x: str = "x_corr_A", y: str = "y_corr_A", class_column: str = "class") -> dict:
-    """Per class: hops per frame = steps between consecutive frames longer than ``hop_min_A``
-    (half a lattice constant) divided by all such steps of that class; each track's classes are
-    first majority-smoothed over ``smooth`` frames (:func:`smooth_classes`)."""
+def hop_counts(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: int = 1,
+               x: str = "x_corr_A", y: str = "y_corr_A", class_column: str = "class") -> dict:
+    """Per class: (hops, steps) — steps between consecutive frames of a track whose (majority-
+    smoothed over ``smooth`` frames, :func:`smooth_classes`) class is the same on both sides, and
+    how many of them are longer than ``hop_min_A`` (half a lattice constant)."""
     steps = {c: [0, 0] for c in classes}
     for _, g in tracks.sort_values("frame").groupby("track"):
         f = g["frame"].to_numpy()
@@ -219,7 +219,15 @@ def hop_rates(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: int
             if f[k + 1] - f[k] == 1 and cl[k] in steps and cl[k] == cl[k + 1]:
                 steps[cl[k]][1] += 1
                 steps[cl[k]][0] += int(np.hypot(*(xy[k + 1] - xy[k])) > hop_min_A)
-    return {c: (h / n if n else float("nan")) for c, (h, n) in steps.items()}
+    return {c: (h, n) for c, (h, n) in steps.items()}
+
+
+def hop_rates(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: int = 1,
+              x: str = "x_corr_A", y: str = "y_corr_A", class_column: str = "class") -> dict:
+    """Per class: hops per frame, :func:`hop_counts` hops / steps (NaN without steps). With N hops
+    the counting error alone is ≈ 1/√N of the rate."""
+    counts = hop_counts(tracks, classes, hop_min_A, smooth, x, y, class_column)
+    return {c: (h / n if n else float("nan")) for c, (h, n) in counts.items()}
 
 
 def msd_by_class(tracks: pd.DataFrame, max_lag: int = 20, x: str = "x_corr_A", y: str = "y_corr_A",

@@ -81,6 +81,7 @@ def test_hop_rates_and_msd():
     t = pd.DataFrame(rows, columns=["frame", "track", "x_corr_A", "y_corr_A", "class"])
     h = tk.hop_rates(t, ["Vw", "Mo", "Sw"])
     assert h["Vw"] == pytest.approx(1 / 9) and h["Mo"] == 0 and np.isnan(h["Sw"])
+    assert tk.hop_counts(t, ["Vw", "Mo", "Sw"]) == {"Vw": (1, 9), "Mo": (0, 9), "Sw": (0, 0)}
     msd = tk.msd_by_class(t, max_lag=3)
     mo = msd[msd["class"] == "Mo"].set_index("lag")["msd_A2"]
     assert np.allclose(mo.to_numpy(), [0.01, 0.04, 0.09])
