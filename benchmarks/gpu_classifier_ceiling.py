@@ -1,0 +1,108 @@
+"""Optional experiment, not part of the tests or notebooks: how far does notebook 03's CNN get on
+the leak-free test when it is trained longer, and when every epoch sees freshly augmented images?
+
+Issue #4 asks for 97 % leak-free; on 2 CPU cores the 20-minute budget allows ~12 epochs of the
+poster's fixed 50,178-image set, after which training accuracy (98 %) has run away from validation
+(95 %). This script answers whether more epochs or fresh noise would close the gap. It runs the same
+``helpers.classifier.build_classifier`` through Keras on whatever backend is installed (on a GPU
+machine: ``KERAS_BACKEND=torch``), generates the augmented sets with ``helpers.augment`` (several
+seeds in parallel processes) and writes one JSON of leak-free accuracies per epoch.
+
+    KERAS_BACKEND=torch python benchmarks/gpu_classifier_ceiling.py --out results.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import numpy as np  # noqa: E402
+
+from helpers import augment, classifier, config, library  # noqa: E402
+
+
+def _make(args):
+    kind, n, seed = args
+    lib = library.load_library(config.LIBRARY_FILE if kind == "train" else config.TEST_LIBRARY_FILE)
+    augment.get_augmented(lib, n, seed, progress=False)
+    return kind, n, seed
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--versions", type=int, default=6, help="freshly augmented training sets")
+    ap.add_argument("--epochs", type=int, default=36)
+    ap.add_argument("--processes", type=int, default=8)
+    ap.add_argument("--budget-s", type=float, default=420.0, help="stop training after this long")
+    ap.add_argument("--skip-a", action="store_true", help="skip notebook 03's protocol (run A)")
+    ap.add_argument("--peak-lr", type=float, default=1e-3, help="start of the cosine schedule of B and C")
+    ap.add_argument("--n-train", type=int, default=50_178, help="augmented training images per set")
+    ap.add_argument("--n-test", type=int, default=12_000, help="leak-free test images")
+    a = ap.parse_args(argv)
+    seed = config.SEED
+    n_train, n_test = a.n_train, a.n_test
+    jobs = [("train", n_train, seed)] + [("train", n_train, seed + 100 + k) for k in range(1, a.versions)]
+    jobs += [("test", n_test, seed + 1)]
+    t0 = time.perf_counter()
+    with Pool(min(a.processes, len(jobs))) as pool:
+        pool.map(_make, jobs)
+    gen_s = time.perf_counter() - t0
+    lib = library.load_library(config.LIBRARY_FILE)
+    test_lib = library.load_library(config.TEST_LIBRARY_FILE)
+    test = augment.get_augmented(test_lib, n_test, seed + 1, progress=False)
+    sets = [augment.get_augmented(lib, n_train, s, progress=False) for _, _, s in jobs[:-1]]
+    part, test_random = augment.random_split(n_train, 0.2, seed)
+    fit_idx, val_idx = augment.fit_validation_split(part, seed, 0.67, sort=True)
+    x_test = classifier.as_input(test.images)
+    out = {"backend": os.environ["KERAS_BACKEND"], "generate_s": gen_s, "runs": {}}
+
+    def evaluate(model):
+        p = np.asarray(model.predict(x_test, batch_size=1024, verbose=0)).argmax(1)
+        return float((p == test.labels).mean())
+
+    def write():
+        a.out.write_text(json.dumps(out, indent=1))
+
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    out["peak_lr"], out["epochs"] = a.peak_lr, a.epochs
+    # A: notebook 03's protocol on this backend (12 epochs, early stopping, LR halving)
+    if not a.skip_a:
+        model = classifier.build_classifier(n_classes=6, dropout=0.2, learning_rate=3.4e-4)
+        x0 = sets[0].images
+        res = classifier.train(model, x0[fit_idx], sets[0].labels[fit_idx], x0[val_idx], sets[0].labels[val_idx],
+                               epochs=12, batch_size=128, patience=4, verbose=0)
+        out["runs"]["A_notebook03_12_epochs"] = {"leakfree": evaluate(model), "train_s": res.seconds,
+                                                 "history": res.history}
+        write()
+    # B: fixed set vs fresh set per epoch, same cosine schedule, accuracy after every epoch
+    for name, fresh in (("B_fresh_each_epoch", True), ("C_fixed_set", False)):
+        keras.utils.set_random_seed(seed)
+        model = classifier.build_classifier(n_classes=6, dropout=0.2, learning_rate=3.4e-4)
+        steps = a.epochs * int(np.ceil(len(fit_idx) / 128))
+        model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(a.peak_lr, steps, alpha=0.01)),
+                      loss=model.loss, metrics=["accuracy"])
+        accs, t1 = [], time.perf_counter()
+        for e in range(a.epochs):
+            s = sets[e % len(sets)] if fresh else sets[0]
+            model.fit(classifier.as_input(s.images[fit_idx]), s.labels[fit_idx], epochs=1, batch_size=128,
+                      verbose=0, shuffle=True)
+            accs.append(evaluate(model))
+            out["runs"][name] = {"leakfree_per_epoch": accs, "train_s": time.perf_counter() - t1}
+            write()
+            if time.perf_counter() - t1 > a.budget_s / 2:
+                break
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
