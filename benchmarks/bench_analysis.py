@@ -1,5 +1,6 @@
 """Throughput of the movie analysis on this machine: localize (shipped localizer), classify and
-CAM-refine every frame of the standard movie (frames/s), then track and estimate the kinetics.
+CAM-refine every frame of the standard movie, read the classes from the column intensities
+(frames/s), then track and estimate the kinetics.
 
 Usage: python benchmarks/bench_analysis.py [--frames N] [--repeat N]
 """
@@ -42,7 +43,7 @@ def main() -> None:
     print(f"movie analysis ({n} frames of {movie.frames.shape[1]}² px, {len(best.table)} detections): "
           f"best {best.seconds['total']:.1f} s = {best.frames_per_s:.2f} frames/s "
           f"(localize {best.seconds['localize']:.1f} s, adapt the classifier {best.seconds['adapt']:.1f} s, "
-          f"classify + CAM {best.seconds['classify']:.1f} s); "
+          f"classify + CAM {best.seconds['classify']:.1f} s, column intensities {best.seconds['columns']:.1f} s); "
           f"runs {[round(r.seconds['total'], 1) for r in runs]}")
     print(f"windows classified: {len(best.table) / best.seconds['classify']:.0f} windows/s (incl. cutting, "
           f"5-frame averaging, CAM refinement)")

@@ -187,7 +187,7 @@ def _measure(image: np.ndarray, kinds, sites: np.ndarray, lattice: ColumnLattice
         anchor = np.floor(p).astype(int)
         r0, c0 = anchor
         if r0 - R < 0 or c0 - R < 0 or r0 + R + 2 > h or c0 + R + 2 > w:
-            out.append(_measure_partial(image, kind, p, lattice, radius_A, with_hollow) if partial else None)
+            out.append(_measure_partial(image, kind, p, lattice, radius_A, with_hollow, bins) if partial else None)
             continue
         b = np.minimum(((p - anchor) * bins).astype(int), bins - 1)
         rows, disc = filt[(kind, b[0], b[1])]
@@ -197,22 +197,41 @@ def _measure(image: np.ndarray, kinds, sites: np.ndarray, lattice: ColumnLattice
 
 
 def _measure_partial(image: np.ndarray, kind: str, p: np.ndarray, lattice: ColumnLattice,
-                     radius_A: float, with_hollow: bool):
+                     radius_A: float, with_hollow: bool, bins: int = 4):
     """:func:`_measure` for a site whose patch is cut by the image border: the model is fitted to
-    the pixels inside the image (its own pseudo-inverse); None if the site itself is outside."""
+    the pixels inside the image (its own filters, cached per sub-pixel bin and cut); None if the
+    site itself is outside."""
     h, w = image.shape
     anchor = np.floor(p).astype(int)
     if not (0 <= anchor[0] < h and 0 <= anchor[1] < w):
         return None
-    ps = lattice.pixel_size_A
-    yy, xx, disc, sites, names, dist, R = _patch_model(lattice.vectors, np.asarray(lattice.chalcogen_frac),
-                                                       lattice.sigma_px, ps, radius_A, kind,
-                                                       p - anchor, with_hollow)
-    rr, cc = (yy + anchor[0]).astype(int), (xx + anchor[1]).astype(int)
-    use = disc & (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
-    rows = _rows(yy, xx, use, sites, names, dist, lattice.sigma_px, (radius_A - 1.0) / ps, _subs(with_hollow))
-    v = image[rr[use], cc[use]]
+    b = np.minimum(((p - anchor) * bins).astype(int), bins - 1)
+    R = int(np.ceil(radius_A / lattice.pixel_size_A))
+    # how many rows / columns of the (2R + 2)² patch fall outside the image on each side
+    cut = (max(0, R - anchor[0]), max(0, anchor[0] + R + 2 - h), max(0, R - anchor[1]),
+           max(0, anchor[1] + R + 2 - w))
+    rows, use = _partial_filters(tuple(map(tuple, lattice.vectors)), tuple(lattice.chalcogen_frac),
+                                 float(lattice.sigma_px), float(lattice.pixel_size_A), float(radius_A),
+                                 bins, with_hollow, kind, int(b[0]), int(b[1]), cut)
+    yy, xx = np.mgrid[-R:R + 2, -R:R + 2]
+    v = image[(yy + anchor[0])[use], (xx + anchor[1])[use]]
     return {k: rows[k] @ v for k in rows}
+
+
+@lru_cache(maxsize=4096)
+def _partial_filters(vectors_px: tuple, chalcogen_frac: tuple, sigma_px: float, pixel_size_A: float,
+                     radius_A: float, bins: int, with_hollow: bool, kind: str, by: int, bx: int, cut: tuple):
+    q = (np.array([by, bx]) + 0.5) / bins
+    yy, xx, disc, sites, names, dist, R = _patch_model(np.asarray(vectors_px, float),
+                                                       np.asarray(chalcogen_frac, float), sigma_px,
+                                                       pixel_size_A, radius_A, kind, q, with_hollow)
+    top, bottom, left, right = cut
+    n = 2 * R + 2
+    inside = np.zeros((n, n), bool)
+    inside[top:n - bottom, left:n - right] = True
+    use = disc & inside
+    rows = _rows(yy, xx, use, sites, names, dist, sigma_px, (radius_A - 1.0) / pixel_size_A, _subs(with_hollow))
+    return rows, use
 
 
 def _snap(centres: np.ndarray, origin: np.ndarray, lattice: ColumnLattice):
