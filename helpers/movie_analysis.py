@@ -416,6 +416,31 @@ def column_classes(frames, pixel_size_A: float, table: pd.DataFrame, shifts=None
     return out
 
 
+def cnn_reading(table: pd.DataFrame) -> pd.DataFrame:
+    """The defect table with the classifier's own classes (``cnn_class``, ``cnn_probability``) in
+    ``class`` / ``probability``: to score the poster's method beside the column intensities. A table
+    without them (``column_physics=False``) already holds the classifier's reading."""
+    if "cnn_class" not in table:
+        return table
+    return table.assign(**{"class": table["cnn_class"], "probability": table["cnn_probability"]})
+
+
+def column_window_scores(frames, pixel_size_A: float, table: pd.DataFrame, truth: pd.DataFrame,
+                         windows, shifts=None, half_window: int = 2, unknown_below: float = 0.6) -> dict:
+    """Classification accuracy (frames after the first, against ``truth``) of :func:`column_classes`
+    for each site-averaging window (±frames) in ``windows``, on one movie's detections (a table
+    from :func:`analyze_movie`): how the window is chosen on a validation movie."""
+    arr = _as_stack(frames, pixel_size_A)
+    if shifts is None:
+        shifts = frame_shifts(arr) if len(arr) > 1 else np.zeros((1, 2))
+    later_truth = truth[truth["frame"] > 0]
+    out = {}
+    for k in windows:
+        t = column_classes(arr, pixel_size_A, table, shifts, half_window, unknown_below, average_frames=k)
+        out[k] = classification_scores(match_table(t[t["frame"] > 0], later_truth))["classification_accuracy"]
+    return out
+
+
 def match_table(table: pd.DataFrame, truth: pd.DataFrame, tolerance_A: float = 1.0) -> pd.DataFrame:
     """Every true defect and every detection, paired one to one per frame within the tolerance.
 
@@ -485,9 +510,7 @@ def robustness_table(variants: dict, localizer_params, model, seed: int, progres
         later = res.table[res.table.frame > 0]
         sc = overall(score_detections(points_by_frame(later, range(1, len(movie.frames))), truth, ps))
         cs = classification_scores(match_table(later, truth[truth.frame > 0]))
-        cnn = (classification_scores(match_table(later.assign(**{"class": later["cnn_class"]}),
-                                                 truth[truth.frame > 0]))["classification_accuracy"]
-               if "cnn_class" in later else cs["classification_accuracy"])
+        cnn = classification_scores(match_table(cnn_reading(later), truth[truth.frame > 0]))["classification_accuracy"]
         rows.append({"variant": name, "dose_e_per_A2": params.dose_e_per_A2, "pixel_size_A": ps,
                      "frames": len(movie.frames), "detection_f1": sc["f1"],
                      "detection_precision": sc["precision"], "detection_recall": sc["recall"],

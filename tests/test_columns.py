@@ -142,6 +142,8 @@ def test_movie_table_gets_column_classes_and_keeps_the_classifier_reading():
                           "x_A": rc[:, 1] * 0.2, "y_A": rc[:, 0] * 0.2, "class": "Mo", "probability": 0.9})
     out = column_classes(img, 0.2, table, half_window=0)
     assert (out.cnn_class == "Mo").all() and list(out.column_class) == names
+    from helpers.movie_analysis import cnn_reading
+    assert (cnn_reading(out)["class"] == "Mo").all() and cnn_reading(table) is table
     assert (out["class"].isin(names + ["unknown"])).all()
     # no lattice: a warning, and the classifier's classes stay
     noise = np.random.default_rng(0).random((256, 256))
