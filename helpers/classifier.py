@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .inference import predict_batches
 from .windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
 
 LAST_CONV = "last_conv"
@@ -101,16 +102,39 @@ class TrainResult:
 
 
 def train(model, x_train, y_train, x_val, y_val, epochs: int = 10, batch_size: int = 128,
-          patience: int = 4, verbose: int = 2) -> TrainResult:
-    """Fit with early stopping on the validation loss (best weights restored); the learning rate
-    halves whenever the validation loss does not improve for an epoch."""
+          patience: int = 4, verbose: int = 2, schedule: str = "plateau",
+          peak_learning_rate: float = 3e-3, warmup_epochs: int = 1) -> TrainResult:
+    """Fit ``model`` and return its history, time and throughput.
+
+    ``schedule="plateau"``: the compiled learning rate, halved whenever the validation loss does
+    not improve for an epoch, early stopping after ``patience`` epochs without improvement (best
+    weights restored). ``schedule="cosine"`` (one cycle): Adam re-compiled with a learning rate
+    that rises linearly from ``peak_learning_rate``/10 to ``peak_learning_rate`` over
+    ``warmup_epochs``, then falls along a cosine to 0 at the end of the last epoch; all ``epochs``
+    run and the final weights are kept (the schedule ends where the weights have settled).
+    """
     import keras
 
+    if schedule not in ("plateau", "cosine"):
+        raise ValueError(f"schedule must be 'plateau' or 'cosine', got {schedule!r}")
     x_train, x_val = as_input(x_train), as_input(x_val)
-    cb = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                        restore_best_weights=True),
-          keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
-                                            min_lr=1e-6, verbose=0)]
+    if schedule == "cosine":
+        if peak_learning_rate <= 0:
+            raise ValueError(f"peak_learning_rate must be positive, got {peak_learning_rate}")
+        if not 0 <= warmup_epochs < epochs:
+            raise ValueError(f"warmup_epochs must be in [0, epochs), got {warmup_epochs}")
+        steps = int(np.ceil(len(x_train) / batch_size))
+        lr = keras.optimizers.schedules.CosineDecay(
+            peak_learning_rate / 10, decay_steps=steps * (epochs - warmup_epochs), alpha=0.0,
+            warmup_target=peak_learning_rate, warmup_steps=steps * warmup_epochs)
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        cb = []
+    else:
+        cb = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
+                                            restore_best_weights=True),
+              keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
+                                                min_lr=1e-6, verbose=0)]
     t0 = time.perf_counter()
     h = model.fit(x_train, np.asarray(y_train), validation_data=(x_val, np.asarray(y_val)),
                   epochs=epochs, batch_size=batch_size, callbacks=cb, verbose=verbose, shuffle=True)
@@ -121,8 +145,8 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int = 10, batch_size: i
 
 
 def predict(model, images, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities (n, n_classes)."""
-    return np.asarray(model.predict(as_input(images), batch_size=batch_size, verbose=0))
+    """Class probabilities (n, n_classes), batch by batch (:func:`helpers.inference.predict_batches`)."""
+    return predict_batches(model, as_input(images), batch_size)
 
 
 def cam_weights(model) -> tuple[np.ndarray, np.ndarray]:
@@ -153,8 +177,7 @@ def class_activation_maps(model, images, classes=None, batch_size: int = 512
 
     x = as_input(images)
     sub = keras.Model(model.inputs, [model.get_layer(LAST_CONV).output, model.output])
-    feats, probs = sub.predict(x, batch_size=batch_size, verbose=0)
-    feats, probs = np.asarray(feats), np.asarray(probs)
+    feats, probs = predict_batches(sub, x, batch_size)
     W, _ = cam_weights(model)
     cls = np.argmax(probs, axis=1) if classes is None else np.asarray(classes, dtype=int)
     if cls.shape != (len(x),):

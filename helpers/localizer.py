@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from .inference import predict_batches
 from .io import atomic_output
 from .validation import check_image, check_pixel_size
 
@@ -268,7 +269,7 @@ def probability_maps(model, frames, pixel_size_A: float, model_pixel_size_A: flo
     m = 8
     ph, pw = (-hh) % m, (-ww) % m
     x = np.stack([np.pad(f, ((0, ph), (0, pw)), mode="reflect") for f in xs])[..., None]
-    prob = np.asarray(model.predict(x, batch_size=batch_size, verbose=0))[:, :hh, :ww, 0]
+    prob = predict_batches(model, x, batch_size)[:, :hh, :ww, 0]
     if resample:
         prob = np.stack([ndimage.zoom(pm, (h / hh, w / ww), order=1, grid_mode=True,
                                       mode="nearest") for pm in prob])

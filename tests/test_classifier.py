@@ -47,6 +47,22 @@ def test_short_training_learns_a_separable_set():
     assert res.images_per_s > 0 and res.epochs_run >= 1
 
 
+def test_one_cycle_cosine_schedule_learns_and_ends_at_zero():
+    rng = set_seed(1)
+    x, y = _patterns(600, rng)
+    m = build_classifier(filters=(8, 8, 16, 16), dense=16)
+    res = train(m, x[:480], y[:480], x[480:], y[480:], epochs=5, batch_size=32, verbose=0,
+                schedule="cosine", peak_learning_rate=3e-3)
+    assert res.epochs_run == 5  # no early stopping: the whole cycle runs
+    acc = float(np.mean(np.argmax(predict(m, x[480:]), axis=1) == y[480:]))
+    assert acc > 0.6, f"accuracy {acc:.2f} not well above chance (0.17)"
+    assert float(m.optimizer.learning_rate) < 1e-6  # the cosine ends at 0
+    with pytest.raises(ValueError, match="schedule"):
+        train(m, x[:32], y[:32], x[:32], y[:32], epochs=1, schedule="linear")
+    with pytest.raises(ValueError, match="warmup"):
+        train(m, x[:32], y[:32], x[:32], y[:32], epochs=1, schedule="cosine")
+
+
 def test_cam_peaks_at_the_known_feature():
     """Hand-set weights: every conv passes channel 0 through, the head scores mean activation."""
     m = build_classifier(filters=(4, 4, 4, 4), dense=4)
@@ -82,3 +98,27 @@ def test_confusion_and_report():
     assert accuracy(cm) == 0.5
     with pytest.raises(ValueError, match="labels"):
         confusion_matrix([5], [0], 4)
+
+
+def test_batchwise_inference_equals_keras_predict():
+    """predict_batches (batch by batch, one traced graph) gives Model.predict's outputs, for one
+    and for several outputs, with a ragged last batch; empty input gives empty outputs."""
+    import keras
+
+    from helpers.inference import predict_batches
+
+    rng = set_seed(3)
+    m = build_classifier(filters=(4, 4, 8, 8), dense=8)
+    x = as_input(rng.random((37, 64, 64), dtype=np.float32))
+    ref = m.predict(x, batch_size=8, verbose=0)
+    np.testing.assert_allclose(predict_batches(m, x, batch_size=8), ref, atol=1e-5)
+    np.testing.assert_allclose(predict(m, x, batch_size=16), ref, atol=1e-5)
+    sub = keras.Model(m.inputs, [m.get_layer(LAST_CONV).output, m.output])
+    feats, probs = predict_batches(sub, x, batch_size=10)
+    assert feats.shape == (37, 16, 16, 8)
+    np.testing.assert_allclose(probs, ref, atol=1e-5)
+    empty = predict_batches(m, x[:0])
+    assert empty.shape == (0, 6)
+    assert [a.shape for a in predict_batches(sub, x[:0])] == [(0, 16, 16, 8), (0, 6)]
+    with pytest.raises(ValueError, match="batch_size"):
+        predict_batches(m, x, batch_size=0)
