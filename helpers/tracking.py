@@ -206,27 +206,55 @@ def truth_sequences(truth: pd.DataFrame):
 
 
 def hop_counts(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: int = 1,
-               x: str = "x_corr_A", y: str = "y_corr_A", class_column: str = "class") -> dict:
-    """Per class: (hops, steps) — steps between consecutive frames of a track whose (majority-
-    smoothed over ``smooth`` frames, :func:`smooth_classes`) class is the same on both sides, and
-    how many of them are longer than ``hop_min_A`` (half a lattice constant)."""
+               x: str = "x_corr_A", y: str = "y_corr_A", class_column: str = "class",
+               max_gap: int = 1, hop_zone: int = 0, hop_context: int = 6) -> dict:
+    """Per class: (hops, frames) — the steps of a track whose class is the same on both sides, and
+    how many of them are longer than ``hop_min_A`` (half a lattice constant).
+
+    ``max_gap``: steps between detections up to this many frames apart count, each adding its
+    frames to the exposure (a detector on ±h summed frames sees a hopping defect half at each site
+    and can miss it for a few frames: set it to the linking memory + 1).
+    ``hop_zone`` > 0: the frames within ``hop_zone`` of a hop take the class the track has just
+    outside them (the majority of ``classes`` over the next ``hop_context`` frames on both sides).
+    A class read from frames averaged over ±k frames (summed frames, column averages) sees the
+    half-filled columns of both sites around a hop; ``hop_zone`` = the sum of those half-widths.
+    Then the classes are majority-smoothed over ``smooth`` frames (:func:`smooth_classes`).
+    """
+    if max_gap < 1 or hop_zone < 0 or hop_context < 1:
+        raise ValueError(f"need max_gap >= 1, hop_zone >= 0, hop_context >= 1; got {max_gap}, "
+                         f"{hop_zone}, {hop_context}")
     steps = {c: [0, 0] for c in classes}
+    known = list(classes)
     for _, g in tracks.sort_values("frame").groupby("track"):
         f = g["frame"].to_numpy()
         xy = g[[x, y]].to_numpy(float)
-        cl = smooth_classes(g[class_column].to_numpy(), smooth)
+        cl = g[class_column].to_numpy().astype(object)
+        gap = np.diff(f)
+        hop = (np.hypot(*np.diff(xy, axis=0).T) > hop_min_A) if len(f) > 1 else np.zeros(0, bool)
+        if hop_zone > 0:
+            relabelled = cl.copy()
+            for k in np.flatnonzero(hop & (gap <= max_gap)):
+                dt = np.abs(f - (f[k] + f[k + 1]) / 2)
+                around = cl[(dt > hop_zone) & (dt <= hop_zone + hop_context)]
+                around = around[np.isin(around.astype(str), known)]
+                if len(around):
+                    vals, counts = np.unique(around.astype(str), return_counts=True)
+                    relabelled[dt <= hop_zone] = vals[np.argmax(counts)]
+            cl = relabelled
+        cl = smooth_classes(cl, smooth)
         for k in range(len(f) - 1):
-            if f[k + 1] - f[k] == 1 and cl[k] in steps and cl[k] == cl[k + 1]:
-                steps[cl[k]][1] += 1
-                steps[cl[k]][0] += int(np.hypot(*(xy[k + 1] - xy[k])) > hop_min_A)
+            if gap[k] <= max_gap and cl[k] in steps and cl[k] == cl[k + 1]:
+                steps[cl[k]][1] += int(gap[k])
+                steps[cl[k]][0] += int(hop[k])
     return {c: (h, n) for c, (h, n) in steps.items()}
 
 
 def hop_rates(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: int = 1,
-              x: str = "x_corr_A", y: str = "y_corr_A", class_column: str = "class") -> dict:
-    """Per class: hops per frame, :func:`hop_counts` hops / steps (NaN without steps). With N hops
-    the counting error alone is ≈ 1/√N of the rate."""
-    counts = hop_counts(tracks, classes, hop_min_A, smooth, x, y, class_column)
+              x: str = "x_corr_A", y: str = "y_corr_A", class_column: str = "class",
+              **kw) -> dict:
+    """Per class: hops per frame, :func:`hop_counts` hops / frames (NaN without frames); ``kw``
+    go to :func:`hop_counts`. With N hops the counting error alone is ≈ 1/√N of the rate."""
+    counts = hop_counts(tracks, classes, hop_min_A, smooth, x, y, class_column, **kw)
     return {c: (h / n if n else float("nan")) for c, (h, n) in counts.items()}
 
 

@@ -140,3 +140,23 @@ def test_close_overlaps_joins_a_hop_seen_at_both_sites_and_nothing_else():
     for cls in ("Mo", "Sw"):
         assert joined[joined["class"] == cls]["track"].nunique() == 1
         assert set(joined[joined["class"] == cls]["track"]).isdisjoint(set(hopper["track"]))
+
+
+def test_hop_counts_across_a_detection_gap_with_misread_frames_around_the_hop():
+    """A Vw hops 3.2 Å between frames 29 and 30; the detector misses frames 29-30 (both sites
+    half-filled) and the averaged classes read Sw / Mo within 4 frames of the hop. Gap-aware steps
+    and the hop zone recover the one hop over 59 frames; the defaults find none."""
+    f = np.array([k for k in range(60) if k not in (29, 30)])
+    cls = np.where(np.abs(f - 29.5) <= 4, np.where(f < 29.5, "Mo", "Sw"), "Vw").astype(object)
+    t = pd.DataFrame({"frame": f, "track": 0, "class": cls, "y_corr_A": 0.0,
+                      "x_corr_A": np.where(f < 29.5, 0.0, 3.2)})
+    assert tk.hop_counts(t, ["Vw", "Mo", "Sw"])["Vw"][0] == 0
+    assert tk.hop_counts(t, ["Vw", "Mo", "Sw"], max_gap=4)["Vw"][0] == 0  # classes differ at the hop
+    counts = tk.hop_counts(t, ["Vw", "Mo", "Sw"], max_gap=4, hop_zone=4, hop_context=6)
+    assert counts == {"Vw": (1, 59), "Mo": (0, 0), "Sw": (0, 0)}
+    assert tk.hop_rates(t, ["Vw"], max_gap=4, hop_zone=4)["Vw"] == pytest.approx(1 / 59)
+    # a gap longer than max_gap is not a step: no hop, no relabelling, and its frames are no
+    # exposure (Vw steps 0-25 and 34-59 only)
+    assert tk.hop_counts(t, ["Vw"], max_gap=2, hop_zone=4)["Vw"] == (0, 50)
+    with pytest.raises(ValueError, match="max_gap"):
+        tk.hop_counts(t, ["Vw"], max_gap=0)
