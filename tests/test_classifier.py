@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from helpers.classifier import (LAST_CONV, as_input, build_classifier, cam_peak, cam_weights,
-                                class_activation_maps, predict, train)
+                                class_activation_maps, predict, predict_flips, train)
 from helpers.config import set_seed
 
 
@@ -122,3 +122,19 @@ def test_batchwise_inference_equals_keras_predict():
     assert [a.shape for a in predict_batches(sub, x[:0])] == [(0, 16, 16, 8), (0, 6)]
     with pytest.raises(ValueError, match="batch_size"):
         predict_batches(m, x, batch_size=0)
+
+
+def test_flip_averaged_prediction():
+    """The mean of the four mirror images' probabilities; a window symmetric under both flips gets
+    exactly the single-pass probabilities."""
+    rng = set_seed(4)
+    m = build_classifier(filters=(4, 4, 8, 8), dense=8)
+    x = rng.random((5, 64, 64), dtype=np.float32)
+    p = predict_flips(m, x)
+    views = [x, x[:, ::-1], x[:, :, ::-1], x[:, ::-1, ::-1]]
+    np.testing.assert_allclose(p, np.mean([predict(m, v.copy()) for v in views], axis=0), atol=1e-6)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    sym = x[:, :32, :32]
+    sym = np.concatenate([sym, sym[:, :, ::-1]], axis=2)
+    sym = np.concatenate([sym, sym[:, ::-1]], axis=1)
+    np.testing.assert_allclose(predict_flips(m, sym), predict(m, sym), atol=1e-5)
