@@ -36,6 +36,9 @@ ROWS = [
     ("03_train_classifier", "train_s", "training time (s, 2 cores)", "{:.0f}"),
     ("03_train_classifier", "train_images_per_s", "training throughput (images/s)", "{:.0f}"),
     ("03_train_classifier", "classify_windows_per_s", "classification throughput (windows/s)", "{:.0f}"),
+    ("03_train_classifier", "test_accuracy_leakfree_flip_averaged", "test accuracy, leak-free, averaged over 4 mirror images", "{:.2%}"),
+    ("03_train_classifier", "test_accuracy_random_split_flip_averaged", "test accuracy, random split, averaged over 4 mirror images", "{:.2%}"),
+    ("03_train_classifier", "classify_windows_per_s_flip_averaged", "classification throughput, 4 mirror images (windows/s)", "{:.0f}"),
     ("04_gridsearch", "best_lr", "grid search: best learning rate", "{:g}"),
     ("04_gridsearch", "best_dropout", "grid search: best dropout", "{:g}"),
     ("04_gridsearch", "best_test_accuracy_leakfree", "grid search: best cell's leak-free test accuracy (subset-trained)", "{:.2%}"),
@@ -60,6 +63,7 @@ ROWS = [
     ("07_temporal_and_broom", "track_identity_recovery", "tracking: true defect-frames on their own track", "{:.3f}"),
     ("07_temporal_and_broom", "id_switches", "tracking: identity switches", "{:d}"),
     ("07_temporal_and_broom", "transition_matrix_max_abs_error", "kinetics: transition matrix max abs error (library classes with data)", "{:.3f}"),
+    ("07_temporal_and_broom", "hop_rate_rel_error_vs_realized", "kinetics: hop rate error against the true trajectories", "{:.0%}"),
     ("07_temporal_and_broom", "tracking_kinetics_s", "tracking + kinetics (s)", "{:.1f}"),
     ("08_your_own_data", "calibration_error_percent", "lattice calibration error on the TIFF stack (%)", "{:+.2f}"),
     ("08_your_own_data", "cli_analysis_s", "`python -m helpers analyze` on the TIFF stack (s)", "{:.0f}"),
@@ -79,7 +83,9 @@ def table() -> str:
         value = data[key]
         if key in ("simulate_library_total_s", "search_s"):
             value = value / 60
-        lines.append(f"| {nb} | {label} | {fmt.format(value)} | {data['_run']['profile']} |")
+        text = (", ".join(f"{k} {fmt.format(v)}" for k, v in value.items()) if isinstance(value, dict)
+                else fmt.format(value))
+        lines.append(f"| {nb} | {label} | {text} | {data['_run']['profile']} |")
     return "\n".join(lines)
 
 

@@ -258,6 +258,17 @@ def hop_rates(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: int
     return {c: (h / n if n else float("nan")) for c, (h, n) in counts.items()}
 
 
+def hop_rate_errors(tracks: pd.DataFrame, true_tracks: pd.DataFrame, classes, smooth: int = 1,
+                    **kw) -> dict:
+    """Per class with hops in ``true_tracks``: |recovered − true| / true hop rate, the recovered
+    rate from ``tracks`` (:func:`hop_rates` with ``smooth`` and ``kw``), the true one from the true
+    trajectories linked the same way (consecutive frames, no smoothing). NaN where ``tracks`` hold
+    no frames of the class."""
+    true = hop_rates(true_tracks, classes)
+    rec = hop_rates(tracks, classes, smooth=smooth, **kw)
+    return {c: abs(rec[c] - true[c]) / true[c] for c in classes if true[c] > 0}
+
+
 def msd_by_class(tracks: pd.DataFrame, max_lag: int = 20, x: str = "x_corr_A", y: str = "y_corr_A",
                  class_column: str = "class") -> pd.DataFrame:
     """Mean squared displacement (Å²) against lag (frames) per class (a track's class: its most

@@ -160,3 +160,13 @@ def test_hop_counts_across_a_detection_gap_with_misread_frames_around_the_hop():
     assert tk.hop_counts(t, ["Vw"], max_gap=2, hop_zone=4)["Vw"] == (0, 50)
     with pytest.raises(ValueError, match="max_gap"):
         tk.hop_counts(t, ["Vw"], max_gap=0)
+
+
+def test_hop_rate_errors_against_true_tracks():
+    f = np.arange(20)
+    true = pd.DataFrame({"frame": f, "track": 0, "class": "Vw", "y_corr_A": 0.0,
+                         "x_corr_A": np.where(f < 10, 0.0, 3.2)})
+    rec = true[true.frame != 10]  # the hop frame missed: the step 9 -> 11 spans it
+    assert tk.hop_rate_errors(true, true, ["Vw", "Mo"]) == {"Vw": 0.0}  # Mo never hops: left out
+    assert tk.hop_rate_errors(rec, true, ["Vw"]) == {"Vw": 1.0}  # consecutive steps only: hop lost
+    assert tk.hop_rate_errors(rec, true, ["Vw"], max_gap=2) == {"Vw": 0.0}
