@@ -74,7 +74,7 @@ def test_localizer_is_fully_convolutional_and_small():
 
 def test_probability_maps_resample_to_the_models_pixel_size():
     class Echo:  # a stand-in model that returns its (normalized) input through a sigmoid
-        def predict(self, x, batch_size=4, verbose=0):
+        def predict_on_batch(self, x):  # what helpers.inference.predict_batches calls
             self.shape = x.shape
             return 1 / (1 + np.exp(-x))
     echo = Echo()
