@@ -9,6 +9,11 @@ machine: ``KERAS_BACKEND=torch``), generates the augmented sets with ``helpers.a
 seeds in parallel processes) and writes one JSON of leak-free accuracies per epoch.
 
     KERAS_BACKEND=torch python benchmarks/gpu_classifier_ceiling.py --out results.json
+
+``--protocol03`` instead compares, at notebook 03's exact protocol (one cycle to 4.7e-3, 12 epochs,
+batch 128, the 50,178-image set and its 67/33 split), the fixed set (two seeds, for the run-to-run
+spread) with fresh noise realizations every epoch (``augment.NoiseRedraws``) and with a freshly
+augmented set every epoch; leak-free and random-split accuracy after training.
 """
 from __future__ import annotations
 
@@ -35,6 +40,64 @@ def _make(args):
     return kind, n, seed
 
 
+def _clean(args):
+    start, stop, n_train, seed = args
+    lib = library.load_library(config.LIBRARY_FILE)
+    aug = augment.get_augmented(lib, n_train, seed, progress=False)
+    return augment.clean_windows(lib, aug, np.arange(start, stop), progress=False)
+
+
+class _Sets:
+    """Epoch e's training windows: set e of a list (cycled)."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def __call__(self, epoch):
+        return self.images[epoch % len(self.images)]
+
+
+def protocol03(a) -> int:
+    seed, n_train, n_test = config.SEED, a.n_train, a.n_test
+    t0 = time.perf_counter()
+    jobs = [("train", n_train, seed), ("test", n_test, seed + 1)]
+    jobs += [("train", n_train, seed + 100 + k) for k in range(1, a.versions)]
+    with Pool(a.processes) as pool:
+        pool.map(_make, jobs)
+        chunks = [(i, min(i + 2048, n_train), n_train, seed) for i in range(0, n_train, 2048)]
+        clean = np.concatenate(pool.map(_clean, chunks))
+    out = {"backend": os.environ["KERAS_BACKEND"], "generate_s": time.perf_counter() - t0, "runs": {}}
+    lib = library.load_library(config.LIBRARY_FILE)
+    test = augment.get_augmented(library.load_library(config.TEST_LIBRARY_FILE), n_test, seed + 1, progress=False)
+    data = augment.get_augmented(lib, n_train, seed, progress=False)
+    part, test_random = augment.random_split(n_train, 0.2, seed)
+    fit_idx, val_idx = augment.fit_validation_split(part, seed, 0.67, sort=True)
+    x, y = data.images, data.labels
+    redraws = augment.NoiseRedraws(clean[fit_idx], data.noise[fit_idx], fit_idx, seed, first=x[fit_idx])
+    sets = _Sets([x[fit_idx]] + [augment.get_augmented(lib, n_train, s, progress=False).images[fit_idx]
+                                  for _, _, s in jobs[2:]])
+    variants = {"fixed_set": (None, 0), "fresh_noise_each_epoch": (redraws, 0),
+                "fixed_set_other_seed": (None, 1), "fresh_set_each_epoch": (sets, 0)}
+    import keras
+
+    for name, (epoch_images, dseed) in variants.items():
+        keras.utils.set_random_seed(seed + dseed)
+        model = classifier.build_classifier(n_classes=6, dropout=0.2, learning_rate=3.4e-4)
+        res = classifier.train(model, x[fit_idx], y[fit_idx], x[val_idx], y[val_idx], epochs=a.epochs,
+                               batch_size=128, verbose=0, schedule="cosine", peak_learning_rate=a.peak_lr,
+                               epoch_images=epoch_images)
+        pl = classifier.predict(model, test.images).argmax(1)
+        pr = classifier.predict(model, x[test_random]).argmax(1)
+        plf = classifier.predict_flips(model, test.images).argmax(1)
+        out["runs"][name] = {"leakfree": float(np.mean(pl == test.labels)),
+                             "random_split": float(np.mean(pr == y[test_random])),
+                             "leakfree_flip_averaged": float(np.mean(plf == test.labels)),
+                             "train_s": res.seconds, "history": res.history}
+        a.out.write_text(json.dumps(out, indent=1))
+        print(name, {k: v for k, v in out["runs"][name].items() if k != "history"}, flush=True)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -46,7 +109,11 @@ def main(argv=None) -> int:
     ap.add_argument("--peak-lr", type=float, default=1e-3, help="start of the cosine schedule of B and C")
     ap.add_argument("--n-train", type=int, default=50_178, help="augmented training images per set")
     ap.add_argument("--n-test", type=int, default=12_000, help="leak-free test images")
+    ap.add_argument("--protocol03", action="store_true", help="fixed set vs fresh noise vs fresh sets "
+                    "at notebook 03's protocol (then --epochs 12 --peak-lr 4.7e-3 --versions 12)")
     a = ap.parse_args(argv)
+    if a.protocol03:
+        return protocol03(a)
     seed = config.SEED
     n_train, n_test = a.n_train, a.n_test
     jobs = [("train", n_train, seed)] + [("train", n_train, seed + 100 + k) for k in range(1, a.versions)]

@@ -125,11 +125,11 @@ def add_noise(img01: np.ndarray, kind: str, rng: np.random.Generator, p: Augment
     return np.clip(out, 0, 1).astype(np.float32)
 
 
-def augment_one(field, field_pixel_size_A: float, centre_rc_px, orientation_deg: float,
-                source_fwhm_A: float, rng: np.random.Generator, p: AugmentParams = AugmentParams(),
-                noise: str | None = None) -> tuple[np.ndarray, str, tuple[float, float]]:
-    """One augmented, normalized 64×64 window at 0.3 Å/px, its noise model and the defect's
-    (row, col) position in the window (px)."""
+def distort_one(field, field_pixel_size_A: float, centre_rc_px, orientation_deg: float,
+                source_fwhm_A: float, rng: np.random.Generator, p: AugmentParams = AugmentParams()
+                ) -> tuple[np.ndarray, tuple[float, float]]:
+    """Steps 1–3 of the augmentation (geometry, distortions, normalization): the noise-free
+    64×64 window at 0.3 Å/px and the defect's (row, col) position in it (px)."""
     from .simulate import apply_source_size
 
     angle = orientation_deg + rng.uniform(-p.rotation_deg, p.rotation_deg)
@@ -155,7 +155,15 @@ def augment_one(field, field_pixel_size_A: float, centre_rc_px, orientation_deg:
     w = w * rng.uniform(*p.contrast)
     if rng.random() < 0.5:
         w = scanline_jitter(w, rng.uniform(*p.scanline_jitter_px), rng)
-    w = normalize(w)
+    return normalize(w), rc
+
+
+def augment_one(field, field_pixel_size_A: float, centre_rc_px, orientation_deg: float,
+                source_fwhm_A: float, rng: np.random.Generator, p: AugmentParams = AugmentParams(),
+                noise: str | None = None) -> tuple[np.ndarray, str, tuple[float, float]]:
+    """One augmented, normalized 64×64 window at 0.3 Å/px, its noise model and the defect's
+    (row, col) position in the window (px): :func:`distort_one`, then one noise model."""
+    w, rc = distort_one(field, field_pixel_size_A, centre_rc_px, orientation_deg, source_fwhm_A, rng, p)
     kind = noise or str(rng.choice(NOISE_TYPES, p=np.asarray(p.noise_probs)))
     return add_noise(w, kind, rng, p), kind, rc
 
@@ -169,6 +177,18 @@ class AugmentedSet:
     defect_rc: np.ndarray  # (n, 2) true defect position in each window (px)
     seed: int
     library_kind: str
+
+
+def source_indices(lib, image_indices, balance: str = "library") -> np.ndarray:
+    """The library image each augmented image ``k`` is made from (independent of the set's size)."""
+    k = np.asarray(image_indices, dtype=np.int64)
+    if balance == "library":
+        return k % len(lib)
+    if balance == "class":
+        per = [np.flatnonzero(lib.labels == c) for c in range(len(lib.class_names))]
+        return np.array([per[j % len(per)][(j // len(per)) % len(per[j % len(per)])] for j in k],
+                        dtype=np.int64)
+    raise ValueError(f"balance must be 'library' or 'class', got {balance!r}")
 
 
 def augment_library(lib, n_images: int, seed: int, p: AugmentParams = AugmentParams(),
@@ -188,14 +208,7 @@ def augment_library(lib, n_images: int, seed: int, p: AugmentParams = AugmentPar
     ps = float(lib.attrs["field_pixel_size_A"])
     n = fields.shape[-1]
     centre = (float(n // 2), float(n // 2))
-    if balance == "library":
-        src = np.arange(n_images) % len(lib)
-    elif balance == "class":
-        per = [np.flatnonzero(lib.labels == c) for c in range(len(lib.class_names))]
-        src = np.array([per[k % len(per)][(k // len(per)) % len(per[k % len(per)])]
-                        for k in range(n_images)])
-    else:
-        raise ValueError(f"balance must be 'library' or 'class', got {balance!r}")
+    src = source_indices(lib, np.arange(n_images), balance)
     images = np.empty((n_images, WINDOW_PX, WINDOW_PX), np.float16)
     noise = np.empty(n_images, dtype=object)
     rcs = np.empty((n_images, 2))
@@ -210,6 +223,67 @@ def augment_library(lib, n_images: int, seed: int, p: AugmentParams = AugmentPar
         rcs[k] = rc
     return AugmentedSet(images=images, labels=lib.labels[src].astype(np.int64), source=src,
                         noise=noise.astype(str), defect_rc=rcs, seed=seed, library_kind=str(lib.attrs.get("kind")))
+
+
+def clean_windows(lib, aug: AugmentedSet, indices, p: AugmentParams = AugmentParams(),
+                  progress: bool = True) -> np.ndarray:
+    """The noise-free windows (float16) behind images ``indices`` of ``aug``, made from ``lib``:
+    the same random geometry and distortions (:func:`distort_one`), before the noise model."""
+    from tqdm.auto import tqdm
+
+    idx = np.asarray(indices, dtype=np.int64)
+    if str(lib.attrs.get("kind")) != aug.library_kind:
+        raise ValueError(f"the augmented set was made from the {aug.library_kind!r} library, "
+                         f"not from {lib.attrs.get('kind')!r}")
+    if idx.size and (idx.min() < 0 or idx.max() >= len(aug.labels)):
+        raise ValueError(f"indices must lie in [0, {len(aug.labels)}), got {idx.min()}..{idx.max()}")
+    src = source_indices(lib, idx)
+    if not np.array_equal(src, aug.source[idx]):
+        raise ValueError("the augmented set's source images do not follow the library order; "
+                         "it was not made by augment_library(balance='library') from this library")
+    fields = lib.fields["images"]
+    ps = float(lib.attrs["field_pixel_size_A"])
+    n = fields.shape[-1]
+    centre = (float(n // 2), float(n // 2))
+    out = np.empty((len(idx), WINDOW_PX, WINDOW_PX), np.float16)
+    for j in tqdm(range(len(idx)), desc="noise-free windows", disable=not progress, mininterval=1.0):
+        rng = np.random.default_rng(np.random.SeedSequence([aug.seed, int(idx[j])]))
+        i = int(src[j])
+        out[j], _ = distort_one(fields[lib.field_index[i]], ps, centre, float(lib.orientation_deg[i]),
+                                float(lib.source_fwhm_A[i]), rng, p)
+    return out
+
+
+@dataclass
+class NoiseRedraws:
+    """Training windows whose noise is drawn afresh every epoch.
+
+    ``clean`` are the noise-free windows of images ``indices`` of a data set with seed ``seed``
+    (:func:`clean_windows`), ``noise`` their noise models; each epoch keeps every window's geometry
+    and noise *model* and draws a new realization (image ``k``, epoch ``e``: seed sequence
+    ``[seed, k, 1_000_000 + e]``). Epoch 0 returns ``first`` (the stored data set) when given.
+    """
+
+    clean: np.ndarray
+    noise: np.ndarray
+    indices: np.ndarray
+    seed: int
+    first: np.ndarray | None = None
+    params: AugmentParams = AugmentParams()
+
+    def __post_init__(self):
+        n = len(self.clean)
+        if len(self.noise) != n or len(self.indices) != n or (self.first is not None and len(self.first) != n):
+            raise ValueError("clean, noise, indices (and first) must have one entry per window")
+
+    def __call__(self, epoch: int) -> np.ndarray:
+        if epoch == 0 and self.first is not None:
+            return self.first
+        out = np.empty(self.clean.shape, np.float16)
+        for j, (k, kind) in enumerate(zip(self.indices, self.noise)):
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, int(k), 1_000_000 + int(epoch)]))
+            out[j] = add_noise(self.clean[j].astype(np.float32), str(kind), rng, self.params)
+        return out
 
 
 def save_augmented(aug: AugmentedSet, path: Path, params: AugmentParams, overwrite: bool = False) -> Path:

@@ -103,7 +103,8 @@ class TrainResult:
 
 def train(model, x_train, y_train, x_val, y_val, epochs: int = 10, batch_size: int = 128,
           patience: int = 4, verbose: int = 2, schedule: str = "plateau",
-          peak_learning_rate: float = 3e-3, warmup_epochs: int = 1) -> TrainResult:
+          peak_learning_rate: float = 3e-3, warmup_epochs: int = 1,
+          epoch_images=None) -> TrainResult:
     """Fit ``model`` and return its history, time and throughput.
 
     ``schedule="plateau"``: the compiled learning rate, halved whenever the validation loss does
@@ -112,18 +113,30 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int = 10, batch_size: i
     that rises linearly from ``peak_learning_rate``/10 to ``peak_learning_rate`` over
     ``warmup_epochs``, then falls along a cosine to 0 at the end of the last epoch; all ``epochs``
     run and the final weights are kept (the schedule ends where the weights have settled).
+
+    ``epoch_images`` (cosine schedule only): a callable ``epoch -> images`` giving the training
+    windows of each epoch (same order and labels as ``y_train``), e.g.
+    :class:`helpers.augment.NoiseRedraws`; the next epoch's windows are made in a thread while the
+    current one trains, and that time is part of ``seconds``. ``x_train`` is then not used.
     """
     import keras
 
     if schedule not in ("plateau", "cosine"):
         raise ValueError(f"schedule must be 'plateau' or 'cosine', got {schedule!r}")
-    x_train, x_val = as_input(x_train), as_input(x_val)
+    if epoch_images is not None and schedule != "cosine":
+        raise ValueError("epoch_images needs schedule='cosine' (the plateau callbacks would restart "
+                         "every epoch)")
+    x_val = as_input(x_val)
+    if epoch_images is None:
+        x_train = as_input(x_train)
+        if len(x_train) != len(y_train):
+            raise ValueError(f"{len(x_train)} training windows for {len(y_train)} labels")
     if schedule == "cosine":
         if peak_learning_rate <= 0:
             raise ValueError(f"peak_learning_rate must be positive, got {peak_learning_rate}")
         if not 0 <= warmup_epochs < epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs), got {warmup_epochs}")
-        steps = int(np.ceil(len(x_train) / batch_size))
+        steps = int(np.ceil(len(y_train) / batch_size))
         lr = keras.optimizers.schedules.CosineDecay(
             peak_learning_rate / 10, decay_steps=steps * (epochs - warmup_epochs), alpha=0.0,
             warmup_target=peak_learning_rate, warmup_steps=steps * warmup_epochs)
@@ -136,12 +149,37 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int = 10, batch_size: i
               keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
                                                 min_lr=1e-6, verbose=0)]
     t0 = time.perf_counter()
-    h = model.fit(x_train, np.asarray(y_train), validation_data=(x_val, np.asarray(y_val)),
-                  epochs=epochs, batch_size=batch_size, callbacks=cb, verbose=verbose, shuffle=True)
+    if epoch_images is None:
+        h = model.fit(x_train, np.asarray(y_train), validation_data=(x_val, np.asarray(y_val)),
+                      epochs=epochs, batch_size=batch_size, callbacks=cb, verbose=verbose, shuffle=True)
+        history = h.history
+    else:
+        history = _fit_epoch_by_epoch(model, epoch_images, np.asarray(y_train), x_val, np.asarray(y_val),
+                                      epochs, batch_size, verbose)
     dt = time.perf_counter() - t0
-    n_ep = len(h.history["loss"])
-    return TrainResult(history={k: [float(v) for v in vals] for k, vals in h.history.items()},
-                       seconds=dt, images_per_s=len(x_train) * n_ep / dt, epochs_run=n_ep)
+    n_ep = len(history["loss"])
+    return TrainResult(history={k: [float(v) for v in vals] for k, vals in history.items()},
+                       seconds=dt, images_per_s=len(y_train) * n_ep / dt, epochs_run=n_ep)
+
+
+def _fit_epoch_by_epoch(model, epoch_images, y_train, x_val, y_val, epochs, batch_size, verbose) -> dict:
+    """One ``fit`` call per epoch on ``epoch_images(e)``, the next epoch's windows made meanwhile."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    history: dict[str, list] = {}
+    with ThreadPoolExecutor(1) as pool:
+        nxt = pool.submit(epoch_images, 0)
+        for e in range(epochs):
+            x = as_input(nxt.result())
+            if len(x) != len(y_train):
+                raise ValueError(f"epoch {e}: {len(x)} training windows for {len(y_train)} labels")
+            if e + 1 < epochs:
+                nxt = pool.submit(epoch_images, e + 1)
+            h = model.fit(x, y_train, validation_data=(x_val, y_val), initial_epoch=e, epochs=e + 1,
+                          batch_size=batch_size, verbose=verbose, shuffle=True)
+            for k, v in h.history.items():
+                history.setdefault(k, []).extend(v)
+    return history
 
 
 def predict(model, images, batch_size: int = 512) -> np.ndarray:
