@@ -187,13 +187,25 @@ def predict(model, images, batch_size: int = 512) -> np.ndarray:
     return predict_batches(model, as_input(images), batch_size)
 
 
+#: the four mirror views of a window: (flip rows, flip columns)
+MIRROR_VIEWS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True), (True, True))
+
+
+def mirror(a: np.ndarray, view: tuple[bool, bool]) -> np.ndarray:
+    """Images or maps (n, h, w, ...) mirrored as ``view`` says; each view is its own inverse."""
+    if view[0]:
+        a = a[:, ::-1]
+    if view[1]:
+        a = a[:, :, ::-1]
+    return np.ascontiguousarray(a)
+
+
 def predict_flips(model, images, batch_size: int = 512) -> np.ndarray:
     """Class probabilities (n, n_classes) averaged over each window and its three mirror images
     (up-down, left-right, both): test-time averaging over the flips the classifier was trained
     with. Four passes, so a quarter of :func:`predict`'s throughput."""
     x = as_input(images)
-    views = (x, x[:, ::-1], x[:, :, ::-1], x[:, ::-1, ::-1])
-    return np.mean([predict(model, np.ascontiguousarray(v), batch_size) for v in views], axis=0)
+    return np.mean([predict(model, mirror(x, v), batch_size) for v in MIRROR_VIEWS], axis=0)
 
 
 def cam_weights(model) -> tuple[np.ndarray, np.ndarray]:
@@ -213,24 +225,41 @@ def cam_weights(model) -> tuple[np.ndarray, np.ndarray]:
     return W, b
 
 
-def class_activation_maps(model, images, classes=None, batch_size: int = 512
-                          ) -> tuple[np.ndarray, np.ndarray]:
-    """CAMs for a batch in one pass, upsampled to the window size, and the class probabilities.
+def class_activation_maps(model, images, classes=None, batch_size: int = 512, flips: bool = False,
+                          chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """CAMs for a batch, upsampled to the window size, and the class probabilities.
 
-    ``classes`` (n,) selects the class of each map (default: the predicted class). Returns
-    (cams (n, H, W) float32, probabilities (n, n_classes)).
+    One model that outputs the last conv map and the predictions runs over the windows ``chunk``
+    at a time. ``classes`` (n,) selects the class of each map (default: the predicted class).
+    ``flips=True`` runs each window's four mirror views (:data:`MIRROR_VIEWS`) in the same pass,
+    mirrors their maps back and averages maps and probabilities: what the network learned off-centre
+    in one view cancels against the mirrored views (notebook 05 measures the effect on position
+    errors). Returns (cams (n, H, W) float32, probabilities (n, n_classes)).
     """
     import keras
 
     x = as_input(images)
+    if classes is not None:
+        classes = np.asarray(classes, dtype=int)
+        if classes.shape != (len(x),):
+            raise ValueError(f"classes must have one entry per image, got shape {classes.shape}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be positive, got {chunk}")
     sub = keras.Model(model.inputs, [model.get_layer(LAST_CONV).output, model.output])
-    feats, probs = predict_batches(sub, x, batch_size)
     W, _ = cam_weights(model)
-    cls = np.argmax(probs, axis=1) if classes is None else np.asarray(classes, dtype=int)
-    if cls.shape != (len(x),):
-        raise ValueError(f"classes must have one entry per image, got shape {cls.shape}")
-    cams = np.einsum("nhwk,kn->nhw", feats, W[:, cls])
-    return upsample_cams(cams, x.shape[1]), probs
+    views = MIRROR_VIEWS if flips else MIRROR_VIEWS[:1]
+    fh, fw = sub.outputs[0].shape[1:3]
+    cams = np.zeros((len(x), fh, fw), np.float32)
+    probs = np.zeros((len(x), W.shape[1]), np.float32)
+    for i in range(0, len(x), chunk):
+        xc = x[i:i + chunk]
+        m = len(xc)
+        feats, p = predict_batches(sub, np.concatenate([mirror(xc, v) for v in views]), batch_size)
+        probs[i:i + m] = np.asarray(p).reshape(len(views), m, -1).mean(0)
+        cls = probs[i:i + m].argmax(1) if classes is None else classes[i:i + m]
+        for j, v in enumerate(views):
+            cams[i:i + m] += mirror(np.einsum("nhwk,kn->nhw", feats[j * m:(j + 1) * m], W[:, cls]), v)
+    return upsample_cams(cams / len(views), x.shape[1]), probs
 
 
 def upsample_cams(cams, size_px: int) -> np.ndarray:

@@ -93,3 +93,33 @@ def test_fit_validation_split():
     assert set(fit) | set(val) == set(idx) and np.all(np.diff(fit) > 0)
     a, b = fit_validation_split(idx, seed=1, size=30)
     assert len(a) == 20 and len(b) == 10 and set(a) | set(b) <= set(idx)
+
+
+def test_noise_free_windows_and_fresh_noise_each_epoch(lib):
+    from helpers.augment import NoiseRedraws, clean_windows
+
+    aug = augment_library(lib, 120, seed=3, progress=False)
+    idx = np.arange(0, 120, 2)
+    clean = clean_windows(lib, aug, idx, progress=False)
+    assert clean.shape == (60, 64, 64) and clean.dtype == np.float16
+    none = aug.noise[idx] == "none"
+    assert none.any()
+    # the same geometry as the data set: windows without noise are the stored images
+    np.testing.assert_array_equal(clean[none], aug.images[idx][none])
+    red = NoiseRedraws(clean, aug.noise[idx], idx, aug.seed, first=aug.images[idx])
+    assert red(0) is red.first
+    e1, e2 = red(1), red(2)
+    np.testing.assert_array_equal(e1, red(1))  # deterministic per epoch
+    assert not np.array_equal(e1, e2)
+    np.testing.assert_array_equal(e1[none], clean[none])  # the noise model stays: none is none
+    gauss = aug.noise[idx] == "gaussian"
+    d = (e1[gauss].astype(np.float32) - clean[gauss].astype(np.float32))
+    assert 0.05 < d.std() < 0.12  # var 0.01, less where the [0, 1] clip bites
+    assert e1.min() >= 0 and e1.max() <= 1
+    test_lib = load_library(config.TEST_LIBRARY_FILE)
+    with pytest.raises(ValueError, match="library"):
+        clean_windows(test_lib, aug, idx, progress=False)
+    with pytest.raises(ValueError, match="indices"):
+        clean_windows(lib, aug, [120], progress=False)
+    with pytest.raises(ValueError, match="one entry"):
+        NoiseRedraws(clean, aug.noise[idx][:5], idx, 3)

@@ -138,3 +138,85 @@ def test_flip_averaged_prediction():
     sym = np.concatenate([sym, sym[:, :, ::-1]], axis=2)
     sym = np.concatenate([sym, sym[:, ::-1]], axis=1)
     np.testing.assert_allclose(predict_flips(m, sym), predict(m, sym), atol=1e-5)
+
+
+def _offset_model():
+    """Hand-set weights as in test_cam_peaks_at_the_known_feature, but the last convolution reads
+    its input one cell up and left (a learned off-centre response, 4 px at the window)."""
+    m = build_classifier(filters=(4, 4, 4, 4), dense=4)
+    for layer in m.layers:
+        ws = layer.get_weights()
+        if layer.name.startswith("conv"):
+            k = np.zeros_like(ws[0])
+            tap = (0, 0) if layer.name == "conv_last" else (1, 1)
+            k[tap[0], tap[1], 0, :] = 1.0
+            layer.set_weights([k])
+        elif layer.name == "dense":
+            layer.set_weights([np.eye(4, dtype=np.float32), np.zeros(4, np.float32)])
+        elif layer.name == "predictions":
+            w = np.zeros((4, 6), np.float32)
+            w[:, 2] = 1.0
+            layer.set_weights([w, np.zeros(6, np.float32)])
+    return m
+
+
+def test_mirror_averaged_cams_cancel_an_offset_response():
+    m = _offset_model()
+    yy, xx = np.mgrid[:64, :64]
+    img = np.exp(-((yy - 41.5) ** 2 + (xx - 17.5) ** 2) / (2 * 7.0 ** 2))[None].astype(np.float32)
+    single, _ = class_activation_maps(m, img, classes=[2])
+    mirrored, _ = class_activation_maps(m, img, classes=[2], flips=True)
+    r, c = cam_peak(single[0])
+    assert r > 43.5 and c > 19.5, f"the single view should sit off the feature, got ({r:.1f}, {c:.1f})"
+    r, c = cam_peak(mirrored[0])
+    assert abs(r - 41.5) <= 1.0 and abs(c - 17.5) <= 1.0, f"mirror average at ({r:.1f}, {c:.1f})"
+
+
+def test_mirror_averaged_cams_are_the_mean_of_the_mirrored_views():
+    from helpers.classifier import MIRROR_VIEWS, mirror
+
+    rng = set_seed(5)
+    m = build_classifier(filters=(4, 4, 8, 8), dense=8)
+    x = rng.random((7, 64, 64), dtype=np.float32)
+    cams, probs = class_activation_maps(m, x, flips=True, chunk=3)
+    np.testing.assert_allclose(probs, predict_flips(m, x), atol=1e-5)
+    cls = probs.argmax(1)
+    views = [mirror(class_activation_maps(m, mirror(x, v), classes=cls)[0], v) for v in MIRROR_VIEWS]
+    np.testing.assert_allclose(cams, np.mean(views, axis=0), atol=1e-4)
+    # chunking does not change the single view either
+    a, pa = class_activation_maps(m, x, chunk=2)
+    b, pb = class_activation_maps(m, x)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(pa, pb, atol=1e-6)
+    with pytest.raises(ValueError, match="chunk"):
+        class_activation_maps(m, x, chunk=0)
+
+
+class _EpochWindows:
+    """Epoch e's windows: the base set with its own noise, and a record of the epochs asked for."""
+
+    def __init__(self, clean, seed):
+        self.clean, self.seed, self.asked = clean, seed, []
+
+    def __call__(self, epoch):
+        self.asked.append(epoch)
+        rng = np.random.default_rng([self.seed, epoch])
+        return np.clip(self.clean + rng.normal(0, 0.1, self.clean.shape), 0, 1).astype(np.float32)
+
+
+def test_training_on_fresh_windows_each_epoch():
+    rng = set_seed(6)
+    x, y = _patterns(600, rng)
+    m = build_classifier(filters=(8, 8, 16, 16), dense=16)
+    windows = _EpochWindows(x[:480], 6)
+    res = train(m, None, y[:480], x[480:], y[480:], epochs=4, batch_size=32, verbose=0,
+                schedule="cosine", peak_learning_rate=3e-3, epoch_images=windows)
+    assert windows.asked == [0, 1, 2, 3] and res.epochs_run == 4
+    assert len(res.history["val_accuracy"]) == 4
+    acc = float(np.mean(np.argmax(predict(m, x[480:]), axis=1) == y[480:]))
+    assert acc > 0.6, f"accuracy {acc:.2f} not well above chance (0.17)"
+    assert float(m.optimizer.learning_rate) < 1e-6  # one schedule across the per-epoch fits
+    with pytest.raises(ValueError, match="cosine"):
+        train(m, None, y[:480], x[480:], y[480:], epochs=2, epoch_images=windows)
+    with pytest.raises(ValueError, match="labels"):
+        train(m, None, y[:100], x[480:], y[480:], epochs=2, schedule="cosine", epoch_images=windows)
