@@ -207,7 +207,8 @@ def truth_sequences(truth: pd.DataFrame):
 
 def hop_counts(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: int = 1,
                x: str = "x_corr_A", y: str = "y_corr_A", class_column: str = "class",
-               max_gap: int = 1, hop_zone: int = 0, hop_context: int = 6) -> dict:
+               max_gap: int = 1, hop_zone: int = 0, hop_context: int = 6,
+               share_disputed: bool = False) -> dict:
     """Per class: (hops, frames) — the steps of a track whose class is the same on both sides, and
     how many of them are longer than ``hop_min_A`` (half a lattice constant).
 
@@ -219,6 +220,10 @@ def hop_counts(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: in
     A class read from frames averaged over ±k frames (summed frames, column averages) sees the
     half-filled columns of both sites around a hop; ``hop_zone`` = the sum of those half-widths.
     Then the classes are majority-smoothed over ``smooth`` frames (:func:`smooth_classes`).
+    ``share_disputed`` (with ``hop_zone``): where the classes just before and just after a hop
+    differ (a class change within a few frames of the hop, which the zone cannot place), each side's
+    zone frames take their own side's class and the hop counts half to each class, instead of all
+    of it to the class with more context frames.
     """
     if max_gap < 1 or hop_zone < 0 or hop_context < 1:
         raise ValueError(f"need max_gap >= 1, hop_zone >= 0, hop_context >= 1; got {max_gap}, "
@@ -231,22 +236,44 @@ def hop_counts(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: in
         cl = g[class_column].to_numpy().astype(object)
         gap = np.diff(f)
         hop = (np.hypot(*np.diff(xy, axis=0).T) > hop_min_A) if len(f) > 1 else np.zeros(0, bool)
+        disputed = np.zeros(len(gap), bool)
         if hop_zone > 0:
             relabelled = cl.copy()
             for k in np.flatnonzero(hop & (gap <= max_gap)):
-                dt = np.abs(f - (f[k] + f[k + 1]) / 2)
-                around = cl[(dt > hop_zone) & (dt <= hop_zone + hop_context)]
-                around = around[np.isin(around.astype(str), known)]
-                if len(around):
-                    vals, counts = np.unique(around.astype(str), return_counts=True)
-                    relabelled[dt <= hop_zone] = vals[np.argmax(counts)]
+                mid = (f[k] + f[k + 1]) / 2
+                dt = np.abs(f - mid)
+                ctx = (dt > hop_zone) & (dt <= hop_zone + hop_context) & np.isin(cl.astype(str), known)
+                before, after = _majority(cl[ctx & (f < mid)]), _majority(cl[ctx & (f > mid)])
+                if share_disputed and before is not None and after is not None and before != after:
+                    relabelled[(dt <= hop_zone) & (f < mid)] = before
+                    relabelled[(dt <= hop_zone) & (f > mid)] = after
+                    disputed[k] = True
+                else:
+                    both = _majority(cl[ctx])
+                    if both is not None:
+                        relabelled[dt <= hop_zone] = both
             cl = relabelled
         cl = smooth_classes(cl, smooth)
         for k in range(len(f) - 1):
-            if gap[k] <= max_gap and cl[k] in steps and cl[k] == cl[k + 1]:
+            if gap[k] > max_gap:
+                continue
+            if cl[k] in steps and cl[k] == cl[k + 1]:
                 steps[cl[k]][1] += int(gap[k])
                 steps[cl[k]][0] += int(hop[k])
+            elif disputed[k]:
+                for c in (cl[k], cl[k + 1]):
+                    if c in steps:
+                        steps[c][1] += gap[k] / 2
+                        steps[c][0] += 0.5
     return {c: (h, n) for c, (h, n) in steps.items()}
+
+
+def _majority(values):
+    """The most frequent entry (ties: the first in sorted order), None for no entries."""
+    if len(values) == 0:
+        return None
+    vals, counts = np.unique(np.asarray(values).astype(str), return_counts=True)
+    return vals[np.argmax(counts)]
 
 
 def hop_rates(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: int = 1,

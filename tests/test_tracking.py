@@ -170,3 +170,24 @@ def test_hop_rate_errors_against_true_tracks():
     assert tk.hop_rate_errors(true, true, ["Vw", "Mo"]) == {"Vw": 0.0}  # Mo never hops: left out
     assert tk.hop_rate_errors(rec, true, ["Vw"]) == {"Vw": 1.0}  # consecutive steps only: hop lost
     assert tk.hop_rate_errors(rec, true, ["Vw"], max_gap=2) == {"Vw": 0.0}
+
+
+def test_a_hop_next_to_a_class_change_is_shared_between_the_two_classes():
+    """A Vw hops 3.2 Å between frames 29 and 30 and turns into Sw two frames later: the frames
+    around the hop are misread (Mo), the track reads Vw before and Sw after. Pooled context gives
+    the hop to the side with more frames; share_disputed gives half to each, and each side's zone
+    frames to its own class."""
+    f = np.arange(60)
+    cls = np.where(f < 26, "Vw", np.where(f < 34, "Mo", "Sw")).astype(object)
+    t = pd.DataFrame({"frame": f, "track": 0, "class": cls, "y_corr_A": 0.0,
+                      "x_corr_A": np.where(f < 29.5, 0.0, 3.2)})
+    kw = dict(max_gap=4, hop_zone=4, hop_context=6)
+    pooled = tk.hop_counts(t, ["Vw", "Mo", "Sw"], **kw)
+    assert pooled["Vw"][0] + pooled["Sw"][0] == 1 and pooled["Mo"] == (0, 0)
+    shared = tk.hop_counts(t, ["Vw", "Mo", "Sw"], share_disputed=True, **kw)
+    # steps 0..28 Vw (29 frames) + half the hop step; steps 30..58 Sw (29 frames) + the other half
+    assert shared == {"Vw": (0.5, 29.5), "Mo": (0, 0), "Sw": (0.5, 29.5)}
+    # sides that agree: the whole hop to their class, as without sharing
+    same = t.assign(**{"class": np.where((f >= 26) & (f < 34), "Mo", "Vw").astype(object)})
+    assert tk.hop_counts(same, ["Vw", "Mo"], share_disputed=True, **kw) == tk.hop_counts(same, ["Vw", "Mo"], **kw)
+    assert tk.hop_counts(same, ["Vw", "Mo"], share_disputed=True, **kw)["Vw"] == (1, 59)
