@@ -10,6 +10,10 @@ seeds in parallel processes) and writes one JSON of leak-free accuracies per epo
 
     KERAS_BACKEND=torch python benchmarks/gpu_classifier_ceiling.py --out results.json
 
+``--capacity FILTERS`` trains one wider CNN (e.g. ``32,64,128,256``) at that protocol, to see
+whether the poster-sized network or the data limit the accuracy (images made in chunks of
+``augment.augment_one``, all processes).
+
 ``--protocol03`` instead compares, at notebook 03's exact protocol (one cycle to 4.7e-3, 12 epochs,
 batch 128, the 50,178-image set and its 67/33 split), the fixed set (two seeds, for the run-to-run
 spread) with fresh noise realizations every epoch (``augment.NoiseRedraws``) and with a freshly
@@ -55,6 +59,50 @@ class _Sets:
 
     def __call__(self, epoch):
         return self.images[epoch % len(self.images)]
+
+
+def _chunk(args):
+    kind, seed, start, stop = args
+    lib = library.load_library(config.LIBRARY_FILE if kind == "train" else config.TEST_LIBRARY_FILE)
+    fields, ps = lib.fields["images"], float(lib.attrs["field_pixel_size_A"])
+    n = fields.shape[-1]
+    out = np.empty((stop - start, 64, 64), np.float16)
+    for j, k in enumerate(range(start, stop)):  # image k as augment.augment_library makes it
+        rng = np.random.default_rng(np.random.SeedSequence([seed, k]))
+        i = int(augment.source_indices(lib, [k])[0])
+        out[j] = augment.augment_one(fields[lib.field_index[i]], ps, (float(n // 2), float(n // 2)),
+                                     float(lib.orientation_deg[i]), float(lib.source_fwhm_A[i]), rng)[0]
+    return out
+
+
+def capacity(a) -> int:
+    seed, n_train, n_test = config.SEED, a.n_train, a.n_test
+    t0 = time.perf_counter()
+    step = 1024
+    with Pool(a.processes) as pool:
+        x = np.concatenate(pool.map(_chunk, [("train", seed, i, min(i + step, n_train)) for i in range(0, n_train, step)]))
+        xt = np.concatenate(pool.map(_chunk, [("test", seed + 1, i, min(i + step, n_test)) for i in range(0, n_test, step)]))
+    lib, test_lib = library.load_library(config.LIBRARY_FILE), library.load_library(config.TEST_LIBRARY_FILE)
+    y = lib.labels[augment.source_indices(lib, np.arange(n_train))]
+    yt = test_lib.labels[augment.source_indices(test_lib, np.arange(n_test))]
+    out = {"backend": os.environ["KERAS_BACKEND"], "generate_s": time.perf_counter() - t0}
+    part, test_random = augment.random_split(n_train, 0.2, seed)
+    fit_idx, val_idx = augment.fit_validation_split(part, seed, 0.67, sort=True)
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    filters = tuple(int(f) for f in a.capacity.split(","))
+    model = classifier.build_classifier(n_classes=6, dropout=0.2, filters=filters, dense=a.dense)
+    res = classifier.train(model, x[fit_idx], y[fit_idx], x[val_idx], y[val_idx], epochs=a.epochs,
+                           batch_size=a.batch_size, verbose=0, schedule="cosine", peak_learning_rate=a.peak_lr)
+    out.update(filters=filters, dense=a.dense, parameters=int(model.count_params()), epochs=a.epochs,
+               batch_size=a.batch_size, peak_lr=a.peak_lr, train_s=res.seconds, history=res.history,
+               leakfree=float(np.mean(classifier.predict(model, xt).argmax(1) == yt)),
+               random_split=float(np.mean(classifier.predict(model, x[test_random]).argmax(1) == y[test_random])),
+               leakfree_flip_averaged=float(np.mean(classifier.predict_flips(model, xt).argmax(1) == yt)))
+    a.out.write_text(json.dumps(out, indent=1))
+    print({k: v for k, v in out.items() if k != "history"}, flush=True)
+    return 0
 
 
 def protocol03(a) -> int:
@@ -111,7 +159,12 @@ def main(argv=None) -> int:
     ap.add_argument("--n-test", type=int, default=12_000, help="leak-free test images")
     ap.add_argument("--protocol03", action="store_true", help="fixed set vs fresh noise vs fresh sets "
                     "at notebook 03's protocol (then --epochs 12 --peak-lr 4.7e-3 --versions 12)")
+    ap.add_argument("--capacity", default=None, help="filters of one wider CNN, e.g. 32,64,128,256")
+    ap.add_argument("--dense", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=128)
     a = ap.parse_args(argv)
+    if a.capacity:
+        return capacity(a)
     if a.protocol03:
         return protocol03(a)
     seed = config.SEED
