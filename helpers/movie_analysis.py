@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .augment import normalize
-from .classifier import LAST_CONV, as_input, cam_peak, cam_weights, upsample_cams
+from .classifier import LAST_CONV, MIRROR_VIEWS, as_input, cam_peak, cam_weights, mirror, upsample_cams
 from .inference import predict_batches
 from .localize import Match, match_points
 from .structures import CLASS_NAMES
@@ -70,10 +70,12 @@ class CentralClassifier:
     """Class probabilities and CAMs of a trained classifier, read inside a central disc.
 
     With ``central_radius_A=None`` the probabilities are the classifier's own softmax (the mean of
-    the CAM over the whole window); otherwise the CAM is averaged over the disc only.
+    the CAM over the whole window); otherwise the CAM is averaged over the disc only. ``flips``:
+    the CAMs are averaged over each window's four mirror views, mirrored back
+    (:func:`helpers.classifier.class_activation_maps` with ``flips=True``), at four times the cost.
     """
 
-    def __init__(self, model, central_radius_A: float | None = 3.0):
+    def __init__(self, model, central_radius_A: float | None = 3.0, flips: bool = False):
         import keras
 
         self.model = model
@@ -82,6 +84,7 @@ class CentralClassifier:
         self.sub = keras.Model(model.inputs[0], model.get_layer(LAST_CONV).output)
         self.W, self.b = cam_weights(model)
         self.central_radius_A = central_radius_A
+        self.views = MIRROR_VIEWS if flips else MIRROR_VIEWS[:1]
 
     def __call__(self, windows, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (n, 6), CAMs of the best class at feature-map resolution (n, h, w))."""
@@ -90,8 +93,10 @@ class CentralClassifier:
             return np.zeros((0, len(CLASS_NAMES))), np.zeros((0, 16, 16), np.float32)
         # batch by batch through one traced graph: Model.predict costs ~0.1 s of set-up per call,
         # more than a frame's windows take
-        feats = predict_batches(self.sub, x, batch_size)
-        cams = np.einsum("nhwk,kc->nchw", feats, self.W)  # (n, classes, h, w)
+        n = len(x)
+        feats = predict_batches(self.sub, np.concatenate([mirror(x, v) for v in self.views]), batch_size)
+        cams = np.mean([mirror(np.einsum("nhwk,kc->nhwc", feats[j * n:(j + 1) * n], self.W), v)
+                        for j, v in enumerate(self.views)], axis=0).transpose(0, 3, 1, 2)  # (n, classes, h, w)
         h, w = feats.shape[1:3]
         if self.central_radius_A is None:
             weight = np.ones((h, w))
@@ -105,7 +110,7 @@ class CentralClassifier:
         p = np.exp(logits)
         p /= p.sum(axis=1, keepdims=True)
         best = np.argmax(p, axis=1)
-        return p, cams[np.arange(len(x)), best].astype(np.float32)
+        return p, cams[np.arange(n), best].astype(np.float32)
 
 
 def adapt_batchnorm(model, windows):
@@ -265,7 +270,7 @@ def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A
                   detect_half_window: int = 2, detect_background_A: float = 3.0,
                   classify_half_window: int = 2, detections: list | None = None,
                   column_physics: bool = True, lattice_a_A: float = 3.18,
-                  column_average_frames: int = COLUMN_AVERAGE_FRAMES,
+                  column_average_frames: int = COLUMN_AVERAGE_FRAMES, cam_flips: bool = False,
                   progress: bool = True) -> MovieAnalysis:
     """Localize, classify and CAM-refine the defects of every frame; returns the defect table.
 
@@ -279,7 +284,8 @@ def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A
     3. Windows are read from the frame averaged with its ±``classify_half_window`` neighbours after
        drift registration (:func:`averaged_frame`): defects rarely change within a few frames, and
        the average has √(2h+1) times the signal-to-noise ratio (0: single frames). The class comes
-       from the CAM inside ``central_radius_A`` (:class:`CentralClassifier`).
+       from the CAM inside ``central_radius_A`` (:class:`CentralClassifier`; ``cam_flips``: CAMs
+       averaged over the four mirror views).
     """
     from tqdm.auto import tqdm
 
@@ -303,7 +309,8 @@ def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A
     adapt = [windows_at(windows_of(f), ps, detections[f]) for f in range(min(adapt_frames, len(arr)))]
     adapt = np.concatenate(adapt) if adapt else np.zeros((0, WINDOW_PX, WINDOW_PX), np.float32)
     # too few defects to estimate statistics: keep the library's
-    clf = CentralClassifier(adapt_batchnorm(model, adapt) if len(adapt) >= 32 else model, central_radius_A)
+    clf = CentralClassifier(adapt_batchnorm(model, adapt) if len(adapt) >= 32 else model, central_radius_A,
+                            flips=cam_flips)
     t_adapt = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -93,6 +93,16 @@ def test_central_classifier_without_a_disc_is_the_softmax():
     assert cams.shape == (5, 16, 16)
     p_c, _ = ma.CentralClassifier(model, central_radius_A=3.0)(x)
     assert np.allclose(p_c.sum(axis=1), 1)
+    # mirror-averaged: the softmax of predict_flips' mean logits is not its mean probability, but
+    # the maps are the mean of the mirrored views' maps and the whole-window reading stays a softmax
+    from helpers.classifier import MIRROR_VIEWS, class_activation_maps, mirror
+    p_f, cams_f = ma.CentralClassifier(model, central_radius_A=None, flips=True)(x)
+    assert np.allclose(p_f.sum(axis=1), 1) and cams_f.shape == (5, 16, 16)
+    best = p_f.argmax(1)
+    views = [mirror(class_activation_maps(model, mirror(x, v), classes=best)[0], v) for v in MIRROR_VIEWS]
+    # class_activation_maps upsamples to 64×64: compare at that size
+    from helpers.classifier import upsample_cams
+    assert np.allclose(upsample_cams(cams_f, 64), np.mean(views, axis=0), atol=1e-4)
 
 
 def test_match_table_and_classification_scores():
