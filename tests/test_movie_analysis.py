@@ -93,8 +93,8 @@ def test_central_classifier_without_a_disc_is_the_softmax():
     assert cams.shape == (5, 16, 16)
     p_c, _ = ma.CentralClassifier(model, central_radius_A=3.0)(x)
     assert np.allclose(p_c.sum(axis=1), 1)
-    # mirror-averaged: the softmax of predict_flips' mean logits is not its mean probability, but
-    # the maps are the mean of the mirrored views' maps and the whole-window reading stays a softmax
+    # mirror-averaged: the maps (class scores in space) are the mean of the mirrored views' maps, so
+    # the probabilities are the softmax of the mean score (not predict_flips' mean probability)
     from helpers.classifier import MIRROR_VIEWS, class_activation_maps, mirror
     p_f, cams_f = ma.CentralClassifier(model, central_radius_A=None, flips=True)(x)
     assert np.allclose(p_f.sum(axis=1), 1) and cams_f.shape == (5, 16, 16)
