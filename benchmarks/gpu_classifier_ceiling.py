@@ -11,8 +11,8 @@ seeds in parallel processes) and writes one JSON of leak-free accuracies per epo
     KERAS_BACKEND=torch python benchmarks/gpu_classifier_ceiling.py --out results.json
 
 ``--capacity FILTERS`` trains one wider CNN (e.g. ``32,64,128,256``) at that protocol, to see
-whether the poster-sized network or the data limit the accuracy (images made in chunks of
-``augment.augment_one``, all processes).
+whether the poster-sized network or the data limit the accuracy (images made in chunks by
+``augment.augment_images``, all processes).
 
 ``--protocol03`` instead compares, at notebook 03's exact protocol (one cycle to 4.7e-3, 12 epochs,
 batch 128, the 50,178-image set and its 67/33 split), the fixed set (two seeds, for the run-to-run
@@ -64,15 +64,7 @@ class _Sets:
 def _chunk(args):
     kind, seed, start, stop = args
     lib = library.load_library(config.LIBRARY_FILE if kind == "train" else config.TEST_LIBRARY_FILE)
-    fields, ps = lib.fields["images"], float(lib.attrs["field_pixel_size_A"])
-    n = fields.shape[-1]
-    out = np.empty((stop - start, 64, 64), np.float16)
-    for j, k in enumerate(range(start, stop)):  # image k as augment.augment_library makes it
-        rng = np.random.default_rng(np.random.SeedSequence([seed, k]))
-        i = int(augment.source_indices(lib, [k])[0])
-        out[j] = augment.augment_one(fields[lib.field_index[i]], ps, (float(n // 2), float(n // 2)),
-                                     float(lib.orientation_deg[i]), float(lib.source_fwhm_A[i]), rng)[0]
-    return out
+    return augment.augment_images(lib, seed, np.arange(start, stop), progress=False)[0]
 
 
 def capacity(a) -> int:

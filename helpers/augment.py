@@ -191,6 +191,39 @@ def source_indices(lib, image_indices, balance: str = "library") -> np.ndarray:
     raise ValueError(f"balance must be 'library' or 'class', got {balance!r}")
 
 
+def augment_images(lib, seed: int, indices, p: AugmentParams = AugmentParams(), balance: str = "library",
+                   noise: bool = True, progress: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Images ``indices`` of the augmented set (``lib``, ``seed``): image ``k`` draws from
+    ``SeedSequence([seed, k])``, so any subset is the same as in the whole set. Returns the windows
+    (n, 64, 64) float16, their noise models and the defects' (row, col) positions (px); with
+    ``noise=False`` the windows before the noise model (:func:`distort_one`; the noise models are
+    then not drawn and come back empty)."""
+    from tqdm.auto import tqdm
+
+    if not lib.fields:
+        raise ValueError("the library file has no stored fields to augment from")
+    idx = np.asarray(indices, dtype=np.int64)
+    fields = lib.fields["images"]
+    ps = float(lib.attrs["field_pixel_size_A"])
+    n = fields.shape[-1]
+    centre = (float(n // 2), float(n // 2))
+    src = source_indices(lib, idx, balance)
+    images = np.empty((len(idx), WINDOW_PX, WINDOW_PX), np.float16)
+    kinds = np.full(len(idx), "", dtype=object)
+    rcs = np.empty((len(idx), 2))
+    desc = f"augmenting {lib.attrs.get('kind', '')}" if noise else "noise-free windows"
+    for j in tqdm(range(len(idx)), desc=desc, disable=not progress, mininterval=1.0):
+        rng = np.random.default_rng(np.random.SeedSequence([seed, int(idx[j])]))
+        i = int(src[j])
+        args = (fields[lib.field_index[i]], ps, centre, float(lib.orientation_deg[i]),
+                float(lib.source_fwhm_A[i]), rng, p)
+        if noise:
+            images[j], kinds[j], rcs[j] = augment_one(*args)
+        else:
+            images[j], rcs[j] = distort_one(*args)
+    return images, kinds.astype(str), rcs
+
+
 def augment_library(lib, n_images: int, seed: int, p: AugmentParams = AugmentParams(),
                     progress: bool = True, balance: str = "library") -> AugmentedSet:
     """``n_images`` augmented windows from a loaded library (see :func:`helpers.library.load_library`).
@@ -198,60 +231,29 @@ def augment_library(lib, n_images: int, seed: int, p: AugmentParams = AugmentPar
     ``balance='library'`` cycles through the library images in order (class proportions as in the
     library, as the poster did); ``'class'`` draws the same number per class.
     """
-    from tqdm.auto import tqdm
-
     if n_images < 1:
         raise ValueError(f"n_images must be positive, got {n_images}")
-    if not lib.fields:
-        raise ValueError("the library file has no stored fields to augment from")
-    fields = lib.fields["images"]
-    ps = float(lib.attrs["field_pixel_size_A"])
-    n = fields.shape[-1]
-    centre = (float(n // 2), float(n // 2))
-    src = source_indices(lib, np.arange(n_images), balance)
-    images = np.empty((n_images, WINDOW_PX, WINDOW_PX), np.float16)
-    noise = np.empty(n_images, dtype=object)
-    rcs = np.empty((n_images, 2))
-    for k in tqdm(range(n_images), desc=f"augmenting {lib.attrs.get('kind', '')}",
-                  disable=not progress, mininterval=1.0):
-        rng = np.random.default_rng(np.random.SeedSequence([seed, k]))
-        i = int(src[k])
-        img, kind, rc = augment_one(fields[lib.field_index[i]], ps, centre,
-                                    float(lib.orientation_deg[i]), float(lib.source_fwhm_A[i]), rng, p)
-        images[k] = img
-        noise[k] = kind
-        rcs[k] = rc
+    k = np.arange(n_images)
+    src = source_indices(lib, k, balance)
+    images, noise, rcs = augment_images(lib, seed, k, p, balance, progress=progress)
     return AugmentedSet(images=images, labels=lib.labels[src].astype(np.int64), source=src,
-                        noise=noise.astype(str), defect_rc=rcs, seed=seed, library_kind=str(lib.attrs.get("kind")))
+                        noise=noise, defect_rc=rcs, seed=seed, library_kind=str(lib.attrs.get("kind")))
 
 
 def clean_windows(lib, aug: AugmentedSet, indices, p: AugmentParams = AugmentParams(),
                   progress: bool = True) -> np.ndarray:
     """The noise-free windows (float16) behind images ``indices`` of ``aug``, made from ``lib``:
     the same random geometry and distortions (:func:`distort_one`), before the noise model."""
-    from tqdm.auto import tqdm
-
     idx = np.asarray(indices, dtype=np.int64)
     if str(lib.attrs.get("kind")) != aug.library_kind:
         raise ValueError(f"the augmented set was made from the {aug.library_kind!r} library, "
                          f"not from {lib.attrs.get('kind')!r}")
     if idx.size and (idx.min() < 0 or idx.max() >= len(aug.labels)):
         raise ValueError(f"indices must lie in [0, {len(aug.labels)}), got {idx.min()}..{idx.max()}")
-    src = source_indices(lib, idx)
-    if not np.array_equal(src, aug.source[idx]):
+    if not np.array_equal(source_indices(lib, idx), aug.source[idx]):
         raise ValueError("the augmented set's source images do not follow the library order; "
                          "it was not made by augment_library(balance='library') from this library")
-    fields = lib.fields["images"]
-    ps = float(lib.attrs["field_pixel_size_A"])
-    n = fields.shape[-1]
-    centre = (float(n // 2), float(n // 2))
-    out = np.empty((len(idx), WINDOW_PX, WINDOW_PX), np.float16)
-    for j in tqdm(range(len(idx)), desc="noise-free windows", disable=not progress, mininterval=1.0):
-        rng = np.random.default_rng(np.random.SeedSequence([aug.seed, int(idx[j])]))
-        i = int(src[j])
-        out[j], _ = distort_one(fields[lib.field_index[i]], ps, centre, float(lib.orientation_deg[i]),
-                                float(lib.source_fwhm_A[i]), rng, p)
-    return out
+    return augment_images(lib, aug.seed, idx, p, noise=False, progress=progress)[0]
 
 
 @dataclass

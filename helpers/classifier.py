@@ -287,11 +287,17 @@ def cam_peak(cam: np.ndarray, radius_px: int = 2) -> tuple[float, float]:
     return float((yy * patch).sum() / patch.sum()), float((xx * patch).sum() / patch.sum())
 
 
+def cam_position_offsets_A(cams: np.ndarray, true_rc_px: np.ndarray,
+                           pixel_size_A: float = LIBRARY_PIXEL_SIZE_A) -> np.ndarray:
+    """(row, col) offset (Å) of each CAM's peak from the true defect position, (n, 2)."""
+    peaks = np.array([cam_peak(c) for c in cams]).reshape(-1, 2)
+    return (peaks - np.asarray(true_rc_px, float)) * pixel_size_A
+
+
 def cam_position_errors_A(cams: np.ndarray, true_rc_px: np.ndarray,
                           pixel_size_A: float = LIBRARY_PIXEL_SIZE_A) -> np.ndarray:
     """Distance (Å) between each CAM's peak and the true defect position."""
-    peaks = np.array([cam_peak(c) for c in cams])
-    return np.linalg.norm(peaks - np.asarray(true_rc_px, float), axis=1) * pixel_size_A
+    return np.linalg.norm(cam_position_offsets_A(cams, true_rc_px, pixel_size_A), axis=1)
 
 
 def load_classifier(path=None):

@@ -24,6 +24,12 @@ def test_same_seed_same_images(lib):
     # image k does not depend on how many images are made
     d = augment_library(lib, 10, seed=5, progress=False)
     np.testing.assert_array_equal(d.images, a.images[:10])
+    # nor on which other images are made with it
+    from helpers.augment import augment_images
+    imgs, kinds, rcs = augment_images(lib, 5, [3, 17], progress=False)
+    np.testing.assert_array_equal(imgs, a.images[[3, 17]])
+    np.testing.assert_array_equal(kinds, a.noise[[3, 17]])
+    np.testing.assert_array_equal(rcs, a.defect_rc[[3, 17]])
 
 
 def test_every_transform_keeps_shape_dtype_and_range(lib):

@@ -170,6 +170,10 @@ def test_mirror_averaged_cams_cancel_an_offset_response():
     assert r > 43.5 and c > 19.5, f"the single view should sit off the feature, got ({r:.1f}, {c:.1f})"
     r, c = cam_peak(mirrored[0])
     assert abs(r - 41.5) <= 1.0 and abs(c - 17.5) <= 1.0, f"mirror average at ({r:.1f}, {c:.1f})"
+    from helpers.classifier import cam_position_errors_A, cam_position_offsets_A
+    off = cam_position_offsets_A(single, [[41.5, 17.5]], pixel_size_A=0.3)
+    assert off.shape == (1, 2) and np.all(off > 0.6)  # down and right, in Å (0.3 Å/px)
+    np.testing.assert_allclose(cam_position_errors_A(single, [[41.5, 17.5]], 0.3), np.hypot(*off[0]))
 
 
 def test_mirror_averaged_cams_are_the_mean_of_the_mirrored_views():
