@@ -65,6 +65,7 @@ ROWS = [
     ("07_temporal_and_broom", "id_switches", "tracking: identity switches", "{:d}"),
     ("07_temporal_and_broom", "transition_matrix_max_abs_error", "kinetics: transition matrix max abs error (library classes with data)", "{:.3f}"),
     ("07_temporal_and_broom", "hop_rate_rel_error_vs_realized", "kinetics: hop rate error against the true trajectories", "{:.0%}"),
+    ("07_temporal_and_broom", "hop_rate_rel_error_pooled", "kinetics: the same, pooled over 3 movies (450 frames)", "{:.0%}"),
     ("07_temporal_and_broom", "tracking_kinetics_s", "tracking + kinetics (s)", "{:.1f}"),
     ("08_your_own_data", "calibration_error_percent", "lattice calibration error on the TIFF stack (%)", "{:+.2f}"),
     ("08_your_own_data", "cli_analysis_s", "`python -m helpers analyze` on the TIFF stack (s)", "{:.0f}"),

@@ -28,7 +28,8 @@ def check_table(table: pd.DataFrame, required=REQUIRED, name: str = "defect tabl
 
 
 def link(table: pd.DataFrame, search_range_A: float = 1.6, memory: int = 3,
-         drift_correct: bool = True, overlap_frames: int = 0) -> pd.DataFrame:
+         drift_correct: bool = True, overlap_frames: int = 0,
+         join_distance_A: float | None = None) -> pd.DataFrame:
     """Link detections into tracks with trackpy; adds a ``track`` column (and returns a copy).
 
     ``search_range_A``: the largest displacement between consecutive frames (a defect that hops
@@ -36,13 +37,18 @@ def link(table: pd.DataFrame, search_range_A: float = 1.6, memory: int = 3,
     defect may be missed and still keep its track. With ``drift_correct`` the sample drift is
     estimated from the tracks (trackpy.compute_drift) and the linking is repeated in the
     drift-corrected frame. ``overlap_frames`` > 0: detections made on sums of several frames see a
-    hopping defect at both sites for a few frames; :func:`close_overlaps` then joins such tracks.
+    hopping defect at both sites for a few frames; :func:`close_overlaps` then joins such tracks
+    whose ends lie within ``join_distance_A`` (default ``search_range_A``): one lattice step plus
+    the position errors of the two detections.
     """
     import trackpy as tp
 
     t = check_table(table).copy()
     if search_range_A <= 0:
         raise ValueError(f"search_range_A must be positive, got {search_range_A}")
+    join_distance_A = search_range_A if join_distance_A is None else float(join_distance_A)
+    if not join_distance_A > 0:
+        raise ValueError(f"join_distance_A must be positive, got {join_distance_A}")
     t = t.reset_index(drop=True)
     t["x"], t["y"] = t["x_A"].astype(float), t["y_A"].astype(float)
     tp.quiet()
@@ -59,7 +65,7 @@ def link(table: pd.DataFrame, search_range_A: float = 1.6, memory: int = 3,
     linked = linked.rename(columns={"particle": "track", "x": "x_corr_A", "y": "y_corr_A"})
     linked = linked.sort_values(["track", "frame"]).reset_index(drop=True)
     if overlap_frames > 0:
-        linked = close_overlaps(linked, max_distance_A=search_range_A, max_overlap=overlap_frames,
+        linked = close_overlaps(linked, max_distance_A=join_distance_A, max_overlap=overlap_frames,
                                 max_gap=memory)
     return linked
 
@@ -294,6 +300,32 @@ def hop_rate_errors(tracks: pd.DataFrame, true_tracks: pd.DataFrame, classes, sm
     true = hop_rates(true_tracks, classes)
     rec = hop_rates(tracks, classes, smooth=smooth, **kw)
     return {c: abs(rec[c] - true[c]) / true[c] for c in classes if true[c] > 0}
+
+
+def pooled_hop_rates(movies, classes, smooth: int = 1, **kw) -> pd.DataFrame:
+    """Hop rates pooled over several movies: ``movies`` is a list of (tracks, true_tracks) pairs.
+
+    Per class: the hops and frames of the true trajectories summed over the movies (consecutive
+    frames), the same of the recovered tracks (:func:`hop_counts` with ``smooth`` and ``kw``), both
+    rates, |recovered − true| / true, and the counting error 1/√N of the pooled true hops. A rate
+    from one movie with a dozen hops is known to ≈ 30 % from counting alone; pooling shrinks that.
+    """
+    if not movies:
+        raise ValueError("no movies to pool")
+    tot = {c: np.zeros(4) for c in classes}
+    for tracks, true_tracks in movies:
+        ct = hop_counts(true_tracks, classes)
+        cr = hop_counts(tracks, classes, smooth=smooth, **kw)
+        for c in classes:
+            tot[c] += [ct[c][0], ct[c][1], cr[c][0], cr[c][1]]
+    rows = {}
+    for c, (h_t, n_t, h_r, n_r) in tot.items():
+        r_t = h_t / n_t if n_t else np.nan
+        r_r = h_r / n_r if n_r else np.nan
+        rows[c] = {"true hops": h_t, "true rate": r_t, "recovered hops": h_r, "recovered rate": r_r,
+                   "rel error": abs(r_r - r_t) / r_t if h_t > 0 else np.nan,
+                   "counting error 1/√N": 1 / np.sqrt(h_t) if h_t > 0 else np.nan}
+    return pd.DataFrame(rows).T
 
 
 def msd_by_class(tracks: pd.DataFrame, max_lag: int = 20, x: str = "x_corr_A", y: str = "y_corr_A",

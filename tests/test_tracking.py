@@ -142,6 +142,21 @@ def test_close_overlaps_joins_a_hop_seen_at_both_sites_and_nothing_else():
         assert set(joined[joined["class"] == cls]["track"]).isdisjoint(set(hopper["track"]))
 
 
+def test_join_distance_reaches_a_hop_whose_detections_lie_beyond_the_search_range():
+    """The last old-site and first new-site detections of a hop lie 3.8 Å apart (3.2 Å step plus
+    position errors): search range 3.6 Å alone leaves two tracks, a 4.0 Å join makes one."""
+    rows = [(f, 10.0, 10.0) for f in range(0, 12)] + [(f, 13.8, 10.0) for f in range(8, 30)]
+    table = pd.DataFrame(rows, columns=["frame", "x_A", "y_A"]).assign(**{"class": "Vw"})
+    table["id"] = table.groupby("frame").cumcount()
+    kw = dict(search_range_A=3.6, memory=3, drift_correct=False, overlap_frames=4)
+    assert tk.link(table, **kw)["track"].nunique() == 2
+    joined = tk.link(table, join_distance_A=4.0, **kw)
+    assert joined["track"].nunique() == 1 and joined["frame"].tolist() == list(range(30))
+    assert tk.hop_counts(joined, ["Vw"])["Vw"] == (1, 29)
+    with pytest.raises(ValueError, match="join_distance_A"):
+        tk.link(table, join_distance_A=0.0, **kw)
+
+
 def test_hop_counts_across_a_detection_gap_with_misread_frames_around_the_hop():
     """A Vw hops 3.2 Å between frames 29 and 30; the detector misses frames 29-30 (both sites
     half-filled) and the averaged classes read Sw / Mo within 4 frames of the hop. Gap-aware steps
@@ -191,3 +206,22 @@ def test_a_hop_next_to_a_class_change_is_shared_between_the_two_classes():
     same = t.assign(**{"class": np.where((f >= 26) & (f < 34), "Mo", "Vw").astype(object)})
     assert tk.hop_counts(same, ["Vw", "Mo"], share_disputed=True, **kw) == tk.hop_counts(same, ["Vw", "Mo"], **kw)
     assert tk.hop_counts(same, ["Vw", "Mo"], share_disputed=True, **kw)["Vw"] == (1, 59)
+
+
+def test_pooled_hop_rates_sum_hops_and_frames_over_movies():
+    """One hop in 10 frames on one movie, three in 10 on another: pooled 4 in 20 frames."""
+    def hopper(n_hops):
+        x = np.repeat(np.arange(n_hops + 1) * 3.2, [11 - n_hops] + [1] * n_hops)[:11]
+        t = pd.DataFrame({"frame": np.arange(11), "x_corr_A": x, "y_corr_A": 0.0, "class": "Vw", "track": 0})
+        return t
+    a, b = hopper(1), hopper(3)
+    assert tk.hop_counts(a, ["Vw"])["Vw"] == (1, 10) and tk.hop_counts(b, ["Vw"])["Vw"] == (3, 10)
+    recovered_b = b.assign(x_corr_A=np.where(b.frame >= 9, 3 * 3.2, b.x_corr_A))  # one hop missed
+    pooled = tk.pooled_hop_rates([(a, a), (recovered_b, b)], ["Vw", "Sw"])
+    assert pooled.loc["Vw", "true hops"] == 4 and pooled.loc["Vw", "true rate"] == pytest.approx(0.2)
+    assert pooled.loc["Vw", "recovered hops"] == 3
+    assert pooled.loc["Vw", "rel error"] == pytest.approx(0.25)
+    assert pooled.loc["Vw", "counting error 1/√N"] == pytest.approx(0.5)
+    assert np.isnan(pooled.loc["Sw", "true rate"]) and np.isnan(pooled.loc["Sw", "rel error"])
+    with pytest.raises(ValueError, match="no movies"):
+        tk.pooled_hop_rates([], ["Vw"])
