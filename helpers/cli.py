@@ -166,7 +166,7 @@ def analyze(args) -> dict:
             from . import tracking as tk
             from . import tracking_figures as tf
 
-            tracks = tk.link(table, search_range_A=3.6, memory=3, overlap_frames=2 * lp.sum_half_window)
+            tracks = tk.link_movie(table, lp.sum_half_window)
             table = table.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
             summary["tracks"] = int(tracks["track"].nunique())
             counts = tk.counts_over_time(table, list(ma.CLASS_NAMES) + [ma.UNKNOWN], fr.n_frames)

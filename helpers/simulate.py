@@ -89,11 +89,14 @@ def field_size_A(window_px: int = WINDOW_PX, pixel_size_A: float = LIBRARY_PIXEL
 
 def simulate_field(class_name: str, conditions: ImagingConditions = ImagingConditions(),
                    pixel_size_A: float = LIBRARY_PIXEL_SIZE_A, field_A: float | None = None,
-                   window_px: int = WINDOW_PX) -> SimulatedField:
+                   window_px: int = WINDOW_PX, paired: bool = False) -> SimulatedField:
     """Simulate the HAADF image of one defect over a square field centred on it (abTEM PRISM).
 
     ``field_A`` defaults to :func:`field_size_A`. The supercell is at least ``field_A`` + 4 Å, so
-    the field never shows the defect's periodic image.
+    the field never shows the defect's periodic image. ``paired``: the defect's atoms come last
+    (:func:`helpers.structures.build_defect`), so fields of two classes on one sublattice with the
+    same ``conditions`` share every other atom's frozen-phonon displacements and differ only at
+    the defect.
     """
     import abtem  # heavy import only where simulation happens
 
@@ -105,7 +108,7 @@ def simulate_field(class_name: str, conditions: ImagingConditions = ImagingCondi
     if field_A <= 0:
         raise ValueError(f"field_A must be positive, got {field_A}")
     abtem.config.set({"device": "cpu", "fft": "fftw", "precision": "float32"})
-    atoms, site = build_defect(class_name, min_size_A=field_A + 4.0)
+    atoms, site = build_defect(class_name, min_size_A=field_A + 4.0, defect_atoms_last=paired)
     cell = np.diag(atoms.cell)[:2]
     # potential sampling must reach the detector's outer angle after 2/3 antialiasing
     lam = electron_wavelength_A(conditions.energy_eV)

@@ -87,10 +87,15 @@ def _nearest(points: np.ndarray, target: np.ndarray) -> int:
     return int(np.argmin(np.linalg.norm(points - target[None, :], axis=1)))
 
 
-def build_defect(name: str, min_size_A: float = 32.0) -> tuple[Atoms, np.ndarray]:
+def build_defect(name: str, min_size_A: float = 32.0, defect_atoms_last: bool = False
+                 ) -> tuple[Atoms, np.ndarray]:
     """A WS2 supercell with one defect of class ``name`` at the site nearest the cell centre.
 
-    Returns the atoms and the defect's projected position (x, y) in Å.
+    Returns the atoms and the defect's projected position (x, y) in Å. With
+    ``defect_atoms_last`` the atoms of the defect's column come last (lowest first): every other
+    atom is then in the same place of the list for all classes on one sublattice, so frozen
+    phonons with one seed displace them identically (paired simulations that differ only at the
+    defect).
     """
     class_index(name)
     atoms = pristine_ws2(min_size_A)
@@ -124,6 +129,11 @@ def build_defect(name: str, min_size_A: float = 32.0) -> tuple[Atoms, np.ndarray
         elif name == "W2s2":
             del atoms[[int(c) for c in column]]
             atoms += Atoms("W", positions=[[site[0], site[1], z_metal]])
+    if defect_atoms_last:
+        p = atoms.get_positions()
+        on_site = np.linalg.norm(p[:, :2] - site[None, :], axis=1) < 0.1
+        tail = np.flatnonzero(on_site)[np.argsort(p[on_site, 2], kind="stable")]
+        atoms = atoms[np.concatenate([np.flatnonzero(~on_site), tail])]
     return atoms, site
 
 

@@ -12,6 +12,14 @@ import pandas as pd
 
 REQUIRED = ("frame", "x_A", "y_A", "class")
 
+#: linking of movie detections (notebook 07, ``python -m helpers analyze``): the largest step
+#: between frames (a one-site hop, 3.18 Å, plus position errors), the frames a defect may be missed,
+#: and how far apart the two tracks of a hop seen at both sites may end and start (one lattice step
+#: plus the position errors of two detections; 3.6 Å lost hops whose ends lay 3.75 Å apart)
+MOVIE_SEARCH_RANGE_A = 3.6
+MOVIE_MEMORY_FRAMES = 3
+MOVIE_JOIN_DISTANCE_A = 4.0
+
 
 def check_table(table: pd.DataFrame, required=REQUIRED, name: str = "defect table") -> pd.DataFrame:
     """The table if it has the columns and at least one row; else ValueError naming the problem."""
@@ -68,6 +76,15 @@ def link(table: pd.DataFrame, search_range_A: float = 1.6, memory: int = 3,
         linked = close_overlaps(linked, max_distance_A=join_distance_A, max_overlap=overlap_frames,
                                 max_gap=memory)
     return linked
+
+
+def link_movie(table: pd.DataFrame, sum_half_window: int) -> pd.DataFrame:
+    """:func:`link` with the movie settings above, for detections made on frames summed over
+    ±``sum_half_window`` frames (a hop is seen at both sites for up to 2 × that many frames)."""
+    if int(sum_half_window) != sum_half_window or sum_half_window < 0:
+        raise ValueError(f"sum_half_window must be a non-negative integer, got {sum_half_window}")
+    return link(table, search_range_A=MOVIE_SEARCH_RANGE_A, memory=MOVIE_MEMORY_FRAMES,
+                overlap_frames=2 * int(sum_half_window), join_distance_A=MOVIE_JOIN_DISTANCE_A)
 
 
 def close_overlaps(tracks: pd.DataFrame, max_distance_A: float = 3.6, max_overlap: int = 4,

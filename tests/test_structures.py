@@ -56,3 +56,24 @@ def test_unknown_defect_name():
         build_defect("Vx")
     with pytest.raises(ValueError, match="min_size_A"):
         pristine_ws2(-1)
+
+
+@pytest.mark.parametrize("pair", [("Sw", "Vw", "Mo"), ("Ws", "W2s2", "Vs2")])
+def test_paired_structures_share_every_atom_off_the_defect_in_the_same_order(pair):
+    """With defect_atoms_last, classes on one sublattice list every other atom identically (so
+    frozen phonons with one seed displace them identically); the defect's column comes last,
+    lowest first, and the structure holds the same atoms as without the option."""
+    built = {n: build_defect(n, 20.0, defect_atoms_last=True) for n in pair}
+    ref_atoms, site = built[pair[0]]
+    assert all(np.allclose(s, site) for _, s in built.values())
+    n_off = int(np.sum(np.linalg.norm(ref_atoms.get_positions()[:, :2] - site, axis=1) >= 0.1))
+    for name, (atoms, _) in built.items():
+        pos = atoms.get_positions()
+        assert np.all(np.linalg.norm(pos[:n_off, :2] - site, axis=1) >= 0.1)  # off-site atoms first
+        assert np.all(np.linalg.norm(pos[n_off:, :2] - site, axis=1) < 0.1)  # then the column
+        assert np.all(np.diff(pos[n_off:, 2]) >= 0)
+        assert atoms.get_chemical_symbols()[:n_off] == ref_atoms.get_chemical_symbols()[:n_off]
+        assert np.allclose(pos[:n_off], ref_atoms.get_positions()[:n_off])
+        plain, _ = build_defect(name, 20.0)
+        assert (sorted(zip(plain.get_chemical_symbols(), np.round(plain.get_positions(), 6).tolist()))
+                == sorted(zip(atoms.get_chemical_symbols(), np.round(pos, 6).tolist())))

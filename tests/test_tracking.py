@@ -225,3 +225,16 @@ def test_pooled_hop_rates_sum_hops_and_frames_over_movies():
     assert np.isnan(pooled.loc["Sw", "true rate"]) and np.isnan(pooled.loc["Sw", "rel error"])
     with pytest.raises(ValueError, match="no movies"):
         tk.pooled_hop_rates([], ["Vw"])
+
+
+def test_link_movie_uses_the_movie_settings_and_checks_its_window():
+    rows = [(f, 10.0, 10.0) for f in range(0, 12)] + [(f, 13.8, 10.0) for f in range(8, 30)]
+    table = pd.DataFrame(rows, columns=["frame", "x_A", "y_A"]).assign(**{"class": "Vw"})
+    table["id"] = table.groupby("frame").cumcount()
+    tracks = tk.link_movie(table, sum_half_window=2)
+    same = tk.link(table, search_range_A=tk.MOVIE_SEARCH_RANGE_A, memory=tk.MOVIE_MEMORY_FRAMES,
+                   overlap_frames=4, join_distance_A=tk.MOVIE_JOIN_DISTANCE_A)
+    pd.testing.assert_frame_equal(tracks, same)
+    assert tracks["track"].nunique() == 1
+    with pytest.raises(ValueError, match="sum_half_window"):
+        tk.link_movie(table, sum_half_window=-1)
