@@ -33,7 +33,7 @@ def main() -> None:
         runs.append(res)
     best = min(runs, key=lambda r: r.seconds["total"])
     t0 = time.perf_counter()
-    tracks = tk.link(best.table, search_range_A=3.6, memory=3, overlap_frames=2 * lp.sum_half_window)
+    tracks = tk.link_movie(best.table, lp.sum_half_window)
     tk.transition_matrix(tk.transition_counts(tk.track_sequences(tracks, smooth=5), list(ma.CLASS_NAMES)))
     tk.hop_rates(tracks, list(ma.CLASS_NAMES))
     tk.diffusion_coefficients(tk.msd_by_class(tracks, max_lag=10))

@@ -118,8 +118,14 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int = 10, batch_size: i
     windows of each epoch (same order and labels as ``y_train``), e.g.
     :class:`helpers.augment.NoiseRedraws`; the next epoch's windows are made in a thread while the
     current one trains, and that time is part of ``seconds``. ``x_train`` is then not used.
+
+    ``y_train`` holds class labels (n,), or soft targets (n, n_classes): rows of probabilities,
+    e.g. a teacher network's predictions mixed with the labels (knowledge distillation); the loss
+    is then the cross-entropy against them, and ``y_val`` labels are compared one-hot.
     """
     import keras
+
+    y_train, y_val, loss = _targets(model, y_train, y_val)
 
     if schedule not in ("plateau", "cosine"):
         raise ValueError(f"schedule must be 'plateau' or 'cosine', got {schedule!r}")
@@ -140,10 +146,12 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int = 10, batch_size: i
         lr = keras.optimizers.schedules.CosineDecay(
             peak_learning_rate / 10, decay_steps=steps * (epochs - warmup_epochs), alpha=0.0,
             warmup_target=peak_learning_rate, warmup_steps=steps * warmup_epochs)
-        model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
         cb = []
     else:
+        if loss != "sparse_categorical_crossentropy":
+            model.compile(optimizer=keras.optimizers.Adam(float(model.optimizer.learning_rate)),
+                          loss=loss, metrics=["accuracy"])
         cb = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
                                             restore_best_weights=True),
               keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
@@ -160,6 +168,22 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int = 10, batch_size: i
     n_ep = len(history["loss"])
     return TrainResult(history={k: [float(v) for v in vals] for k, vals in history.items()},
                        seconds=dt, images_per_s=len(y_train) * n_ep / dt, epochs_run=n_ep)
+
+
+def _targets(model, y_train, y_val):
+    """Labels as they are (sparse cross-entropy), or soft targets with one-hot validation labels."""
+    y_train, y_val = np.asarray(y_train), np.asarray(y_val)
+    if y_train.ndim == 1:
+        return y_train, y_val, "sparse_categorical_crossentropy"
+    n_classes = int(model.output_shape[-1])
+    if y_train.ndim != 2 or y_train.shape[1] != n_classes:
+        raise ValueError(f"soft targets must be (n, {n_classes}), got shape {y_train.shape}")
+    if (not np.all(np.isfinite(y_train)) or np.any(y_train < 0)
+            or not np.allclose(y_train.sum(axis=1), 1.0, atol=1e-3)):
+        raise ValueError("soft targets must be finite, non-negative rows that sum to 1")
+    if y_val.ndim == 1:
+        y_val = np.eye(n_classes, dtype=np.float32)[y_val]
+    return y_train.astype(np.float32), y_val, "categorical_crossentropy"
 
 
 def _fit_epoch_by_epoch(model, epoch_images, y_train, x_val, y_val, epochs, batch_size, verbose) -> dict:

@@ -47,6 +47,26 @@ def test_short_training_learns_a_separable_set():
     assert res.images_per_s > 0 and res.epochs_run >= 1
 
 
+def test_training_on_soft_targets_learns_and_checks_them():
+    """Soft targets (half label, half uniform) teach the same separable set; malformed targets
+    give a clear error."""
+    rng = set_seed(2)
+    x, y = _patterns(600, rng)
+    soft = 0.5 * np.eye(6)[y] + 0.5 / 6
+    for schedule in ("cosine", "plateau"):
+        m = build_classifier(learning_rate=3e-3, filters=(8, 8, 16, 16), dense=16)
+        train(m, x[:480], soft[:480], x[480:], y[480:], epochs=5, batch_size=32, verbose=0,
+              schedule=schedule, peak_learning_rate=3e-3, patience=5)
+        acc = float(np.mean(np.argmax(predict(m, x[480:]), axis=1) == y[480:]))
+        assert acc > 0.6, f"{schedule}: accuracy {acc:.2f} not well above chance (0.17)"
+        assert m.loss == "categorical_crossentropy"
+    m = build_classifier(filters=(8, 8, 16, 16), dense=16)
+    with pytest.raises(ValueError, match=r"soft targets must be \(n, 6\)"):
+        train(m, x[:40], soft[:40, :5], x[40:60], y[40:60], epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="sum to 1"):
+        train(m, x[:40], 2 * soft[:40], x[40:60], y[40:60], epochs=1, verbose=0)
+
+
 def test_one_cycle_cosine_schedule_learns_and_ends_at_zero():
     rng = set_seed(1)
     x, y = _patterns(600, rng)
