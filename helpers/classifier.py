@@ -224,6 +224,18 @@ def mirror(a: np.ndarray, view: tuple[bool, bool]) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def stack_views(x: np.ndarray, views) -> np.ndarray:
+    """Windows (n, h, w, ...) in each of ``views``, stacked view after view: (len(views)·n, ...)."""
+    return np.concatenate([mirror(x, v) for v in views])
+
+
+def unmirror_mean(stacked: np.ndarray, views) -> np.ndarray:
+    """Maps computed on :func:`stack_views` windows, (len(views)·n, h, w, ...): each view's maps
+    mirrored back into the original frame and averaged over the views, (n, h, w, ...)."""
+    n = len(stacked) // len(views)
+    return np.mean([mirror(stacked[j * n:(j + 1) * n], v) for j, v in enumerate(views)], axis=0)
+
+
 def predict_flips(model, images, batch_size: int = 512) -> np.ndarray:
     """Class probabilities (n, n_classes) averaged over each window and its three mirror images
     (up-down, left-right, both): test-time averaging over the flips the classifier was trained
@@ -278,12 +290,11 @@ def class_activation_maps(model, images, classes=None, batch_size: int = 512, fl
     for i in range(0, len(x), chunk):
         xc = x[i:i + chunk]
         m = len(xc)
-        feats, p = predict_batches(sub, np.concatenate([mirror(xc, v) for v in views]), batch_size)
+        feats, p = predict_batches(sub, stack_views(xc, views), batch_size)
         probs[i:i + m] = np.asarray(p).reshape(len(views), m, -1).mean(0)
         cls = probs[i:i + m].argmax(1) if classes is None else classes[i:i + m]
-        for j, v in enumerate(views):
-            cams[i:i + m] += mirror(np.einsum("nhwk,kn->nhw", feats[j * m:(j + 1) * m], W[:, cls]), v)
-    return upsample_cams(cams / len(views), x.shape[1]), probs
+        cams[i:i + m] = unmirror_mean(np.einsum("nhwk,kn->nhw", feats, W[:, np.tile(cls, len(views))]), views)
+    return upsample_cams(cams, x.shape[1]), probs
 
 
 def upsample_cams(cams, size_px: int) -> np.ndarray:

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .augment import normalize
-from .classifier import LAST_CONV, MIRROR_VIEWS, as_input, cam_peak, cam_weights, mirror, upsample_cams
+from .classifier import (LAST_CONV, MIRROR_VIEWS, as_input, cam_peak, cam_weights, stack_views,
+                         unmirror_mean, upsample_cams)
 from .inference import predict_batches
 from .localize import Match, match_points
 from .structures import CLASS_NAMES
@@ -94,9 +95,8 @@ class CentralClassifier:
         # batch by batch through one traced graph: Model.predict costs ~0.1 s of set-up per call,
         # more than a frame's windows take
         n = len(x)
-        feats = predict_batches(self.sub, np.concatenate([mirror(x, v) for v in self.views]), batch_size)
-        cams = np.mean([mirror(np.einsum("nhwk,kc->nhwc", feats[j * n:(j + 1) * n], self.W), v)
-                        for j, v in enumerate(self.views)], axis=0).transpose(0, 3, 1, 2)  # (n, classes, h, w)
+        feats = predict_batches(self.sub, stack_views(x, self.views), batch_size)
+        cams = unmirror_mean(np.einsum("nhwk,kc->nhwc", feats, self.W), self.views).transpose(0, 3, 1, 2)  # (n, classes, h, w)
         h, w = feats.shape[1:3]
         if self.central_radius_A is None:
             weight = np.ones((h, w))

@@ -87,6 +87,15 @@ def link_movie(table: pd.DataFrame, sum_half_window: int) -> pd.DataFrame:
                 overlap_frames=2 * int(sum_half_window), join_distance_A=MOVIE_JOIN_DISTANCE_A)
 
 
+def link_true_positions(truth: pd.DataFrame) -> pd.DataFrame:
+    """The movie's true defect positions (``visible_truth()``) linked as :func:`link_movie` links
+    detections, without the overlap join (true positions sit at one site per frame): what the
+    tracker does with perfect detections, and the reference of the hop-rate errors."""
+    t = check_table(truth, REQUIRED + ("defect_id",), "truth table")
+    return link(t.assign(id=t.groupby("frame").cumcount()), search_range_A=MOVIE_SEARCH_RANGE_A,
+                memory=MOVIE_MEMORY_FRAMES)
+
+
 def close_overlaps(tracks: pd.DataFrame, max_distance_A: float = 3.6, max_overlap: int = 4,
                    max_gap: int = 3) -> pd.DataFrame:
     """Join a track that ends to one that starts within ``max_distance_A`` of its last position,

@@ -244,3 +244,17 @@ def test_training_on_fresh_windows_each_epoch():
         train(m, None, y[:480], x[480:], y[480:], epochs=2, epoch_images=windows)
     with pytest.raises(ValueError, match="labels"):
         train(m, None, y[:100], x[480:], y[480:], epochs=2, schedule="cosine", epoch_images=windows)
+
+
+def test_stacked_views_mirror_back_to_the_original_frame():
+    """A map that copies its window comes back as the window from every view; a map that is one
+    fixed image (not mirrored with the window) comes back as the mean of its four mirror images."""
+    from helpers.classifier import MIRROR_VIEWS, mirror, stack_views, unmirror_mean
+
+    x = np.random.default_rng(0).random((3, 8, 8, 2))
+    stacked = stack_views(x, MIRROR_VIEWS)
+    assert stacked.shape == (12, 8, 8, 2)
+    np.testing.assert_allclose(unmirror_mean(stacked, MIRROR_VIEWS), x)
+    fixed = np.repeat(x[:1], 12, axis=0)
+    expected = np.mean([mirror(x[:1], v) for v in MIRROR_VIEWS], axis=0)
+    np.testing.assert_allclose(unmirror_mean(fixed, MIRROR_VIEWS), np.repeat(expected, 3, axis=0))

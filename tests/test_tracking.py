@@ -238,3 +238,15 @@ def test_link_movie_uses_the_movie_settings_and_checks_its_window():
     assert tracks["track"].nunique() == 1
     with pytest.raises(ValueError, match="sum_half_window"):
         tk.link_movie(table, sum_half_window=-1)
+
+
+def test_link_true_positions_follows_each_defect_through_its_hops():
+    """Two true defects, one hopping one site (3.2 Å) at frame 5: one track each, ids per frame."""
+    rows = [(f, 0, 10.0 if f < 5 else 13.2, 10.0) for f in range(10)] + [(f, 1, 40.0, 40.0) for f in range(10)]
+    truth = pd.DataFrame(rows, columns=["frame", "defect_id", "x_A", "y_A"]).assign(**{"class": "Vw"})
+    tracks = tk.link_true_positions(truth)
+    assert (tracks.groupby("defect_id")["track"].nunique() == 1).all()
+    assert tracks["track"].nunique() == 2
+    assert tk.hop_counts(tracks, ["Vw"])["Vw"] == (1, 18)
+    with pytest.raises(ValueError, match="defect_id"):
+        tk.link_true_positions(truth.drop(columns="defect_id"))
