@@ -117,10 +117,37 @@ def set_seed(seed: int = SEED) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def ensure_dirs() -> None:
-    """Create the output folders (figures, metrics, generated data) if missing."""
-    for d in (FIGURES_DIR, METRICS_DIR, GENERATED_DIR, MODELS_DIR, LIBRARY_DIR):
-        d.mkdir(parents=True, exist_ok=True)
+def quiet_tensorflow() -> None:
+    """Import TensorFlow without its start-up log lines on stderr.
+
+    TensorFlow's C++ start-up messages (oneDNN, CPU features, absl) are written to the process's
+    stderr before any log level applies, so stderr is pointed at /dev/null for the import alone;
+    Python warnings and errors afterwards reach stderr as usual. A no-op once TensorFlow is loaded.
+    """
+    import sys
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    fd = 2  # the process's stderr, whatever sys.stderr is (the C++ code writes to fd 2)
+    try:
+        saved = os.dup(fd)
+    except OSError:  # no stderr at all
+        saved = None
+    try:
+        if saved is not None:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        import tensorflow  # noqa: F401, PLC0415
+        import absl.logging  # noqa: PLC0415
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    finally:
+        if saved is not None:
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def models_dir(profile: str | None = None) -> Path:

@@ -8,12 +8,15 @@ raises :class:`InputError` with a one-line message naming the file and the probl
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .io import atomic_output
+from .validation import InputError, check_pixel_size
 from .windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
 
 #: in-plane lattice constants a (Å) of common 2D materials (2H phases; graphene and hBN for
@@ -29,8 +32,6 @@ SUFFIXES = {".npy": "numpy", ".npz": "numpy", ".h5": "hdf5", ".hdf5": "hdf5", ".
             ".tiff": "tiff", ".dm3": "dm", ".dm4": "dm", ".emd": "emd"}
 
 
-class InputError(ValueError):
-    """An expected problem with an input file: the message names the file and the problem."""
 
 
 @dataclass
@@ -61,26 +62,58 @@ def _fail(path, problem: str):
 
 
 # ------------------------------------------------------------------------------------------------
-# format readers: each returns (array, pixel size in Å or None, metadata dict)
+# format readers: each returns (array, pixel size in Å or None, metadata dict, notes)
+
+#: the smallest frame side (px) an array must have to count as an image when a file holds several
+MIN_IMAGE_PX = 16
 
 
-def _read_numpy(path: Path):
+def _is_image_shape(shape) -> bool:
+    return len(shape) in (2, 3) and min(shape[-2:]) >= MIN_IMAGE_PX
+
+
+def _choose(path: Path, candidates: dict, dataset: str | None, kind: str = "array") -> str:
+    """The name of the image array to read: ``dataset`` when given, the only candidate otherwise;
+    several candidates without ``dataset`` are an error that lists them (never a silent pick).
+
+    ``candidates``: name → shape of every image-like array in the file.
+    """
+    listing = ", ".join(f"{k} {tuple(v)}" for k, v in candidates.items())
+    if dataset is not None:
+        if dataset not in candidates:
+            _fail(path, f"no image {kind} named {dataset!r}; the file holds: {listing or 'none'}")
+        return dataset
+    if not candidates:
+        _fail(path, f"no 2D image or 3D stack {kind} (frames of at least {MIN_IMAGE_PX} px) in the file")
+    if len(candidates) > 1:
+        _fail(path, f"holds {len(candidates)} image {kind}s ({listing}); choose one with --dataset NAME")
+    return next(iter(candidates))
+
+
+def _read_numpy(path: Path, dataset: str | None = None):
     try:
         obj = np.load(path, allow_pickle=False)
     except Exception as e:  # corrupt or not a numpy file
         _fail(path, f"not a readable .npy/.npz file ({type(e).__name__}: {e})")
     if isinstance(obj, np.ndarray):
-        return obj, None, {}
+        if dataset is not None:
+            _fail(path, f"--dataset {dataset!r} given, but a .npy file holds one array only")
+        return obj, None, {}, []
     with obj:
-        keys = list(obj.keys())
-        key = next((k for k in ("frames", "data", "image", "images") if k in keys), keys[0] if keys else None)
-        if key is None:
+        try:
+            keys = list(obj.keys())
+            shapes = {k: obj[k].shape for k in keys}
+        except Exception as e:
+            _fail(path, f"not a readable .npz archive ({type(e).__name__}: {e})")
+        if not keys:
             _fail(path, "the .npz archive holds no arrays")
-        ps = next((float(obj[k]) for k in ("pixel_size_A", "pixel_size") if k in keys), None)
-        return obj[key], ps, {"array": key}
+        key = _choose(path, {k: v for k, v in shapes.items() if _is_image_shape(v)}, dataset)
+        ps = next((float(obj[k]) for k in ("pixel_size_A", "pixel_size") if k in keys
+                   and obj[k].size == 1), None)
+        return obj[key], ps, {"array": key}, []
 
 
-def _read_hdf5(path: Path):
+def _read_hdf5(path: Path, dataset: str | None = None):
     import h5py
 
     try:
@@ -88,31 +121,79 @@ def _read_hdf5(path: Path):
     except Exception as e:
         _fail(path, f"not a readable HDF5 file ({type(e).__name__})")
     with f:
-        if "frames" in f:  # a DefectFinder movie
-            ds = f["frames"]
-            ps = f.attrs.get("pixel_size_A", ds.attrs.get("pixel_size_A"))
-            return ds[()], (float(ps) if ps is not None else None), {"dataset": "frames"}
-        found = []
-        f.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset)
-                     and obj.ndim in (2, 3) and obj.dtype.kind in "uif" else None)
-        if not found:
-            _fail(path, "no 2D or 3D numeric dataset in the HDF5 file")
-        ds = f[found[0]]
+        found = {}
+        f.visititems(lambda name, obj: found.__setitem__(name, obj.shape)
+                     if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "uif"
+                     and _is_image_shape(obj.shape) else None)
+        name = _choose(path, found, dataset, "dataset")
+        ds = f[name]
+        try:
+            data = ds[()]
+        except Exception as e:  # truncated or damaged file
+            _fail(path, f"dataset {name!r} cannot be read ({type(e).__name__}: {e})")
         ps = ds.attrs.get("pixel_size_A", f.attrs.get("pixel_size_A"))
-        return ds[()], (float(ps) if ps is not None else None), {"dataset": found[0]}
+        return data, (float(ps) if ps is not None else None), {"dataset": name}, []
 
 
-def _read_tiff(path: Path):
+class _LogCollector:
+    """Collect what a library logs (tifffile reports damaged files only through its logger)."""
+
+    def __init__(self, name: str):
+        import logging
+
+        self.logger = logging.getLogger(name)
+        self.messages: list[str] = []
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = lambda record: self.messages.append(record.getMessage())
+        self.handler = handler
+
+    def __enter__(self):
+        self.propagate = self.logger.propagate
+        self.logger.addHandler(self.handler)
+        self.logger.propagate = False
+        return self
+
+    def __exit__(self, *exc):
+        self.logger.removeHandler(self.handler)
+        self.logger.propagate = self.propagate
+        return False
+
+
+_DAMAGE_WORDS = ("corrupt", "invalid", "truncat", "incomplete", "beyond end", "out of range")
+
+
+def _check_tiff_complete(path: Path, tif, data: np.ndarray, logged: list[str]) -> None:
+    """Refuse a TIFF whose frames are not all present (a truncated or damaged file)."""
+    damaged = [m for m in logged if any(w in m.lower() for w in _DAMAGE_WORDS)]
+    if damaged:
+        _fail(path, f"damaged or truncated TIFF ({damaged[0].strip()}); not every frame can be read")
+    n_read = 1 if data.ndim == 2 else int(np.prod(data.shape[:-2]))
+    if tif.is_imagej:
+        announced = (tif.imagej_metadata or {}).get("images")
+        if announced is not None and int(announced) > n_read:
+            _fail(path, f"truncated TIFF: its ImageJ header announces {int(announced)} frames, "
+                        f"{n_read} are in the file")
+    size = tif.filehandle.size
+    for i, page in enumerate(tif.pages):
+        ends = [o + c for o, c in zip(page.dataoffsets, page.databytecounts) if o]
+        if ends and max(ends) > size:
+            _fail(path, f"truncated TIFF: frame {i + 1}'s data end past the end of the file")
+
+
+def _read_tiff(path: Path, dataset: str | None = None):
     import tifffile
 
+    if dataset is not None:
+        _fail(path, f"--dataset {dataset!r} given, but a TIFF file is read as one image or stack")
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _LogCollector("tifffile") as log, tifffile.TiffFile(path) as tif:
             shapes = {tuple(sr.shape[-2:]) for sr in tif.series}
             if len(shapes) > 1:
                 _fail(path, f"a stack with frames of different sizes {sorted(shapes)}: cannot analyze "
                             "it as one movie")
             data = tif.asarray() if len(tif.series) == 1 else np.stack(
                 [sr.asarray() for sr in tif.series])
+            _check_tiff_complete(path, tif, data, log.messages)
             page = tif.pages[0]
             meta = {}
             ps = None
@@ -143,7 +224,7 @@ def _read_tiff(path: Path):
             if ps is None:
                 ps = _rsciio_tiff_pixel_size(path)
             meta["software"] = str(page.tags["Software"].value) if "Software" in page.tags else None
-            return data, ps, meta
+            return data, ps, meta, []
     except InputError:
         raise
     except Exception as e:
@@ -172,8 +253,9 @@ def _pixel_size_from_axes(axes) -> float | None:
     return None
 
 
-def _read_rsciio(path: Path, kind: str):
-    """DigitalMicrograph .dm3/.dm4 and EMD (Velox, NCEM) through RosettaSciIO."""
+def _read_rsciio(path: Path, kind: str, dataset: str | None = None):
+    """DigitalMicrograph .dm3/.dm4 and EMD (Velox, NCEM) through RosettaSciIO; a file with several
+    image signals (detectors) needs ``dataset``: a signal's title, or its number from 1."""
     if kind == "dm":
         from rsciio.digitalmicrograph import file_reader
     else:
@@ -184,46 +266,71 @@ def _read_rsciio(path: Path, kind: str):
             signals = file_reader(str(path))
     except Exception as e:
         _fail(path, f"not a readable {path.suffix} file ({type(e).__name__}: {e})")
-    images = [s for s in signals if np.asarray(s["data"]).ndim in (2, 3)
+    images = [s for s in signals if _is_image_shape(np.shape(s["data"]))
               and np.asarray(s["data"]).dtype.kind in "uif"]
-    if not images:
-        _fail(path, "no image or image stack in the file")
-    sig = images[0]
+    titles = [str(s.get("metadata", {}).get("General", {}).get("title") or f"signal {i + 1}")
+              for i, s in enumerate(images)]
+    names = {(t if titles.count(t) == 1 else f"{i + 1}"): np.shape(s["data"])
+             for i, (t, s) in enumerate(zip(titles, images))}
+    if dataset is not None and dataset not in names and dataset.isdigit() \
+            and 1 <= int(dataset) <= len(images):
+        dataset = list(names)[int(dataset) - 1]
+    name = _choose(path, names, dataset, "signal")
+    sig = images[list(names).index(name)]
     md = sig.get("metadata", {})
     meta = {"title": md.get("General", {}).get("title"),
             "acquisition": md.get("Acquisition_instrument", {}), "signals_in_file": len(signals)}
-    return np.asarray(sig["data"]), _pixel_size_from_axes(sig.get("axes", [])), meta
+    return np.asarray(sig["data"]), _pixel_size_from_axes(sig.get("axes", [])), meta, []
 
 
 # ------------------------------------------------------------------------------------------------
 
 
+def select_frames(n_frames: int, frames: slice | None, path) -> slice:
+    """Check a frame selection (0-based slice, as ``--frames A:B`` gives it) against ``n_frames``:
+    a range that reaches beyond the file is an error, never silently cut."""
+    if frames is None:
+        return slice(0, n_frames)
+    a = 0 if frames.start is None else frames.start
+    b = n_frames if frames.stop is None else frames.stop
+    asked = f"{a + 1}:{'' if frames.stop is None else b}"
+    if a >= n_frames or b > n_frames:
+        _fail(path, f"--frames {asked} reaches beyond the file, which has {n_frames} frame(s) "
+                    f"(1 to {n_frames})")
+    if b <= a:
+        _fail(path, f"--frames {asked} selects no frames")
+    return slice(a, b)
+
+
 def read_frames(path, pixel_size_A: float | None = None, frames: slice | None = None,
-                material: str | None = None) -> Frames:
+                material: str | None = None, dataset: str | None = None) -> Frames:
     """Read an image or a stack; float32 (n, H, W) frames with their pixel size in Å.
 
     Pixel size: ``pixel_size_A`` (user) wins over the file's calibration; with neither, the
     lattice of the first frame gives it when ``material`` is known (:func:`estimate_pixel_size`);
     otherwise the pixel size stays None and :func:`require_pixel_size` refuses to go on.
+    ``frames``: a 0-based slice (:func:`select_frames` checks it against the file); ``dataset``: the
+    array, dataset or signal to read from a container that holds several (.npz, .h5, .emd, .dm).
     """
     path = Path(path)
     if not path.exists():
         _fail(path, "file not found")
     if path.is_dir():
         _fail(path, "is a directory, not a file")
+    if not os.access(path, os.R_OK):
+        _fail(path, "no permission to read the file")
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         _fail(path, f"unknown format {path.suffix!r}; readable: {sorted(set(SUFFIXES))}")
     reader = {"numpy": _read_numpy, "hdf5": _read_hdf5, "tiff": _read_tiff}.get(kind)
-    arr, ps_file, meta = reader(path) if reader else _read_rsciio(path, kind)
+    arr, ps_file, meta, notes0 = (reader(path, dataset) if reader
+                                  else _read_rsciio(path, kind, dataset))
     data, notes = to_float_frames(arr, path)
-    if frames is not None:
-        data = data[frames]
-        if len(data) == 0:
-            _fail(path, f"frame selection {frames} leaves no frames (the file has {len(arr)})")
+    notes = notes0 + notes
+    sel = select_frames(len(data), frames, path)
+    if (sel.start, sel.stop) != (0, len(data)):
+        data = data[sel]
     if pixel_size_A is not None:
-        from .validation import check_pixel_size
-
         try:
             ps, source = check_pixel_size(pixel_size_A), "user"
         except ValueError as e:
@@ -279,13 +386,40 @@ def require_pixel_size(fr: Frames) -> float:
     return fr.pixel_size_A
 
 
-def check_frames_usable(fr: Frames) -> None:
-    """Frames big enough for a window at the library's pixel size."""
-    ps = require_pixel_size(fr)
-    need = int(np.ceil(WINDOW_PX * LIBRARY_PIXEL_SIZE_A / ps))
-    if min(fr.data.shape[1:]) < need:
-        _fail(fr.path, f"frames of {fr.data.shape[1]}×{fr.data.shape[2]} px at {ps:.3f} Å/px are smaller "
-                       f"than one {WINDOW_PX * LIBRARY_PIXEL_SIZE_A:.1f} Å window ({need} px)")
+def column_spacing_A(material: str = "WS2") -> float:
+    """Distance (Å) between neighbouring atomic columns in projection: a/√3 on a honeycomb of
+    constant a (metal to chalcogen column in a 2H TMD, C–C in graphene, B–N in hBN)."""
+    if material not in LATTICE_CONSTANTS_A:
+        raise InputError(f"unknown material {material!r}; known: {sorted(LATTICE_CONSTANTS_A)}")
+    return LATTICE_CONSTANTS_A[material] / np.sqrt(3)
+
+
+#: the fewest pixels per column spacing at which columns are still resolved
+MIN_PX_PER_COLUMN = 3.0
+
+
+def check_sampling(pixel_size_A: float, frame_shape, material: str = "WS2", path="image") -> None:
+    """Refuse a pixel size no lattice image of ``material`` can have: columns sampled by fewer
+    than 3 px per column spacing (unresolved), or a frame smaller than one 64 px window at the
+    library's 0.3 Å/px (19.2 Å). Checked before any work, so a wrong ``--pixel-size`` never ends
+    in a memory error."""
+    ps = check_pixel_size(pixel_size_A)
+    spacing = column_spacing_A(material)
+    top = spacing / MIN_PX_PER_COLUMN
+    if ps > top:
+        _fail(path, f"pixel size {ps:g} Å/px is too coarse for a {material} lattice: its columns "
+                    f"{spacing:.2f} Å apart would span {spacing / ps:.2f} px (at least "
+                    f"{MIN_PX_PER_COLUMN:g} needed, so at most {top:.3f} Å/px)")
+    need_A = WINDOW_PX * LIBRARY_PIXEL_SIZE_A
+    h, w = frame_shape[-2:]
+    if min(h, w) * ps < need_A:
+        _fail(path, f"frames of {h}×{w} px at {ps:g} Å/px are {min(h, w) * ps:.1f} Å across, smaller "
+                    f"than one {need_A:.1f} Å window ({int(np.ceil(need_A / ps))} px)")
+
+
+def check_frames_usable(fr: Frames, material: str = "WS2") -> None:
+    """Frames whose pixel size resolves the lattice and that hold at least one library window."""
+    check_sampling(require_pixel_size(fr), fr.data.shape, material, fr.path)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -297,8 +431,6 @@ def write_imagej_tiff(path, frames, pixel_size_A: float, overwrite: bool = False
     Fiji or a microscope export writes it."""
     import tifffile
 
-    from .io import atomic_output
-    from .validation import check_pixel_size
 
     ps_nm = check_pixel_size(pixel_size_A) / 10
     data = np.asarray(frames, np.float32)
@@ -312,8 +444,6 @@ def write_rsciio_tiff(path, image, pixel_size_A: float, overwrite: bool = False)
     """One frame as a TIFF written by RosettaSciIO, calibrated in nm."""
     from rsciio.tiff import file_writer
 
-    from .io import atomic_output
-    from .validation import check_pixel_size
 
     img = np.asarray(image, np.float32)
     axes = [{"name": n, "scale": check_pixel_size(pixel_size_A) / 10, "units": "nm", "size": s,
@@ -328,8 +458,6 @@ def write_ncem_emd(path, image, pixel_size_A: float, overwrite: bool = False) ->
     ``emd_group_type = 1`` holding ``data`` and one ``dim`` dataset per axis (units "[n_m]")."""
     import h5py
 
-    from .io import atomic_output
-    from .validation import check_pixel_size
 
     img = np.asarray(image, np.float32)
     ps_nm = check_pixel_size(pixel_size_A) / 10
@@ -412,14 +540,3 @@ def check_calibration(frame, pixel_size_A: float, material: str = "WS2", toleran
     rel = (pixel_size_A - est) / est
     return {"pixel_size_A": float(pixel_size_A), "lattice_estimate_A": est,
             "relative_difference": float(rel), "ok": bool(abs(rel) <= tolerance), "material": material}
-
-
-def subtract_background(frame, pixel_size_A: float, scale_A: float = 20.0) -> np.ndarray:
-    """Remove a slowly varying background (Gaussian low-pass of ``scale_A``), keeping the mean."""
-    from scipy import ndimage
-
-    from .validation import check_image, check_pixel_size
-
-    img = check_image(frame, "frame").astype(np.float64)
-    bg = ndimage.gaussian_filter(img, scale_A / check_pixel_size(pixel_size_A))
-    return (img - bg + bg.mean()).astype(np.float32)

@@ -87,6 +87,15 @@ def link_movie(table: pd.DataFrame, sum_half_window: int) -> pd.DataFrame:
                 overlap_frames=2 * int(sum_half_window), join_distance_A=MOVIE_JOIN_DISTANCE_A)
 
 
+def renumber_tracks(tracks: pd.DataFrame) -> pd.DataFrame:
+    """Tracks numbered 1, 2, ... in order of their first detection (frame, then id), so the same
+    detections always give the same track numbers, whatever the linker's internal order."""
+    t = tracks.copy()
+    first = t.sort_values(["frame", "id"]).drop_duplicates("track")["track"].to_numpy()
+    t["track"] = t["track"].map({old: new for new, old in enumerate(first, start=1)})
+    return t.sort_values(["track", "frame"]).reset_index(drop=True)
+
+
 def link_true_positions(truth: pd.DataFrame) -> pd.DataFrame:
     """The movie's true defect positions (``visible_truth()``) linked as :func:`link_movie` links
     detections, without the overlap join (true positions sit at one site per frame): what the

@@ -4,6 +4,11 @@ from __future__ import annotations
 import numpy as np
 
 
+class InputError(ValueError):
+    """An expected problem with the user's input (file, arguments, output folder): the message is
+    one line naming the thing and the problem."""
+
+
 def check_pixel_size(pixel_size_A, name: str = "pixel_size_A") -> float:
     """A finite, positive pixel size in Å/px, or ValueError."""
     if pixel_size_A is None:

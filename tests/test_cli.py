@@ -43,7 +43,7 @@ def test_tiff_stack_end_to_end(stack, tmp_path, capsys):
     assert (out / "overlay_first.png").exists() and (out / "counts_over_time.png").exists()
     # an existing output folder is refused, and kept intact
     rc = main(["analyze", str(path), "--out", str(out), "--pretrained", "--quiet"])
-    assert rc == 2 and "exists" in capsys.readouterr().err
+    assert rc == 2 and "previous result" in capsys.readouterr().err
     assert (out / "defects.csv").exists()
 
 
@@ -108,4 +108,4 @@ def test_4d_data_is_refused(tmp_path, capsys):
     with h5py.File(p, "w") as f:  # frames of different sizes cannot form one stack
         f.create_dataset("frames", data=np.zeros((2, 3, 300, 300)))
     assert main(["analyze", str(p), "--out", str(tmp_path / "o"), "--pixel-size", "0.2", "--quiet"]) == 2
-    assert "2D image or a 3D stack" in capsys.readouterr().err
+    assert "no 2D image or 3D stack" in capsys.readouterr().err
