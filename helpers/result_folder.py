@@ -161,19 +161,39 @@ def recover_leftovers(out: Path) -> list[str]:
 
 
 class _HeldSignals:
-    """Hold SIGINT and SIGTERM back (main thread only) while a few renames run."""
+    """Hold SIGINT and SIGTERM back while a few renames run (main thread only).
 
-    SIGNALS = {signal.SIGINT, signal.SIGTERM}
+    Python runs signal handlers in the main thread whichever thread the signal reached, so the
+    handlers are swapped for one that only records the signal; on leaving, the original handlers
+    are put back and a recorded signal is handed to them (Ctrl-C then raises KeyboardInterrupt, the
+    command's SIGTERM handler its exception, a default SIGTERM ends the process).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __enter__(self):
         self.active = threading.current_thread() is threading.main_thread()
+        self.pending: list = []
         if self.active:
-            self.old = signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
+            self.saved = {s: signal.getsignal(s) for s in self.SIGNALS}
+            for s in self.SIGNALS:
+                signal.signal(s, lambda signum, frame: self.pending.append((signum, frame)))
         return self
 
     def __exit__(self, *exc):
-        if self.active:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+        if not self.active:
+            return False
+        for s, h in self.saved.items():
+            signal.signal(s, h)
+        if self.pending:
+            signum, frame = self.pending[0]
+            handler = self.saved[signum]
+            if callable(handler):
+                handler(signum, frame)
+            elif handler == signal.SIG_DFL:
+                if signum == signal.SIGINT:
+                    raise KeyboardInterrupt
+                os.kill(os.getpid(), signum)  # the default action: end the process
         return False
 
 
