@@ -410,7 +410,7 @@ def _batch_task(path: str, out: str, settings: AnalysisSettings, overwrite: bool
         s = analyze_file(path, out, settings, overwrite, log=lines.append)
         return {"file": path, "status": "done", "result": out, "detections": s["detections"],
                 "frames": s["frames"], "seconds": round(time.perf_counter() - t0, 2),
-                "warnings": [w for w in lines]}
+                "warnings": [w.removeprefix("warning: ") for w in lines]}
     except InputError as e:
         return {"file": path, "status": "failed", "reason": str(e),
                 "seconds": round(time.perf_counter() - t0, 2)}
@@ -446,6 +446,7 @@ def run_batch(paths, out, settings: AnalysisSettings | None = None, overwrite: b
     from .result_folder import previous_result_problem
 
     settings = (settings or AnalysisSettings()).check()
+    task_settings = AnalysisSettings(**{**asdict(settings), "quiet": True})  # one bar: the batch's
     log = log or (lambda line: print(line, file=sys.stderr))
     files = expand_inputs(paths)
     out = _check_batch_folder(out, files)
@@ -480,7 +481,7 @@ def run_batch(paths, out, settings: AnalysisSettings | None = None, overwrite: b
                                    dashboard_address=None, silence_logs=50)
             client = Client(cluster)
         try:
-            futures = {client.submit(_batch_task, str(f), str(out / name), settings, overwrite,
+            futures = {client.submit(_batch_task, str(f), str(out / name), task_settings, overwrite,
                                      key=f"analyze-{name}-{os.getpid()}", pure=False): name
                        for f, name in todo}
             from tqdm.auto import tqdm

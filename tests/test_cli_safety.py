@@ -362,3 +362,39 @@ def test_a_run_prints_no_tensorflow_lines(stack, tmp_path):
     for noise in ("absl", "oneDNN", "cpu_feature_guard", "I0000", "E0000"):
         assert noise not in r.stderr, r.stderr
     assert json.loads((tmp_path / "res" / "summary.json").read_text())[rf.MARKER_KEY] == rf.MARKER_VALUE
+
+
+# ------------------------------------------------------------------------------------------------
+# many files on Dask distributed
+
+
+def test_batch_on_a_two_worker_local_cluster_with_a_corrupt_file(tmp_path, movie):
+    d = tmp_path / "session"
+    d.mkdir()
+    np.savez(d / "a.npz", frames=movie.frames[:1], pixel_size_A=0.2)
+    np.savez(d / "b.npz", frames=movie.frames[1:2], pixel_size_A=0.2)
+    (d / "c.tif").write_bytes(b"II*\x00 this is not really a TIFF")
+    (d / "readme.txt").write_text("not an image: not part of the batch")
+    out = tmp_path / "batch"
+    common = ["--pretrained", "--quiet", "--seed", "5"]
+    rc = main(["analyze", str(d), "--out", str(out), "--workers", "2", *common])
+    assert rc == 2  # one file failed
+    rec = json.loads((out / "batch.json").read_text())
+    assert (rec["done"], rec["failed"], rec["skipped"]) == (2, 1, 0)
+    assert "not a readable TIFF" in rec["files"]["c_tif"]["reason"]
+    assert sorted(p.name for p in out.iterdir()) == ["a_npz", "b_npz", "batch.json"]
+    # identical to the file run on its own
+    single = tmp_path / "single_a"
+    assert main(["analyze", str(d / "a.npz"), "--out", str(single), *common]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "a_npz" / "defects.csv"),
+                                  pd.read_csv(single / "defects.csv"))
+    # resumed: the finished files are skipped, the corrupt one is tried again
+    before = (out / "a_npz" / "defects.csv").stat().st_mtime_ns
+    rc = main(["analyze", str(d), "--out", str(out), "--workers", "2", *common])
+    rec = json.loads((out / "batch.json").read_text())
+    assert rc == 2 and (rec["done"], rec["failed"], rec["skipped"]) == (0, 1, 2)
+    assert (out / "a_npz" / "defects.csv").stat().st_mtime_ns == before
+    # a batch folder is never a folder the command did not write
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    assert main(["analyze", str(d), "--out", str(mine), *common]) == 2
