@@ -143,7 +143,7 @@ def plot_confusion(matches: pd.DataFrame):
     sns.heatmap(ct, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
     ax.set_xlabel("analysis")
     ax.set_ylabel("truth")
-    ax.set_title("all frames: detections and classes vs truth (SV is not a library class)", fontsize=9)
+    ax.set_title("all frames: detections and classes vs truth (Vs is not a library class)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -40,6 +40,9 @@ EXIT_INPUT = 2
 EXIT_INTERRUPTED = 130
 BATCH_FILE = "batch.json"
 BATCH_MARKER = "defectfinder batch"
+#: detection methods: every lattice site read (default), the poster's localizer trained on frame 1
+#: of the file, or the shipped localizer
+METHODS = ("sites", "localizer", "pretrained")
 
 
 class Interrupted(BaseException):
@@ -54,7 +57,8 @@ class AnalysisSettings:
     pixel_size_A: float | None = None
     frames: tuple[int | None, int | None] | None = None  # 0-based slice (start, stop)
     dataset: str | None = None
-    pretrained: bool = False
+    method: str = "sites"  # sites (default) | localizer (poster: trained on frame 1) | pretrained
+    sites_csv: bool = True
     unknown_below: float = 0.6
     epochs: int = 12
     crops: int = 1024
@@ -65,6 +69,8 @@ class AnalysisSettings:
         """Raise :class:`InputError` for a setting no analysis can use."""
         from .formats import LATTICE_CONSTANTS_A
 
+        if self.method not in METHODS:
+            raise InputError(f"--method {self.method!r} is not known; choose one of {', '.join(METHODS)}")
         if self.material not in LATTICE_CONSTANTS_A:
             raise InputError(f"--material {self.material!r} is not known; known: "
                              f"{', '.join(sorted(LATTICE_CONSTANTS_A))}")
@@ -82,6 +88,10 @@ class AnalysisSettings:
             except ValueError as e:
                 raise InputError(str(e)) from None
         return self
+
+    @property
+    def pretrained(self) -> bool:
+        return self.method == "pretrained"
 
     @property
     def frame_slice(self) -> slice | None:
@@ -155,8 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--dataset", default=None, metavar="NAME",
                    help="the array (.npz), dataset (.h5) or signal (.emd, .dm3/.dm4: title or number) "
                         "to read from a file that holds several")
-    a.add_argument("--pretrained", action="store_true",
-                   help="use the shipped localizer instead of training one on frame 1 of this file")
+    a.add_argument("--method", choices=METHODS, default=None,
+                   help="how defects are found: 'sites' (default) reads every lattice site's column "
+                        "content and reports the sites that differ from the pristine lattice; "
+                        "'localizer' is the poster's path (a network trained on frame 1 of this file, "
+                        "then windows classified); 'pretrained' the same with the shipped network")
+    a.add_argument("--pretrained", action="store_true", help="same as --method pretrained")
+    a.add_argument("--no-sites-csv", action="store_true",
+                   help="sites method: do not write sites.csv (every site of every frame)")
     a.add_argument("--unknown-below", type=float, default=0.6,
                    help="class probability under which a defect is reported as 'unknown' (default 0.6)")
     a.add_argument("--epochs", type=int, default=12, help="localizer training epochs (default 12)")
@@ -177,8 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from_args(args) -> AnalysisSettings:
     """The :class:`AnalysisSettings` of parsed command-line arguments (checked)."""
+    if args.pretrained and args.method not in (None, "pretrained"):
+        raise InputError(f"--pretrained contradicts --method {args.method}")
+    method = "pretrained" if args.pretrained else (args.method or "sites")
     return AnalysisSettings(material=args.material, pixel_size_A=args.pixel_size, frames=args.frames,
-                            dataset=args.dataset, pretrained=args.pretrained,
+                            dataset=args.dataset, method=method, sites_csv=not args.no_sites_csv,
                             unknown_below=args.unknown_below, epochs=args.epochs, crops=args.crops,
                             seed=args.seed, quiet=args.quiet).check()
 
@@ -212,7 +231,7 @@ def prepare_file(path, out, settings: AnalysisSettings, overwrite: bool = False)
     except ValueError as e:
         cal = {"ok": None, "problem": str(e)}
         warnings_.append(f"calibration check impossible: {e}")
-    if not settings.pretrained:
+    if settings.method == "localizer":
         from .localizer import LocalizerParams
 
         crop_px = LocalizerParams(pixel_size_A=ps).crop_px
@@ -222,24 +241,117 @@ def prepare_file(path, out, settings: AnalysisSettings, overwrite: bool = False)
     return PreparedFile(path, out, settings, fr, ps, cal, warnings_)
 
 
-def _analyze_into(job: PreparedFile, folder: Path, log=print) -> dict:
-    """Run the analysis of a prepared file and write its results into ``folder``."""
-    from . import config
+def _summary_head(job: PreparedFile) -> dict:
+    from .metrics import jsonable
+    from .result_folder import MARKER_KEY, MARKER_VALUE
 
-    config.quiet_tensorflow()
+    s, fr = job.settings, job.frames
+    first = s.frames[0] if s.frames is not None and s.frames[0] else 0
+    return {MARKER_KEY: MARKER_VALUE, "file": str(job.path), "frames": fr.n_frames,
+            "frame_shape": list(fr.data.shape[1:]), "first_frame_in_file": first + 1,
+            "pixel_size_A": job.pixel_size_A, "pixel_size_source": fr.pixel_size_source,
+            "material": s.material, "calibration": job.calibration, "method": s.method,
+            "metadata": jsonable(fr.metadata), "settings": asdict(s)}
+
+
+def _write_figures(job: PreparedFile, table, folder: Path, classes) -> None:
+    """Overlays of the first and last frame and, for stacks, the counts per class over time."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from . import analysis_figures as af
+    from . import tracking as tk
+    from . import tracking_figures as tkf
+    from .plotting import show_image
+
+    fr, ps = job.frames, job.pixel_size_A
+    first = job.settings.frames[0] if job.settings.frames is not None and job.settings.frames[0] else 0
+    if fr.n_frames > 1:
+        counts = tk.counts_over_time(table, classes, fr.n_frames)
+        fig = tkf.plot_counts(counts, counts.iloc[:0], classes)
+        fig.savefig(folder / "counts_over_time.png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+    for name, f in (("first", 0), ("last", fr.n_frames - 1)):
+        if name == "last" and fr.n_frames == 1:
+            break
+        fig, ax = plt.subplots(figsize=(8, 7))
+        show_image(ax, fr.data[f], ps, f"{job.path.name}: frame {first + f + 1}", bar_A=10)
+        af.overlay_detections(ax, table[table.frame == f])
+        fig.savefig(folder / f"overlay_{name}.png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+
+
+def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
+    """The default path: every lattice site read (:mod:`helpers.sites`); no network involved."""
+    from . import sites as st
+    from . import tracking as tk
+    from .movie_analysis import write_table
+
+    s, fr, ps = job.settings, job.frames, job.pixel_size_A
+    warnings_ = list(job.warnings)
+    if s.material != "WS2":
+        warnings_.append(f"classes carry the WS2 names (metal site: Vw empty, Sw one chalcogen, Mo a "
+                         f"lighter metal; chalcogen site: Vs2 empty, Vs one atom, W2s2 a metal, Ws "
+                         f"metal + chalcogen); read them as contents of {s.material}")
+        log(f"warning: {warnings_[-1]}")
+    t0 = time.perf_counter()
+    try:
+        reading = st.read_sites(fr.data, ps, _lattice_a(s.material), progress=not s.quiet)
+    except ValueError as e:
+        raise InputError(f"{job.path}: the lattice sites cannot be read ({e})") from None
+    table = st.defect_table(reading)
+    first = s.frames[0] if s.frames is not None and s.frames[0] else 0
+    classes = list(st.DEFECT_CLASSES)
+    summary = _summary_head(job)
+    lat = reading.lattice
+    summary.update({
+        "sites_read_per_frame": round(len(reading.sites) / fr.n_frames, 1),
+        "edge_margin_A": st.SiteParams().edge_margin_A,
+        "column_reading": {"column_sigma_A": lat.sigma_px * ps, "chalcogen_over_metal": lat.s2_ratio,
+                           "haadf_exponent": lat.haadf_exponent, "gain": reading.gain,
+                           "noise_per_frame": reading.noise,
+                           "contents": {k: {c: round(v, 4) for c, v in d.items()}
+                                        for k, d in reading.contents.items()}},
+        "detections": int(len(table)),
+        "counts_per_class": table["class"].value_counts().to_dict(),
+        "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),
+        "timings_s": {k: round(v, 3) for k, v in reading.seconds.items()},
+        "analysis_s": reading.seconds["total"], "frames_per_s": fr.n_frames / reading.seconds["total"],
+        "warnings": warnings_,
+    })
+    if fr.n_frames > 1 and len(table):
+        tracks = tk.renumber_tracks(tk.link_movie(table, 0))
+        table = table.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
+        summary["tracks"] = int(tracks["track"].nunique())
+    _write_figures(job, table, folder, classes)
+    write_table(table.assign(frame=table["frame"] + first), folder / "defects.csv", overwrite=True)
+    if s.sites_csv:
+        sites = st.site_table(reading)
+        write_table(sites.assign(frame=sites["frame"] + first), folder / "sites.csv", overwrite=True)
+    summary["total_s"] = time.perf_counter() - t0
+    (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    return summary
+
+
+def _analyze_into(job: PreparedFile, folder: Path, log=print) -> dict:
+    """Run the analysis of a prepared file and write its results into ``folder``."""
+    if job.settings.method == "sites":
+        return _analyze_sites(job, folder, log)
+    return _analyze_localizer(job, folder, log)
+
+
+def _analyze_localizer(job: PreparedFile, folder: Path, log=print) -> dict:
+    """The poster's path: a localizer network (trained on frame 1, or shipped), windows classified
+    by the CNN, classes re-read from the column intensities (WS2)."""
+    from . import config
+
+    config.quiet_tensorflow()
     from . import localizer as lz
     from . import movie_analysis as ma
     from . import tracking as tk
-    from . import tracking_figures as tkf
     from .classifier import load_classifier
-    from .metrics import jsonable
-    from .plotting import show_image
 
     s, fr, ps = job.settings, job.frames, job.pixel_size_A
     warnings_ = list(job.warnings)
@@ -275,39 +387,21 @@ def _analyze_into(job: PreparedFile, folder: Path, log=print) -> dict:
                 "haadf_exponent": lat.haadf_exponent, "gain": table.attrs.get("column_gain")}
                if lat is not None else None)
     first = s.frames[0] if s.frames is not None and s.frames[0] else 0
-    from .result_folder import MARKER_KEY, MARKER_VALUE
-
-    summary = {
-        MARKER_KEY: MARKER_VALUE,
-        "file": str(job.path), "frames": fr.n_frames, "frame_shape": list(fr.data.shape[1:]),
-        "first_frame_in_file": first + 1, "pixel_size_A": ps, "pixel_size_source": fr.pixel_size_source,
-        "material": s.material, "calibration": job.calibration, "localizer": loc_source,
-        "column_intensities": columns,
+    summary = _summary_head(job)
+    summary.update({
+        "localizer": loc_source, "column_intensities": columns,
         "detections": int(len(table)),
         "counts_per_class": table["class"].value_counts().to_dict(),
         "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),
         "localizer_train_s": train_s, "analysis_s": res.seconds["total"],
-        "frames_per_s": res.frames_per_s, "warnings": warnings_, "metadata": jsonable(fr.metadata),
-        "settings": asdict(s),
-    }
+        "frames_per_s": res.frames_per_s, "warnings": warnings_,
+    })
     if fr.n_frames > 1:
         tracks = tk.renumber_tracks(tk.link_movie(table, lp.sum_half_window))
         table = table.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
         summary["tracks"] = int(tracks["track"].nunique())
-        counts = tk.counts_over_time(table, list(ma.CLASS_NAMES) + [ma.UNKNOWN], fr.n_frames)
-        fig = tkf.plot_counts(counts, counts.iloc[:0], list(ma.CLASS_NAMES) + [ma.UNKNOWN])
-        fig.savefig(folder / "counts_over_time.png", dpi=120, bbox_inches="tight")
-        plt.close(fig)
-    table = table.assign(frame=table["frame"] + first)  # frame numbers as in the file (0-based)
-    ma.write_table(table, folder / "defects.csv", overwrite=True)
-    for name, f in (("first", 0), ("last", fr.n_frames - 1)):
-        if name == "last" and fr.n_frames == 1:
-            break
-        fig, ax = plt.subplots(figsize=(8, 7))
-        show_image(ax, fr.data[f], ps, f"{job.path.name}: frame {first + f + 1}", bar_A=10)
-        af.overlay_detections(ax, res.table[res.table.frame == f])
-        fig.savefig(folder / f"overlay_{name}.png", dpi=120, bbox_inches="tight")
-        plt.close(fig)
+    _write_figures(job, table, folder, list(ma.CLASS_NAMES) + [ma.UNKNOWN])
+    ma.write_table(table.assign(frame=table["frame"] + first), folder / "defects.csv", overwrite=True)
     summary["total_s"] = time.perf_counter() - t_start
     (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary

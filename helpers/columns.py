@@ -38,7 +38,7 @@ from .validation import check_image, check_pixel_size
 Z = {"W": 74, "Mo": 42, "S": 16}
 METAL, CHALCOGEN = "metal", "chalcogen"
 #: out-of-library contents: a pristine column (a false detection) and a single S vacancy
-PRISTINE_W, PRISTINE_S2, SINGLE_S_VACANCY = "W", "S2", "SV"
+PRISTINE_W, PRISTINE_S2, SINGLE_S_VACANCY = "W", "S2", "Vs"
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def expected_contents(s2_ratio: float) -> dict:
     """Column content in W units of every possibility on each sublattice, from the S2/W ratio.
 
     Metal site: ``Vw`` 0, ``Sw`` one S, ``Mo``, pristine ``W`` 1. Chalcogen site: ``Vs2`` 0,
-    ``SV`` one S (out of the library), pristine ``S2``, ``W2s2`` 1, ``Ws`` 1 + one S.
+    ``Vs`` one S (out of the library), pristine ``S2``, ``W2s2`` 1, ``Ws`` 1 + one S.
     """
     n = haadf_exponent(s2_ratio)
     s, mo = (Z["S"] / Z["W"]) ** n, (Z["Mo"] / Z["W"]) ** n

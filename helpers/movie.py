@@ -4,7 +4,7 @@ The poster's 60 kV movie is not public, so DefectFinder generates its stand-in. 
 *different physics* from the multislice library, as a real movie would be:
 
 * **Kinetics** — defects with persistent identities on the two WS2 sublattices, in the six library
-  classes plus out-of-library single S vacancies (``SV``). Per frame each defect may disappear, change
+  classes plus out-of-library single S vacancies (``Vs``). Per frame each defect may disappear, change
   class (a known transition matrix, only between classes of its own sublattice) and hop to one of
   the six neighbouring equivalent sites (``Mo`` dopants never hop). New defects, mostly vacancies,
   are born at a rate that grows with the accumulated dose.
@@ -36,13 +36,13 @@ from .structures import CLASS_NAMES, LATTICE_A
 from .validation import check_pixel_size
 
 #: Classes in the movie: the library's six (label order) plus the out-of-library single S vacancy.
-MOVIE_CLASSES: tuple[str, ...] = CLASS_NAMES + ("SV",)
+MOVIE_CLASSES: tuple[str, ...] = CLASS_NAMES + ("Vs",)
 METAL_CLASSES = ("Sw", "Mo", "Vw")
-CHALCOGEN_CLASSES = ("W2s2", "Vs2", "Ws", "SV")
+CHALCOGEN_CLASSES = ("W2s2", "Vs2", "Ws", "Vs")
 SUBLATTICE = {c: ("metal" if c in METAL_CLASSES else "chalcogen") for c in MOVIE_CLASSES}
 #: what each column holds (pristine columns: W on metal sites, S2 on chalcogen sites)
 COLUMN_CONTENT = {"W": ["W"], "S2": ["S", "S"], "Sw": ["S"], "Mo": ["Mo"], "Vw": [],
-                  "W2s2": ["W"], "Vs2": [], "Ws": ["W", "S"], "SV": ["S"]}
+                  "W2s2": ["W"], "Vs2": [], "Ws": ["W", "S"], "Vs": ["S"]}
 GENERATOR_VERSION = "1"
 
 
@@ -51,8 +51,8 @@ def _default_transitions() -> list[list[float]]:
     T = {c: {c: 1.0} for c in MOVIE_CLASSES}
     T["Vw"] = {"Vw": 0.985, "Sw": 0.015}    # an S atom drops into the W vacancy
     T["Sw"] = {"Sw": 0.985, "Vw": 0.015}    # ... and is knocked out again
-    T["SV"] = {"SV": 0.97, "Vs2": 0.03}     # the second S of the column is sputtered
-    T["Vs2"] = {"Vs2": 0.975, "SV": 0.015, "W2s2": 0.01}  # refilled by an S adatom, or a W moves in
+    T["Vs"] = {"Vs": 0.97, "Vs2": 0.03}     # the second S of the column is sputtered
+    T["Vs2"] = {"Vs2": 0.975, "Vs": 0.015, "W2s2": 0.01}  # refilled by an S adatom, or a W moves in
     T["W2s2"] = {"W2s2": 0.985, "Ws": 0.015}  # an S adatom joins the W on the chalcogen site
     T["Ws"] = {"Ws": 0.975, "W2s2": 0.025}    # ... and is sputtered again
     return [[T[a].get(b, 0.0) for b in MOVIE_CLASSES] for a in MOVIE_CLASSES]

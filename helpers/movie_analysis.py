@@ -372,7 +372,7 @@ def column_classes(frames, pixel_size_A: float, table: pd.DataFrame, shifts=None
     on that same site within ±``average_frames`` frames (drift-corrected); the content-to-class
     mixture is fitted to all detections of the movie at once. Adds ``site``, ``column_ratio`` (this
     frame), ``column_ratio_mean`` (site-averaged, what the class is read from), ``column_class``
-    (out-of-library contents — a pristine ``W`` or ``S2`` column, a single S vacancy ``SV`` —
+    (out-of-library contents — a pristine ``W`` or ``S2`` column, a single S vacancy ``Vs`` —
     included), ``column_probability``, and keeps the classifier's ``cnn_class``,
     ``cnn_probability``. ``class`` becomes the column class when that is a library class with
     probability ≥ ``unknown_below``, ``unknown`` when it is out of the library or less sure, and
@@ -480,14 +480,14 @@ def match_table(table: pd.DataFrame, truth: pd.DataFrame, tolerance_A: float = 1
 def classification_scores(matches: pd.DataFrame) -> dict:
     """From :func:`match_table`: accuracy on correctly detected *library* defects (``unknown``
     counts as wrong), per-class recall (detected and correctly classified / all of that class),
-    the fraction of detections reported ``unknown``, and how out-of-library ``SV`` defects fared."""
+    the fraction of detections reported ``unknown``, and how out-of-library ``Vs`` defects fared."""
     det = matches[(matches["id"] >= 0)]
     lib = det[det["true_class"].isin(CLASS_NAMES)]
     acc = float((lib["true_class"] == lib["pred_class"]).mean()) if len(lib) else 0.0
     truth_rows = matches[matches["defect_id"] >= 0]
     per_class = {c: float((g["pred_class"] == c).mean())
                  for c, g in truth_rows.groupby("true_class") if c in CLASS_NAMES}
-    sv = det[det["true_class"] == "SV"]
+    sv = det[det["true_class"] == "Vs"]
     return {"classification_accuracy": acc, "per_class_recall": per_class,
             "unknown_fraction": float((det["pred_class"] == UNKNOWN).mean()) if len(det) else 0.0,
             "sv_detected_reported_unknown": float((sv["pred_class"] == UNKNOWN).mean()) if len(sv) else None,

@@ -8,7 +8,7 @@ from .movie import MOVIE_CLASSES
 from .plotting import CLASS_COLOURS, show_image
 from .windows import cut_window
 
-MARKERS = {"Sw": "s", "Mo": "D", "W2s2": "^", "Vw": "o", "Vs2": "v", "Ws": "P", "SV": "x"}
+MARKERS = {"Sw": "s", "Mo": "D", "W2s2": "^", "Vw": "o", "Vs2": "v", "Ws": "P", "Vs": "x"}
 
 
 def overlay_truth(ax, truth_frame, size: float = 70, legend: bool = True) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 from . import config
 
 CLASS_COLOURS = {"Sw": "#1b9e77", "Mo": "#d95f02", "W2s2": "#7570b3", "Vw": "#e7298a",
-                 "Vs2": "#66a61e", "Ws": "#e6ab02", "SV": "#a6761d", "unknown": "#666666"}
+                 "Vs2": "#66a61e", "Ws": "#e6ab02", "Vs": "#a6761d", "unknown": "#666666"}
 
 
 def savefig(fig, name: str, profile: str | None = None, dpi: int = 150) -> Path:

@@ -39,7 +39,7 @@ from .columns import (CHALCOGEN, METAL, ColumnLattice, _filters, expected_conten
 from .validation import check_image, check_pixel_size
 from .windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
 
-#: the single chalcogen vacancy (one atom of a chalcogen column missing); the movie truth's "SV"
+#: the single chalcogen vacancy (one atom of a chalcogen column missing)
 VS = "Vs"
 PRISTINE = {METAL: "W", CHALCOGEN: "S2"}
 #: class names of a reading (WS2's poster names; the single S vacancy as ``Vs``)
@@ -150,7 +150,7 @@ def class_contents(metal_ratio: float, chalcogen_ratio: float, metal: str = "W")
     measured pristine chalcogen/metal ratio (HAADF ∝ Z^n; n from that ratio)."""
     exp = expected_contents(chalcogen_ratio / metal_ratio)
     m = {"Vw": exp[METAL]["Vw"], "Sw": exp[METAL]["Sw"], "Mo": exp[METAL]["Mo"], PRISTINE[METAL]: 1.0}
-    c = {"Vs2": 0.0, VS: exp[CHALCOGEN]["SV"], PRISTINE[CHALCOGEN]: exp[CHALCOGEN]["S2"],
+    c = {"Vs2": 0.0, VS: exp[CHALCOGEN]["Vs"], PRISTINE[CHALCOGEN]: exp[CHALCOGEN]["S2"],
          "W2s2": exp[CHALCOGEN]["W2s2"], "Ws": exp[CHALCOGEN]["Ws"]}
     return {METAL: {k: v * metal_ratio for k, v in m.items()},
             CHALCOGEN: {k: v * metal_ratio for k, v in c.items()}}
@@ -455,3 +455,30 @@ def _decode(sites: pd.DataFrame, p: SiteParams, iterations: int = 3):
     s["probability"] = post_best
     s["posterior_defect"] = post_def
     return s, contents, noise, gain
+
+
+def defect_table(reading: SiteReading) -> pd.DataFrame:
+    """The defects of a reading in the command's table layout: frame, id (per frame), x/y in px and
+    Å (the site's fitted lattice position), class, probability (posterior of that content), site
+    (metal / chalcogen), i, j (lattice indices, the same site in every frame), content (metal units),
+    z (one frame's reading against its sublattice)."""
+    d = reading.defects
+    out = pd.DataFrame({"frame": d["frame"].to_numpy(), "x_px": d["col"].to_numpy(),
+                        "y_px": d["row"].to_numpy(), "x_A": d["x_A"].to_numpy(), "y_A": d["y_A"].to_numpy(),
+                        "class": d["class"].to_numpy(), "probability": d["probability"].to_numpy(),
+                        "site": d["kind"].to_numpy(), "i": d["i"].to_numpy(), "j": d["j"].to_numpy(),
+                        "content": d["content"].to_numpy(), "z": d["z"].to_numpy()})
+    out = out.sort_values(["frame", "y_px", "x_px"], kind="stable").reset_index(drop=True)
+    out.insert(1, "id", out.groupby("frame").cumcount())
+    return out
+
+
+def site_table(reading: SiteReading) -> pd.DataFrame:
+    """Every site of every frame (``sites.csv``): positions as x/y px and Å, the reading, its z-score,
+    the decoded content class (``W``/``S2`` for pristine sites) and its posterior probability."""
+    s = reading.sites
+    return pd.DataFrame({"frame": s["frame"], "site": s["kind"], "i": s["i"], "j": s["j"],
+                         "x_px": s["col"], "y_px": s["row"], "x_A": s["x_A"], "y_A": s["y_A"],
+                         "amplitude": s["amplitude"], "content": s["content"], "z": s["z"],
+                         "class": s["class"], "probability": s["probability"],
+                         "defect": s["significant"]})

@@ -32,7 +32,8 @@ def test_help_documents_the_command():
 def test_tiff_stack_end_to_end(stack, tmp_path, capsys):
     path, movie = stack
     out = tmp_path / "res"
-    rc = main(["analyze", str(path), "--out", str(out), "--crops", "64", "--epochs", "1", "--quiet"])
+    rc = main(["analyze", str(path), "--out", str(out), "--method", "localizer", "--crops", "64",
+               "--epochs", "1", "--quiet"])
     assert rc == 0
     table = pd.read_csv(out / "defects.csv")
     assert {"frame", "id", "x_px", "y_px", "x_A", "y_A", "class", "probability", "track"} <= set(table.columns)

@@ -227,7 +227,8 @@ def test_sigterm_during_a_real_run_leaves_the_old_result_and_no_working_folder(s
     res = fake_result(tmp_path / "res", {"old": True})
     before = tree(res)
     p = subprocess.Popen([sys.executable, "-m", "helpers", "analyze", str(stack), "--out", str(res),
-                          "--overwrite", "--quiet", "--epochs", "50", "--crops", "512"],
+                          "--overwrite", "--quiet", "--method", "localizer", "--epochs", "50",
+                          "--crops", "512"],
                          cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list(tmp_path.glob(".res.df-tmp-*")):
@@ -347,7 +348,8 @@ def test_identical_runs_give_identical_tables_on_the_training_path(stack, tmp_pa
     outs = []
     for k in range(2):
         out = tmp_path / f"r{k}"
-        assert main(["analyze", str(stack), "--out", str(out), "--crops", "64", "--epochs", "1",
+        assert main(["analyze", str(stack), "--out", str(out), "--method", "localizer", "--crops", "64",
+                     "--epochs", "1",
                      "--quiet"]) == 0
         outs.append(pd.read_csv(out / "defects.csv"))
     pd.testing.assert_frame_equal(outs[0], outs[1])

@@ -9,7 +9,7 @@ from helpers.movie import probe_kernel, render_columns
 N_EXP = 1.7
 S1 = (16 / 74) ** N_EXP
 CONTENT = {"W": 1.0, "Mo": (42 / 74) ** N_EXP, "Sw": S1, "Vw": 0.0,
-           "S2": 2 * S1, "Vs2": 0.0, "W2s2": 1.0, "Ws": 1.0 + S1, "SV": S1}
+           "S2": 2 * S1, "Vs2": 0.0, "W2s2": 1.0, "Ws": 1.0 + S1, "Vs": S1}
 
 
 def _ws2(planted: dict, ps=0.2, n=256, angle_deg=13.0, a=3.18, counts=None, seed=0):

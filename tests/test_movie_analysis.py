@@ -106,13 +106,13 @@ def test_central_classifier_without_a_disc_is_the_softmax():
 
 
 def test_match_table_and_classification_scores():
-    truth = pd.DataFrame({"frame": [1, 1, 1], "defect_id": [7, 8, 9], "class": ["Mo", "Vw", "SV"],
+    truth = pd.DataFrame({"frame": [1, 1, 1], "defect_id": [7, 8, 9], "class": ["Mo", "Vw", "Vs"],
                           "x_A": [10.0, 20.0, 30.0], "y_A": [10.0, 10.0, 10.0]})
     table = pd.DataFrame({"frame": [1, 1, 1], "id": [0, 1, 2], "class": ["Mo", "Sw", "unknown"],
                           "probability": [0.9, 0.7, 0.4], "x_A": [10.3, 20.2, 50.0],
                           "y_A": [10.0, 10.1, 50.0]})
     m = ma.match_table(table, truth, 1.0)
-    assert len(m) == 4  # 2 matched, 1 missed (SV), 1 false detection
+    assert len(m) == 4  # 2 matched, 1 missed (Vs), 1 false detection
     assert set(m["pred_class"]) == {"Mo", "Sw", "missed", "unknown"}
     s = ma.classification_scores(m)
     assert s["classification_accuracy"] == 0.5
