@@ -34,7 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .columns import (CHALCOGEN, METAL, ColumnLattice, _filters, expected_contents, fit_column_lattice,
+from functools import lru_cache
+
+from .columns import (CHALCOGEN, METAL, ColumnLattice, _patch_model, expected_contents, fit_column_lattice,
                       lattice_origin)
 from .validation import check_image, check_pixel_size
 from .windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
@@ -77,13 +79,51 @@ def enumerate_sites(shape, origin_rc, lattice: ColumnLattice, margin_px: float):
     return np.array(kinds, object), np.concatenate(pos), np.concatenate(idx).astype(int)
 
 
+@lru_cache(maxsize=16)
+def _site_filters(vectors_px: tuple, chalcogen_frac: tuple, sigma_px: float, pixel_size_A: float,
+                  radius_A: float, bins: int, halo_sigma_px: float):
+    """Per site kind and sub-pixel bin: the least-squares filter of the site's column amplitude and
+    the disc of pixels it uses; and the patch half-size R (px).
+
+    The patch model: a Gaussian of width ``sigma_px`` on every lattice site within reach, a plane,
+    and (``halo_sigma_px`` > 0) a broad Gaussian centred on the site. A real probe has a weak broad
+    tail; when a column's content changes, so does its halo, which a model of Gaussian cores alone
+    pushes into the core's amplitude (a vacancy then reads below zero, a heavier column above its
+    content: a gain of ~1.05 on the standard movie). The halo term takes that change itself, so the
+    core amplitude reads the content.
+    """
+    A, cf = np.asarray(vectors_px, float), np.asarray(chalcogen_frac, float)
+    out, R = {}, 0
+    for kind in (METAL, CHALCOGEN):
+        for by in range(bins):
+            for bx in range(bins):
+                q = (np.array([by, bx]) + 0.5) / bins
+                yy, xx, disc, sites, names, dist, R = _patch_model(A, cf, sigma_px, pixel_size_A, radius_A,
+                                                                   kind, q, False)
+                y, x = yy[disc], xx[disc]
+                g = np.exp(-((y[:, None] - sites[None, :, 0]) ** 2 + (x[:, None] - sites[None, :, 1]) ** 2)
+                           / (2 * sigma_px ** 2))
+                cols = [g, np.ones((len(y), 1)), y[:, None], x[:, None]]
+                if halo_sigma_px > 0:
+                    cols.append(np.exp(-((y - q[0]) ** 2 + (x - q[1]) ** 2) / (2 * halo_sigma_px ** 2))[:, None])
+                M = np.concatenate(cols, 1)
+                gram = M.T @ M
+                gram[np.diag_indices_from(gram)] += 1e-9 * np.trace(gram) / len(gram)
+                centre = int(np.argmin(dist))
+                row = np.linalg.solve(gram, np.eye(len(gram))[centre]) @ M.T
+                out[(kind, by, bx)] = (row, disc)
+    return out, R
+
+
 def measure_amplitudes(image, kinds, positions, lattice: ColumnLattice, radius_A: float = 5.0,
-                       bins: int = 4) -> np.ndarray:
+                       bins: int = 4, halo_A: float = 0.0) -> np.ndarray:
     """Least-squares column amplitude (image units) of each site, all sites of one kind and sub-pixel
-    bin at once. Every site's fitting disc must lie inside the image (see :func:`enumerate_sites`)."""
+    bin at once (:func:`_site_filters`; ``halo_A``: width σ of the site's halo term, 0 for none).
+    Every site's fitting disc must lie inside the image (see :func:`enumerate_sites`)."""
     img = np.asarray(image, np.float64)
-    filt, R = _filters(tuple(map(tuple, lattice.vectors)), tuple(lattice.chalcogen_frac),
-                       float(lattice.sigma_px), float(lattice.pixel_size_A), float(radius_A), bins, False)
+    filt, R = _site_filters(tuple(map(tuple, lattice.vectors)), tuple(lattice.chalcogen_frac),
+                            float(lattice.sigma_px), float(lattice.pixel_size_A), float(radius_A), bins,
+                            float(halo_A) / float(lattice.pixel_size_A))
     p = np.asarray(positions, float).reshape(-1, 2)
     kinds = np.asarray(kinds, object)
     anchor = np.floor(p).astype(int)
@@ -99,12 +139,12 @@ def measure_amplitudes(image, kinds, positions, lattice: ColumnLattice, radius_A
                 sel = np.flatnonzero((kinds == kind) & (b[:, 0] == by) & (b[:, 1] == bx))
                 if not len(sel):
                     continue
-                rows, disc = filt[(kind, by, bx)]
+                row, disc = filt[(kind, by, bx)]
                 dy, dx = yy[disc], xx[disc]
                 for s in range(0, len(sel), 4096):  # bounded memory: 4,096 patches at a time
                     part = sel[s:s + 4096]
                     patches = img[anchor[part, 0, None] + dy[None], anchor[part, 1, None] + dx[None]]
-                    out[part] = patches @ rows["centre"]
+                    out[part] = patches @ row
     return out
 
 
@@ -125,26 +165,6 @@ def metal_reference(positions, kinds, amplitudes, k: int = 12) -> np.ndarray:
     return np.nanmedian(a, axis=1)
 
 
-def robust_z(values, groups) -> tuple[np.ndarray, dict]:
-    """z-score of each value against its group's median and normalised MAD (1.4826 · MAD): the
-    pristine level and spread, measured on the data (defects are few). Returns (z, {group: (centre,
-    spread)})."""
-    v = np.asarray(values, float)
-    g = np.asarray(groups, object)
-    z = np.full(len(v), np.nan)
-    stats = {}
-    for key in pd.unique(g):
-        sel = (g == key) & np.isfinite(v)
-        if sel.sum() < 5:
-            continue
-        c = float(np.median(v[sel]))
-        s = float(1.4826 * np.median(np.abs(v[sel] - c)))
-        s = s if s > 0 else float(np.std(v[sel]) or 1.0)
-        z[sel] = (v[sel] - c) / s
-        stats[key] = (c, s)
-    return z, stats
-
-
 def class_contents(metal_ratio: float, chalcogen_ratio: float, metal: str = "W") -> dict:
     """Expected content (in pristine-metal units) of every class on each sublattice, from the
     measured pristine chalcogen/metal ratio (HAADF ∝ Z^n; n from that ratio)."""
@@ -156,30 +176,13 @@ def class_contents(metal_ratio: float, chalcogen_ratio: float, metal: str = "W")
             CHALCOGEN: {k: v * metal_ratio for k, v in c.items()}}
 
 
-def classify_contents(ratio, kinds, spread: dict, contents: dict, max_z: float = 4.0):
-    """Nearest content (in units of its sublattice's spread) of each site, and a probability from
-    Gaussian likelihoods of equal prior over the non-pristine contents and the pristine one.
-    Returns (class (n,) object, probability (n,)); a ratio more than ``max_z`` spreads from every
-    content is ``unknown``."""
-    ratio = np.asarray(ratio, float)
-    kinds = np.asarray(kinds, object)
-    cls = np.full(len(ratio), UNKNOWN, object)
-    prob = np.full(len(ratio), np.nan)
-    for kind, table in contents.items():
-        sel = np.flatnonzero(kinds == kind)
-        if not len(sel) or kind not in spread:
-            continue
-        names = list(table)
-        mu = np.array([table[k] for k in names])
-        d = (ratio[sel, None] - mu[None]) / spread[kind]
-        like = np.exp(-0.5 * d ** 2)
-        post = like / np.maximum(like.sum(1, keepdims=True), 1e-300)
-        best = np.argmin(np.abs(d), 1)
-        c = np.array(names, object)[best]
-        c[np.abs(d[np.arange(len(sel)), best]) > max_z] = UNKNOWN
-        cls[sel] = c
-        prob[sel] = post[np.arange(len(sel)), best]
-    return cls, prob
+#: a site keeps its content from one frame to the next with this probability (prior of the model)
+STAY_PROBABILITY = 0.98
+#: prior probability that a site holds a defect in the first frame (or in a single image)
+PRIOR_DEFECT = 0.01
+#: a site is reported as a defect when the posterior probability of its pristine content is below
+#: this
+PRISTINE_BELOW = 0.1
 
 
 @dataclass
@@ -187,58 +190,20 @@ class SiteParams:
     """Settings of the site reading (lengths in Å)."""
 
     radius_A: float = 5.0  # fitting disc of each site
-    z_threshold: float = 5.0  # |z| at which a site is a defect candidate
     edge_margin_A: float = EDGE_MARGIN_A
     sum_half_window: int = 2  # movies: each frame read on its registered sum with ±this many
     reference_neighbours: int = 12
     bins: int = 4
+    #: a site is reported as a defect when the posterior probability of its pristine content is
+    #: below this
+    pristine_below: float = PRISTINE_BELOW
+    #: width σ (Å) of the halo term of the calibration reading (:func:`_site_filters`): each site is
+    #: read twice, with Gaussian cores only (least noise, what is decoded) and with a halo term
+    #: (unbiased content); the second calibrates the gain of the first
+    halo_A: float = 2.0
 
     def margin_px(self, pixel_size_A: float) -> float:
         return max(self.edge_margin_A, self.radius_A) / pixel_size_A + 2
-
-
-def read_frame_sites(image, pixel_size_A: float, lattice: ColumnLattice, origin_rc=None,
-                     p: SiteParams | None = None) -> pd.DataFrame:
-    """Every site of one image read: kind, lattice indices, position, amplitude, ratio to the local
-    metal column (``ratio``), z-score against its sublattice (``z``). Classes are set by
-    :func:`classify_sites`."""
-    p = p or SiteParams()
-    img = check_image(image, "image", min_shape=(16, 16)).astype(np.float64)
-    ps = check_pixel_size(pixel_size_A)
-    o = lattice_origin(img, lattice) if origin_rc is None else np.asarray(origin_rc, float)
-    kinds, pos, ij = enumerate_sites(img.shape, o, lattice, p.margin_px(ps))
-    amp = measure_amplitudes(img, kinds, pos, lattice, p.radius_A, p.bins)
-    ref = metal_reference(pos, kinds, amp, p.reference_neighbours)
-    ratio = amp / ref
-    z, _ = robust_z(ratio, kinds)
-    return pd.DataFrame({"kind": kinds, "i": ij[:, 0], "j": ij[:, 1], "row": pos[:, 0], "col": pos[:, 1],
-                         "x_A": pos[:, 1] * ps, "y_A": pos[:, 0] * ps, "amplitude": amp, "ratio": ratio,
-                         "z": z})
-
-
-def classify_sites(sites: pd.DataFrame, p: SiteParams | None = None) -> pd.DataFrame:
-    """Add ``significant``, ``class`` and ``probability`` to a site table (one frame or many).
-
-    The pristine level and spread of each sublattice come from all its sites in the table; a
-    significant site (|z| ≥ ``p.z_threshold``) gets the content class nearest to its ratio, and
-    ``unknown`` where that is the pristine content or no content fits within four spreads.
-    """
-    p = p or SiteParams()
-    out = sites.copy()
-    _, stats = robust_z(out["ratio"], out["kind"])
-    if METAL not in stats or CHALCOGEN not in stats:
-        out["significant"], out["class"], out["probability"] = False, UNKNOWN, np.nan
-        return out
-    contents = class_contents(stats[METAL][0], stats[CHALCOGEN][0])
-    spread = {k: s for k, (_, s) in stats.items()}
-    cls, prob = classify_contents(out["ratio"].to_numpy(), out["kind"].to_numpy(), spread, contents)
-    sig = np.abs(out["z"].to_numpy()) >= p.z_threshold
-    cls = np.where(sig, cls, np.array([PRISTINE[k] for k in out["kind"]], object))
-    cls = np.where(sig & np.isin(cls, list(PRISTINE.values())), UNKNOWN, cls)
-    out["significant"], out["class"], out["probability"] = sig, cls, np.where(sig, prob, np.nan)
-    out.attrs["contents"] = contents
-    out.attrs["spread"] = spread
-    return out
 
 
 def defects_of(sites: pd.DataFrame) -> pd.DataFrame:
@@ -360,10 +325,12 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SitePa
         img = arr[t].astype(np.float64)
         kinds, pos, ij = enumerate_sites(img.shape, origins[t], lattice, p.margin_px(ps))
         amp = measure_amplitudes(img, kinds, pos, lattice, p.radius_A, p.bins)
+        amp_h = measure_amplitudes(img, kinds, pos, lattice, p.radius_A, p.bins, p.halo_A)
         ref = metal_reference(pos, kinds, amp, p.reference_neighbours)
+        ref_h = metal_reference(pos, kinds, amp_h, p.reference_neighbours)
         parts.append(pd.DataFrame({"frame": t, "kind": kinds, "i": ij[:, 0], "j": ij[:, 1],
                                    "row": pos[:, 0], "col": pos[:, 1], "amplitude": amp,
-                                   "ratio": amp / ref}))
+                                   "ratio": amp / ref, "ratio_halo": amp_h / ref_h}))
     sites = pd.concat(parts, ignore_index=True)
     sites["x_A"], sites["y_A"] = sites["col"] * ps, sites["row"] * ps
     t_read = time.perf_counter() - t0
@@ -371,42 +338,61 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SitePa
     sites, contents, noise, gain = _decode(sites, p)
     seconds = {"lattice": t_lat, "read": t_read, "decode": time.perf_counter() - t0}
     seconds["total"] = sum(seconds.values())
-    return SiteReading(sites[SITE_COLUMNS + ["posterior_defect"]], lattice, contents, noise, gain,
+    return SiteReading(sites[SITE_COLUMNS + ["ratio_halo", "posterior_defect"]], lattice, contents, noise, gain,
                        np.asarray(shifts, float), seconds)
 
 
-#: a site keeps its content from one frame to the next with this probability (prior of the model)
-STAY_PROBABILITY = 0.98
-#: prior probability that a site holds a defect in the first frame (or in a single image)
-PRIOR_DEFECT = 0.01
-#: a site is reported as a defect when the posterior probability of its pristine content is below
-#: this
-PRISTINE_BELOW = 0.01
+def _relative(s: pd.DataFrame, column: str):
+    """A reading relative to its frame's pristine level of its sublattice (median), plus the movie's
+    pristine level: a slowly changing gain or background cancels. Returns (reading, per-site spread
+    of its frame and sublattice (normalised MAD), pristine levels {sublattice: level})."""
+    keys = [s["frame"], s["kind"]]
+    centre = s[column].groupby(keys).transform("median")
+    spread = (s[column] - centre).abs().groupby(keys).transform("median") * 1.4826
+    levels = {k: float(np.median(centre[s["kind"] == k])) for k in (METAL, CHALCOGEN) if (s["kind"] == k).any()}
+    base = s["kind"].map(levels).to_numpy(float)
+    return (s[column] - centre).to_numpy() + base, spread.to_numpy(), levels
 
 
-def _decode(sites: pd.DataFrame, p: SiteParams, iterations: int = 3):
-    """Content of every site in every frame: per sublattice, the pristine reading and noise from
-    the frame's own sites (median, normalised MAD), then :func:`site_posteriors` over each site's
-    frames; the gain with which a changed content shows in the reading (a probe tail the Gaussian
-    model lacks takes part of the change) is refitted from the decoded defects."""
+#: classes whose content differs from the pristine one by at least 0.3 metal units: the sites that
+#: calibrate the gain
+STRONG_CLASSES = ("Vw", "Sw", "Mo", "W2s2", "Ws")
+
+
+def calibrate_gain(reading, unbiased, kinds, classes, levels: dict, min_sites: int = 3) -> float:
+    """The factor by which a content change shows in the Gaussian-core reading: the summed change of
+    the sites decoded as strong defects (:data:`STRONG_CLASSES`) in that reading over the same in
+    the halo-term reading (unbiased, noisier). Sums, not a regression on the noisy reading, so the
+    noise neither selects nor attenuates. 1 when fewer than ``min_sites`` such sites exist."""
+    base = np.array([levels[k] for k in kinds])
+    sel = np.isin(np.asarray(classes, object), STRONG_CLASSES)
+    if sel.sum() < min_sites:
+        return 1.0
+    d0, d1 = (np.asarray(reading) - base)[sel], (np.asarray(unbiased) - base)[sel]
+    sign = np.where(np.asarray(kinds)[sel] == METAL, -1.0, 1.0)  # strong metal defects lose content
+    den = (d1 * sign).sum()
+    return float(np.clip((d0 * sign).sum() / den, 0.7, 1.4)) if den > 0 else 1.0
+
+
+def _decode(sites: pd.DataFrame, p: SiteParams):
+    """Content of every site in every frame: the pristine level and noise of each sublattice from
+    each frame's own sites, the gain from :func:`calibrate_gain`, then :func:`site_posteriors` over
+    each site's frames."""
     s = sites.copy()
-    # per frame and sublattice: pristine level and spread of one reading
-    grp = s.groupby(["frame", "kind"])["ratio"]
-    centre = grp.transform("median")
-    spread = (s["ratio"] - centre).abs().groupby([s["frame"], s["kind"]]).transform("median") * 1.4826
-    s["z"] = (s["ratio"] - centre) / spread
-    metal_c = float(np.median(centre[s["kind"] == METAL]))
-    chal_c = float(np.median(centre[s["kind"] == CHALCOGEN])) if (s["kind"] == CHALCOGEN).any() else np.nan
-    noise = {k: float(np.median(spread[s["kind"] == k])) for k in (METAL, CHALCOGEN) if (s["kind"] == k).any()}
-    # readings relative to the frame's pristine level (drifting gain and background cancel)
-    rel = (s["ratio"] - centre + np.where(s["kind"] == METAL, metal_c, chal_c)).to_numpy()
-    if not np.isfinite(chal_c) or chal_c <= 0 or metal_c <= 0 or chal_c >= 2 * metal_c:
-        raise ValueError(f"pristine chalcogen/metal reading {chal_c:.3f}/{metal_c:.3f} is not that of a "
-                         "transition-metal dichalcogenide: check the pixel size and the material")
+    rel, spread, levels = _relative(s, "ratio")
+    rel_h, _, _ = _relative(s, "ratio_halo")
+    s["z"] = (rel - s["kind"].map(levels).to_numpy(float)) / spread
+    metal_c, chal_c = levels.get(METAL, np.nan), levels.get(CHALCOGEN, np.nan)
+    kinds = s["kind"].to_numpy()
+    noise = {k: float(np.median(spread[kinds == k])) for k in levels}
+    if not np.isfinite(chal_c) or not 0 < chal_c < 2 * metal_c or noise[METAL] > 0.5 * metal_c:
+        raise ValueError(f"pristine chalcogen/metal reading {chal_c:.3f}/{metal_c:.3f} at a noise of "
+                         f"{noise[METAL]:.3f} is not that of a transition-metal dichalcogenide lattice: "
+                         "check the pixel size and the material")
     contents = class_contents(metal_c, chal_c)
     # shot noise: the variance of a reading grows linearly with the content it holds; the two
     # pristine contents (metal, chalcogen) and their measured noise fix the line
-    if CHALCOGEN in noise and noise[METAL] > noise[CHALCOGEN]:
+    if noise[METAL] > noise[CHALCOGEN]:
         slope = (noise[METAL] ** 2 - noise[CHALCOGEN] ** 2) / (metal_c - chal_c)
         floor = noise[CHALCOGEN] ** 2 - slope * chal_c
     else:
@@ -415,20 +401,17 @@ def _decode(sites: pd.DataFrame, p: SiteParams, iterations: int = 3):
     def noise_of(content):
         return np.sqrt(np.maximum(floor + slope * np.maximum(content, 0.0), 0.25 * floor))
 
-    gain = 1.0
     key = s["kind"].astype(str) + ":" + s["i"].astype(str) + ":" + s["j"].astype(str)
-    codes, uniq = pd.factorize(key)
+    codes = pd.factorize(key)[0]
     frames = s["frame"].to_numpy()
     T = int(frames.max()) + 1
     cls = np.empty(len(s), object)
     post_best = np.zeros(len(s))
     post_def = np.zeros(len(s))
-    for _ in range(iterations):
-        fit_x, fit_d = [], []
+    gain = 1.0
+    for step in range(2):  # decode; calibrate the gain on the strong defects found; decode again
         for kind in (METAL, CHALCOGEN):
-            sel = np.flatnonzero(s["kind"].to_numpy() == kind)
-            if not len(sel):
-                continue
+            sel = np.flatnonzero(kinds == kind)
             names = [PRISTINE[kind]] + [c for c in contents[kind] if c != PRISTINE[kind]]
             cp = contents[kind][PRISTINE[kind]]
             means = np.array([cp + gain * (contents[kind][c] - cp) for c in names])
@@ -438,18 +421,15 @@ def _decode(sites: pd.DataFrame, p: SiteParams, iterations: int = 3):
             post = site_posteriors(obs, means, noise_of(means), STAY_PROBABILITY, PRIOR_DEFECT)
             pr = post[inv, frames[sel]]  # (len(sel), K)
             best = pr[:, 1:].argmax(1) + 1
-            is_def = pr[:, 0] < PRISTINE_BELOW
+            is_def = pr[:, 0] < p.pristine_below
             cls[sel] = np.where(is_def, np.array(names, object)[best], names[0])
             post_best[sel] = np.where(is_def, pr[np.arange(len(sel)), best], pr[:, 0])
             post_def[sel] = 1 - pr[:, 0]
-            d = np.array([contents[kind][c] - cp for c in names])[best]
-            fit_x.append((rel[sel] - cp)[is_def])
-            fit_d.append(d[is_def])
-        x, d = np.concatenate(fit_x), np.concatenate(fit_d)
-        if len(x) < 20:
-            break
-        gain = float(np.clip((x * d).sum() / (d * d).sum(), 0.8, 1.25))
-    s["content"] = rel
+        if step == 0:
+            gain = calibrate_gain(rel, rel_h, kinds, cls, levels)
+    # the content each reading stands for, the gain taken out (metal units)
+    pristine = s["kind"].map({k: contents[k][PRISTINE[k]] for k in contents}).to_numpy(float)
+    s["content"] = pristine + (rel - pristine) / gain
     s["significant"] = np.isin(cls, DEFECT_CLASSES)
     s["class"] = cls
     s["probability"] = post_best
