@@ -176,13 +176,15 @@ def class_contents(metal_ratio: float, chalcogen_ratio: float, metal: str = "W")
             CHALCOGEN: {k: v * metal_ratio for k, v in c.items()}}
 
 
-#: a site keeps its content from one frame to the next with this probability (prior of the model)
-STAY_PROBABILITY = 0.98
+#: per frame and site: a defect appears on a pristine site (born or hopped in), leaves (healed or
+#: hopped out), changes into another defect content — the prior of the site model, chosen once
+#: as orders of magnitude of what beam-driven defects do, not fitted to any movie
+APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME = 1e-3, 0.02, 0.01
 #: prior probability that a site holds a defect in the first frame (or in a single image)
 PRIOR_DEFECT = 0.01
 #: a site is reported as a defect when the posterior probability of its pristine content is below
 #: this
-PRISTINE_BELOW = 0.1
+PRISTINE_BELOW = 0.5
 
 
 @dataclass
@@ -219,23 +221,37 @@ def _log_gauss(x, mu, sd):
     return -0.5 * ((x - mu) / sd) ** 2 - np.log(sd)
 
 
-def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, stay: float, prior_defect: float,
+def transition_matrix(K: int, appear: float, leave: float, change: float, pristine: int = 0) -> np.ndarray:
+    """Per-frame content changes of one site (K contents, ``pristine`` the pristine one): a defect
+    appears on a pristine site with probability ``appear`` (born, or hopped in), leaves it with
+    ``leave`` (healed, or hopped out), turns into another defect content with ``change``; each
+    shared evenly among the contents it can go to."""
+    T = np.full((K, K), change / max(K - 2, 1))
+    T[pristine] = appear / (K - 1)
+    T[:, pristine] = leave
+    T[pristine, pristine] = 1 - appear
+    for k in range(K):
+        if k != pristine:
+            T[k, k] = 1 - leave - change * (K - 2) / max(K - 2, 1)
+    return T
+
+
+def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndarray, prior_defect: float,
                     pristine: int = 0) -> np.ndarray:
     """Posterior probability of each content state of each site in each frame (hidden Markov model).
 
     ``obs`` (n_sites, n_frames): the site's reading per frame (NaN where it was not read);
     ``means`` (K,): the reading each content gives; ``sd``: the reading noise of one frame (one
     value, or one per content: shot noise grows with the content). A site
-    keeps its content from one frame to the next with probability ``stay`` and changes to any other
-    with equal share of 1 − ``stay`` (a defect appears, hops in or out, changes content); the first
+    changes its content from one frame to the next as ``transitions`` (K × K, rows from; see
+    :func:`transition_matrix`); the first
     frame is pristine with probability 1 − ``prior_defect``. Forward–backward in log space, all
     sites at once. With one frame this is Bayes' rule with that prior.
     """
     x = np.asarray(obs, float)
     n, T = x.shape
     K = len(means)
-    logT = np.full((K, K), np.log((1 - stay) / (K - 1)))
-    np.fill_diagonal(logT, np.log(stay))
+    logT = np.log(np.asarray(transitions, float))
     prior = np.full(K, np.log(prior_defect / (K - 1)))
     prior[pristine] = np.log(1 - prior_defect)
     sd = np.broadcast_to(np.asarray(sd, float), (K,))
@@ -335,7 +351,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SitePa
     sites["x_A"], sites["y_A"] = sites["col"] * ps, sites["row"] * ps
     t_read = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sites, contents, noise, gain = _decode(sites, p)
+    sites, contents, noise, gain = _decode(sites, p, lattice)
     seconds = {"lattice": t_lat, "read": t_read, "decode": time.perf_counter() - t0}
     seconds["total"] = sum(seconds.values())
     return SiteReading(sites[SITE_COLUMNS + ["ratio_halo", "posterior_defect"]], lattice, contents, noise, gain,
@@ -374,7 +390,81 @@ def calibrate_gain(reading, unbiased, kinds, classes, levels: dict, min_sites: i
     return float(np.clip((d0 * sign).sum() / den, 0.7, 1.4)) if den > 0 else 1.0
 
 
-def _decode(sites: pd.DataFrame, p: SiteParams):
+def neighbour_offsets(lattice: ColumnLattice) -> dict:
+    """Lattice-index offsets (di, dj) of the nearest neighbours of a site: ``(kind, "other")`` the
+    three of the other sublattice (a/√3 away), ``(kind, "same")`` the six of its own (a away)."""
+    A = lattice.vectors
+    cf = np.asarray(lattice.chalcogen_frac, float)
+    d = np.array([(i, j) for i in range(-2, 3) for j in range(-2, 3)], float)
+    a = float(np.linalg.norm(A[0]))
+    out = {}
+    for kind, own, oth in ((METAL, np.zeros(2), cf), (CHALCOGEN, cf, np.zeros(2))):
+        dist_o = np.linalg.norm((d + oth - own) @ A, axis=1)
+        dist_s = np.linalg.norm(d @ A, axis=1)
+        out[(kind, "other")] = d[np.abs(dist_o - a / np.sqrt(3)) < 0.1 * a].astype(int)
+        out[(kind, "same")] = d[np.abs(dist_s - a) < 0.1 * a].astype(int)
+    return out
+
+
+def neighbour_sums(frames, kinds, i, j, values, offsets: dict) -> dict:
+    """Per site and frame, the sum of ``values`` over its nearest neighbours of the other sublattice
+    (``"other"``) and of its own (``"same"``), from the lattice indices (missing neighbours: 0)."""
+    frames, i, j = (np.asarray(x, np.int64) for x in (frames, i, j))
+    kbit = (np.asarray(kinds, object) == CHALCOGEN).astype(np.int64)
+    off = 1 << 20
+
+    def code(f, k, ii, jj):
+        return ((f * 2 + k) << 42) + ((ii + off) << 21) + (jj + off)
+
+    keys = code(frames, kbit, i, j)
+    order = np.argsort(keys)
+    sk = keys[order]
+    v = np.asarray(values, float)[order]
+    out = {}
+    for rel in ("other", "same"):
+        total = np.zeros(len(keys))
+        for kind, kb in ((METAL, 0), (CHALCOGEN, 1)):
+            sel = kbit == kb
+            nk = 1 - kb if rel == "other" else kb
+            for di, dj in offsets[(kind, rel)]:
+                q = code(frames[sel], nk, i[sel] + di, j[sel] + dj)
+                pos = np.clip(np.searchsorted(sk, q), 0, len(sk) - 1)
+                hit = sk[pos] == q
+                total[np.flatnonzero(sel)[hit]] += v[pos[hit]]
+        out[rel] = total
+    return out
+
+
+def _remove_crosstalk(rel, kinds, cls, s: pd.DataFrame, contents: dict, offsets: dict):
+    """Readings freed of the share a neighbour's content change leaves in them.
+
+    A defect changes its column's probe tail too, which the Gaussian-core model of its neighbours
+    partly reads as theirs (measured on the standard movie: a chalcogen column beside a W vacancy
+    reads ~0.02 metal units low, a quarter of a single vacancy). The share is linear in the
+    neighbours' change: per sublattice and neighbour shell, the coefficient is fitted on the sites
+    decoded as pristine (their reading minus the pristine content, against the summed decoded
+    change of their neighbours), then subtracted from every reading."""
+    change = {c: v - contents[k][PRISTINE[k]] for k in contents for c, v in contents[k].items()}
+    dc = pd.Series(cls).map(change).fillna(0.0).to_numpy(float)
+    sums = neighbour_sums(s["frame"], kinds, s["i"], s["j"], dc, offsets)
+    pristine_level = np.array([contents[k][PRISTINE[k]] for k in kinds])
+    res = rel - pristine_level
+    out = rel.copy()
+    coef = {}
+    for kind in (METAL, CHALCOGEN):
+        sel = (kinds == kind) & (np.asarray(cls, object) == PRISTINE[kind])
+        X = np.stack([sums["other"][sel], sums["same"][sel]], 1)
+        use = np.abs(X).sum(1) > 0
+        if use.sum() < 20:
+            continue
+        beta = np.linalg.lstsq(X[use], res[sel][use], rcond=None)[0]
+        coef[kind] = {"other": float(beta[0]), "same": float(beta[1])}
+        k = kinds == kind
+        out[k] = rel[k] - beta[0] * sums["other"][k] - beta[1] * sums["same"][k]
+    return out, coef
+
+
+def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice):
     """Content of every site in every frame: the pristine level and noise of each sublattice from
     each frame's own sites, the gain from :func:`calibrate_gain`, then :func:`site_posteriors` over
     each site's frames."""
@@ -409,7 +499,10 @@ def _decode(sites: pd.DataFrame, p: SiteParams):
     post_best = np.zeros(len(s))
     post_def = np.zeros(len(s))
     gain = 1.0
-    for step in range(2):  # decode; calibrate the gain on the strong defects found; decode again
+    offsets = neighbour_offsets(lattice)
+    rel0 = rel.copy()
+    crosstalk = {}
+    for step in range(3):  # decode; calibrate the gain; decode; correct the crosstalk; decode
         for kind in (METAL, CHALCOGEN):
             sel = np.flatnonzero(kinds == kind)
             names = [PRISTINE[kind]] + [c for c in contents[kind] if c != PRISTINE[kind]]
@@ -418,7 +511,8 @@ def _decode(sites: pd.DataFrame, p: SiteParams):
             sc, inv = np.unique(codes[sel], return_inverse=True)
             obs = np.full((len(sc), T), np.nan)
             obs[inv, frames[sel]] = rel[sel]
-            post = site_posteriors(obs, means, noise_of(means), STAY_PROBABILITY, PRIOR_DEFECT)
+            trans = transition_matrix(len(names), APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME)
+            post = site_posteriors(obs, means, noise_of(means), trans, PRIOR_DEFECT)
             pr = post[inv, frames[sel]]  # (len(sel), K)
             best = pr[:, 1:].argmax(1) + 1
             is_def = pr[:, 0] < p.pristine_below
@@ -427,6 +521,8 @@ def _decode(sites: pd.DataFrame, p: SiteParams):
             post_def[sel] = 1 - pr[:, 0]
         if step == 0:
             gain = calibrate_gain(rel, rel_h, kinds, cls, levels)
+        elif step == 1:
+            rel, crosstalk = _remove_crosstalk(rel0, kinds, cls, s, contents, offsets)
     # the content each reading stands for, the gain taken out (metal units)
     pristine = s["kind"].map({k: contents[k][PRISTINE[k]] for k in contents}).to_numpy(float)
     s["content"] = pristine + (rel - pristine) / gain
