@@ -42,21 +42,24 @@ def nearest(table: pd.DataFrame, truth: pd.DataFrame):
     return rows
 
 
-#: stated false-positive rate of the site reading: false defects per site reading (measured: 3 in
-#: 1.4·10^5 on pristine movies at 0.5–1× the standard dose, 2·10^-5)
-FALSE_POSITIVE_RATE = 1e-4
+#: stated false-positive rate of the site reading: false defects per site reading, movies (measured:
+#: 7 in 2.6·10^5 on pristine movies at 0.5–1× the standard dose, 3·10^-5) and single standard-dose
+#: frames (13 in 9.2·10^4, 1.4·10^-4: a single chalcogen vacancy is a 1.4σ signal in one frame)
+FALSE_POSITIVE_RATE, FALSE_POSITIVE_RATE_SINGLE = 1e-4, 3e-4
 
 
 def test_a_pristine_lattice_has_no_defects_beyond_the_stated_rate():
-    readings = false = 0
+    readings = false = single_readings = single_false = 0
     for seed in (1, 2, 3):  # a false defect lasts a few frames: the rate is an average over movies
         m = generate_movie(standard_params(n_frames=20, seed=seed, kinetics=still(None)), progress=False)
         r = st.read_sites(m.frames, 0.2)
         readings, false = readings + len(r.sites), false + len(r.defects)
-        single = st.read_sites(m.frames[0], 0.2)
-        assert len(single.defects) == 0 and len(single.sites) > 1_000
-    assert readings > 90_000
+        for f in m.frames[::4]:
+            single = st.read_sites(f, 0.2)
+            single_readings, single_false = single_readings + len(single.sites), single_false + len(single.defects)
+    assert readings > 90_000 and single_readings > 20_000
     assert false <= FALSE_POSITIVE_RATE * readings
+    assert single_false <= FALSE_POSITIVE_RATE_SINGLE * single_readings
 
 
 @pytest.mark.parametrize("cls", MOVIE_CLASSES)
