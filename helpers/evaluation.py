@@ -96,3 +96,51 @@ def score_defects(found: pd.DataFrame, truth: pd.DataFrame, pixel_size_A: float,
             out["position_bias_A"] = [float(pr["dx"].mean()), float(pr["dy"].mean())] if len(pr) else [np.nan, np.nan]
             out["position_median_error_A"] = float(np.median(np.hypot(pr["dx"], pr["dy"]))) if len(pr) else np.nan
     return out
+
+
+def site_reading_variants(n_frames: int) -> dict:
+    """Movies that differ from the standard one in one thing each (name → MovieParams): seed, pixel
+    size (0.12, 0.16, 0.25 Å/px at the same ~102 Å field), dose per frame (×0.5, ×2), probe size
+    (0.8, 1.3 Å FWHM) and lattice constant (3.16 Å, MoS2's)."""
+    from .movie import standard_params
+
+    field_A = 102.4
+    v = {"standard": {}, "seed 7": {"seed": 7}, "seed 11": {"seed": 11}}
+    for ps in (0.12, 0.16, 0.25):
+        v[f"{ps} Å/px"] = {"pixel_size_A": ps, "frame_px": int(round(field_A / ps))}
+    v.update({"dose ×0.5": {"dose_e_per_A2": 5e3}, "dose ×2": {"dose_e_per_A2": 2e4},
+              "probe 0.8 Å": {"probe_fwhm_A": 0.8}, "probe 1.3 Å": {"probe_fwhm_A": 1.3},
+              "a = 3.16 Å": {"lattice_a_A": 3.16}})
+    return {k: standard_params(n_frames=n_frames, **kw) for k, kw in v.items()}
+
+
+def score_site_reading(variants: dict, progress: bool = True) -> pd.DataFrame:
+    """Read every site of each movie variant (:func:`helpers.sites.read_sites`, default settings) and
+    score the defects against its truth (:func:`score_defects`): one row per variant with F1 at 1
+    and 0.5 Å, precision, recall, class accuracy, recall per class, position bias and median error,
+    defects reported in the margin, and the reading time."""
+    import time
+
+    from tqdm.auto import tqdm
+
+    from . import sites as st
+    from .movie import standard_movie
+
+    rows = []
+    for name, params in tqdm(variants.items(), desc="movie variants", disable=not progress):
+        m = standard_movie(params, progress=False)
+        t0 = time.perf_counter()
+        r = st.read_sites(m.frames, m.pixel_size_A, m.params.lattice_a_A)
+        seconds = time.perf_counter() - t0
+        sc = score_defects(st.defect_table(r), m.visible_truth(), m.pixel_size_A, m.frames.shape,
+                           st.EDGE_MARGIN_A, classes=st.DEFECT_CLASSES)
+        row = {"variant": name, "frames": len(m.frames), "pixel_size_A": m.pixel_size_A,
+               "dose_e_per_A2": params.dose_e_per_A2, "f1_1A": sc["f1_1A"], "f1_0.5A": sc["f1_0.5A"],
+               "precision_1A": sc["precision_1A"], "recall_1A": sc["recall_1A"],
+               "class_accuracy": sc["class_accuracy"], "min_class_recall": min(sc["recall_per_class"].values()),
+               "position_bias_A": float(np.hypot(*sc["position_bias_A"])),
+               "position_median_error_A": sc["position_median_error_A"],
+               "reported_in_margin": sc["reported_in_margin"], "read_s": seconds}
+        row.update({f"recall {c}": sc["recall_per_class"].get(c, np.nan) for c in st.DEFECT_CLASSES})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("variant")

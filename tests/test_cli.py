@@ -48,6 +48,28 @@ def test_tiff_stack_end_to_end(stack, tmp_path, capsys):
     assert (out / "defects.csv").exists()
 
 
+def test_default_path_reads_every_site(stack, tmp_path):
+    """The default command: every lattice site read; defects.csv holds the defects (on their lattice
+    sites, classes from their content), sites.csv every site of every frame."""
+    from helpers.evaluation import score_defects
+    from helpers.sites import EDGE_MARGIN_A
+
+    path, movie = stack
+    out = tmp_path / "sites_out"
+    assert main(["analyze", str(path), "--out", str(out), "--quiet"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["method"] == "sites" and s["frames"] == 4 and "localizer" not in s
+    assert 0.9 < s["column_reading"]["gain"] < 1.2 and s["sites_read_per_frame"] > 150
+    t = pd.read_csv(out / "defects.csv")
+    assert {"frame", "id", "x_px", "y_px", "x_A", "y_A", "class", "probability", "site", "i", "j", "content",
+            "z", "track"} <= set(t.columns)
+    sites = pd.read_csv(out / "sites.csv")
+    assert len(sites) == 4 * s["sites_read_per_frame"] and sites["defect"].sum() == len(t)
+    sc = score_defects(t, movie.visible_truth(), 0.2, movie.frames.shape, EDGE_MARGIN_A)
+    assert sc["precision_1A"] > 0.95 and sc["recall_1A"] > 0.8 and sc["reported_in_margin"] == 0
+    assert sc["position_median_error_A"] < 0.2
+
+
 def test_single_image_with_pretrained_localizer_and_frame_selection(stack, tmp_path):
     _, movie = stack
     p = fm.write_rsciio_tiff(tmp_path / "single.tif", movie.frames[2], 0.2)

@@ -378,7 +378,7 @@ def test_batch_on_a_two_worker_local_cluster_with_a_corrupt_file(tmp_path, movie
     (d / "c.tif").write_bytes(b"II*\x00 this is not really a TIFF")
     (d / "readme.txt").write_text("not an image: not part of the batch")
     out = tmp_path / "batch"
-    common = ["--pretrained", "--quiet", "--seed", "5"]
+    common = ["--quiet", "--seed", "5"]
     rc = main(["analyze", str(d), "--out", str(out), "--workers", "2", *common])
     assert rc == 2  # one file failed
     rec = json.loads((out / "batch.json").read_text())
