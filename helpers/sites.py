@@ -237,7 +237,7 @@ def transition_matrix(K: int, appear: float, leave: float, change: float, pristi
 
 
 def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndarray, prior_defect: float,
-                    pristine: int = 0) -> np.ndarray:
+                    pristine: int = 0, appear=None) -> np.ndarray:
     """Posterior probability of each content state of each site in each frame (hidden Markov model).
 
     ``obs`` (n_sites, n_frames): the site's reading per frame (NaN where it was not read);
@@ -245,8 +245,11 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
     value, or one per content: shot noise grows with the content). A site
     changes its content from one frame to the next as ``transitions`` (K × K, rows from; see
     :func:`transition_matrix`); the first
-    frame is pristine with probability 1 − ``prior_defect``. Forward–backward in log space, all
-    sites at once. With one frame this is Bayes' rule with that prior.
+    frame is pristine with probability 1 − ``prior_defect``. ``appear`` (n_sites, n_frames),
+    optional: per site and frame, the probability that a defect appears on the pristine site between
+    the previous frame and this one (replacing the pristine row of ``transitions``; a neighbour's
+    defect that just left makes its arrival likely). Forward–backward in log space, all sites at
+    once. With one frame this is Bayes' rule with that prior.
     """
     x = np.asarray(obs, float)
     n, T = x.shape
@@ -259,13 +262,22 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
     le = np.where(np.isfinite(x)[:, :, None], le, 0.0)
     from scipy.special import logsumexp
 
+    def log_trans(t):  # (n or 1, K, K): the transitions into frame t
+        if appear is None:
+            return logT[None]
+        a = np.clip(np.asarray(appear, float)[:, t], 1e-12, 0.999)
+        L = np.broadcast_to(logT, (n, K, K)).copy()
+        L[:, pristine, :] = np.log(a / (K - 1))[:, None]
+        L[:, pristine, pristine] = np.log1p(-a)
+        return L
+
     fwd = np.empty((n, T, K))
     fwd[:, 0] = prior[None] + le[:, 0]
     for t in range(1, T):
-        fwd[:, t] = logsumexp(fwd[:, t - 1, :, None] + logT[None], axis=1) + le[:, t]
+        fwd[:, t] = logsumexp(fwd[:, t - 1, :, None] + log_trans(t), axis=1) + le[:, t]
     bwd = np.zeros((n, T, K))
     for t in range(T - 2, -1, -1):
-        bwd[:, t] = logsumexp(logT[None] + (le[:, t + 1] + bwd[:, t + 1])[:, None, :], axis=2)
+        bwd[:, t] = logsumexp(log_trans(t + 1) + (le[:, t + 1] + bwd[:, t + 1])[:, None, :], axis=2)
     post = fwd + bwd
     post -= logsumexp(post, axis=2, keepdims=True)
     return np.exp(post)
@@ -406,9 +418,10 @@ def neighbour_offsets(lattice: ColumnLattice) -> dict:
     return out
 
 
-def neighbour_sums(frames, kinds, i, j, values, offsets: dict) -> dict:
+def neighbour_sums(frames, kinds, i, j, values, offsets: dict, frame_offset: int = 0) -> dict:
     """Per site and frame, the sum of ``values`` over its nearest neighbours of the other sublattice
-    (``"other"``) and of its own (``"same"``), from the lattice indices (missing neighbours: 0)."""
+    (``"other"``) and of its own (``"same"``), from the lattice indices (missing neighbours: 0);
+    ``frame_offset``: the neighbours' values ``frame_offset`` frames later."""
     frames, i, j = (np.asarray(x, np.int64) for x in (frames, i, j))
     kbit = (np.asarray(kinds, object) == CHALCOGEN).astype(np.int64)
     off = 1 << 20
@@ -427,12 +440,29 @@ def neighbour_sums(frames, kinds, i, j, values, offsets: dict) -> dict:
             sel = kbit == kb
             nk = 1 - kb if rel == "other" else kb
             for di, dj in offsets[(kind, rel)]:
-                q = code(frames[sel], nk, i[sel] + di, j[sel] + dj)
+                q = code(frames[sel] + frame_offset, nk, i[sel] + di, j[sel] + dj)
                 pos = np.clip(np.searchsorted(sk, q), 0, len(sk) - 1)
                 hit = sk[pos] == q
                 total[np.flatnonzero(sel)[hit]] += v[pos[hit]]
         out[rel] = total
     return out
+
+
+#: the probability that a defect arrives on a site in a frame in which one of its neighbours (same
+#: sublattice, one lattice step away) lost its defect: the share of departures that are hops
+HOP_ARRIVAL = 0.3
+
+
+def _hop_arrivals(s: pd.DataFrame, kinds, post_def, offsets: dict) -> np.ndarray:
+    """Per site and frame, the probability that a defect arrives: :data:`APPEAR_PER_FRAME`, plus
+    :data:`HOP_ARRIVAL` times the probability that a neighbour of the same sublattice lost its defect
+    between the frame before and the frame after (a hop goes to one of six neighbours: the
+    neighbour's loss is shared among them, so a sixth of it counts)."""
+    f, i, j = s["frame"].to_numpy(), s["i"].to_numpy(), s["j"].to_numpy()
+    before = neighbour_sums(f, kinds, i, j, post_def, offsets, frame_offset=-1)["same"]
+    after = neighbour_sums(f, kinds, i, j, post_def, offsets, frame_offset=1)["same"]
+    left = np.clip(before - after, 0.0, 6.0) / 6.0
+    return np.clip(APPEAR_PER_FRAME + HOP_ARRIVAL * left, APPEAR_PER_FRAME, 0.5)
 
 
 def _remove_crosstalk(rel, kinds, cls, s: pd.DataFrame, contents: dict, offsets: dict):
@@ -502,7 +532,9 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice):
     offsets = neighbour_offsets(lattice)
     rel0 = rel.copy()
     crosstalk = {}
-    for step in range(3):  # decode; calibrate the gain; decode; correct the crosstalk; decode
+    appear = None
+    for step in range(4):  # decode; calibrate the gain; decode; correct the crosstalk; decode;
+        # let a neighbour's departing defect make its arrival likely; decode
         for kind in (METAL, CHALCOGEN):
             sel = np.flatnonzero(kinds == kind)
             names = [PRISTINE[kind]] + [c for c in contents[kind] if c != PRISTINE[kind]]
@@ -512,7 +544,11 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice):
             obs = np.full((len(sc), T), np.nan)
             obs[inv, frames[sel]] = rel[sel]
             trans = transition_matrix(len(names), APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME)
-            post = site_posteriors(obs, means, noise_of(means), trans, PRIOR_DEFECT)
+            app = None
+            if appear is not None:
+                app = np.full((len(sc), T), APPEAR_PER_FRAME)
+                app[inv, frames[sel]] = appear[sel]
+            post = site_posteriors(obs, means, noise_of(means), trans, PRIOR_DEFECT, appear=app)
             pr = post[inv, frames[sel]]  # (len(sel), K)
             best = pr[:, 1:].argmax(1) + 1
             is_def = pr[:, 0] < p.pristine_below
@@ -523,6 +559,8 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice):
             gain = calibrate_gain(rel, rel_h, kinds, cls, levels)
         elif step == 1:
             rel, crosstalk = _remove_crosstalk(rel0, kinds, cls, s, contents, offsets)
+        elif step == 2:
+            appear = _hop_arrivals(s, kinds, post_def, offsets)
     # the content each reading stands for, the gain taken out (metal units)
     pristine = s["kind"].map({k: contents[k][PRISTINE[k]] for k in contents}).to_numpy(float)
     s["content"] = pristine + (rel - pristine) / gain
