@@ -300,6 +300,19 @@ class SiteReading:
         return defects_of(self.sites)
 
 
+#: the lattice is fitted on the central part of the first frame(s): at least this many px and this
+#: many Å across (the fit's cost grows with the area; 100 Å hold ~10^3 unit cells, enough for
+#: lattice vectors good to ~10^-4)
+LATTICE_FIT_PX, LATTICE_FIT_A = 512, 100.0
+
+
+def central_crop(image, size: int) -> np.ndarray:
+    """The central ``size`` × ``size`` px of an image (all of it where it is smaller)."""
+    h, w = image.shape
+    r0, c0 = max((h - size) // 2, 0), max((w - size) // 2, 0)
+    return image[r0:r0 + min(size, h), c0:c0 + min(size, w)]
+
+
 def frame_origins(frames, lattice: ColumnLattice, shifts) -> np.ndarray:
     """Per frame, the metal site that is the same lattice site as frame 0's origin (row, col px):
     the Fourier phases place the lattice in each frame, the drift picks the translate."""
@@ -344,7 +357,8 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SitePa
         shifts = frame_shifts(arr) if n > 1 else np.zeros((1, 2))
     if lattice is None:
         first = registered_sum(arr, shifts, 0, p.sum_half_window)[0] if n > 1 else arr[0]
-        lattice = fit_column_lattice(first, ps, lattice_a_A)
+        size = max(LATTICE_FIT_PX, int(np.ceil(LATTICE_FIT_A / ps)))
+        lattice = fit_column_lattice(central_crop(first, size), ps, lattice_a_A)
     t_lat = time.perf_counter() - t0
     t0 = time.perf_counter()
     origins = frame_origins(arr, lattice, shifts)

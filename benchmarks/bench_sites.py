@@ -1,0 +1,99 @@
+"""Time and peak memory of the default path (every lattice site read, helpers.sites) on this machine.
+
+Each case runs in a fresh process, so its peak resident memory is its own:
+
+- ``movie``: the standard movie (150 frames of 512² at 0.2 Å/px), read and decoded;
+- ``frame1024`` / ``frame4096``: one frame of 1024² / 4096² px (0.2 Å/px), read;
+- ``command``: ``python -m helpers analyze`` on the standard movie as an ImageJ TIFF, end to end
+  (reading the file, the site reading, tracks, figures, CSVs).
+
+Usage: python benchmarks/bench_sites.py [--cases movie frame1024 frame4096 command]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CASES = ("movie", "frame1024", "frame4096", "command")
+
+
+def _peak_mb(who=resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # kB on Linux
+
+
+def run_case(case: str) -> dict:
+    from helpers import sites as st
+    from helpers.movie import generate_movie, standard_movie, standard_params
+
+    if case == "movie":
+        m = standard_movie(standard_params(), progress=False)
+        base = _peak_mb()
+        t0 = time.perf_counter()
+        r = st.read_sites(m.frames, m.pixel_size_A)
+        s = time.perf_counter() - t0
+        return {"case": case, "frames": len(m.frames), "frame_px": m.frames.shape[1], "seconds": s,
+                "frames_per_s": len(m.frames) / s, "breakdown_s": r.seconds, "site_readings": len(r.sites),
+                "defects": int(len(r.defects)), "peak_rss_mb": _peak_mb(), "peak_rss_before_mb": base}
+    if case.startswith("frame"):
+        px = int(case[5:])
+        m = generate_movie(standard_params(n_frames=1, frame_px=px, seed=3), progress=False)
+        frame = m.frames[0]
+        del m
+        base = _peak_mb()
+        t0 = time.perf_counter()
+        r = st.read_sites(frame, 0.2)
+        s = time.perf_counter() - t0
+        return {"case": case, "frames": 1, "frame_px": px, "seconds": s, "breakdown_s": r.seconds,
+                "site_readings": len(r.sites), "defects": int(len(r.defects)), "peak_rss_mb": _peak_mb(),
+                "peak_rss_before_mb": base}
+    if case == "command":
+        from helpers import formats as fm
+
+        m = standard_movie(standard_params(), progress=False)
+        with tempfile.TemporaryDirectory() as d:
+            tif = fm.write_imagej_tiff(Path(d) / "movie.tif", m.frames, m.pixel_size_A)
+            del m
+            t0 = time.perf_counter()
+            r = subprocess.run([sys.executable, "-m", "helpers", "analyze", str(tif), "--out", str(Path(d) / "out"),
+                                "--quiet"], capture_output=True, text=True)
+            s = time.perf_counter() - t0
+            if r.returncode:
+                raise SystemExit(r.stderr)
+            summary = json.loads((Path(d) / "out" / "summary.json").read_text())
+        return {"case": case, "frames": summary["frames"], "seconds": s, "defects": summary["detections"],
+                "tracks": summary.get("tracks"), "peak_rss_mb": _peak_mb(resource.RUSAGE_CHILDREN)}
+    raise SystemExit(f"unknown case {case!r}; one of {CASES}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    p.add_argument("--one", choices=CASES, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.one:
+        print(json.dumps(run_case(args.one)))
+        return
+    print(f"cores: {os.cpu_count()}")
+    for case in args.cases:
+        r = subprocess.run([sys.executable, __file__, "--one", case], capture_output=True, text=True)
+        if r.returncode:
+            print(f"{case}: failed\n{r.stderr[-2000:]}")
+            continue
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        extra = ""
+        if "breakdown_s" in res:
+            extra = " (" + ", ".join(f"{k} {v:.1f} s" for k, v in res["breakdown_s"].items() if k != "total") + ")"
+        print(f"{case}: {res['frames']} frame(s), {res['seconds']:.1f} s{extra}; "
+              f"{res.get('site_readings', '-')} site readings, {res['defects']} defects; "
+              f"peak RSS {res['peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
