@@ -113,7 +113,7 @@ def overlay_detections(ax, table_frame, size: float = 60, legend: bool = True) -
             {"c": CLASS_COLOURS[cls]}
         ax.scatter(d["x_px"], d["y_px"], s=size, marker=marker, linewidths=1.3,
                    label=f"{cls} ({len(d)})", **kw)
-    if legend:
+    if legend and ax.get_legend_handles_labels()[0]:  # no legend (and no warning) without defects
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
                   title="detected", title_fontsize=8)
 
