@@ -196,6 +196,10 @@ class SiteParams:
     sum_half_window: int = 2  # movies: each frame read on its registered sum with ±this many
     reference_neighbours: int = 12
     bins: int = 4
+    #: follow scan distortion and strain: place each site by the local lattice phase
+    #: (:func:`local_displacements`), smoothed over ``distortion_sigma_A``
+    follow_distortion: bool = True
+    distortion_sigma_A: float = 5.0
     #: a site is reported as a defect when the posterior probability of its pristine content is
     #: below this
     pristine_below: float = PRISTINE_BELOW
@@ -313,6 +317,45 @@ def central_crop(image, size: int) -> np.ndarray:
     return image[r0:r0 + min(size, h), c0:c0 + min(size, w)]
 
 
+def local_displacements(image, lattice: ColumnLattice, origin_rc, sigma_px: float) -> np.ndarray:
+    """The lattice's local displacement (2, H, W) px from its fitted position: geometric phase
+    analysis (Hÿtch et al., Ultramicroscopy 74, 131 (1998)) on the two first-order reflections.
+
+    For each reciprocal vector g the image is demodulated at g and smoothed (Gaussian of
+    ``sigma_px``, about a unit cell and a half); the phase of the result, less the phase of the
+    fitted lattice at ``origin_rc``, is −2π g·u. Scan distortion, strain and drift during the scan
+    move the columns by u; a global lattice cannot follow them, a local phase does (unambiguous for
+    |g·u| < ½, i.e. up to about a third of the lattice constant).
+    """
+    from scipy import ndimage
+
+    img = np.asarray(image, np.float64)
+    img = img - img.mean()
+    h, w = img.shape
+    yy, xx = np.mgrid[:h, :w].astype(np.float64)
+    B = lattice.reciprocal  # rows b1, b2 (cycles/px)
+    o = np.asarray(origin_rc, float)
+    phases = []
+    for g in B:
+        carrier = np.exp(-2j * np.pi * (g[0] * (yy - o[0]) + g[1] * (xx - o[1])))
+        z = img * carrier
+        zs = ndimage.gaussian_filter(z.real, sigma_px) + 1j * ndimage.gaussian_filter(z.imag, sigma_px)
+        phases.append(zs)
+    # the lattice's own phase at each reflection (the chalcogen share shifts it; lattice_origin knows it)
+    ref = [np.angle(np.mean(z)) for z in phases]
+    dphi = np.stack([np.angle(z * np.exp(-1j * r)) for z, r in zip(phases, ref)])  # (2, H, W), rad
+    # −2π B u = dphi  →  u = −B⁻¹ dphi / 2π
+    u = -np.einsum("ij,jhw->ihw", np.linalg.inv(B), dphi) / (2 * np.pi)
+    return u
+
+
+def _sample(field: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Values of a (2, H, W) field at (n, 2) positions (nearest pixel)."""
+    r = np.clip(np.round(pos[:, 0]).astype(int), 0, field.shape[1] - 1)
+    c = np.clip(np.round(pos[:, 1]).astype(int), 0, field.shape[2] - 1)
+    return field[:, r, c].T
+
+
 def frame_origins(frames, lattice: ColumnLattice, shifts) -> np.ndarray:
     """Per frame, the metal site that is the same lattice site as frame 0's origin (row, col px):
     the Fourier phases place the lattice in each frame, the drift picks the translate."""
@@ -366,6 +409,9 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SitePa
     for t in tqdm(range(n), desc="reading sites", disable=not progress):
         img = arr[t].astype(np.float64)
         kinds, pos, ij = enumerate_sites(img.shape, origins[t], lattice, p.margin_px(ps))
+        if p.follow_distortion:  # the local lattice phase of the frame's registered sum (less noise)
+            ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
+            pos = pos + _sample(local_displacements(ref_img, lattice, origins[t], p.distortion_sigma_A / ps), pos)
         amp = measure_amplitudes(img, kinds, pos, lattice, p.radius_A, p.bins)
         amp_h = measure_amplitudes(img, kinds, pos, lattice, p.radius_A, p.bins, p.halo_A)
         ref = metal_reference(pos, kinds, amp, p.reference_neighbours)
