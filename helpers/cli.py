@@ -249,6 +249,7 @@ def _summary_head(job: PreparedFile) -> dict:
     first = s.frames[0] if s.frames is not None and s.frames[0] else 0
     return {MARKER_KEY: MARKER_VALUE, "file": str(job.path), "frames": fr.n_frames,
             "frame_shape": list(fr.data.shape[1:]), "first_frame_in_file": first + 1,
+            "frame_numbers": "from 1, as in the file (defects.csv, sites.csv, overlays)",
             "pixel_size_A": job.pixel_size_A, "pixel_size_source": fr.pixel_size_source,
             "material": s.material, "calibration": job.calibration, "method": s.method,
             "metadata": jsonable(fr.metadata), "settings": asdict(s)}
@@ -326,10 +327,11 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
         table = table.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
         summary["tracks"] = int(tracks["track"].nunique())
     _write_figures(job, table, folder, classes)
-    write_table(table.assign(frame=table["frame"] + first), folder / "defects.csv", overwrite=True)
+    # frames numbered from 1 as in the file (ImageJ, overlays, summary.json), everywhere a person reads them
+    write_table(table.assign(frame=table["frame"] + first + 1), folder / "defects.csv", overwrite=True)
     if s.sites_csv:
         sites = st.site_table(reading)
-        write_table(sites.assign(frame=sites["frame"] + first), folder / "sites.csv", overwrite=True)
+        write_table(sites.assign(frame=sites["frame"] + first + 1), folder / "sites.csv", overwrite=True)
     summary["total_s"] = time.perf_counter() - t0
     (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary
@@ -401,7 +403,7 @@ def _analyze_localizer(job: PreparedFile, folder: Path, log=print) -> dict:
         table = table.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
         summary["tracks"] = int(tracks["track"].nunique())
     _write_figures(job, table, folder, list(ma.CLASS_NAMES) + [ma.UNKNOWN])
-    ma.write_table(table.assign(frame=table["frame"] + first), folder / "defects.csv", overwrite=True)
+    ma.write_table(table.assign(frame=table["frame"] + first + 1), folder / "defects.csv", overwrite=True)
     summary["total_s"] = time.perf_counter() - t_start
     (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary

@@ -37,7 +37,7 @@ def test_tiff_stack_end_to_end(stack, tmp_path, capsys):
     assert rc == 0
     table = pd.read_csv(out / "defects.csv")
     assert {"frame", "id", "x_px", "y_px", "x_A", "y_A", "class", "probability", "track"} <= set(table.columns)
-    assert set(table["frame"]) <= {0, 1, 2, 3}
+    assert set(table["frame"]) <= {1, 2, 3, 4}  # numbered from 1, as in the file
     s = json.loads((out / "summary.json").read_text())
     assert s["pixel_size_source"] == "file" and s["pixel_size_A"] == pytest.approx(0.2, rel=1e-4)
     assert s["calibration"]["ok"] is True and s["frames"] == 4 and "tracks" in s
@@ -65,7 +65,7 @@ def test_default_path_reads_every_site(stack, tmp_path):
             "z", "track"} <= set(t.columns)
     sites = pd.read_csv(out / "sites.csv")
     assert len(sites) == 4 * s["sites_read_per_frame"] and sites["defect"].sum() == len(t)
-    sc = score_defects(t, movie.visible_truth(), 0.2, movie.frames.shape, EDGE_MARGIN_A)
+    sc = score_defects(t.assign(frame=t["frame"] - 1), movie.visible_truth(), 0.2, movie.frames.shape, EDGE_MARGIN_A)
     assert sc["precision_1A"] > 0.95 and sc["recall_1A"] > 0.8 and sc["reported_in_margin"] == 0
     assert sc["position_median_error_A"] < 0.2
 
@@ -79,7 +79,7 @@ def test_single_image_with_pretrained_localizer_and_frame_selection(stack, tmp_p
     assert s["frames"] == 1 and "tracks" not in s and s["detections"] > 5
     # the truth of that frame is found (the shipped localizer, the shipped classifier)
     t = pd.read_csv(out / "defects.csv")
-    truth = movie.visible_truth(2)
+    truth = movie.visible_truth(2)  # the frame written alone; defects.csv calls it frame 1
     d = np.hypot(t["x_A"].to_numpy()[:, None] - truth["x_A"].to_numpy()[None],
                  t["y_A"].to_numpy()[:, None] - truth["y_A"].to_numpy()[None])
     assert np.mean(d.min(axis=1) < 1.0) > 0.8  # most detections are real defects
