@@ -1,29 +1,30 @@
-"""Every lattice site read: column contents of both sublattices, their significance, and defects.
+"""Every lattice site read: column contents of both sublattices through time, and the defects.
 
-The detector of DefectFinder's default path. Instead of asking a network where the defects are,
-every metal and chalcogen site of the lattice is measured, and a site is a defect when its column
-content differs from the pristine content of its sublattice by more than the noise allows:
+The detector of DefectFinder's default path (``docs/site_reading.md``). Instead of asking a network
+where the defects are, every metal and chalcogen site of the lattice is measured in every frame,
+and a site is a defect where its column content differs from the pristine content of its
+sublattice by more than the noise allows:
 
 1. The lattice (vectors, which honeycomb site holds the chalcogen columns, column width) is fitted
-   on the data (:func:`helpers.columns.fit_column_lattice`); in a movie on the registered sum of the
-   first frames, and placed in every frame by its Fourier phases, with the drift from phase
-   correlation choosing the lattice translate so a site keeps its indices (i, j) in every frame.
-2. Every site whose fitting disc lies inside the frame is read by linear least squares: Gaussians
-   of the fitted width on all lattice sites within ``radius_A`` plus a plane (precomputed filters,
-   :mod:`helpers.columns`), so each column's amplitude is free of its neighbours'. The amplitude
-   over the median of the nearest pristine-sublattice metal columns is the content in metal units.
-3. The pristine content and spread of each sublattice are measured on the same frame (median and
-   normalised median absolute deviation over all its sites: defects are a few per cent), giving a
-   z-score per site. ``|z| ≥ z_threshold`` marks a defect candidate.
-4. Candidates are classed by the content they hold (:func:`helpers.columns.expected_contents` with
-   the HAADF exponent from the measured chalcogen/metal ratio): metal site empty (``Vw``), one
-   chalcogen (``Sw``), a lighter metal (``Mo``); chalcogen site empty (``Vs2``), one chalcogen
-   (``Vs``), a metal (``W2s2``), metal + chalcogen (``Ws``). A candidate that reads as pristine,
-   or whose content fits no class within the noise, is ``unknown`` (reported in ``sites``, not as a
-   defect).
-
-Sites whose fitting disc or whose classifier window (9.6 Å, half of the library's 64 × 0.3 Å)
-would leave the frame are not read (``edge_margin_A``): they never enter counts or tracks.
+   on the data (:func:`helpers.columns.fit_column_lattice`, on the central part of the registered
+   sum of the first frames); it is placed in every frame by its Fourier phases, the drift from
+   phase correlation choosing the translate so that a site keeps its indices (i, j) in every frame,
+   and each site follows the local lattice phase (scan distortion, strain:
+   :func:`local_displacements`).
+2. Every site whose fitting disc (and classifier window: 9.6 Å) lies inside the frame is read by
+   linear least squares — Gaussians of the fitted width on all lattice sites within ``radius_A``
+   plus a plane (:func:`_site_filters`) — twice: cores only, and with a halo term that takes the
+   probe tail's share of a content change; the second calibrates the gain of the first
+   (:func:`calibrate_gain`). The amplitude over the median of the nearest metal columns is the
+   content in metal units; the share a neighbour's change leaves in it is removed
+   (:func:`_remove_crosstalk`).
+3. The pristine level and the noise of one reading of each sublattice are measured on each
+   frame's own sites (median, normalised MAD; the noise grows with the content, as shot noise does).
+4. Each site's readings through the movie go into a hidden Markov model of its content
+   (:func:`site_posteriors`): pristine, or a defect content of its sublattice — metal site empty
+   (``Vw``), one chalcogen (``Sw``), a lighter metal (``Mo``); chalcogen site empty (``Vs2``), one
+   atom (``Vs``), a metal (``W2s2``), metal + chalcogen (``Ws``). A site is a defect in a frame
+   where its pristine content is the less probable one. One image: the same with one frame.
 
 Positions are (row, col) px with pixel centres at integer coordinates; lengths in Å.
 """
