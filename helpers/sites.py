@@ -318,43 +318,39 @@ def central_crop(image, size: int) -> np.ndarray:
     return image[r0:r0 + min(size, h), c0:c0 + min(size, w)]
 
 
-def local_displacements(image, lattice: ColumnLattice, origin_rc, sigma_px: float) -> np.ndarray:
-    """The lattice's local displacement (2, H, W) px from its fitted position: geometric phase
-    analysis (Hÿtch et al., Ultramicroscopy 74, 131 (1998)) on the two first-order reflections.
+def local_displacements(image, lattice: ColumnLattice, origin_rc, sigma_px: float, positions) -> np.ndarray:
+    """The lattice's local displacement (n, 2) px from its fitted position at each of ``positions``:
+    geometric phase analysis (Hÿtch et al., Ultramicroscopy 74, 131 (1998)) on the two first-order
+    reflections.
 
-    For each reciprocal vector g the image is demodulated at g and smoothed (Gaussian of
-    ``sigma_px``, about a unit cell and a half); the phase of the result, less the phase of the
-    fitted lattice at ``origin_rc``, is −2π g·u. Scan distortion, strain and drift during the scan
-    move the columns by u; a global lattice cannot follow them, a local phase does (unambiguous for
-    |g·u| < ½, i.e. up to about a third of the lattice constant).
+    For each reciprocal vector g the image is demodulated at g (a separable carrier, so no
+    coordinate grids) and smoothed (Gaussian of ``sigma_px``, about a unit cell and a half); its
+    phase at a site, less the phase of the whole image at g, is −2π g·u. Scan distortion, strain and
+    drift during the scan move the columns by u; a global lattice cannot follow them, a local phase
+    does (unambiguous for |g·u| < ½, up to about a third of the lattice constant). Memory: a few
+    image-sized arrays at a time.
     """
     from scipy import ndimage
 
     img = np.asarray(image, np.float64)
     img = img - img.mean()
     h, w = img.shape
-    yy, xx = np.mgrid[:h, :w].astype(np.float64)
-    B = lattice.reciprocal  # rows b1, b2 (cycles/px)
     o = np.asarray(origin_rc, float)
-    phases = []
-    for g in B:
-        carrier = np.exp(-2j * np.pi * (g[0] * (yy - o[0]) + g[1] * (xx - o[1])))
-        z = img * carrier
-        zs = ndimage.gaussian_filter(z.real, sigma_px) + 1j * ndimage.gaussian_filter(z.imag, sigma_px)
-        phases.append(zs)
-    # the lattice's own phase at each reflection (the chalcogen share shifts it; lattice_origin knows it)
-    ref = [np.angle(np.mean(z)) for z in phases]
-    dphi = np.stack([np.angle(z * np.exp(-1j * r)) for z, r in zip(phases, ref)])  # (2, H, W), rad
+    pos = np.asarray(positions, float).reshape(-1, 2)
+    r = np.clip(np.round(pos[:, 0]).astype(int), 0, h - 1)
+    c = np.clip(np.round(pos[:, 1]).astype(int), 0, w - 1)
+    B = lattice.reciprocal  # rows b1, b2 (cycles/px)
+    dphi = np.empty((len(pos), 2))
+    for k, g in enumerate(B):
+        ey = np.exp(-2j * np.pi * g[0] * (np.arange(h) - o[0]))[:, None]
+        ex = np.exp(-2j * np.pi * g[1] * (np.arange(w) - o[1]))[None, :]
+        z = img * ey * ex
+        ref = np.angle(z.mean())  # the whole lattice's phase at g (its chalcogen share included)
+        at = ndimage.gaussian_filter(z.real, sigma_px)[r, c] + 1j * ndimage.gaussian_filter(z.imag, sigma_px)[r, c]
+        del z
+        dphi[:, k] = np.angle(at * np.exp(-1j * ref))
     # −2π B u = dphi  →  u = −B⁻¹ dphi / 2π
-    u = -np.einsum("ij,jhw->ihw", np.linalg.inv(B), dphi) / (2 * np.pi)
-    return u
-
-
-def _sample(field: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Values of a (2, H, W) field at (n, 2) positions (nearest pixel)."""
-    r = np.clip(np.round(pos[:, 0]).astype(int), 0, field.shape[1] - 1)
-    c = np.clip(np.round(pos[:, 1]).astype(int), 0, field.shape[2] - 1)
-    return field[:, r, c].T
+    return -(dphi @ np.linalg.inv(B).T) / (2 * np.pi)
 
 
 def frame_origins(frames, lattice: ColumnLattice, shifts) -> np.ndarray:
@@ -412,7 +408,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SitePa
         kinds, pos, ij = enumerate_sites(img.shape, origins[t], lattice, p.margin_px(ps))
         if p.follow_distortion:  # the local lattice phase of the frame's registered sum (less noise)
             ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
-            pos = pos + _sample(local_displacements(ref_img, lattice, origins[t], p.distortion_sigma_A / ps), pos)
+            pos = pos + local_displacements(ref_img, lattice, origins[t], p.distortion_sigma_A / ps, pos)
         amp = measure_amplitudes(img, kinds, pos, lattice, p.radius_A, p.bins)
         amp_h = measure_amplitudes(img, kinds, pos, lattice, p.radius_A, p.bins, p.halo_A)
         ref = metal_reference(pos, kinds, amp, p.reference_neighbours)
