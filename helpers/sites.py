@@ -166,7 +166,7 @@ def metal_reference(positions, kinds, amplitudes, k: int = 12) -> np.ndarray:
     return np.nanmedian(a, axis=1)
 
 
-def class_contents(metal_ratio: float, chalcogen_ratio: float, metal: str = "W") -> dict:
+def class_contents(metal_ratio: float, chalcogen_ratio: float) -> dict:
     """Expected content (in pristine-metal units) of every class on each sublattice, from the
     measured pristine chalcogen/metal ratio (HAADF ∝ Z^n; n from that ratio)."""
     exp = expected_contents(chalcogen_ratio / metal_ratio)
