@@ -33,6 +33,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .formats import SUFFIXES
 from .validation import InputError
 
@@ -374,13 +376,13 @@ def _analyze_localizer(job: PreparedFile, folder: Path, log=print) -> dict:
         loc_source = str(loc_path.relative_to(config.ROOT))
     else:
         lp = lz.LocalizerParams(pixel_size_A=ps, n_crops=s.crops, epochs=s.epochs)
-        tr = ma.train_localizer_on_movie(fr.data, ps, s.seed, lp)
+        tr = ma.train_localizer_on_movie(np.asarray(fr.data), ps, s.seed, lp)
         n_sum = min(2 * lp.sum_half_window + 1, fr.n_frames)
         loc, loc_source = tr.model, f"trained on frame 1 of this file (summed with the next {n_sum - 1})"
     train_s = time.perf_counter() - t_start
     model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
     # classes from column intensities need the WS2 chemistry (W, S, Mo contents)
-    res = ma.analyze_movie(fr.data, ps, loc, lp.pixel_size_A, model, unknown_below=s.unknown_below,
+    res = ma.analyze_movie(np.asarray(fr.data), ps, loc, lp.pixel_size_A, model, unknown_below=s.unknown_below,
                            progress=not s.quiet, column_physics=s.material == "WS2",
                            lattice_a_A=_lattice_a(s.material), **ma.detection_options(lp))
     table = res.table

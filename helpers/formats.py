@@ -34,9 +34,77 @@ SUFFIXES = {".npy": "numpy", ".npz": "numpy", ".h5": "hdf5", ".hdf5": "hdf5", ".
 
 
 
+class FrameStack:
+    """A movie's frames as a float32 (n, H, W) stack read one frame at a time from its file (a
+    memory map or an open dataset) or held in memory: memory stays one frame per access, whatever
+    the movie's length.
+
+    ``stack[t]`` is frame t (float32, checked: a NaN or infinite value is an :class:`InputError`
+    naming the frame); ``stack[a:b]`` a stack of those frames; ``np.asarray(stack)`` all of them.
+    """
+
+    def __init__(self, source, path, index=None, close=None):
+        shape = tuple(np.shape(source))
+        self._src, self.path, self._close = source, Path(path), close
+        self._two_d = len(shape) == 2
+        n = 1 if self._two_d else shape[0]
+        self._index = np.arange(n) if index is None else np.asarray(index, int)
+        self.frame_shape = tuple(int(s) for s in shape[-2:])
+        self.in_memory = isinstance(source, np.ndarray) and not isinstance(source, np.memmap)
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    @property
+    def shape(self) -> tuple:
+        return (len(self._index),) + self.frame_shape
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def _frame(self, t: int) -> np.ndarray:
+        k = int(self._index[t])
+        try:
+            raw = self._src if self._two_d else self._src[k]
+            out = np.asarray(raw, np.float32)
+        except Exception as e:  # a damaged block of the file
+            _fail(self.path, f"frame {k + 1} cannot be read ({type(e).__name__}: {e})")
+        if out.shape != self.frame_shape:
+            _fail(self.path, f"frame {k + 1} has shape {out.shape}, the others {self.frame_shape}")
+        if not self.in_memory and not np.isfinite(out).all():
+            _fail(self.path, f"{int((~np.isfinite(out)).sum())} NaN or infinite values in frame {k + 1}")
+        return out
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            return self[key[0]][key[1:]] if key else np.asarray(self)
+        if isinstance(key, slice):
+            return FrameStack(self._src, self.path, self._index[key], self._close)
+        if isinstance(key, (int, np.integer)):
+            t = int(key)
+            if not -len(self) <= t < len(self):
+                raise IndexError(f"frame {t} of a stack of {len(self)}")
+            return self._frame(t % len(self))
+        return np.stack([self._frame(int(t)) for t in np.arange(len(self))[key]])
+
+    def __iter__(self):
+        return (self._frame(t) for t in range(len(self)))
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.empty(self.shape, np.float32)
+        for t in range(len(self)):
+            out[t] = self._frame(t)
+        return out if dtype is None else out.astype(dtype)
+
+    def close(self) -> None:
+        """Close the file the frames are read from (a memory map is released when unused)."""
+        if self._close is not None:
+            self._close()
+
+
 @dataclass
 class Frames:
-    data: np.ndarray  # (n, H, W) float32
+    data: FrameStack  # (n, H, W) float32, read frame by frame
     pixel_size_A: float | None
     pixel_size_source: str  # "file", "user", "lattice" or "none"
     path: Path
@@ -92,7 +160,7 @@ def _choose(path: Path, candidates: dict, dataset: str | None, kind: str = "arra
 
 def _read_numpy(path: Path, dataset: str | None = None):
     try:
-        obj = np.load(path, allow_pickle=False)
+        obj = np.load(path, allow_pickle=False, mmap_mode="r" if path.suffix.lower() == ".npy" else None)
     except Exception as e:  # corrupt or not a numpy file
         _fail(path, f"not a readable .npy/.npz file ({type(e).__name__}: {e})")
     if isinstance(obj, np.ndarray):
@@ -120,19 +188,31 @@ def _read_hdf5(path: Path, dataset: str | None = None):
         f = h5py.File(path, "r")
     except Exception as e:
         _fail(path, f"not a readable HDF5 file ({type(e).__name__})")
-    with f:
+    try:
         found = {}
         f.visititems(lambda name, obj: found.__setitem__(name, obj.shape)
                      if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "uif"
                      and _is_image_shape(obj.shape) else None)
         name = _choose(path, found, dataset, "dataset")
         ds = f[name]
+        ps = ds.attrs.get("pixel_size_A", f.attrs.get("pixel_size_A"))
+        ps = float(ps) if ps is not None else None
+        if ds.ndim == 3 and ds.shape[-1] not in (3, 4):  # a stack: read frame by frame, file kept open
+            for k in {0, ds.shape[0] - 1}:  # a truncated file fails here, not mid-analysis
+                try:
+                    ds[k]
+                except Exception as e:
+                    _fail(path, f"dataset {name!r}: frame {k + 1} cannot be read ({type(e).__name__}: {e})")
+            return FrameStack(ds, path, close=f.close), ps, {"dataset": name}, []
         try:
             data = ds[()]
         except Exception as e:  # truncated or damaged file
             _fail(path, f"dataset {name!r} cannot be read ({type(e).__name__}: {e})")
-        ps = ds.attrs.get("pixel_size_A", f.attrs.get("pixel_size_A"))
-        return data, (float(ps) if ps is not None else None), {"dataset": name}, []
+    except BaseException:
+        f.close()
+        raise
+    f.close()
+    return data, ps, {"dataset": name}, []
 
 
 class _LogCollector:
@@ -180,6 +260,23 @@ def _check_tiff_complete(path: Path, tif, data: np.ndarray, logged: list[str]) -
             _fail(path, f"truncated TIFF: frame {i + 1}'s data end past the end of the file")
 
 
+def _tiff_memmap(path: Path, tif, logged: list[str]):
+    """The TIFF's one series as a read-only memory map, where its frames are stored uncompressed
+    and contiguous (ImageJ stacks, most microscope exports); else None (the file is read whole)."""
+    import tifffile
+
+    if len(tif.series) != 1 or logged:
+        return None
+    series = tif.series[0]
+    offset = series.dataoffset
+    if offset is None or offset + series.size * series.dtype.itemsize > tif.filehandle.size:
+        return None  # compressed, tiled or scattered pages, or cut short: read (and checked) whole
+    try:
+        return tifffile.memmap(path, mode="r")
+    except Exception:
+        return None
+
+
 def _read_tiff(path: Path, dataset: str | None = None):
     import tifffile
 
@@ -191,8 +288,10 @@ def _read_tiff(path: Path, dataset: str | None = None):
             if len(shapes) > 1:
                 _fail(path, f"a stack with frames of different sizes {sorted(shapes)}: cannot analyze "
                             "it as one movie")
-            data = tif.asarray() if len(tif.series) == 1 else np.stack(
-                [sr.asarray() for sr in tif.series])
+            data = _tiff_memmap(path, tif, log.messages)
+            if data is None:
+                data = tif.asarray() if len(tif.series) == 1 else np.stack(
+                    [sr.asarray() for sr in tif.series])
             _check_tiff_complete(path, tif, data, log.messages)
             page = tif.pages[0]
             meta = {}
@@ -304,7 +403,9 @@ def select_frames(n_frames: int, frames: slice | None, path) -> slice:
 
 def read_frames(path, pixel_size_A: float | None = None, frames: slice | None = None,
                 material: str | None = None, dataset: str | None = None) -> Frames:
-    """Read an image or a stack; float32 (n, H, W) frames with their pixel size in Å.
+    """Read an image or a stack; float32 (n, H, W) frames (a :class:`FrameStack`, read from disk
+    frame by frame where the file allows it: .npy, uncompressed TIFF, HDF5) with their pixel size
+    in Å.
 
     Pixel size: ``pixel_size_A`` (user) wins over the file's calibration; with neither, the
     lattice of the first frame gives it when ``material`` is known (:func:`estimate_pixel_size`);
@@ -325,7 +426,7 @@ def read_frames(path, pixel_size_A: float | None = None, frames: slice | None = 
     reader = {"numpy": _read_numpy, "hdf5": _read_hdf5, "tiff": _read_tiff}.get(kind)
     arr, ps_file, meta, notes0 = (reader(path, dataset) if reader
                                   else _read_rsciio(path, kind, dataset))
-    data, notes = to_float_frames(arr, path)
+    data, notes = to_frame_stack(arr, path)
     notes = notes0 + notes
     sel = select_frames(len(data), frames, path)
     if (sel.start, sel.stop) != (0, len(data)):
@@ -347,6 +448,36 @@ def read_frames(path, pixel_size_A: float | None = None, frames: slice | None = 
     else:
         ps, source = None, "none"
     return Frames(data, ps, source, path, meta, notes)
+
+
+def to_frame_stack(arr, path) -> tuple[FrameStack, list]:
+    """What a reader returns → a float32 :class:`FrameStack`, with notes on integer, 8-bit and
+    saturated data. A memory map or an open dataset stays on disk (its first and last frames are
+    read now, so a damaged file fails before any work; every frame is checked as it is read); any
+    other array is converted whole by :func:`to_float_frames`."""
+    if isinstance(arr, np.memmap) and (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] not in (3, 4))):
+        arr = FrameStack(arr, path)
+    if not isinstance(arr, FrameStack):
+        data, notes = to_float_frames(arr, path)
+        return FrameStack(data, path), notes
+    dtype = np.dtype(arr._src.dtype)
+    if dtype.kind not in "uifb":
+        _fail(path, f"data of type {dtype} is not a numeric image")
+    if min(arr.frame_shape) < 2:
+        _fail(path, f"frames of shape {arr.frame_shape} are not images")
+    first = arr[0]
+    arr[-1]
+    notes = []
+    if dtype.kind in "ui":
+        top = np.iinfo(dtype).max
+        sat = float(np.mean(first == np.float32(top)))
+        if sat > 1e-4:
+            notes.append(f"{sat:.2%} of the first frame's pixels saturated at {top}: their intensities "
+                         "are clipped")
+        if dtype.itemsize == 1:
+            notes.append("8-bit data: probably a processed export, not detector counts; intensities "
+                         "are relative and shot-noise statistics do not apply")
+    return arr, notes
 
 
 def to_float_frames(arr, path) -> tuple[np.ndarray, list]:

@@ -541,19 +541,28 @@ def detection_hits(points_by_frame: dict, truth: pd.DataFrame, pixel_size_A: flo
         pd.DataFrame(columns=["frame", "defect_id", "class", "hit"])
 
 
+def _stack(frames):
+    """A 3D stack as it is: an array, or a lazy stack read frame by frame (``helpers.formats.
+    FrameStack``: anything with a 3D ``shape``, ``len`` and integer indexing); else an array."""
+    arr = frames if getattr(frames, "ndim", None) == 3 and hasattr(frames, "__getitem__") else np.asarray(frames)
+    if arr.ndim != 3:
+        raise ValueError(f"frames must be a 3D stack, got shape {np.shape(arr)}")
+    return arr
+
+
 def frame_shifts(frames, upsample: int = 10) -> np.ndarray:
     """Cumulative (row, col) shift in px of every frame relative to frame 0 (sample drift), from
     phase correlation of consecutive frames (scikit-image), sub-pixel to 1/``upsample`` px."""
     from skimage.registration import phase_cross_correlation
 
-    arr = np.asarray(frames, np.float32)
-    if arr.ndim != 3:
-        raise ValueError(f"frames must be a 3D stack, got shape {arr.shape}")
+    arr = _stack(frames)
     steps = np.zeros((len(arr), 2))
+    prev = np.asarray(arr[0], np.float32)
     for k in range(1, len(arr)):
-        shift, _, _ = phase_cross_correlation(arr[k - 1], arr[k], upsample_factor=upsample,
-                                              normalization=None)
+        cur = np.asarray(arr[k], np.float32)
+        shift, _, _ = phase_cross_correlation(prev, cur, upsample_factor=upsample, normalization=None)
         steps[k] = -shift  # content of frame k sits this far from where it was in frame k-1
+        prev = cur
     return np.cumsum(steps, axis=0)
 
 
@@ -579,9 +588,7 @@ def registered_sum(frames, shifts, t: int, half_window: int) -> tuple[np.ndarray
     position — whole pixels keep the counts Poisson (sub-pixel interpolation would smooth the noise
     and bias every z-score); the ≤ 0.5 px misregistration (0.1 Å at 0.2 Å/px) is far below the
     probe size. Returns (sum in counts, valid map: pixels every frame of the window covered)."""
-    arr = np.asarray(frames)
-    if arr.ndim != 3:
-        raise ValueError(f"frames must be a 3D stack, got shape {arr.shape}")
+    arr = _stack(frames)
     n = len(arr)
     if half_window < 0:
         raise ValueError(f"half_window must be ≥ 0, got {half_window}")

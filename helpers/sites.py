@@ -121,10 +121,19 @@ def measure_amplitudes(image, kinds, positions, lattice: ColumnLattice, radius_A
     """Least-squares column amplitude (image units) of each site, all sites of one kind and sub-pixel
     bin at once (:func:`_site_filters`; ``halo_A``: width σ of the site's halo term, 0 for none).
     Every site's fitting disc must lie inside the image (see :func:`enumerate_sites`)."""
-    img = np.asarray(image, np.float64)
-    filt, R = _site_filters(tuple(map(tuple, lattice.vectors)), tuple(lattice.chalcogen_frac),
-                            float(lattice.sigma_px), float(lattice.pixel_size_A), float(radius_A), bins,
-                            float(halo_A) / float(lattice.pixel_size_A))
+    return measure_amplitude_sets(image, kinds, positions, lattice, radius_A, bins, (halo_A,))[:, 0]
+
+
+def measure_amplitude_sets(image, kinds, positions, lattice: ColumnLattice, radius_A: float = 5.0,
+                           bins: int = 4, halos_A: tuple = (0.0,)) -> np.ndarray:
+    """:func:`measure_amplitudes` for several halo widths at once, (n, len(``halos_A``)): each site's
+    pixels are gathered once and every model's filter applied to them."""
+    img = np.asarray(image, np.float32)
+    ps = float(lattice.pixel_size_A)
+    filters = [_site_filters(tuple(map(tuple, lattice.vectors)), tuple(lattice.chalcogen_frac),
+                             float(lattice.sigma_px), ps, float(radius_A), bins, float(h) / ps)
+               for h in halos_A]
+    R = filters[0][1]
     p = np.asarray(positions, float).reshape(-1, 2)
     kinds = np.asarray(kinds, object)
     anchor = np.floor(p).astype(int)
@@ -133,19 +142,20 @@ def measure_amplitudes(image, kinds, positions, lattice: ColumnLattice, radius_A
         raise ValueError("a site's fitting disc leaves the image: read it with a larger margin")
     b = np.minimum(((p - anchor) * bins).astype(int), bins - 1)
     yy, xx = np.mgrid[-R:R + 2, -R:R + 2]
-    out = np.full(len(p), np.nan)
+    out = np.full((len(p), len(halos_A)), np.nan)
     for kind in (METAL, CHALCOGEN):
         for by in range(bins):
             for bx in range(bins):
                 sel = np.flatnonzero((kinds == kind) & (b[:, 0] == by) & (b[:, 1] == bx))
                 if not len(sel):
                     continue
-                row, disc = filt[(kind, by, bx)]
+                disc = filters[0][0][(kind, by, bx)][1]
+                rows = np.stack([f[(kind, by, bx)][0] for f, _ in filters], 1).astype(np.float32)
                 dy, dx = yy[disc], xx[disc]
                 for s in range(0, len(sel), 4096):  # bounded memory: 4,096 patches at a time
                     part = sel[s:s + 4096]
                     patches = img[anchor[part, 0, None] + dy[None], anchor[part, 1, None] + dx[None]]
-                    out[part] = patches @ row
+                    out[part] = patches @ rows
     return out
 
 
@@ -253,39 +263,56 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
     frame is pristine with probability 1 − ``prior_defect``. ``appear`` (n_sites, n_frames),
     optional: per site and frame, the probability that a defect appears on the pristine site between
     the previous frame and this one (replacing the pristine row of ``transitions``; a neighbour's
-    defect that just left makes its arrival likely). Forward–backward in log space, all sites at
+    defect that just left makes its arrival likely). Forward–backward (scaled messages), all sites at
     once. With one frame this is Bayes' rule with that prior.
     """
     x = np.asarray(obs, float)
     n, T = x.shape
     K = len(means)
-    logT = np.log(np.asarray(transitions, float))
-    prior = np.full(K, np.log(prior_defect / (K - 1)))
-    prior[pristine] = np.log(1 - prior_defect)
+    trans = np.asarray(transitions, float)
+    prior = np.full(K, prior_defect / (K - 1))
+    prior[pristine] = 1 - prior_defect
     sd = np.broadcast_to(np.asarray(sd, float), (K,))
     le = _log_gauss(x[:, :, None], np.asarray(means)[None, None], sd[None, None])  # (n, T, K)
     le = np.where(np.isfinite(x)[:, :, None], le, 0.0)
-    from scipy.special import logsumexp
+    # emissions scaled by their largest state per site and frame: the forward and backward messages
+    # are renormalised every frame, so linear probabilities neither under- nor overflow
+    emis = np.exp(le - le.max(axis=2, keepdims=True))
+    del le
+    app = None if appear is None else np.clip(np.asarray(appear, float), 1e-12, 0.999)
+    others = [k for k in range(K) if k != pristine]
 
-    def log_trans(t):  # (n or 1, K, K): the transitions into frame t
-        if appear is None:
-            return logT[None]
-        a = np.clip(np.asarray(appear, float)[:, t], 1e-12, 0.999)
-        L = np.broadcast_to(logT, (n, K, K)).copy()
-        L[:, pristine, :] = np.log(a / (K - 1))[:, None]
-        L[:, pristine, pristine] = np.log1p(-a)
-        return L
+    def step_forward(a, t):  # a (n, K) at frame t−1 → predicted at frame t
+        out = a @ trans
+        if app is not None:  # the pristine row differs per site
+            row = np.empty((n, K))
+            row[:, others] = (app[:, t] / (K - 1))[:, None]
+            row[:, pristine] = 1 - app[:, t]
+            out += a[:, pristine, None] * (row - trans[pristine][None])
+        return out
+
+    def step_backward(b, t):  # b (n, K): emission × backward message at frame t → backward at t−1
+        out = b @ trans.T
+        if app is not None:
+            row = np.empty((n, K))
+            row[:, others] = (app[:, t] / (K - 1))[:, None]
+            row[:, pristine] = 1 - app[:, t]
+            out[:, pristine] += ((row - trans[pristine][None]) * b).sum(1)
+        return out
 
     fwd = np.empty((n, T, K))
-    fwd[:, 0] = prior[None] + le[:, 0]
+    a = prior[None] * emis[:, 0]
+    fwd[:, 0] = a / a.sum(1, keepdims=True)
     for t in range(1, T):
-        fwd[:, t] = logsumexp(fwd[:, t - 1, :, None] + log_trans(t), axis=1) + le[:, t]
-    bwd = np.zeros((n, T, K))
+        a = step_forward(fwd[:, t - 1], t) * emis[:, t]
+        fwd[:, t] = a / a.sum(1, keepdims=True)
+    post = fwd  # reused in place: posterior ∝ forward × backward
+    b = np.ones((n, K))
     for t in range(T - 2, -1, -1):
-        bwd[:, t] = logsumexp(log_trans(t + 1) + (le[:, t + 1] + bwd[:, t + 1])[:, None, :], axis=2)
-    post = fwd + bwd
-    post -= logsumexp(post, axis=2, keepdims=True)
-    return np.exp(post)
+        b = step_backward(emis[:, t + 1] * b, t + 1)
+        b /= b.sum(1, keepdims=True)
+        post[:, t] *= b
+    return post / post.sum(2, keepdims=True)
 
 
 @dataclass
@@ -323,32 +350,44 @@ def local_displacements(image, lattice: ColumnLattice, origin_rc, sigma_px: floa
     geometric phase analysis (Hÿtch et al., Ultramicroscopy 74, 131 (1998)) on the two first-order
     reflections.
 
-    For each reciprocal vector g the image is demodulated at g (a separable carrier, so no
-    coordinate grids) and smoothed (Gaussian of ``sigma_px``, about a unit cell and a half); its
-    phase at a site, less the phase of the whole image at g, is −2π g·u. Scan distortion, strain and
-    drift during the scan move the columns by u; a global lattice cannot follow them, a local phase
-    does (unambiguous for |g·u| < ½, up to about a third of the lattice constant). Memory: a few
-    image-sized arrays at a time.
-    """
-    from scipy import ndimage
+    For each reciprocal vector g the image is demodulated at g and smoothed with a Gaussian of
+    ``sigma_px`` (about a unit cell and a half); its phase at a site, less the phase of the whole
+    image at g, is −2π g·u. Scan distortion, strain and drift during the scan move the columns by u;
+    a global lattice cannot follow them, a local phase does (unambiguous for |g·u| < ½, up to about a
+    third of the lattice constant). ``origin_rc`` only fixes a common phase, which cancels.
 
-    img = np.asarray(image, np.float64)
-    img = img - img.mean()
+    Done in Fourier space: one FFT of the frame zero-padded by 3σ (nothing outside the frame enters
+    a site's average); for each g the spectrum near g, times the Gaussian's transfer function
+    (cut where it falls below 10⁻⁴), is summed as a Fourier series at the sites themselves
+    (separable, exact, no interpolation). Memory: one padded complex image.
+    """
+    from scipy import fft as sfft
+
+    img = np.asarray(image, np.float32)
     h, w = img.shape
-    o = np.asarray(origin_rc, float)
-    pos = np.asarray(positions, float).reshape(-1, 2)
-    r = np.clip(np.round(pos[:, 0]).astype(int), 0, h - 1)
-    c = np.clip(np.round(pos[:, 1]).astype(int), 0, w - 1)
+    pad = int(np.ceil(3 * sigma_px))
+    H, W = sfft.next_fast_len(h + 2 * pad), sfft.next_fast_len(w + 2 * pad)
+    big = np.zeros((H, W), np.float32)
+    big[pad:pad + h, pad:pad + w] = img - np.float32(img.mean(dtype=np.float64))
+    F = sfft.fft2(big)
+    pos = np.asarray(positions, float).reshape(-1, 2) + pad
     B = lattice.reciprocal  # rows b1, b2 (cycles/px)
+    cut = np.sqrt(np.log(1e4) / 2) / (np.pi * sigma_px)  # cycles/px where the transfer falls to 10⁻⁴
     dphi = np.empty((len(pos), 2))
     for k, g in enumerate(B):
-        ey = np.exp(-2j * np.pi * g[0] * (np.arange(h) - o[0]))[:, None]
-        ex = np.exp(-2j * np.pi * g[1] * (np.arange(w) - o[1]))[None, :]
-        z = img * ey * ex
-        ref = np.angle(z.mean())  # the whole lattice's phase at g (its chalcogen share included)
-        at = ndimage.gaussian_filter(z.real, sigma_px)[r, c] + 1j * ndimage.gaussian_filter(z.imag, sigma_px)[r, c]
-        del z
-        dphi[:, k] = np.angle(at * np.exp(-1j * ref))
+        # smoothed demodulated frame at r ∝ Σ_k F(k) G(f_k) exp(2πi f_k·r), f_k = k/N − g
+        fr = np.arange(np.floor((g[0] - cut) * H), np.ceil((g[0] + cut) * H) + 1) / H - g[0]
+        fc = np.arange(np.floor((g[1] - cut) * W), np.ceil((g[1] + cut) * W) + 1) / W - g[1]
+        kr = np.round((fr + g[0]) * H).astype(int) % H
+        kc = np.round((fc + g[1]) * W).astype(int) % W
+        gauss_r = np.exp(-2 * np.pi ** 2 * sigma_px ** 2 * fr ** 2)
+        gauss_c = np.exp(-2 * np.pi ** 2 * sigma_px ** 2 * fc ** 2)
+        block = F[np.ix_(kr, kc)] * gauss_r[:, None] * gauss_c[None, :]
+        at = np.einsum("nr,rc,nc->n", np.exp(2j * np.pi * np.outer(pos[:, 0], fr)), block,
+                       np.exp(2j * np.pi * np.outer(pos[:, 1], fc)), optimize=True)
+        # the whole lattice's phase at g (its chalcogen share included): the frame's DTFT at g
+        ref = np.exp(-2j * np.pi * g[0] * np.arange(H)) @ big @ np.exp(-2j * np.pi * g[1] * np.arange(W))
+        dphi[:, k] = np.angle(at * np.conj(ref))
     # −2π B u = dphi  →  u = −B⁻¹ dphi / 2π
     return -(dphi @ np.linalg.inv(B).T) / (2 * np.pi)
 
@@ -364,6 +403,27 @@ def frame_origins(frames, lattice: ColumnLattice, shifts) -> np.ndarray:
         f = np.linalg.solve(A.T, o - (o0 + np.asarray(shifts[t], float)))
         out[t] = o - np.round(f) @ A
     return out
+
+
+class _RecentFrames:
+    """A lazy stack (one read from its file frame by frame) with the last ``keep`` frames it gave
+    held in memory: the reading visits each frame a few times in a row (drift, lattice origin,
+    registered sums), the file is read about once."""
+
+    def __init__(self, stack, keep: int):
+        self._stack, self._keep, self._held = stack, max(int(keep), 1), {}
+        self.shape, self.ndim = tuple(stack.shape), 3
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, t):
+        t = int(t) % len(self)
+        if t not in self._held:
+            if len(self._held) >= self._keep:
+                self._held.pop(next(iter(self._held)))
+            self._held[t] = np.asarray(self._stack[t], np.float32)
+        return self._held[t]
 
 
 def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SiteParams | None = None,
@@ -385,12 +445,15 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SitePa
 
     p = p or SiteParams()
     ps = check_pixel_size(pixel_size_A)
-    arr = np.asarray(frames)
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3:
-        raise ValueError(f"frames must be an image or a stack, got shape {arr.shape}")
-    check_image(arr[0], "frame", min_shape=(16, 16))
+    if getattr(frames, "ndim", None) == 3 and not isinstance(frames, np.ndarray):
+        arr = _RecentFrames(frames, 2 * p.sum_half_window + 2)  # a lazy stack: read each frame once
+    else:
+        arr = np.asarray(frames)
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3:
+            raise ValueError(f"frames must be an image or a stack, got shape {arr.shape}")
+    check_image(np.asarray(arr[0]), "frame", min_shape=(16, 16))
     t0 = time.perf_counter()
     n = len(arr)
     if shifts is None:
@@ -409,8 +472,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SitePa
         if p.follow_distortion:  # the local lattice phase of the frame's registered sum (less noise)
             ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
             pos = pos + local_displacements(ref_img, lattice, origins[t], p.distortion_sigma_A / ps, pos)
-        amp = measure_amplitudes(img, kinds, pos, lattice, p.radius_A, p.bins)
-        amp_h = measure_amplitudes(img, kinds, pos, lattice, p.radius_A, p.bins, p.halo_A)
+        amp, amp_h = measure_amplitude_sets(img, kinds, pos, lattice, p.radius_A, p.bins, (0.0, p.halo_A)).T
         ref = metal_reference(pos, kinds, amp, p.reference_neighbours)
         ref_h = metal_reference(pos, kinds, amp_h, p.reference_neighbours)
         parts.append(pd.DataFrame({"frame": t, "kind": kinds, "i": ij[:, 0], "j": ij[:, 1],
