@@ -332,11 +332,24 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
     # frames numbered from 1 as in the file (ImageJ, overlays, summary.json), everywhere a person reads them
     write_table(table.assign(frame=table["frame"] + first + 1), folder / "defects.csv", overwrite=True)
     if s.sites_csv:
-        sites = st.site_table(reading)
-        write_table(sites.assign(frame=sites["frame"] + first + 1), folder / "sites.csv", overwrite=True)
+        _write_sites_csv(reading, folder / "sites.csv", first)
     summary["total_s"] = time.perf_counter() - t0
     (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary
+
+
+def _write_sites_csv(reading, path: Path, first: int, frames_per_chunk: int = 50) -> None:
+    """``sites.csv``, every site of every frame (frames from 1), written a few frames at a time: the
+    table of a long movie is not copied whole."""
+    from . import sites as st
+    from .io import atomic_output
+
+    n = int(reading.sites["frame"].max()) + 1 if len(reading.sites) else 0
+    with atomic_output(path, True, ".csv.part") as tmp:
+        for a in range(0, max(n, 1), frames_per_chunk):
+            part = st.site_table(reading, slice(a, a + frames_per_chunk))
+            part = part.assign(frame=part["frame"] + first + 1)
+            part.to_csv(tmp, index=False, float_format="%.4f", mode="w" if a == 0 else "a", header=a == 0)
 
 
 def _analyze_into(job: PreparedFile, folder: Path, log=print) -> dict:

@@ -102,6 +102,34 @@ class FrameStack:
             self._close()
 
 
+class _FileFrames:
+    """Frames stored uncompressed and one after another in a file (a TIFF series, a .npy array),
+    read with one positioned read each. Not memory-mapped: the pages a mapping touches count as the
+    process's memory until the kernel needs them back."""
+
+    def __init__(self, filename, offset: int, shape, dtype, fortran_order: bool = False):
+        if fortran_order:
+            raise ValueError("frames stored in Fortran order cannot be read one at a time")
+        self.shape, self.dtype, self.ndim = tuple(int(s) for s in shape), np.dtype(dtype), len(shape)
+        self._offset, self._fd = int(offset), os.open(filename, os.O_RDONLY)
+        self._count = int(np.prod(self.shape[1:]))
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        nbytes = self._count * self.dtype.itemsize
+        buf = os.pread(self._fd, nbytes, self._offset + int(k) * nbytes)
+        if len(buf) != nbytes:
+            raise OSError(f"the file ends inside frame {int(k) + 1}")
+        return np.frombuffer(buf, self.dtype).reshape(self.shape[1:])
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self):
+        self.close()
+
+
 @dataclass
 class Frames:
     data: FrameStack  # (n, H, W) float32, read frame by frame
@@ -455,8 +483,10 @@ def to_frame_stack(arr, path) -> tuple[FrameStack, list]:
     saturated data. A memory map or an open dataset stays on disk (its first and last frames are
     read now, so a damaged file fails before any work; every frame is checked as it is read); any
     other array is converted whole by :func:`to_float_frames`."""
-    if isinstance(arr, np.memmap) and (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] not in (3, 4))):
-        arr = FrameStack(arr, path)
+    if isinstance(arr, np.memmap) and arr.ndim == 3 and arr.shape[-1] not in (3, 4) \
+            and arr.flags.c_contiguous and getattr(arr, "filename", None):
+        src = _FileFrames(arr.filename, arr.offset, arr.shape, arr.dtype)
+        arr = FrameStack(src, path, close=src.close)
     if not isinstance(arr, FrameStack):
         data, notes = to_float_frames(arr, path)
         return FrameStack(data, path), notes

@@ -415,8 +415,15 @@ def same_defects(a: "Movie", b: "Movie", frame: int = 0) -> bool:
     return bool(ta.equals(tb))
 
 
-def generate_movie(params: MovieParams | None = None, progress: bool = True) -> Movie:
-    """Generate a movie and its ground truth (no caching; see :func:`standard_movie`)."""
+def generate_movie(params: MovieParams | None = None, progress: bool = True,
+                   frames_to: Path | str | None = None, overwrite: bool = False) -> Movie:
+    """Generate a movie and its ground truth (no caching; see :func:`standard_movie`).
+
+    ``frames_to``: an ImageJ TIFF path the frames are written to one by one as they are rendered
+    (calibrated in nm, as :func:`helpers.formats.write_imagej_tiff` writes it), so a movie longer
+    than memory can be made; the movie's ``frames`` are then that file, memory-mapped (a
+    :class:`helpers.formats.FrameStack`). Without it the frames are held in memory.
+    """
     from tqdm.auto import tqdm
 
     params = (params or MovieParams()).validate()
@@ -448,9 +455,9 @@ def generate_movie(params: MovieParams | None = None, progress: bool = True) -> 
     index = {(sub, int(i), int(j)): m for sub in base for m, (i, j) in enumerate(lat.ij)}
     counts_per_fraction = params.dose_e_per_A2 * ps**2
 
-    frames = np.empty((n, H, W), dtype=np.float32)
     rows = []
-    for t in tqdm(range(n), desc="rendering movie", disable=not progress):
+
+    def render_frame(t):
         state = states[t]
         weights = {"metal": np.full(len(lat.ij), w["W"]), "chalcogen": np.full(len(lat.ij), w["S2"])}
         for did, (cls, sub, i, j) in state.items():
@@ -474,7 +481,6 @@ def generate_movie(params: MovieParams | None = None, progress: bool = True) -> 
                 frame = scanline_jitter(frame, params.scanline_jitter_px, rng_i, correlation=0.6)
         else:
             frame = expected
-        frames[t] = frame.astype(np.float32)
         # ground truth in the frame's own coordinates (drift and distortion included)
         if state:
             ids = np.array(sorted(state))
@@ -484,6 +490,26 @@ def generate_movie(params: MovieParams | None = None, progress: bool = True) -> 
             for d, sub, (xa, ya) in zip(ids, subs, xy_f):
                 cls, _, i, j = state[d]
                 rows.append((t, int(d), cls, sub, i, j, xa / ps, ya / ps, xa, ya))
+        return frame.astype(np.float32)
+
+    def render():
+        for t in tqdm(range(n), desc="rendering movie", disable=not progress):
+            yield render_frame(t)
+
+    if frames_to is None:
+        frames = np.empty((n, H, W), dtype=np.float32)
+        for t, frame in enumerate(render()):
+            frames[t] = frame
+    else:
+        import tifffile
+
+        from .formats import FrameStack
+
+        ps_nm = ps / 10
+        with atomic_output(Path(frames_to), overwrite, ".part.tif") as tmp:
+            tifffile.imwrite(tmp, render(), shape=(n, H, W), dtype=np.float32, imagej=True,
+                             resolution=(1 / ps_nm, 1 / ps_nm), metadata={"unit": "nm", "axes": "ZYX"})
+        frames = FrameStack(tifffile.memmap(frames_to, mode="r"), frames_to)
     truth = pd.DataFrame(rows, columns=["frame", "defect_id", "class", "sublattice", "site_i",
                                         "site_j", "x_px", "y_px", "x_A", "y_A"])
     fov = W * ps

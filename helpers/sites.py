@@ -465,7 +465,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SitePa
     t_lat = time.perf_counter() - t0
     t0 = time.perf_counter()
     origins = frame_origins(arr, lattice, shifts)
-    parts = []
+    cols = {k: [] for k in ("frame", "kind", "i", "j", "row", "col", "amplitude", "ratio", "ratio_halo")}
     for t in tqdm(range(n), desc="reading sites", disable=not progress):
         img = arr[t].astype(np.float64)
         kinds, pos, ij = enumerate_sites(img.shape, origins[t], lattice, p.margin_px(ps))
@@ -475,17 +475,23 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SitePa
         amp, amp_h = measure_amplitude_sets(img, kinds, pos, lattice, p.radius_A, p.bins, (0.0, p.halo_A)).T
         ref = metal_reference(pos, kinds, amp, p.reference_neighbours)
         ref_h = metal_reference(pos, kinds, amp_h, p.reference_neighbours)
-        parts.append(pd.DataFrame({"frame": t, "kind": kinds, "i": ij[:, 0], "j": ij[:, 1],
-                                   "row": pos[:, 0], "col": pos[:, 1], "amplitude": amp,
-                                   "ratio": amp / ref, "ratio_halo": amp_h / ref_h}))
-    sites = pd.concat(parts, ignore_index=True)
+        # compact columns: a long movie's table grows by one row per site and frame
+        for k, v in (("frame", np.full(len(kinds), t, np.int32)), ("kind", kinds), ("i", ij[:, 0].astype(np.int32)),
+                     ("j", ij[:, 1].astype(np.int32)), ("row", pos[:, 0]), ("col", pos[:, 1]),
+                     ("amplitude", amp.astype(np.float32)), ("ratio", (amp / ref).astype(np.float32)),
+                     ("ratio_halo", (amp_h / ref_h).astype(np.float32))):
+            cols[k].append(v)
+    sites = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+    del cols
     sites["x_A"], sites["y_A"] = sites["col"] * ps, sites["row"] * ps
     t_read = time.perf_counter() - t0
     t0 = time.perf_counter()
     sites, contents, noise, gain = _decode(sites, p, lattice)
     seconds = {"lattice": t_lat, "read": t_read, "decode": time.perf_counter() - t0}
     seconds["total"] = sum(seconds.values())
-    return SiteReading(sites[SITE_COLUMNS + ["ratio_halo", "posterior_defect"]], lattice, contents, noise, gain,
+    keep = SITE_COLUMNS + ["ratio_halo", "posterior_defect"]
+    sites.drop(columns=[c for c in sites.columns if c not in keep], inplace=True)
+    return SiteReading(sites[keep] if list(sites.columns) != keep else sites, lattice, contents, noise, gain,
                        np.asarray(shifts, float), seconds)
 
 
@@ -616,8 +622,8 @@ def _remove_crosstalk(rel, kinds, cls, s: pd.DataFrame, contents: dict, offsets:
 def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice):
     """Content of every site in every frame: the pristine level and noise of each sublattice from
     each frame's own sites, the gain from :func:`calibrate_gain`, then :func:`site_posteriors` over
-    each site's frames."""
-    s = sites.copy()
+    each site's frames. ``sites`` gains the decoded columns in place (no copy of a long table)."""
+    s = sites
     rel, spread, levels = _relative(s, "ratio")
     rel_h, _, _ = _relative(s, "ratio_halo")
     s["z"] = (rel - s["kind"].map(levels).to_numpy(float)) / spread
@@ -640,7 +646,9 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice):
     def noise_of(content):
         return np.sqrt(np.maximum(floor + slope * np.maximum(content, 0.0), 0.25 * floor))
 
-    key = s["kind"].astype(str) + ":" + s["i"].astype(str) + ":" + s["j"].astype(str)
+    # one code per site (kind, i, j): integer keys, no strings per reading
+    key = ((s["kind"].to_numpy() == CHALCOGEN).astype(np.int64) << 42) \
+        | ((s["i"].to_numpy(np.int64) + (1 << 20)) << 21) | (s["j"].to_numpy(np.int64) + (1 << 20))
     codes = pd.factorize(key)[0]
     frames = s["frame"].to_numpy()
     T = int(frames.max()) + 1
@@ -706,10 +714,15 @@ def defect_table(reading: SiteReading) -> pd.DataFrame:
     return out
 
 
-def site_table(reading: SiteReading) -> pd.DataFrame:
-    """Every site of every frame (``sites.csv``): positions as x/y px and Å, the reading, its z-score,
-    the decoded content class (``W``/``S2`` for pristine sites) and its posterior probability."""
+def site_table(reading: SiteReading, frames: slice | None = None) -> pd.DataFrame:
+    """Every site of every frame (``sites.csv``; ``frames``: those frames only): positions as x/y px
+    and Å, the reading, its z-score, the decoded content class (``W``/``S2`` for pristine sites) and
+    its posterior probability."""
     s = reading.sites
+    if frames is not None:
+        f = s["frame"].to_numpy()
+        lo, hi = np.searchsorted(f, [frames.start or 0, frames.stop if frames.stop is not None else f.max() + 1])
+        s = s.iloc[lo:hi]
     return pd.DataFrame({"frame": s["frame"], "site": s["kind"], "i": s["i"], "j": s["j"],
                          "x_px": s["col"], "y_px": s["row"], "x_A": s["x_A"], "y_A": s["y_A"],
                          "amplitude": s["amplitude"], "content": s["content"], "z": s["z"],

@@ -132,3 +132,16 @@ def test_4d_data_is_refused(tmp_path, capsys):
         f.create_dataset("frames", data=np.zeros((2, 3, 300, 300)))
     assert main(["analyze", str(p), "--out", str(tmp_path / "o"), "--pixel-size", "0.2", "--quiet"]) == 2
     assert "no 2D image or 3D stack" in capsys.readouterr().err
+
+
+def test_sites_csv_written_in_chunks_is_the_whole_table(stack, tmp_path):
+    from helpers import cli
+    from helpers import sites as st
+
+    _, movie = stack
+    reading = st.read_sites(movie.frames, 0.2)
+    cli._write_sites_csv(reading, tmp_path / "sites.csv", first=2, frames_per_chunk=3)
+    got = pd.read_csv(tmp_path / "sites.csv")
+    whole = st.site_table(reading)
+    assert len(got) == len(whole) and got["frame"].min() == 3 and got["frame"].max() == 2 + len(movie.frames)
+    assert np.allclose(got["content"], whole["content"], atol=1e-4) and (got["class"] == whole["class"]).all()

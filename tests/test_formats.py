@@ -132,3 +132,44 @@ def test_stack_with_frames_of_different_sizes(tmp_path):
     assert fr.n_frames == 1  # a single 2D dataset is one frame
     with pytest.raises(fm.InputError, match="2D image or a 3D stack"):
         fm.to_float_frames(np.zeros((2, 3, 4, 5)), p)
+
+
+def test_stacks_are_read_from_disk_frame_by_frame(tmp_path, small_movie):
+    """TIFF, .npy and HDF5 stacks stay on disk (memory map / open dataset) and give the same frames."""
+    frames = small_movie.frames
+    tif = fm.write_imagej_tiff(tmp_path / "m.tif", frames, 0.2)
+    npy = tmp_path / "m.npy"
+    np.save(npy, frames)
+    h5 = tmp_path / "m.h5"
+    with h5py.File(h5, "w") as f:
+        f.create_dataset("frames", data=frames, chunks=(1, 256, 256))
+    for p in (tif, npy, h5):
+        fr = fm.read_frames(p, pixel_size_A=0.2)
+        assert not fr.data.in_memory, p.suffix
+        assert np.array_equal(fr.data[1], frames[1]) and np.array_equal(np.asarray(fr.data), frames)
+        sub = fm.read_frames(p, pixel_size_A=0.2, frames=slice(1, 3)).data
+        assert sub.shape == (2, 256, 256) and np.array_equal(sub[-1], frames[2])
+        fr.data.close()
+
+
+def test_a_nan_in_a_streamed_frame_is_named_when_it_is_read(tmp_path, small_movie):
+    frames = small_movie.frames.copy()
+    frames[1, 5, 5] = np.nan
+    tif = fm.write_imagej_tiff(tmp_path / "m.tif", frames, 0.2)
+    fr = fm.read_frames(tif)  # first and last frames are fine: opening succeeds
+    with pytest.raises(fm.InputError, match="NaN or infinite values in frame 2"):
+        fr.data[1]
+    frames[2, 0, 0] = np.inf  # the last frame is checked on opening
+    tif2 = fm.write_imagej_tiff(tmp_path / "m2.tif", frames, 0.2)
+    with pytest.raises(fm.InputError, match="frame 3"):
+        fm.read_frames(tif2)
+
+
+def test_a_generated_movie_can_stream_to_a_tiff(tmp_path):
+    p = standard_params(n_frames=3, frame_px=128, seed=2)
+    a = generate_movie(p, progress=False)
+    b = generate_movie(p, progress=False, frames_to=tmp_path / "m.tif")
+    assert not b.frames.in_memory and np.array_equal(np.asarray(b.frames), a.frames)
+    assert b.truth.equals(a.truth)
+    fr = fm.read_frames(tmp_path / "m.tif")
+    assert fr.pixel_size_A == pytest.approx(0.2) and np.array_equal(fr.data[2], a.frames[2])

@@ -151,3 +151,13 @@ def test_bad_input_is_named():
         st.read_sites(np.zeros((128, 128)), -1)
     with pytest.raises(ValueError, match="lattice"):
         st.read_sites(np.random.default_rng(0).random((200, 200)), 0.2)
+
+
+def test_a_stack_read_from_disk_reads_as_the_same_movie_in_memory(tmp_path):
+    from helpers import formats as fm
+
+    m = generate_movie(standard_params(n_frames=8, frame_px=192, seed=4), progress=False)
+    tif = fm.write_imagej_tiff(tmp_path / "m.tif", m.frames, m.pixel_size_A)
+    lazy = st.read_sites(fm.read_frames(tif).data, m.pixel_size_A)
+    eager = st.read_sites(m.frames, m.pixel_size_A)
+    pd.testing.assert_frame_equal(lazy.sites, eager.sites)
