@@ -56,6 +56,7 @@ class AnalysisSettings:
     """What ``analyze`` does with a file (the command's options; lengths in Å)."""
 
     material: str = "WS2"
+    dopants: tuple[str, ...] | None = None  # candidate substituents (element symbols); None: the material's default
     pixel_size_A: float | None = None
     frames: tuple[int | None, int | None] | None = None  # 0-based slice (start, stop)
     dataset: str | None = None
@@ -69,6 +70,7 @@ class AnalysisSettings:
 
     def check(self) -> "AnalysisSettings":
         """Raise :class:`InputError` for a setting no analysis can use."""
+        from .chemistry import ALLOYS, MATERIALS
         from .formats import LATTICE_CONSTANTS_A
 
         if self.method not in METHODS:
@@ -76,6 +78,12 @@ class AnalysisSettings:
         if self.material not in LATTICE_CONSTANTS_A:
             raise InputError(f"--material {self.material!r} is not known; known: "
                              f"{', '.join(sorted(LATTICE_CONSTANTS_A))}")
+        if self.method == "sites" or self.dopants:
+            try:
+                self.chemistry()
+            except ValueError as e:
+                raise InputError(f"--material/--dopants: {e} (the site reading knows the TMDs "
+                                 f"{', '.join(sorted(MATERIALS) + sorted(ALLOYS))})") from None
         if not 0.0 <= self.unknown_below <= 1.0:
             raise InputError(f"--unknown-below must lie between 0 and 1, got {self.unknown_below}")
         if self.epochs < 1 or self.crops < 1:
@@ -90,6 +98,12 @@ class AnalysisSettings:
             except ValueError as e:
                 raise InputError(str(e)) from None
         return self
+
+    def chemistry(self):
+        """The :class:`helpers.chemistry.Chemistry` the sites are read with."""
+        from .chemistry import chemistry_of
+
+        return chemistry_of(self.material, self.dopants)
 
     @property
     def pretrained(self) -> bool:
@@ -159,9 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--pixel-size", type=float, default=None, metavar="Å",
                    help="pixel size in Å/px; overrides the file's calibration")
     a.add_argument("--material", default="WS2",
-                   help="material of the lattice for the calibration check and, when the file has no "
-                        "pixel size and none is given, for estimating it (default WS2; also MoS2, "
-                        "WSe2, MoSe2, MoTe2, WTe2, graphene, hBN)")
+                   help="material of the lattice: its lattice constant (calibration check, pixel size "
+                        "when the file has none) and its column chemistry, which names the classes "
+                        "(default WS2; also MoS2, WSe2, MoSe2, MoTe2, WTe2, the alloys WSSe, MoSSe, "
+                        "WSeTe, MoSeTe; graphene and hBN for calibration only)")
+    a.add_argument("--dopants", type=_elements_arg, default=None, metavar="EL,EL",
+                   help="candidate substituents, element symbols (e.g. Ti,V,Re or Se): a metal adds "
+                        "'X_M' on metal sites, a chalcogen 'X_S' and 'X2_S2' on chalcogen sites "
+                        "(default: Mo for WS2, the poster's classes; none otherwise)")
     a.add_argument("--frames", type=_frames_arg, default=None, metavar="A:B",
                    help="analyze frames A to B only (1-based, inclusive; A: or :B allowed)")
     a.add_argument("--dataset", default=None, metavar="NAME",
@@ -198,7 +217,8 @@ def settings_from_args(args) -> AnalysisSettings:
     if args.pretrained and args.method not in (None, "pretrained"):
         raise InputError(f"--pretrained contradicts --method {args.method}")
     method = "pretrained" if args.pretrained else (args.method or "sites")
-    return AnalysisSettings(material=args.material, pixel_size_A=args.pixel_size, frames=args.frames,
+    return AnalysisSettings(material=args.material, dopants=args.dopants, pixel_size_A=args.pixel_size,
+                            frames=args.frames,
                             dataset=args.dataset, method=method, sites_csv=not args.no_sites_csv,
                             unknown_below=args.unknown_below, epochs=args.epochs, crops=args.crops,
                             seed=args.seed, quiet=args.quiet).check()
@@ -227,9 +247,21 @@ def prepare_file(path, out, settings: AnalysisSettings, overwrite: bool = False)
     try:
         cal = fm.check_calibration(fr.data[0], ps, settings.material)
         if not cal["ok"]:
-            warnings_.append(f"calibration: the file/user pixel size {ps:.4f} Å/px differs from the "
-                             f"{settings.material} lattice estimate {cal['lattice_estimate_A']:.4f} "
-                             f"Å/px by {100 * cal['relative_difference']:+.1f} % (more than 5 %)")
+            est, off = cal["lattice_estimate_A"], 100 * cal["relative_difference"]
+            if fr.pixel_size_source == "file":  # the lattice is the better ruler: use it, say so
+                warnings_.append(f"calibration: the file's pixel size {ps:.4f} Å/px differs from the "
+                                 f"{settings.material} lattice by {off:+.1f} % (more than 5 %); the lattice "
+                                 f"value {est:.4f} Å/px is used (give --pixel-size to impose one)")
+                cal["used"], cal["file_pixel_size_A"] = "lattice", ps
+                fr.pixel_size_A, fr.pixel_size_source, ps = est, "lattice (file value off)", est
+                fm.check_sampling(ps, fr.data.shape[1:], settings.material, path)
+            else:
+                warnings_.append(f"calibration: the given pixel size {ps:.4f} Å/px differs from the "
+                                 f"{settings.material} lattice estimate {est:.4f} Å/px by {off:+.1f} % "
+                                 "(more than 5 %); kept because it was given")
+                cal["used"] = "given"
+        else:
+            cal["used"] = fr.pixel_size_source
     except ValueError as e:
         cal = {"ok": None, "problem": str(e)}
         warnings_.append(f"calibration check impossible: {e}")
@@ -294,29 +326,33 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
 
     s, fr, ps = job.settings, job.frames, job.pixel_size_A
     warnings_ = list(job.warnings)
-    if s.material != "WS2":
-        warnings_.append(f"classes carry the WS2 names (metal site: Vw empty, Sw one chalcogen, Mo a "
-                         f"lighter metal; chalcogen site: Vs2 empty, Vs one atom, W2s2 a metal, Ws "
-                         f"metal + chalcogen); read them as contents of {s.material}")
-        log(f"warning: {warnings_[-1]}")
+    chem = s.chemistry()
     t0 = time.perf_counter()
     try:
-        reading = st.read_sites(fr.data, ps, _lattice_a(s.material), progress=not s.quiet)
+        reading = st.read_sites(fr.data, ps, _lattice_a(s.material), progress=not s.quiet, chemistry=chem)
     except ValueError as e:
         raise InputError(f"{job.path}: the lattice sites cannot be read ({e})") from None
     table = st.defect_table(reading)
     first = s.frames[0] if s.frames is not None and s.frames[0] else 0
-    classes = list(st.DEFECT_CLASSES)
+    classes = list(chem.defect_classes())
+    for w in reading.warnings:
+        warnings_.append(w)
+        log(f"warning: {w}")
     summary = _summary_head(job)
     lat = reading.lattice
     summary.update({
         "sites_read_per_frame": round(len(reading.sites) / fr.n_frames, 1),
         "edge_margin_A": st.SiteParams().edge_margin_A,
         "column_reading": {"column_sigma_A": lat.sigma_px * ps, "chalcogen_over_metal": lat.s2_ratio,
-                           "haadf_exponent": lat.haadf_exponent, "gain": reading.gain,
+                           "haadf_exponent_measured": chem.exponent_from_ratio(lat.s2_ratio),
+                           "haadf_exponent_used": reading.haadf_exponent, "gain": reading.gain,
                            "noise_per_frame": reading.noise,
                            "contents": {k: {c: round(v, 4) for c, v in d.items()}
                                         for k, d in reading.contents.items()}},
+        "chemistry": {"material": chem.material, "metal": chem.metal, "chalcogen": chem.chalcogen,
+                      "dopants": list(chem.dopants), "classes": classes,
+                      "class_atoms": {name: list(atoms) for sub in chem.site_contents().values()
+                                      for name, atoms in sub.items()}},
         "detections": int(len(table)),
         "counts_per_class": table["class"].value_counts().to_dict(),
         "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),
@@ -359,6 +395,18 @@ def _analyze_into(job: PreparedFile, folder: Path, log=print) -> dict:
     return _analyze_localizer(job, folder, log)
 
 
+def _elements_arg(text: str) -> tuple[str, ...]:
+    """``Ti,V,Re`` → ('Ti', 'V', 'Re'); checked against the periodic table the reading knows."""
+    from .chemistry import Z
+
+    out = tuple(e.strip() for e in text.split(",") if e.strip())
+    bad = [e for e in out if e not in Z]
+    if bad or not out:
+        raise argparse.ArgumentTypeError(f"unknown element(s) {', '.join(bad) or repr(text)}; known: "
+                                         f"{', '.join(sorted(Z, key=Z.get))}")
+    return out
+
+
 def _analyze_localizer(job: PreparedFile, folder: Path, log=print) -> dict:
     """The poster's path: a localizer network (trained on frame 1, or shipped), windows classified
     by the CNN, classes re-read from the column intensities (WS2)."""
@@ -372,6 +420,12 @@ def _analyze_localizer(job: PreparedFile, folder: Path, log=print) -> dict:
 
     s, fr, ps = job.settings, job.frames, job.pixel_size_A
     warnings_ = list(job.warnings)
+    if s.material != "WS2" or s.dopants:
+        warnings_.append(f"the poster's networks know WS2 and its six defect classes only: for {s.material}"
+                         f"{' with dopants ' + ','.join(s.dopants) if s.dopants else ''} their classes are "
+                         "WS2 names and the column intensities are not re-read; use the default method "
+                         "(every site read with this material's chemistry)")
+        log(f"warning: {warnings_[-1]}")
     config.set_seed(s.seed)
     t_start = time.perf_counter()
     if s.pretrained:

@@ -15,14 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .chemistry import ALLOYS, MATERIALS
 from .io import atomic_output
 from .validation import InputError, check_pixel_size
 from .windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
 
-#: in-plane lattice constants a (Å) of common 2D materials (2H phases; graphene and hBN for
-#: calibration). Sources: bulk crystal structures (ICSD / Materials Project), rounded to 0.01 Å.
-LATTICE_CONSTANTS_A = {"WS2": 3.18, "MoS2": 3.16, "WSe2": 3.28, "MoSe2": 3.29, "MoTe2": 3.52,
-                       "WTe2": 3.55, "graphene": 2.46, "hBN": 2.50}
+#: in-plane lattice constants a (Å): the TMDs of :mod:`helpers.chemistry` (alloys: their host's),
+#: graphene and hBN for calibration. Sources: bulk crystal structures (ICSD / Materials Project).
+LATTICE_CONSTANTS_A = {**{m: a for m, (_, _, a) in MATERIALS.items()},
+                       **{alloy: MATERIALS[host][2] for alloy, (host, _) in ALLOYS.items()},
+                       "graphene": 2.46, "hBN": 2.50}
 
 #: length units → Å
 UNIT_TO_A = {"a": 1.0, "å": 1.0, "angstrom": 1.0, "ang": 1.0, "nm": 10.0, "pm": 0.01,

@@ -30,24 +30,26 @@ Positions are (row, col) px with pixel centres at integer coordinates; lengths i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from functools import lru_cache
 
-from .columns import (CHALCOGEN, METAL, ColumnLattice, _patch_model, expected_contents, fit_column_lattice,
-                      lattice_origin)
+from .chemistry import Chemistry, chemistry_of, plausible_exponent
+from .columns import CHALCOGEN, METAL, ColumnLattice, _patch_model, fit_column_lattice, lattice_origin
 from .validation import check_image, check_pixel_size
 from .windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
 
+#: the chemistry read unless another is given: WS2 with Mo as its substituent (the poster's classes)
+WS2 = chemistry_of("WS2")
 #: the single chalcogen vacancy (one atom of a chalcogen column missing)
 VS = "Vs"
-PRISTINE = {METAL: "W", CHALCOGEN: "S2"}
-#: class names of a reading (WS2's poster names; the single S vacancy as ``Vs``)
-CONTENT_CLASSES = {METAL: ("Vw", "Sw", "Mo"), CHALCOGEN: ("Vs2", VS, "W2s2", "Ws")}
-DEFECT_CLASSES = CONTENT_CLASSES[METAL] + CONTENT_CLASSES[CHALCOGEN]
+PRISTINE = {METAL: WS2.pristine(METAL), CHALCOGEN: WS2.pristine(CHALCOGEN)}
+#: class names of a WS2 reading (the poster's names; the single S vacancy as ``Vs``)
+CONTENT_CLASSES = {k: tuple(WS2.site_contents()[k])[1:] for k in (METAL, CHALCOGEN)}
+DEFECT_CLASSES = WS2.defect_classes()
 UNKNOWN = "unknown"
 #: default margin (Å) from the frame edge inside which no site is read: the classifier window's half
 EDGE_MARGIN_A = WINDOW_PX * LIBRARY_PIXEL_SIZE_A / 2
@@ -176,15 +178,13 @@ def metal_reference(positions, kinds, amplitudes, k: int = 12) -> np.ndarray:
     return np.nanmedian(a, axis=1)
 
 
-def class_contents(metal_ratio: float, chalcogen_ratio: float) -> dict:
-    """Expected content (in pristine-metal units) of every class on each sublattice, from the
-    measured pristine chalcogen/metal ratio (HAADF ∝ Z^n; n from that ratio)."""
-    exp = expected_contents(chalcogen_ratio / metal_ratio)
-    m = {"Vw": exp[METAL]["Vw"], "Sw": exp[METAL]["Sw"], "Mo": exp[METAL]["Mo"], PRISTINE[METAL]: 1.0}
-    c = {"Vs2": 0.0, VS: exp[CHALCOGEN]["Vs"], PRISTINE[CHALCOGEN]: exp[CHALCOGEN]["S2"],
-         "W2s2": exp[CHALCOGEN]["W2s2"], "Ws": exp[CHALCOGEN]["Ws"]}
-    return {METAL: {k: v * metal_ratio for k, v in m.items()},
-            CHALCOGEN: {k: v * metal_ratio for k, v in c.items()}}
+def class_contents(metal_ratio: float, chalcogen_ratio: float, chemistry: Chemistry = WS2,
+                   exponent: float | None = None) -> dict:
+    """Expected reading (in pristine-metal units) of every content on each sublattice, pristine
+    first, from the measured pristine levels (:meth:`helpers.chemistry.Chemistry.contents`; the
+    HAADF exponent from their ratio unless given)."""
+    n = chemistry.exponent_from_ratio(chalcogen_ratio / metal_ratio) if exponent is None else exponent
+    return chemistry.contents(metal_ratio, chalcogen_ratio, n)
 
 
 #: per frame and site: a defect appears on a pristine site (born or hopped in), leaves (healed or
@@ -224,8 +224,9 @@ class SiteParams:
 
 
 def defects_of(sites: pd.DataFrame) -> pd.DataFrame:
-    """The defects of a classified site table: significant sites with a defect class."""
-    return sites[sites["significant"] & sites["class"].isin(DEFECT_CLASSES)]
+    """The defects of a classified site table: the significant sites (their content is not the
+    pristine one)."""
+    return sites[sites["significant"]]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -326,6 +327,9 @@ class SiteReading:
     gain: float
     shifts: np.ndarray
     seconds: dict
+    chemistry: Chemistry = WS2
+    haadf_exponent: float = float("nan")  # used for the contents of non-host elements
+    warnings: list = field(default_factory=list)  # implausible measurements replaced by priors
 
     @property
     def defects(self) -> pd.DataFrame:
@@ -426,9 +430,13 @@ class _RecentFrames:
         return self._held[t]
 
 
-def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SiteParams | None = None,
-               shifts=None, lattice: ColumnLattice | None = None, progress: bool = False) -> SiteReading:
+def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p: SiteParams | None = None,
+               shifts=None, lattice: ColumnLattice | None = None, progress: bool = False,
+               chemistry: Chemistry = WS2) -> SiteReading:
     """Read every lattice site of an image or a movie and find the defects among them.
+
+    ``chemistry`` (:func:`helpers.chemistry.chemistry_of`): the material's elements and candidate
+    dopants, which name the contents read; ``lattice_a_A`` defaults to its lattice constant.
 
     ``frames``: (H, W) or (n, H, W) in counts (or any linear intensity). The lattice is fitted on
     the registered sum of the first 2·``p.sum_half_window`` + 1 frames unless given; each frame is
@@ -461,7 +469,8 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SitePa
     if lattice is None:
         first = registered_sum(arr, shifts, 0, p.sum_half_window)[0] if n > 1 else arr[0]
         size = max(LATTICE_FIT_PX, int(np.ceil(LATTICE_FIT_A / ps)))
-        lattice = fit_column_lattice(central_crop(first, size), ps, lattice_a_A)
+        a = chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A
+        lattice = fit_column_lattice(central_crop(first, size), ps, a)
     t_lat = time.perf_counter() - t0
     t0 = time.perf_counter()
     origins = frame_origins(arr, lattice, shifts)
@@ -486,13 +495,13 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float = 3.18, p: SitePa
     sites["x_A"], sites["y_A"] = sites["col"] * ps, sites["row"] * ps
     t_read = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sites, contents, noise, gain = _decode(sites, p, lattice)
+    sites, contents, noise, gain, exponent, notes = _decode(sites, p, lattice, chemistry)
     seconds = {"lattice": t_lat, "read": t_read, "decode": time.perf_counter() - t0}
     seconds["total"] = sum(seconds.values())
     keep = SITE_COLUMNS + ["ratio_halo", "posterior_defect"]
     sites.drop(columns=[c for c in sites.columns if c not in keep], inplace=True)
     return SiteReading(sites[keep] if list(sites.columns) != keep else sites, lattice, contents, noise, gain,
-                       np.asarray(shifts, float), seconds)
+                       np.asarray(shifts, float), seconds, chemistry, exponent, notes)
 
 
 def _relative(s: pd.DataFrame, column: str):
@@ -507,22 +516,42 @@ def _relative(s: pd.DataFrame, column: str):
     return (s[column] - centre).to_numpy() + base, spread.to_numpy(), levels
 
 
-#: classes whose content differs from the pristine one by at least 0.3 metal units: the sites that
-#: calibrate the gain
-STRONG_CLASSES = ("Vw", "Sw", "Mo", "W2s2", "Ws")
+#: contents that differ from the pristine one of their sublattice by at least this share of the
+#: pristine metal column: the sites that calibrate the gain
+STRONG_CHANGE = 0.3
 
 
-def calibrate_gain(reading, unbiased, kinds, classes, levels: dict, min_sites: int = 3) -> float:
+def strong_changes(contents: dict) -> dict:
+    """{content: its change from the pristine content of its sublattice} for the contents whose
+    change is at least :data:`STRONG_CHANGE` of the metal column (WS2: Vw, Sw, Mo, W2s2, Ws)."""
+    metal = _pristine_level(contents, METAL)
+    return {c: v - _pristine_level(contents, k) for k in contents for c, v in contents[k].items()
+            if abs(v - _pristine_level(contents, k)) >= STRONG_CHANGE * metal}
+
+
+def _pristine_name(contents: dict, kind: str) -> str:
+    return next(iter(contents[kind]))
+
+
+def _pristine_level(contents: dict, kind: str) -> float:
+    return contents[kind][_pristine_name(contents, kind)]
+
+
+
+def calibrate_gain(reading, unbiased, kinds, classes, levels: dict, contents: dict, min_sites: int = 3) -> float:
     """The factor by which a content change shows in the Gaussian-core reading: the summed change of
-    the sites decoded as strong defects (:data:`STRONG_CLASSES`) in that reading over the same in
-    the halo-term reading (unbiased, noisier). Sums, not a regression on the noisy reading, so the
-    noise neither selects nor attenuates. 1 when fewer than ``min_sites`` such sites exist."""
+    the sites decoded as strong defects (:func:`strong_changes`) in that reading over the same in
+    the halo-term reading (unbiased, noisier), each signed as its content's change. Sums, not a
+    regression on the noisy reading, so the noise neither selects nor attenuates. 1 when fewer
+    than ``min_sites`` such sites exist."""
     base = np.array([levels[k] for k in kinds])
-    sel = np.isin(np.asarray(classes, object), STRONG_CLASSES)
+    strong = strong_changes(contents)
+    cls = np.asarray(classes, object)
+    sel = np.isin(cls, list(strong))
     if sel.sum() < min_sites:
         return 1.0
     d0, d1 = (np.asarray(reading) - base)[sel], (np.asarray(unbiased) - base)[sel]
-    sign = np.where(np.asarray(kinds)[sel] == METAL, -1.0, 1.0)  # strong metal defects lose content
+    sign = np.sign(pd.Series(cls[sel]).map(strong).to_numpy(float))
     den = (d1 * sign).sum()
     return float(np.clip((d0 * sign).sum() / den, 0.7, 1.4)) if den > 0 else 1.0
 
@@ -599,15 +628,15 @@ def _remove_crosstalk(rel, kinds, cls, s: pd.DataFrame, contents: dict, offsets:
     neighbours' change: per sublattice and neighbour shell, the coefficient is fitted on the sites
     decoded as pristine (their reading minus the pristine content, against the summed decoded
     change of their neighbours), then subtracted from every reading."""
-    change = {c: v - contents[k][PRISTINE[k]] for k in contents for c, v in contents[k].items()}
+    change = {c: v - _pristine_level(contents, k) for k in contents for c, v in contents[k].items()}
     dc = pd.Series(cls).map(change).fillna(0.0).to_numpy(float)
     sums = neighbour_sums(s["frame"], kinds, s["i"], s["j"], dc, offsets)
-    pristine_level = np.array([contents[k][PRISTINE[k]] for k in kinds])
+    pristine_level = np.array([_pristine_level(contents, k) for k in kinds])
     res = rel - pristine_level
     out = rel.copy()
     coef = {}
     for kind in (METAL, CHALCOGEN):
-        sel = (kinds == kind) & (np.asarray(cls, object) == PRISTINE[kind])
+        sel = (kinds == kind) & (np.asarray(cls, object) == _pristine_name(contents, kind))
         X = np.stack([sums["other"][sel], sums["same"][sel]], 1)
         use = np.abs(X).sum(1) > 0
         if use.sum() < 20:
@@ -619,10 +648,11 @@ def _remove_crosstalk(rel, kinds, cls, s: pd.DataFrame, contents: dict, offsets:
     return out, coef
 
 
-def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice):
+def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistry: Chemistry = WS2):
     """Content of every site in every frame: the pristine level and noise of each sublattice from
     each frame's own sites, the gain from :func:`calibrate_gain`, then :func:`site_posteriors` over
-    each site's frames. ``sites`` gains the decoded columns in place (no copy of a long table)."""
+    each site's frames. ``sites`` gains the decoded columns in place (no copy of a long table).
+    Returns (sites, contents, noise, gain, HAADF exponent used, warnings)."""
     s = sites
     rel, spread, levels = _relative(s, "ratio")
     rel_h, _, _ = _relative(s, "ratio_halo")
@@ -630,15 +660,18 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice):
     metal_c, chal_c = levels.get(METAL, np.nan), levels.get(CHALCOGEN, np.nan)
     kinds = s["kind"].to_numpy()
     noise = {k: float(np.median(spread[kinds == k])) for k in levels}
-    if not np.isfinite(chal_c) or not 0 < chal_c < 2 * metal_c or noise[METAL] > 0.5 * metal_c:
+    if not np.isfinite(chal_c) or not 0 < chal_c < 4 * metal_c or noise[METAL] > 0.5 * metal_c:
         raise ValueError(f"pristine chalcogen/metal reading {chal_c:.3f}/{metal_c:.3f} at a noise of "
                          f"{noise[METAL]:.3f} is not that of a transition-metal dichalcogenide lattice: "
                          "check the pixel size and the material")
-    contents = class_contents(metal_c, chal_c)
+    exponent, warning = plausible_exponent(chemistry, chal_c / metal_c)
+    notes = [warning] if warning else []
+    contents = class_contents(metal_c, chal_c, chemistry, exponent)
     # shot noise: the variance of a reading grows linearly with the content it holds; the two
     # pristine contents (metal, chalcogen) and their measured noise fix the line
-    if noise[METAL] > noise[CHALCOGEN]:
-        slope = (noise[METAL] ** 2 - noise[CHALCOGEN] ** 2) / (metal_c - chal_c)
+    slope = ((noise[METAL] ** 2 - noise[CHALCOGEN] ** 2) / (metal_c - chal_c)
+             if abs(metal_c - chal_c) > 1e-6 * metal_c else 0.0)
+    if slope > 0:
         floor = noise[CHALCOGEN] ** 2 - slope * chal_c
     else:
         slope, floor = 0.0, max(noise.values()) ** 2
@@ -664,8 +697,8 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice):
         # let a neighbour's departing defect make its arrival likely; decode
         for kind in (METAL, CHALCOGEN):
             sel = np.flatnonzero(kinds == kind)
-            names = [PRISTINE[kind]] + [c for c in contents[kind] if c != PRISTINE[kind]]
-            cp = contents[kind][PRISTINE[kind]]
+            names = list(contents[kind])  # pristine first
+            cp = contents[kind][names[0]]
             means = np.array([cp + gain * (contents[kind][c] - cp) for c in names])
             sc, inv = np.unique(codes[sel], return_inverse=True)
             obs = np.full((len(sc), T), np.nan)
@@ -683,19 +716,19 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice):
             post_best[sel] = np.where(is_def, pr[np.arange(len(sel)), best], pr[:, 0])
             post_def[sel] = 1 - pr[:, 0]
         if step == 0:
-            gain = calibrate_gain(rel, rel_h, kinds, cls, levels)
+            gain = calibrate_gain(rel, rel_h, kinds, cls, levels, contents)
         elif step == 1:
             rel, crosstalk = _remove_crosstalk(rel0, kinds, cls, s, contents, offsets)
         elif step == 2:
             appear = _hop_arrivals(s, kinds, post_def, offsets)
     # the content each reading stands for, the gain taken out (metal units)
-    pristine = s["kind"].map({k: contents[k][PRISTINE[k]] for k in contents}).to_numpy(float)
+    pristine = s["kind"].map({k: _pristine_level(contents, k) for k in contents}).to_numpy(float)
     s["content"] = pristine + (rel - pristine) / gain
-    s["significant"] = np.isin(cls, DEFECT_CLASSES)
+    s["significant"] = ~np.isin(cls, [_pristine_name(contents, k) for k in contents])
     s["class"] = cls
     s["probability"] = post_best
     s["posterior_defect"] = post_def
-    return s, contents, noise, gain
+    return s, contents, noise, gain, exponent, notes
 
 
 def defect_table(reading: SiteReading) -> pd.DataFrame:

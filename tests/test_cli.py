@@ -145,3 +145,22 @@ def test_sites_csv_written_in_chunks_is_the_whole_table(stack, tmp_path):
     whole = st.site_table(reading)
     assert len(got) == len(whole) and got["frame"].min() == 3 and got["frame"].max() == 2 + len(movie.frames)
     assert np.allclose(got["content"], whole["content"], atol=1e-4) and (got["class"] == whole["class"]).all()
+
+
+def test_a_file_calibration_the_lattice_contradicts_is_replaced_and_said(stack, tmp_path, capsys):
+    """A file whose pixel size is 13 % off (as a real Nion export was): the lattice value is used, on
+    stderr and in summary.json; the defects then sit where the truth is."""
+    from helpers.evaluation import score_defects
+    from helpers.sites import EDGE_MARGIN_A
+
+    _, movie = stack
+    wrong = fm.write_imagej_tiff(tmp_path / "wrong.tif", movie.frames, 0.2 * 1.13)
+    out = tmp_path / "recal"
+    assert main(["analyze", str(wrong), "--out", str(out), "--quiet"]) == 0
+    assert "lattice value" in capsys.readouterr().err
+    s = json.loads((out / "summary.json").read_text())
+    assert s["pixel_size_A"] == pytest.approx(0.2, rel=0.01) and s["pixel_size_source"].startswith("lattice")
+    assert s["calibration"]["used"] == "lattice" and s["calibration"]["file_pixel_size_A"] == pytest.approx(0.226)
+    t = pd.read_csv(out / "defects.csv")
+    sc = score_defects(t.assign(frame=t["frame"] - 1), movie.visible_truth(), 0.2, movie.frames.shape, EDGE_MARGIN_A)
+    assert sc["precision_1A"] > 0.9 and sc["recall_1A"] > 0.8

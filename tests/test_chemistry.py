@@ -1,0 +1,109 @@
+"""Column chemistry of any TMD: the vocabulary of contents, their intensities, the plausibility of the
+measured HAADF exponent, and the site reading of a MoS2 image with Re and Se dopants (rendered here
+with its own chemistry, not the WS2 generator's)."""
+import numpy as np
+import pytest
+
+from helpers import sites as st
+from helpers.chemistry import (HAADF_EXPONENT_PRIOR, WS2_LABELS, Z, chemistry_of, plausible_exponent)
+from helpers.columns import CHALCOGEN, METAL, expected_contents
+from helpers.movie import probe_kernel, render_columns
+
+
+def test_ws2_keeps_the_poster_names_and_contents():
+    chem = chemistry_of("WS2")
+    assert chem.defect_classes() == st.DEFECT_CLASSES == ("Vw", "Sw", "Mo", "Vs2", "Vs", "W2s2", "Ws")
+    assert set(WS2_LABELS.values()) == set(chem.defect_classes())
+    ratio = 0.15
+    new = st.class_contents(1.0, ratio, chem)
+    old = expected_contents(ratio)
+    for sub in (METAL, CHALCOGEN):
+        for name, value in old[sub].items():
+            assert new[sub][name] == pytest.approx(value, abs=1e-12), name
+
+
+def test_vocabulary_of_other_materials_and_dopants():
+    chem = chemistry_of("MoSe2", ["Re", "S"])
+    c = chem.site_contents()
+    assert list(c[METAL]) == ["Mo", "V_Mo", "Se_Mo", "Re_Mo"]
+    assert list(c[CHALCOGEN]) == ["Se2", "V_Se2", "V_Se", "Mo_Se2", "Mo_Se", "S_Se", "S2_Se2"]
+    assert c[CHALCOGEN]["S_Se"] == ("S", "Se")
+    assert chemistry_of("WSSe").dopants[0] == "Se" and chemistry_of("MoS2").dopants == ()
+    with pytest.raises(ValueError, match="unknown dopant"):
+        chemistry_of("MoS2", ["Xx"])
+    with pytest.raises(ValueError, match="host element"):
+        chemistry_of("MoS2", ["Mo"])
+    with pytest.raises(ValueError, match="unknown material"):
+        chemistry_of("graphene")
+
+
+def test_contents_scale_each_element_from_its_host():
+    chem = chemistry_of("MoS2", ["Se", "Re"])
+    n = 1.7
+    ratio = 2 * (Z["S"] / Z["Mo"]) ** n
+    c = chem.contents(1.0, ratio, chem.exponent_from_ratio(ratio))
+    assert chem.exponent_from_ratio(ratio) == pytest.approx(n)
+    assert c[METAL]["Re_Mo"] == pytest.approx((Z["Re"] / Z["Mo"]) ** n)
+    assert c[CHALCOGEN]["Se_S"] == pytest.approx((Z["Se"] ** n + Z["S"] ** n) / Z["Mo"] ** n)
+    assert c[CHALCOGEN]["V_S"] == pytest.approx(ratio / 2) and c[CHALCOGEN]["Mo_S2"] == 1.0
+
+
+def test_an_implausible_exponent_is_replaced_by_the_prior_and_said():
+    chem = chemistry_of("WS2")
+    n, warning = plausible_exponent(chem, 0.15)
+    assert warning is None and 1.6 < n < 1.8
+    n, warning = plausible_exponent(chem, 0.54)  # what the real 60 kV WS2 image gave
+    assert n == HAADF_EXPONENT_PRIOR and "outside the physical" in warning
+
+
+def _render_tmd(chem, planted: dict, exponent=1.7, ps=0.2, size=256, dose=1e4, seed=0):
+    """A 2H TMD image (one frame, counts) with the contents of ``planted`` {(sublattice, i, j): name}
+    on those sites; the rest pristine. Returns (image, truth [(x_A, y_A, name)])."""
+    rng = np.random.default_rng(seed)
+    a = chem.lattice_a_A
+    a1, a2 = np.array([a, 0.0]), np.array([a / 2, a * np.sqrt(3) / 2])
+    atoms = chem.site_contents()
+    n_cells = int(size * ps / a) + 4
+    rows, cols, weights, truth = [], [], [], []
+    for i in range(-n_cells, 2 * n_cells):
+        for j in range(-2, n_cells + 4):
+            base = i * a1 + j * a2
+            for sub, off in ((METAL, np.zeros(2)), (CHALCOGEN, (a1 + a2) / 3)):
+                x, y = base + off
+                if not (0 <= x < (size - 1) * ps and 0 <= y < (size - 1) * ps):
+                    continue
+                name = planted.get((sub, i, j), chem.pristine(sub))
+                w = sum(Z[e] ** exponent for e in atoms[sub][name]) / Z[chem.metal] ** exponent
+                rows.append(y / ps)
+                cols.append(x / ps)
+                weights.append(w)
+                if name != chem.pristine(sub):
+                    truth.append((x, y, name))
+    kernel = np.fft.rfft2(probe_kernel((size, size), ps, 1.0, 3.0, 0.1))
+    img = render_columns((size, size), np.array(rows), np.array(cols), np.array(weights), kernel)
+    img = img / img.max() * 0.8 + 0.02  # a fraction of the beam, plus background
+    return rng.poisson(img * dose * ps ** 2).astype(np.float32), truth
+
+
+def test_a_doped_mos2_image_is_read_with_its_own_chemistry():
+    chem = chemistry_of("MoS2", ["Re", "Se"])
+    a = chem.lattice_a_A
+    names = [(METAL, "Re_Mo"), (METAL, "Re_Mo"), (METAL, "V_Mo"), (CHALCOGEN, "Se_S"), (CHALCOGEN, "Se_S"),
+             (CHALCOGEN, "Se2_S2"), (CHALCOGEN, "V_S2"), (METAL, "S_Mo"), (CHALCOGEN, "Mo_S")]
+    spots = [(x, y) for y in (15.0, 25.0, 35.0) for x in (15.0, 25.0, 35.0)]
+    planted = {}
+    for (sub, name), (x, y) in zip(names, spots):
+        j = int(round(y / (a * np.sqrt(3) / 2)))
+        planted[(sub, int(round((x - j * a / 2) / a)), j)] = name
+    img, truth = _render_tmd(chem, planted, dose=4e4)
+    r = st.read_sites(img, 0.2, chemistry=chem)
+    d = st.defect_table(r)
+    inner = [(x, y, n) for x, y, n in truth if st.EDGE_MARGIN_A + 0.5 < x < 256 * 0.2 - st.EDGE_MARGIN_A - 0.5
+             and st.EDGE_MARGIN_A + 0.5 < y < 256 * 0.2 - st.EDGE_MARGIN_A - 0.5]
+    assert len(inner) >= 6
+    for x, y, name in inner:
+        dist = np.hypot(d["x_A"] - x, d["y_A"] - y)
+        assert dist.min() < 0.5, (name, x, y)
+        assert d["class"].iloc[int(np.argmin(dist.to_numpy()))] == name
+    assert len(d) <= len(inner) + 1  # (at most one false call among ~1,300 sites)
+    assert not r.warnings and 1.5 < r.haadf_exponent < 1.9
