@@ -5,9 +5,16 @@ Each case runs in a fresh process, so its peak resident memory is its own:
 - ``movie``: the standard movie (150 frames of 512² at 0.2 Å/px), read and decoded;
 - ``frame1024`` / ``frame4096``: one frame of 1024² / 4096² px (0.2 Å/px), read;
 - ``command``: ``python -m helpers analyze`` on the standard movie as an ImageJ TIFF, end to end
-  (reading the file, the site reading, tracks, figures, CSVs).
+  (reading the file, the site reading, tracks, figures, CSVs);
+- ``stream``: the same command on a 1,000-frame movie of 1024² px (4.2 GB of float32 TIFF, written
+  frame by frame into ``--stream-dir`` and left there for reruns; about 6 min to make), read from
+  disk frame by frame.
 
-Usage: python benchmarks/bench_sites.py [--cases movie frame1024 frame4096 command]
+Peak memory is the peak resident set of the process that does the work (for ``command`` and
+``stream``: the command's own process).
+
+Usage: python benchmarks/bench_sites.py [--cases movie frame1024 frame4096 command stream]
+                                        [--stream-dir DIR]
 """
 from __future__ import annotations
 
@@ -21,14 +28,25 @@ import tempfile
 import time
 from pathlib import Path
 
-CASES = ("movie", "frame1024", "frame4096", "command")
+CASES = ("movie", "frame1024", "frame4096", "command", "stream")
 
 
 def _peak_mb(who=resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024  # kB on Linux
 
 
-def run_case(case: str) -> dict:
+def run_command(tif: Path, out: Path) -> tuple[float, dict]:
+    """``python -m helpers analyze`` on ``tif`` in a child process: (seconds, summary.json)."""
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "helpers", "analyze", str(tif), "--out", str(out), "--quiet",
+                        "--overwrite"], capture_output=True, text=True)
+    s = time.perf_counter() - t0
+    if r.returncode:
+        raise SystemExit(r.stderr)
+    return s, json.loads((out / "summary.json").read_text())
+
+
+def run_case(case: str, stream_dir: Path | None = None) -> dict:
     from helpers import sites as st
     from helpers.movie import generate_movie, standard_movie, standard_params
 
@@ -60,29 +78,37 @@ def run_case(case: str) -> dict:
         with tempfile.TemporaryDirectory() as d:
             tif = fm.write_imagej_tiff(Path(d) / "movie.tif", m.frames, m.pixel_size_A)
             del m
-            t0 = time.perf_counter()
-            r = subprocess.run([sys.executable, "-m", "helpers", "analyze", str(tif), "--out", str(Path(d) / "out"),
-                                "--quiet"], capture_output=True, text=True)
-            s = time.perf_counter() - t0
-            if r.returncode:
-                raise SystemExit(r.stderr)
-            summary = json.loads((Path(d) / "out" / "summary.json").read_text())
+            s, summary = run_command(tif, Path(d) / "out")
         return {"case": case, "frames": summary["frames"], "seconds": s, "defects": summary["detections"],
-                "tracks": summary.get("tracks"), "peak_rss_mb": _peak_mb(resource.RUSAGE_CHILDREN)}
+                "breakdown_s": summary["timings_s"], "tracks": summary.get("tracks"),
+                "peak_rss_mb": _peak_mb(resource.RUSAGE_CHILDREN)}
+    if case == "stream":
+        d = Path(stream_dir or tempfile.gettempdir())
+        tif = d / "defectfinder_stream_1000x1024.tif"
+        if not tif.exists():
+            generate_movie(standard_params(n_frames=1000, frame_px=1024, seed=5), progress=False, frames_to=tif)
+        s, summary = run_command(tif, d / "defectfinder_stream_out")
+        return {"case": case, "frames": summary["frames"], "frame_px": 1024, "seconds": s,
+                "frames_per_s": summary["frames"] / s, "defects": summary["detections"],
+                "breakdown_s": summary["timings_s"], "tracks": summary.get("tracks"),
+                "peak_rss_mb": _peak_mb(resource.RUSAGE_CHILDREN), "file_gb": tif.stat().st_size / 1e9}
     raise SystemExit(f"unknown case {case!r}; one of {CASES}")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    p.add_argument("--stream-dir", type=Path, default=None,
+                   help="where the stream case keeps its 4.2 GB movie (default: the temporary folder)")
     p.add_argument("--one", choices=CASES, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        print(json.dumps(run_case(args.one)))
+        print(json.dumps(run_case(args.one, args.stream_dir)))
         return
     print(f"cores: {os.cpu_count()}")
     for case in args.cases:
-        r = subprocess.run([sys.executable, __file__, "--one", case], capture_output=True, text=True)
+        extra = ["--stream-dir", str(args.stream_dir)] if args.stream_dir else []
+        r = subprocess.run([sys.executable, __file__, "--one", case] + extra, capture_output=True, text=True)
         if r.returncode:
             print(f"{case}: failed\n{r.stderr[-2000:]}")
             continue
