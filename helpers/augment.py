@@ -1,4 +1,4 @@
-"""Augmentation of the simulated library into the classifier's data set (DESIGN §3).
+"""Augmentation of the simulated library into the classifier's data set.
 
 Every augmented image is cut afresh from the *simulated field* of its library image (not from the
 64×64 window), so rotations, shear and zoom never invent pixels at the border. Then, in order:

@@ -3,24 +3,24 @@ of its two sublattices, every content a lattice site can hold and its name, and 
 of each content.
 
 A metal site holds one metal atom; a chalcogen site holds two chalcogen atoms stacked along the
-beam. The contents read on a site, named by what they are (``X_Y``: X where Y belongs; ``V``: a
-vacancy):
+beam. The contents read on a site, named by what they are (``X_Y``: X where Y belongs; ``Vac``: a
+vacancy — not ``V``, which is vanadium, a common dopant):
 
-===================  ======================  =================================  ================
-site                 name                    column                             WS2 (poster)
-===================  ======================  =================================  ================
-metal                ``M`` (pristine)        M                                  ``W``
-metal                ``V_M``                 empty                              ``Vw``
-metal                ``X_M`` (antisite)      one chalcogen                      ``Sw``
-metal                ``D_M`` (dopant D)      D                                  ``Mo`` (``Mo_W``)
-chalcogen            ``X2`` (pristine)       X + X                              ``S2``
-chalcogen            ``V_X2``                empty                              ``Vs2``
-chalcogen            ``V_X``                 X                                  ``Vs``
-chalcogen            ``M_X2`` (antisite)     M                                  ``W2s2``
-chalcogen            ``M_X`` (antisite)      M + X                              ``Ws``
-chalcogen            ``D_X`` (chalcogen D)   D + X                              —
-chalcogen            ``D2_X2``               D + D                              —
-===================  ======================  =================================  ================
+===========  ========================  ===============  ====================
+site         name                      column           WS2 (poster)
+===========  ========================  ===============  ====================
+metal        ``M`` (pristine)          M                ``W``
+metal        ``Vac_M``                 empty            ``Vw``
+metal        ``X_M`` (antisite)        one chalcogen    ``Sw``
+metal        ``D_M`` (dopant D)        D                ``Mo`` (``Mo_W``)
+chalcogen    ``X2`` (pristine)         X + X            ``S2``
+chalcogen    ``Vac_X2``                empty            ``Vs2``
+chalcogen    ``Vac_X``                 X                ``Vs``
+chalcogen    ``M_X2`` (antisite)       M                ``W2s2``
+chalcogen    ``M_X`` (antisite)        M + X            ``Ws``
+chalcogen    ``D_X`` (chalcogen D)     D + X            —
+chalcogen    ``D2_X2``                 D + D            —
+===========  ========================  ===============  ====================
 
 A metal dopant (``--dopants Ti,V,Re``) adds ``D_M``; a chalcogen dopant (``Se``, ``Te``, ``S``)
 adds ``D_X`` and ``D2_X2``. WS2 keeps the poster's six names (and ``Vs``) with ``Mo`` as its
@@ -60,7 +60,7 @@ HAADF_EXPONENT_RANGE = (1.3, 2.1)
 HAADF_EXPONENT_PRIOR = 1.7
 
 #: the poster's names of the WS2 contents
-WS2_LABELS = {"V_W": "Vw", "S_W": "Sw", "Mo_W": "Mo", "V_S2": "Vs2", "V_S": "Vs", "W_S2": "W2s2", "W_S": "Ws"}
+WS2_LABELS = {"Vac_W": "Vw", "S_W": "Sw", "Mo_W": "Mo", "Vac_S2": "Vs2", "Vac_S": "Vs", "W_S2": "W2s2", "W_S": "Ws"}
 
 METAL, CHALCOGEN = "metal", "chalcogen"
 
@@ -91,8 +91,8 @@ class Chemistry:
     def site_contents(self) -> dict:
         """{sublattice: {table name: atoms of the column}}, pristine content first."""
         M, X = self.metal, self.chalcogen
-        metal = {M: (M,), f"V_{M}": (), f"{X}_{M}": (X,)}
-        chal = {f"{X}2": (X, X), f"V_{X}2": (), f"V_{X}": (X,), f"{M}_{X}2": (M,), f"{M}_{X}": (M, X)}
+        metal = {M: (M,), f"Vac_{M}": (), f"{X}_{M}": (X,)}
+        chal = {f"{X}2": (X, X), f"Vac_{X}2": (), f"Vac_{X}": (X,), f"{M}_{X}2": (M,), f"{M}_{X}": (M, X)}
         for d in self.dopants:
             if d in CHALCOGENS:
                 chal[f"{d}_{X}"] = (d, X)

@@ -1,4 +1,4 @@
-"""The defect classifier (Keras) and its class activation maps (DESIGN §4).
+"""The defect classifier (Keras) and its class activation maps.
 
 Architecture as on the poster: Conv2D + BatchNorm + ReLU blocks, MaxPool + Dropout, global average
 pooling, Dense + BatchNorm, softmax. Two changes, both for the class activation maps (Zhou et al.,

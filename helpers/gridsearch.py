@@ -1,4 +1,4 @@
-"""Learning-rate × dropout grid search with keras-tuner's GridSearch (DESIGN §4)."""
+"""Learning-rate × dropout grid search with keras-tuner's GridSearch."""
 from __future__ import annotations
 
 import time

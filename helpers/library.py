@@ -1,4 +1,4 @@
-"""The simulated defect library: its specification, building, and HDF5 files (DESIGN §2).
+"""The simulated defect library: its specification, building, and HDF5 files.
 
 Schema of ``data/library/*.h5`` (one file per library)::
 

@@ -1,4 +1,4 @@
-"""The pixel-wise defect localizer: a small fully convolutional encoder–decoder (DESIGN §6).
+"""The pixel-wise defect localizer: a small fully convolutional encoder–decoder.
 
 It is trained on frame 1 of a movie only — summed with its next few frames after drift
 registration (``LocalizerParams.sum_half_window``), because one frame at a typical dose hides the

@@ -1,7 +1,7 @@
 """Headline numbers of each notebook, written to ``results/metrics/<notebook>.json``.
 
 Every file records the profile it ran in, the data sizes and the library versions, so that each
-number can be traced to the run that made it (DESIGN §7).
+number can be traced to the run that made it.
 """
 from __future__ import annotations
 

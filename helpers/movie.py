@@ -1,4 +1,4 @@
-"""The synthetic experimental movie: beam-driven WS2 defect dynamics with ground truth (DESIGN §5).
+"""The synthetic experimental movie: beam-driven WS2 defect dynamics with ground truth.
 
 The poster's 60 kV movie is not public, so DefectFinder generates its stand-in. It is rendered by
 *different physics* from the multislice library, as a real movie would be:

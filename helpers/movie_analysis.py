@@ -1,4 +1,4 @@
-"""Detect, classify and score the defects of a movie (DESIGN §6; notebooks 02 and 06).
+"""Detect, classify and score the defects of a movie (notebooks 02 and 06).
 
 Detections come from the localizer's probability maps; each becomes a window resampled to the
 library's pixel size and is classified. Because the movie's defects can sit 3 Å apart, a window

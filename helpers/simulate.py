@@ -2,7 +2,7 @@
 
 Each defect is simulated once per imaging condition over a square field large enough to rotate and
 crop a 64×64 window at 0.3 Å/px; orientations are made by rotating the simulated image, which is
-valid because HAADF imaging is incoherent (DESIGN §2). The finite effective source size is applied
+valid because HAADF imaging is incoherent. The finite effective source size is applied
 afterwards as a Gaussian blur (also incoherent). Lengths in Å, angles in mrad, energies in eV.
 """
 from __future__ import annotations

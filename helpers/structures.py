@@ -1,7 +1,7 @@
 """Monolayer 2H-WS2 supercells with one point defect at the centre (ASE).
 
 Seen along [001], W columns and S2 columns (two S atoms stacked) sit on two interleaved triangular
-sublattices. The six defect classes keep the poster's names and label order (DESIGN §1).
+sublattices. The six defect classes keep the poster's names and label order.
 All lengths in Å.
 """
 from __future__ import annotations

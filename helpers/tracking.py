@@ -1,5 +1,5 @@
 """Defects through time: linking detections into tracks (trackpy), scoring tracks against the
-truth, and kinetics from the tracks (DESIGN §6; notebook 07).
+truth, and kinetics from the tracks (notebook 07).
 
 Positions are in Å (``x_A``, ``y_A``), time in frames. The class of a defect can change between
 frames (that is the chemistry); a track follows a *site*, and its per-frame classes give the

@@ -25,8 +25,8 @@ def test_ws2_keeps_the_poster_names_and_contents():
 def test_vocabulary_of_other_materials_and_dopants():
     chem = chemistry_of("MoSe2", ["Re", "S"])
     c = chem.site_contents()
-    assert list(c[METAL]) == ["Mo", "V_Mo", "Se_Mo", "Re_Mo"]
-    assert list(c[CHALCOGEN]) == ["Se2", "V_Se2", "V_Se", "Mo_Se2", "Mo_Se", "S_Se", "S2_Se2"]
+    assert list(c[METAL]) == ["Mo", "Vac_Mo", "Se_Mo", "Re_Mo"]
+    assert list(c[CHALCOGEN]) == ["Se2", "Vac_Se2", "Vac_Se", "Mo_Se2", "Mo_Se", "S_Se", "S2_Se2"]
     assert c[CHALCOGEN]["S_Se"] == ("S", "Se")
     assert chemistry_of("WSSe").dopants[0] == "Se" and chemistry_of("MoS2").dopants == ()
     with pytest.raises(ValueError, match="unknown dopant"):
@@ -45,7 +45,7 @@ def test_contents_scale_each_element_from_its_host():
     assert chem.exponent_from_ratio(ratio) == pytest.approx(n)
     assert c[METAL]["Re_Mo"] == pytest.approx((Z["Re"] / Z["Mo"]) ** n)
     assert c[CHALCOGEN]["Se_S"] == pytest.approx((Z["Se"] ** n + Z["S"] ** n) / Z["Mo"] ** n)
-    assert c[CHALCOGEN]["V_S"] == pytest.approx(ratio / 2) and c[CHALCOGEN]["Mo_S2"] == 1.0
+    assert c[CHALCOGEN]["Vac_S"] == pytest.approx(ratio / 2) and c[CHALCOGEN]["Mo_S2"] == 1.0
 
 
 def test_an_implausible_exponent_is_replaced_by_the_prior_and_said():
@@ -88,8 +88,8 @@ def _render_tmd(chem, planted: dict, exponent=1.7, ps=0.2, size=256, dose=1e4, s
 def test_a_doped_mos2_image_is_read_with_its_own_chemistry():
     chem = chemistry_of("MoS2", ["Re", "Se"])
     a = chem.lattice_a_A
-    names = [(METAL, "Re_Mo"), (METAL, "Re_Mo"), (METAL, "V_Mo"), (CHALCOGEN, "Se_S"), (CHALCOGEN, "Se_S"),
-             (CHALCOGEN, "Se2_S2"), (CHALCOGEN, "V_S2"), (METAL, "S_Mo"), (CHALCOGEN, "Mo_S")]
+    names = [(METAL, "Re_Mo"), (METAL, "Re_Mo"), (METAL, "Vac_Mo"), (CHALCOGEN, "Se_S"), (CHALCOGEN, "Se_S"),
+             (CHALCOGEN, "Se2_S2"), (CHALCOGEN, "Vac_S2"), (METAL, "S_Mo"), (CHALCOGEN, "Mo_S")]
     spots = [(x, y) for y in (15.0, 25.0, 35.0) for x in (15.0, 25.0, 35.0)]
     planted = {}
     for (sub, name), (x, y) in zip(names, spots):
