@@ -343,8 +343,8 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
     summary.update({
         "sites_read_per_frame": round(len(reading.sites) / fr.n_frames, 1),
         "edge_margin_A": st.SiteParams().edge_margin_A,
-        "column_reading": {"column_sigma_A": lat.sigma_px * ps, "chalcogen_over_metal": lat.s2_ratio,
-                           "haadf_exponent_measured": chem.exponent_from_ratio(lat.s2_ratio),
+        "column_reading": {"column_sigma_A": lat.sigma_px * ps, "chalcogen_over_metal": reading.chalcogen_over_metal,
+                           "haadf_exponent_measured": chem.exponent_from_ratio(reading.chalcogen_over_metal),
                            "haadf_exponent_used": reading.haadf_exponent, "gain": reading.gain,
                            "noise_per_frame": reading.noise,
                            "contents": {k: {c: round(v, 4) for c, v in d.items()}

@@ -37,6 +37,14 @@ SEED: int = 20161
 PROFILES = ("paper", "ci")
 
 
+def realdata_dir() -> Path | None:
+    """The folder of real microscope images to check on (never part of the repository):
+    ``$DEFECTFINDER_REALDATA``, else ``shared/realdata`` beside the repository's folder; None when
+    it does not exist."""
+    d = Path(os.environ.get("DEFECTFINDER_REALDATA") or ROOT.parent / "shared" / "realdata")
+    return d if d.is_dir() else None
+
+
 def get_profile() -> str:
     """The active profile from ``DEFECTFINDER_PROFILE`` (``paper`` when unset)."""
     profile = os.environ.get("DEFECTFINDER_PROFILE", "paper").strip().lower() or "paper"

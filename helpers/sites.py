@@ -329,6 +329,7 @@ class SiteReading:
     seconds: dict
     chemistry: Chemistry = WS2
     haadf_exponent: float = float("nan")  # used for the contents of non-host elements
+    chalcogen_over_metal: float = float("nan")  # pristine chalcogen / metal column reading, measured
     warnings: list = field(default_factory=list)  # implausible measurements replaced by priors
 
     @property
@@ -439,6 +440,27 @@ class _RecentFrames:
         return self._held[t]
 
 
+#: physical range of a column's fitted Gaussian width σ (Å): probe (0.6–2 Å FWHM at 60–300 kV),
+#: thermal motion and scan noise; outside it the fit has latched onto something else
+COLUMN_SIGMA_RANGE_A = (0.25, 1.2)
+
+
+def plausible_width(lattice: ColumnLattice) -> tuple[ColumnLattice, str | None]:
+    """The lattice with its column width brought into :data:`COLUMN_SIGMA_RANGE_A` (the nearest
+    bound), and a warning when that was needed."""
+    from dataclasses import replace
+
+    ps = lattice.pixel_size_A
+    sigma_A = lattice.sigma_px * ps
+    lo, hi = COLUMN_SIGMA_RANGE_A
+    if lo <= sigma_A <= hi:
+        return lattice, None
+    used = float(np.clip(sigma_A, lo, hi))
+    return replace(lattice, sigma_px=used / ps), (
+        f"the fitted column width σ = {sigma_A:.2f} Å is outside the physical {lo}–{hi} Å: {used:.2f} Å is used "
+        "(check the pixel size; a blurred or drifted scan can cause this)")
+
+
 def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p: SiteParams | None = None,
                shifts=None, lattice: ColumnLattice | None = None, progress: bool = False,
                chemistry: Chemistry = WS2) -> SiteReading:
@@ -480,6 +502,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         size = max(LATTICE_FIT_PX, int(np.ceil(LATTICE_FIT_A / ps)))
         a = chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A
         lattice = fit_column_lattice(central_crop(first, size), ps, a)
+    lattice, width_note = plausible_width(lattice)
     t_lat = time.perf_counter() - t0
     t0 = time.perf_counter()
     origins = frame_origins(arr, lattice, shifts)
@@ -505,12 +528,15 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     t_read = time.perf_counter() - t0
     t0 = time.perf_counter()
     sites, contents, noise, gain, exponent, notes = _decode(sites, p, lattice, chemistry)
+    notes = ([width_note] if width_note else []) + notes
     seconds = {"lattice": t_lat, "read": t_read, "decode": time.perf_counter() - t0}
     seconds["total"] = sum(seconds.values())
     keep = SITE_COLUMNS + ["ratio_halo", "posterior_defect"]
     sites.drop(columns=[c for c in sites.columns if c not in keep], inplace=True)
     return SiteReading(sites[keep] if list(sites.columns) != keep else sites, lattice, contents, noise, gain,
-                       np.asarray(shifts, float), seconds, chemistry, exponent, notes)
+                       np.asarray(shifts, float), seconds, chemistry, exponent,
+                       contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)] / contents[METAL][chemistry.pristine(METAL)],
+                       notes)
 
 
 def _relative(s: pd.DataFrame, column: str):

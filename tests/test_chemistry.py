@@ -107,3 +107,16 @@ def test_a_doped_mos2_image_is_read_with_its_own_chemistry():
         assert d["class"].iloc[int(np.argmin(dist.to_numpy()))] == name
     assert len(d) <= len(inner) + 1  # (at most one false call among ~1,300 sites)
     assert not r.warnings and 1.5 < r.haadf_exponent < 1.9
+
+
+def test_an_implausible_column_width_is_brought_into_range_and_said():
+    from dataclasses import replace
+
+    chem = chemistry_of("MoS2")
+    img, _ = _render_tmd(chem, {}, dose=4e4)
+    lat = st.read_sites(img, 0.2, chemistry=chem).lattice
+    assert st.plausible_width(lat) == (lat, None)
+    narrow, note = st.plausible_width(replace(lat, sigma_px=0.1 / 0.2))
+    assert narrow.sigma_px * 0.2 == pytest.approx(st.COLUMN_SIGMA_RANGE_A[0]) and "outside the physical" in note
+    r = st.read_sites(img, 0.2, chemistry=chem, lattice=replace(lat, sigma_px=3.0 / 0.2))
+    assert any("column width" in w for w in r.warnings) and r.lattice.sigma_px * 0.2 == pytest.approx(1.2)
