@@ -1,7 +1,8 @@
-"""Build the README's results table from ``results/metrics/*.json`` (paper profile).
+"""Build the results tables from ``results/metrics/*.json`` (paper profile): the headline rows in
+README.md, every row in docs/results.md.
 
-``python -m helpers.report`` rewrites the block between the RESULTS markers in README.md;
-``python -m helpers.report --check`` exits non-zero when the README is out of date.
+``python -m helpers.report`` rewrites the block between the RESULTS markers of both files;
+``python -m helpers.report --check`` exits non-zero when either is out of date.
 """
 from __future__ import annotations
 
@@ -44,9 +45,9 @@ ROWS = [
     ("01_augment", "train_images", "augmented images from the 45-image library", "{:,}"),
     ("01_augment", "test_images_leakfree", "augmented leak-free test images (test library)", "{:,}"),
     ("01_augment", "augment_images_per_s", "augmentation throughput (images/s)", "{:.0f}"),
-    ("03_train_classifier", "test_accuracy_leakfree", "**test accuracy, leak-free (test library) — headline**", "{:.2%}"),
-    ("03_train_classifier", "test_accuracy_random_split", "test accuracy, poster's random 80/20 split (leaky)", "{:.2%}"),
-    ("03_train_classifier", "poster_test_accuracy_random_split", "poster's reported test accuracy (random split)", "{:.2%}"),
+    ("03_train_classifier", "test_accuracy_leakfree", "**test accuracy, leak-free (test library) — headline**", "{:.2%}", True),
+    ("03_train_classifier", "test_accuracy_random_split", "test accuracy, poster's random 80/20 split (leaky)", "{:.2%}", True),
+    ("03_train_classifier", "poster_test_accuracy_random_split", "poster's reported test accuracy (random split)", "{:.2%}", True),
     ("03_train_classifier", "train_s", "training time (s, 2 cores)", "{:.0f}"),
     ("03_train_classifier", "train_images_per_s", "training throughput (images/s)", "{:.0f}"),
     ("03_train_classifier", "classify_windows_per_s", "classification throughput (windows/s)", "{:.0f}"),
@@ -57,27 +58,27 @@ ROWS = [
     ("04_gridsearch", "best_dropout", "grid search: best dropout", "{:g}"),
     ("04_gridsearch", "best_test_accuracy_leakfree", "grid search: best cell's leak-free test accuracy (subset-trained)", "{:.2%}"),
     ("04_gridsearch", "search_s", "grid search time (min, 2 cores)", "{:.1f}"),
-    ("05_cam", "cam_median_error_A", "CAM defect position error, median, mirror-averaged maps (Å)", "{:.2f}"),
+    ("05_cam", "cam_median_error_A", "CAM defect position error, median, mirror-averaged maps (Å)", "{:.2f}", True),
     ("05_cam", "cam_p90_error_A", "CAM defect position error, 90th percentile, mirror-averaged maps (Å)", "{:.2f}"),
     ("05_cam", "cam_median_error_single_view_A", "CAM defect position error, median, single view (Å)", "{:.2f}"),
     ("02_localize_frame1", "fft_frame1_precision", "FFT method (fitted lattice) on frame 1: precision (1 Å)", "{:.3f}"),
     ("02_localize_frame1", "fft_frame1_recall", "FFT method (fitted lattice) on frame 1: recall (1 Å)", "{:.3f}"),
-    ("02_localize_frame1", "detection_f1", "**localizer, frames 2–150: detection F1 (1 Å)**", "{:.3f}"),
+    ("02_localize_frame1", "detection_f1", "**localizer, frames 2–150: detection F1 (1 Å)**", "{:.3f}", True),
     ("02_localize_frame1", "detection_precision", "localizer, frames 2–150: precision", "{:.3f}"),
     ("02_localize_frame1", "detection_recall", "localizer, frames 2–150: recall (all classes)", "{:.3f}"),
     ("02_localize_frame1", "recall_visible_classes", "localizer recall, Sw/Mo/Vw/W2s2/Ws", "{:.3f}"),
     ("02_localize_frame1", "recall_vs2", "localizer recall, Vs2 (empty S₂ column)", "{:.3f}"),
     ("02_localize_frame1", "fft_only_f1", "FFT method on each 5-frame sum: detection F1", "{:.3f}"),
     ("02_localize_frame1", "fft_single_frame_f1", "FFT method on single frames: detection F1", "{:.3f}"),
-    ("06_apply_to_movie", _get("site_reading/f1_1A"), "**movie, every site read (the default path): detection F1 at 1 Å**", "{:.3f}"),
+    ("06_apply_to_movie", _get("site_reading/f1_1A"), "**movie, every site read (the default path): detection F1 at 1 Å**", "{:.3f}", True),
     ("06_apply_to_movie", _get("site_reading/f1_0.5A"), "movie, every site read: detection F1 at 0.5 Å", "{:.3f}"),
-    ("06_apply_to_movie", _get("site_reading/class_accuracy"), "movie, every site read: class accuracy on found defects", "{:.2%}"),
+    ("06_apply_to_movie", _get("site_reading/class_accuracy"), "movie, every site read: class accuracy on found defects", "{:.2%}", True),
     ("06_apply_to_movie", _get("site_reading/recall_per_class"), "movie, every site read: recall per class", "{:.2f}"),
     ("06_apply_to_movie", _get("site_reading/position_median_error_A"), "movie, every site read: median position error (Å)", "{:.3f}"),
-    ("06_apply_to_movie", _get("min:site_reading_variants/f1_1A"), "10 movie variants (seed, pixel size, dose, probe, lattice): lowest F1 at 1 Å", "{:.3f}"),
+    ("06_apply_to_movie", _get("min:site_reading_variants/f1_1A"), "10 movie variants (seed, pixel size, dose, probe, lattice): lowest F1 at 1 Å", "{:.3f}", True),
     ("06_apply_to_movie", _get("min:site_reading_variants/class_accuracy"), "10 movie variants: lowest class accuracy", "{:.2%}"),
-    ("06_apply_to_movie", "site_reading_s", "movie, every site read: 150 frames of 512² (s)", "{:.1f}"),
-    ("06_apply_to_movie", _get("poster_path_same_area/f1_1A"), "movie, the poster's path in the same area: detection F1 at 1 Å", "{:.3f}"),
+    ("06_apply_to_movie", "site_reading_s", "movie, every site read: 150 frames of 512² (s)", "{:.1f}", True),
+    ("06_apply_to_movie", _get("poster_path_same_area/f1_1A"), "movie, the poster's path in the same area: detection F1 at 1 Å", "{:.3f}", True),
     ("06_apply_to_movie", "classification_accuracy", "movie, poster's path: accuracy on correctly detected library defects (column intensities)", "{:.2%}"),
     ("06_apply_to_movie", "classification_accuracy_cnn", "movie: the same, the CNN classifier alone (poster's method)", "{:.2%}"),
     ("06_apply_to_movie", "haadf_exponent_fitted", "movie: HAADF exponent n read from the S₂/W column ratio (generated: 1.7)", "{:.2f}"),
@@ -96,10 +97,16 @@ ROWS = [
 ]
 
 
-def table() -> str:
+#: where the full table goes (the README holds the headline rows, marked True in :data:`ROWS`)
+RESULTS_DOC = "docs/results.md"
+
+
+def table(headline_only: bool = False) -> str:
     lines = ["| notebook | quantity | value | profile |", "|---|---|---|---|"]
     cache = {}
-    for nb, key, label, fmt in ROWS:
+    for nb, key, label, fmt, *flag in ROWS:
+        if headline_only and not flag:
+            continue
         if nb not in cache:
             path = config.METRICS_DIR / f"{nb}.json"
             cache[nb] = json.loads(path.read_text()) if path.exists() else None
@@ -118,27 +125,35 @@ def table() -> str:
     return "\n".join(lines)
 
 
-def render(readme: str) -> str:
-    if START not in readme or END not in readme:
-        raise ValueError("README.md has no RESULTS markers")
-    head, rest = readme.split(START, 1)
+def render(text: str, headline_only: bool = True) -> str:
+    """``text`` with the block between its RESULTS markers replaced by the current table."""
+    if START not in text or END not in text:
+        raise ValueError("no RESULTS markers")
+    head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{table()}\n{END}{tail}"
+    return f"{head}{START}\n{table(headline_only)}\n{END}{tail}"
+
+
+def targets() -> dict:
+    """{path: headline_only} of the files holding a results table."""
+    return {config.ROOT / "README.md": True, config.ROOT / RESULTS_DOC: False}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--check", action="store_true")
     args = p.parse_args(argv)
-    path = config.ROOT / "README.md"
-    text = path.read_text()
-    new = render(text)
-    if args.check:
+    stale = []
+    for path, headline_only in targets().items():
+        text = path.read_text()
+        new = render(text, headline_only)
         if new != text:
-            print("README.md results table is out of date: run `python -m helpers.report`")
-            return 1
-        return 0
-    path.write_text(new)
+            stale.append(path.name)
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        print(f"results tables out of date in {', '.join(stale)}: run `python -m helpers.report`")
+        return 1
     return 0
 
 

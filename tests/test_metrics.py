@@ -24,6 +24,9 @@ def test_write_metrics_records_run_and_merges(tmp_path, monkeypatch):
 
 
 def test_readme_results_table_is_current():
-    """The README's results table is generated from results/metrics (python -m helpers.report)."""
-    text = (config.ROOT / "README.md").read_text()
-    assert report.render(text) == text, "run `python -m helpers.report` after a paper run"
+    """The results tables (README: headlines; docs/results.md: all) are generated from results/metrics
+    (python -m helpers.report)."""
+    for path, headline_only in report.targets().items():
+        text = path.read_text()
+        assert report.render(text, headline_only) == text, f"{path.name}: run `python -m helpers.report` after a paper run"
+    assert report.table(headline_only=True).count("\n") - 1 <= 10  # at most ten headline rows

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers import evaluation
 from helpers import sites as st
 from helpers.columns import CHALCOGEN, METAL
 from helpers.movie import MOVIE_CLASSES, KineticsParams, generate_movie, standard_params
@@ -21,10 +22,9 @@ def still(cls: str | None, per_nm2: float = 0.6) -> KineticsParams:
 
 
 def in_read_area(truth: pd.DataFrame, shape, pixel_size_A: float, margin_A: float) -> pd.DataFrame:
-    h, w = shape
-    m = margin_A + 2 * pixel_size_A
-    return truth[(truth.x_A >= m) & (truth.x_A <= (w - 1) * pixel_size_A - m)
-                 & (truth.y_A >= m) & (truth.y_A <= (h - 1) * pixel_size_A - m)]
+    """The truth a reader with that margin can report, two pixels further in (a site just inside the
+    margin may be placed just outside it by drift and the lattice's phase)."""
+    return evaluation.in_read_area(truth, shape, pixel_size_A, margin_A + 2 * pixel_size_A)
 
 
 def nearest(table: pd.DataFrame, truth: pd.DataFrame):
