@@ -159,10 +159,12 @@ def quiet_tensorflow() -> None:
 
 
 def models_dir(profile: str | None = None) -> Path:
-    """Where notebooks write trained models: the shipped ``data/models`` in the paper profile, a
-    scratch folder under ``data/generated/ci`` otherwise (a test run never replaces shipped weights)."""
+    """Where notebooks write trained models: the shipped ``data/models`` only when the committed
+    results are written (:func:`writes_committed_results`), a scratch folder under
+    ``data/generated/`` otherwise (a test run or a student's rerun never replaces shipped weights;
+    loading looks there first, then at the shipped ones)."""
     profile = profile or get_profile()
-    d = MODELS_DIR if profile == "paper" else GENERATED_DIR / profile / "models"
+    d = MODELS_DIR if _committed(profile) else _scratch(profile) / "models"
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -170,18 +172,35 @@ def models_dir(profile: str | None = None) -> Path:
 CLASSIFIER_FILE = "defect_classifier.keras"
 
 
+def writes_committed_results() -> bool:
+    """Whether notebooks write the committed results (``results/``, ``data/models/``): only when
+    ``DEFECTFINDER_PROFILE=paper`` is set explicitly, as ``make run`` does. A notebook run with no
+    profile set (JupyterLab) computes the paper's sizes but writes under ``data/generated/scratch/``,
+    so rerunning a notebook never changes the repository."""
+    return os.environ.get("DEFECTFINDER_PROFILE", "").strip().lower() == "paper"
+
+
+def _committed(profile: str) -> bool:
+    return profile == "paper" and writes_committed_results()
+
+
+def _scratch(profile: str) -> Path:
+    """Git-ignored output folder of a profile that does not write the committed results."""
+    return GENERATED_DIR / ("scratch" if profile == "paper" else profile)
+
+
 def output_dirs(profile: str | None = None) -> tuple[Path, Path]:
     """(figures folder, metrics folder) for a profile.
 
-    The ``paper`` profile writes the committed ``results/figures`` and ``results/metrics``; the
-    ``ci`` profile writes under ``data/generated/ci/`` so that a test run never overwrites the
-    committed paper results.
+    The committed ``results/figures`` and ``results/metrics`` only when
+    :func:`writes_committed_results`; else ``data/generated/scratch/`` (paper sizes, no profile set)
+    or ``data/generated/ci/`` (a test run): never the committed results.
     """
     profile = profile or get_profile()
-    if profile == "paper":
+    if _committed(profile):
         figs, metrics = FIGURES_DIR, METRICS_DIR
     else:
-        figs, metrics = GENERATED_DIR / profile / "figures", GENERATED_DIR / profile / "metrics"
+        figs, metrics = _scratch(profile) / "figures", _scratch(profile) / "metrics"
     figs.mkdir(parents=True, exist_ok=True)
     metrics.mkdir(parents=True, exist_ok=True)
     return figs, metrics

@@ -20,10 +20,24 @@ def test_profile_switch(monkeypatch):
         config.get_profile()
 
 
-def test_ci_outputs_never_overwrite_paper_results():
+def test_ci_outputs_never_overwrite_paper_results(monkeypatch):
     figs, metrics = config.output_dirs("ci")
     assert config.GENERATED_DIR in figs.parents and config.GENERATED_DIR in metrics.parents
+    monkeypatch.setenv("DEFECTFINDER_PROFILE", "paper")  # make run: the committed results
     assert config.output_dirs("paper") == (config.FIGURES_DIR, config.METRICS_DIR)
+    assert config.models_dir("paper") == config.MODELS_DIR
+
+
+def test_a_notebook_run_with_no_profile_set_writes_scratch_only(monkeypatch):
+    """JupyterLab with no profile: the paper's sizes, but figures, metrics and models go to a
+    git-ignored scratch folder; only an explicit DEFECTFINDER_PROFILE=paper writes results/."""
+    monkeypatch.delenv("DEFECTFINDER_PROFILE", raising=False)
+    assert config.get_profile() == "paper" and not config.writes_committed_results()
+    figs, metrics = config.output_dirs()
+    models = config.models_dir()
+    for d in (figs, metrics, models):
+        assert config.GENERATED_DIR / "scratch" in d.parents
+    assert config.sizes().movie_frames == 150
 
 
 def test_set_seed_determinism():
