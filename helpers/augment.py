@@ -170,6 +170,8 @@ def augment_one(field, field_pixel_size_A: float, centre_rc_px, orientation_deg:
 
 @dataclass
 class AugmentedSet:
+    """An augmented data set: windows, labels, the library image each came from (the split's
+    group), noise model and true defect position."""
     images: np.ndarray  # (n, 64, 64) float16 in [0, 1]
     labels: np.ndarray
     source: np.ndarray  # index of the library image each was made from (the split's group)
@@ -289,6 +291,8 @@ class NoiseRedraws:
 
 
 def save_augmented(aug: AugmentedSet, path: Path, params: AugmentParams, overwrite: bool = False) -> Path:
+    """Write an :class:`AugmentedSet` and its parameters to HDF5 atomically (refuses to replace a
+    file unless told)."""
     import h5py
     import json
 
@@ -305,6 +309,7 @@ def save_augmented(aug: AugmentedSet, path: Path, params: AugmentParams, overwri
 
 
 def load_augmented(path: Path) -> AugmentedSet:
+    """Read an :class:`AugmentedSet` written by :func:`save_augmented`."""
     import h5py
 
     path = Path(path)
@@ -341,6 +346,7 @@ def group_split(labels: np.ndarray, groups: np.ndarray, fraction: float, seed: i
 
 
 def augmented_path(kind: str, n_images: int, seed: int) -> Path:
+    """Where notebook 01 caches an augmented set of ``kind``, size and seed (git-ignored)."""
     from . import config
 
     return config.GENERATED_DIR / "augmented" / f"{kind}_{n_images}_seed{seed}.h5"

@@ -82,6 +82,7 @@ class Chemistry:
         return WS2_LABELS if (self.metal, self.chalcogen) == ("W", "S") else {}
 
     def label(self, name: str) -> str:
+        """The table name of a vocabulary name (the poster's name for WS2, else the name itself)."""
         return self.labels.get(name, name)
 
     def pristine(self, sublattice: str) -> str:

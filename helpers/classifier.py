@@ -95,6 +95,8 @@ def as_input(images) -> np.ndarray:
 
 @dataclass
 class TrainResult:
+    """What :func:`train` returns: the Keras history, wall time, throughput (images/s) and epochs
+    run."""
     history: dict
     seconds: float
     images_per_s: float

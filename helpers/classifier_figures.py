@@ -37,6 +37,7 @@ def plot_augmented_examples(lib, seed: int, params: AugmentParams = AugmentParam
 
 
 def plot_learning_curves(history: dict):
+    """Loss and accuracy per epoch, training beside validation; returns the figure."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.6))
     ep = np.arange(1, len(history["loss"]) + 1)
     a1.plot(ep, history["loss"], "o-", label="train")
@@ -64,6 +65,8 @@ def plot_confusions(cms: dict, class_names):
 
 
 def plot_misclassified(images, y_true, y_pred, probs, class_names, n: int = 12):
+    """Up to ``n`` misclassified windows with their true and predicted class and probability;
+    returns the figure."""
     wrong = np.flatnonzero(y_true != y_pred)[:n]
     cols = min(6, max(len(wrong), 1))
     rows = max(1, int(np.ceil(len(wrong) / cols)))

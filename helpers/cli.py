@@ -107,10 +107,12 @@ class AnalysisSettings:
 
     @property
     def pretrained(self) -> bool:
+        """Whether the shipped localizer is used (``--pretrained``)."""
         return self.method == "pretrained"
 
     @property
     def frame_slice(self) -> slice | None:
+        """The 0-based frame slice of ``--frames`` (None: every frame)."""
         return None if self.frames is None else slice(*self.frames)
 
 

@@ -53,6 +53,7 @@ class ColumnLattice:
 
     @property
     def vectors(self) -> np.ndarray:
+        """The metal sublattice's vectors as a 2 × 2 array (rows a1, a2; (row, col) px)."""
         return np.asarray(self.vectors_px, float)
 
     @property

@@ -34,6 +34,7 @@ def per_class_report(cm: np.ndarray, class_names) -> pd.DataFrame:
 
 
 def accuracy(cm: np.ndarray) -> float:
+    """The share of a confusion matrix on its diagonal."""
     total = cm.sum()
     return float(np.trace(cm) / total) if total else 0.0
 

@@ -59,6 +59,7 @@ class FrameStack:
 
     @property
     def shape(self) -> tuple:
+        """(frames, height, width) px."""
         return (len(self._index),) + self.frame_shape
 
     def __len__(self) -> int:
@@ -134,6 +135,8 @@ class _FileFrames:
 
 @dataclass
 class Frames:
+    """An image or stack as read from a file: frames (a :class:`FrameStack`), pixel size (Å/px) and
+    where it came from, metadata and notes."""
     data: FrameStack  # (n, H, W) float32, read frame by frame
     pixel_size_A: float | None
     pixel_size_source: str  # "file", "user", "lattice" or "none"
@@ -143,6 +146,7 @@ class Frames:
 
     @property
     def n_frames(self) -> int:
+        """Number of frames."""
         return int(self.data.shape[0])
 
 
@@ -543,6 +547,7 @@ def to_float_frames(arr, path) -> tuple[np.ndarray, list]:
 
 
 def require_pixel_size(fr: Frames) -> float:
+    """The frames' pixel size (Å/px), or an :class:`InputError` saying how to give one."""
     if fr.pixel_size_A is None:
         _fail(fr.path, "no pixel size: the file has no calibration; pass --pixel-size (Å/px) or "
                        "--material to estimate it from the lattice")

@@ -68,6 +68,7 @@ TEST_LIBRARY_SPEC = LibrarySpec(
 
 
 def expected_class_counts(spec: LibrarySpec) -> list[int]:
+    """Images per class (label order) a library of this specification holds."""
     return [len(spec.orientations_deg[n]) for n in CLASS_NAMES]
 
 
@@ -220,6 +221,7 @@ class Library:
         return len(self.labels)
 
     def class_counts(self) -> list[int]:
+        """Images per class, in label order."""
         return np.bincount(self.labels, minlength=len(self.class_names)).tolist()
 
 

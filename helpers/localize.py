@@ -196,6 +196,8 @@ def lattice_mask(shape, pixel_size_A: float, basis: np.ndarray, kmax_per_A: floa
 
 @dataclass
 class FFTLabels:
+    """What the FFT method gives for one image: the periodic part, the residual z-score map, the
+    non-periodic areas and the Fourier mask."""
     periodic: np.ndarray  # the periodic (Fourier-filtered) image
     residual: np.ndarray  # matched-filtered residual in units of its noise (z-score map, ≥ 0)
     labels: np.ndarray  # boolean map of non-periodic areas
@@ -254,6 +256,7 @@ def fft_labels(image, pixel_size_A: float, method: str = "lattice", lattice_a_A:
 
 
 def remove_small(mask: np.ndarray, min_pixels: float) -> np.ndarray:
+    """``mask`` without its connected regions smaller than ``min_pixels``."""
     lab, n = ndimage.label(mask)
     if n == 0:
         return mask.astype(bool)
@@ -277,6 +280,7 @@ def blobs(prob_map, threshold: float = 0.5, min_pixels: int = 3) -> np.ndarray:
 
 @dataclass
 class Match:
+    """One-to-one matching of predicted to true points (``pairs``) with its counts."""
     pairs: np.ndarray  # (k, 2) indices (prediction, truth) matched one to one
     tp: int
     fp: int
@@ -284,14 +288,17 @@ class Match:
 
     @property
     def precision(self) -> float:
+        """Matched predictions over all predictions (0 when there are none)."""
         return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
 
     @property
     def recall(self) -> float:
+        """Matched truths over all truths (0 when there are none)."""
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
 
     @property
     def f1(self) -> float:
+        """Harmonic mean of precision and recall."""
         p, r = self.precision, self.recall
         return 2 * p * r / (p + r) if p + r else 0.0
 

@@ -188,6 +188,8 @@ def training_crops(frame, label_map, p: LocalizerParams, rng: np.random.Generato
 
 @dataclass
 class LocalizerTraining:
+    """A trained localizer with its parameters, history, wall time and the label points (row, col
+    px) it learnt from."""
     model: object
     params: LocalizerParams
     history: dict

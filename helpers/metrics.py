@@ -21,6 +21,7 @@ TRACKED_PACKAGES = ("numpy", "scipy", "abtem", "ase", "tensorflow-cpu", "tensorf
 
 
 def versions() -> dict[str, str]:
+    """Versions of Python and the tracked packages, for the run record."""
     out = {"python": platform.python_version()}
     for pkg in TRACKED_PACKAGES:
         try:
@@ -73,6 +74,7 @@ def write_metrics(notebook: str, metrics: dict, sizes: dict | None = None,
 
 
 def read_metrics(notebook: str, profile: str | None = None) -> dict:
+    """The metrics record of a notebook for a profile; FileNotFoundError when none was written."""
     _, mdir = config.output_dirs(profile)
     path = mdir / f"{notebook}.json"
     if not path.exists():

@@ -113,6 +113,7 @@ class MovieParams:
     kinetics: KineticsParams = field(default_factory=KineticsParams)
 
     def validate(self) -> "MovieParams":
+        """The parameters, checked; raises ValueError naming the first bad one."""
         if int(self.n_frames) != self.n_frames or self.n_frames < 1:
             raise ValueError(f"n_frames must be a positive integer, got {self.n_frames}")
         check_pixel_size(self.pixel_size_A)
@@ -156,6 +157,7 @@ class MovieParams:
         return self
 
     def to_json(self) -> str:
+        """The parameters as JSON (sorted keys): what the content hash is taken of."""
         return json.dumps(asdict(self), sort_keys=True)
 
     def content_hash(self) -> str:
@@ -392,13 +394,16 @@ class Movie:
 
     @property
     def pixel_size_A(self) -> float:
+        """Pixel size of the frames (Å/px)."""
         return self.params.pixel_size_A
 
     def visible_truth(self, frame: int | None = None) -> pd.DataFrame:
+        """The true defects inside the field of view (of one frame, or of all)."""
         t = self.truth[self.truth["in_view"]]
         return t if frame is None else t[t["frame"] == frame]
 
     def true_parameters(self) -> dict:
+        """The kinetics the movie was generated with, to compare fitted rates against."""
         k = self.params.kinetics
         return {"classes": list(MOVIE_CLASSES), "transitions": [list(r) for r in k.transitions],
                 "hop_prob": list(k.hop_prob), "death_prob": list(k.death_prob),
@@ -526,6 +531,7 @@ def generate_movie(params: MovieParams | None = None, progress: bool = True,
 
 
 def movie_path(params: MovieParams) -> Path:
+    """Where :func:`standard_movie` caches a movie of these parameters (git-ignored)."""
     return config.GENERATED_DIR / "movies" / f"movie_{params.content_hash()}.h5"
 
 

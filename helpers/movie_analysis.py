@@ -163,6 +163,8 @@ def classify_detections(clf: CentralClassifier, frame, pixel_size_A: float, cent
 
 @dataclass
 class MovieAnalysis:
+    """The poster path's result on a movie: the defect table, timings, frame count and the
+    localizer's raw detections."""
     table: pd.DataFrame  # TABLE_COLUMNS + best_class
     seconds: dict  # localize, adapt, classify, total
     n_frames: int
@@ -170,6 +172,7 @@ class MovieAnalysis:
 
     @property
     def frames_per_s(self) -> float:
+        """Frames analysed per second of wall time."""
         return self.n_frames / self.seconds["total"]
 
 

@@ -26,6 +26,7 @@ def overlay_truth(ax, truth_frame, size: float = 70, legend: bool = True) -> Non
 
 
 def plot_frame_with_truth(movie, frame: int = 0):
+    """One frame with its true defects drawn; returns the figure."""
     fig, ax = plt.subplots(figsize=(8.2, 7))
     show_image(ax, movie.frames[frame], movie.pixel_size_A,
                f"frame {frame + 1} of {len(movie.frames)} with its ground truth", bar_A=10)
@@ -75,6 +76,7 @@ def true_counts(movie, visible_only: bool = True):
 
 
 def plot_true_counts(movie):
+    """True defects per class over the frames and the accumulated dose; returns the figure."""
     counts = true_counts(movie)
     dose = (np.arange(len(movie.frames)) + 1) * movie.params.dose_e_per_A2 / 1e6
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4))

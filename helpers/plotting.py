@@ -41,6 +41,8 @@ def scalebar(ax, pixel_size_A: float, length_A: float = 5.0, colour: str = "whit
 
 def show_image(ax, image, pixel_size_A: float | None = None, title: str | None = None,
                cmap: str = "gray", bar_A: float | None = 5.0) -> None:
+    """An image on ``ax`` in grey, without ticks, with a title and a scale bar of ``bar_A`` Å when
+    the pixel size is known."""
     ax.imshow(np.asarray(image), cmap=cmap, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])

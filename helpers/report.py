@@ -102,6 +102,7 @@ RESULTS_DOC = "docs/results.md"
 
 
 def table(headline_only: bool = False) -> str:
+    """The results table in Markdown (the headline rows only, or all)."""
     lines = ["| notebook | quantity | value | profile |", "|---|---|---|---|"]
     cache = {}
     for nb, key, label, fmt, *flag in ROWS:
@@ -140,6 +141,7 @@ def targets() -> dict:
 
 
 def main(argv=None) -> int:
+    """Rewrite (or with ``--check`` check) the results tables; returns the exit status."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--check", action="store_true")
     args = p.parse_args(argv)

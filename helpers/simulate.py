@@ -38,6 +38,7 @@ class ImagingConditions:
     prism_interpolation: int = 2
 
     def as_attrs(self) -> dict:
+        """The conditions as a dict of HDF5 attributes (names carry their units)."""
         return asdict(self)
 
 

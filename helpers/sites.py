@@ -220,6 +220,7 @@ class SiteParams:
     halo_A: float = 2.0
 
     def margin_px(self, pixel_size_A: float) -> float:
+        """Distance (px) from the frame edge inside which no site is read."""
         return max(self.edge_margin_A, self.radius_A) / pixel_size_A + 2
 
 
@@ -334,6 +335,7 @@ class SiteReading:
 
     @property
     def defects(self) -> pd.DataFrame:
+        """The rows of ``sites`` that are defects."""
         return defects_of(self.sites)
 
 
