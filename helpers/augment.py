@@ -30,7 +30,6 @@ from .validation import check_image, check_pixel_size
 from .windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
 
 NOISE_TYPES: tuple[str, ...] = ("none", "gaussian", "s&p", "speckle", "poisson", "mixed")
-POSTER_DATASET_SIZE = 50_178
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,6 @@ from .validation import check_pixel_size
 #: Classes in the movie: the library's six (label order) plus the out-of-library single S vacancy.
 MOVIE_CLASSES: tuple[str, ...] = CLASS_NAMES + ("Vs",)
 METAL_CLASSES = ("Sw", "Mo", "Vw")
-CHALCOGEN_CLASSES = ("W2s2", "Vs2", "Ws", "Vs")
 SUBLATTICE = {c: ("metal" if c in METAL_CLASSES else "chalcogen") for c in MOVIE_CLASSES}
 #: what each column holds (pristine columns: W on metal sites, S2 on chalcogen sites)
 COLUMN_CONTENT = {"W": ["W"], "S2": ["S", "S"], "Sw": ["S"], "Mo": ["Mo"], "Vw": [],
