@@ -18,7 +18,9 @@ def _status() -> str:
 @pytest.mark.skipif(shutil.which("git") is None or not (config.ROOT / ".git").exists(),
                     reason="needs the repository's git checkout")
 def test_running_a_notebook_with_no_profile_leaves_the_repository_as_it_was(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "DEFECTFINDER_PROFILE"}
+    env = {k: v for k, v in os.environ.items() if k not in ("DEFECTFINDER_PROFILE", "VIRTUAL_ENV")}
+    # the notebook's own `python -m helpers` runs and kernel: this interpreter's environment first
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     before = _status()
     r = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
                         "--ExecutePreprocessor.timeout=900", "--output-dir", str(tmp_path),
