@@ -98,22 +98,13 @@ def inject(image, reading, n_sites: int, seed: int, min_apart_A: float = 12.0):
 
 
 def match(found, truth, within_A: float):
-    """Greedy nearest matching: (true positives, class right among them)."""
-    if not len(found) or not truth:
-        return 0, 0
-    used, tp, right = set(), 0, 0
-    xy = found[["x_A", "y_A"]].to_numpy()
-    for x, y, name in truth:
-        d = np.hypot(xy[:, 0] - x, xy[:, 1] - y)
-        for k in np.argsort(d):
-            if d[k] > within_A:
-                break
-            if k not in used:
-                used.add(k)
-                tp += 1
-                right += found["class"].iloc[k] == name
-                break
-    return tp, right
+    """One-to-one matching (:func:`helpers.localize.match_points`): (true positives, class right
+    among them)."""
+    from helpers.localize import match_points
+
+    m = match_points(found[["x_A", "y_A"]].to_numpy(), [(x, y) for x, y, _ in truth], within_A)
+    right = sum(found["class"].iloc[i] == truth[j][2] for i, j in m.pairs)
+    return m.tp, int(right)
 
 
 def check_file(path: Path, material: str, dopants, out_dir: Path, n_inject: int = 60, seed: int = 0) -> dict:

@@ -32,11 +32,10 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from .chemistry import CHALCOGEN, METAL, Z
 from .localize import _dtft, _window2d, lattice_basis
 from .validation import check_image, check_pixel_size
 
-Z = {"W": 74, "Mo": 42, "S": 16}
-METAL, CHALCOGEN = "metal", "chalcogen"
 #: out-of-library contents: a pristine column (a false detection) and a single S vacancy
 PRISTINE_W, PRISTINE_S2, SINGLE_S_VACANCY = "W", "S2", "Vs"
 

@@ -594,17 +594,21 @@ def check_frames_usable(fr: Frames, material: str = "WS2") -> None:
 # writing: the movie (or a frame) in real formats, each through the format's own library
 
 
-def write_imagej_tiff(path, frames, pixel_size_A: float, overwrite: bool = False) -> Path:
+def write_imagej_tiff(path, frames, pixel_size_A: float, overwrite: bool = False, shape=None) -> Path:
     """A float32 stack (or one frame) as an ImageJ TIFF with its calibration in nm (tifffile), as
-    Fiji or a microscope export writes it."""
+    Fiji or a microscope export writes it. ``frames`` may be an iterable of frames when the stack's
+    ``shape`` is given: they are written one by one, never held together in memory."""
     import tifffile
 
-
     ps_nm = check_pixel_size(pixel_size_A) / 10
-    data = np.asarray(frames, np.float32)
+    if shape is None:
+        data, extra = np.asarray(frames, np.float32), {}
+        shape = data.shape
+    else:
+        data, extra = frames, {"shape": tuple(shape), "dtype": np.float32}
     with atomic_output(path, overwrite, ".part.tif") as tmp:
         tifffile.imwrite(tmp, data, imagej=True, resolution=(1 / ps_nm, 1 / ps_nm),
-                         metadata={"unit": "nm", "axes": "ZYX" if data.ndim == 3 else "YX"})
+                         metadata={"unit": "nm", "axes": "ZYX" if len(shape) == 3 else "YX"}, **extra)
     return Path(path)
 
 

@@ -425,7 +425,7 @@ def generate_movie(params: MovieParams | None = None, progress: bool = True,
 
     ``frames_to``: an ImageJ TIFF path the frames are written to one by one as they are rendered
     (calibrated in nm, as :func:`helpers.formats.write_imagej_tiff` writes it), so a movie longer
-    than memory can be made; the movie's ``frames`` are then that file, memory-mapped (a
+    than memory can be made; the movie's ``frames`` are then that file, read frame by frame (a
     :class:`helpers.formats.FrameStack`). Without it the frames are held in memory.
     """
     from tqdm.auto import tqdm
@@ -505,15 +505,10 @@ def generate_movie(params: MovieParams | None = None, progress: bool = True,
         for t, frame in enumerate(render()):
             frames[t] = frame
     else:
-        import tifffile
+        from .formats import read_frames, write_imagej_tiff
 
-        from .formats import FrameStack
-
-        ps_nm = ps / 10
-        with atomic_output(Path(frames_to), overwrite, ".part.tif") as tmp:
-            tifffile.imwrite(tmp, render(), shape=(n, H, W), dtype=np.float32, imagej=True,
-                             resolution=(1 / ps_nm, 1 / ps_nm), metadata={"unit": "nm", "axes": "ZYX"})
-        frames = FrameStack(tifffile.memmap(frames_to, mode="r"), frames_to)
+        write_imagej_tiff(frames_to, render(), ps, overwrite, shape=(n, H, W))
+        frames = read_frames(frames_to, pixel_size_A=ps).data
     truth = pd.DataFrame(rows, columns=["frame", "defect_id", "class", "sublattice", "site_i",
                                         "site_j", "x_px", "y_px", "x_A", "y_A"])
     fov = W * ps

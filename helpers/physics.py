@@ -12,10 +12,10 @@ from skimage.feature import peak_local_max
 from skimage.measure import profile_line
 
 from .structures import LATTICE_A
+from .chemistry import Z
 from .validation import check_image, check_pixel_size
 
 HAADF_EXPONENT = 1.7
-Z = {"W": 74, "Mo": 42, "S": 16}
 
 
 def column_contrast(symbols: list[str], n: float = HAADF_EXPONENT) -> float:
