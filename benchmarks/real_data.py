@@ -8,11 +8,15 @@ For every readable file of DIR (its material and dopants from ``--material``, el
 1. **The command** (``helpers.cli.analyze_file``, default settings): the share of read sites reported
    defective, the pixel size used and its source against the value measured independently from the
    lattice (:data:`LATTICE_PIXEL_SIZE_A`), the HAADF exponent measured and used, warnings, time.
-2. **Injected defects**: on the first frame, sites far apart that the reading calls pristine get the
+   The share of the image masked as not lattice (holes, contamination, thicker areas:
+   ``helpers.areas``).
+2. **Injected defects**: on the first frame, sites far apart that the reading calls pristine (and
+   not masked) get the
    content of each class of the material's chemistry in turn — the column's fitted amplitude
    changed (a Gaussian of the fitted column width, scaled by the local pristine metal column),
    everything else of the real image (noise, distortion, contamination) kept. Read again: detection
-   F1 within 1 Å and class accuracy over the injected sites.
+   F1 within 1 Å and class accuracy over the injected sites; the share of the other lattice sites
+   newly reported (pristine sites reported as defects).
 3. **Crop stability**: the central three quarters of the frame read on their own; the share of
    defects found in both readings (within 0.5 Å) in the area both read.
 
@@ -68,7 +72,7 @@ def inject(image, reading, n_sites: int, seed: int, min_apart_A: float = 12.0):
     contents = reading.contents
     metal = s[s["kind"] == st.METAL]
     tree = cKDTree(metal[["row", "col"]].to_numpy())
-    cand = s[~s["significant"]].sample(frac=1.0, random_state=seed)
+    cand = s[~s["significant"] & (s["class"] != st.MASKED)].sample(frac=1.0, random_state=seed)
     chosen = []
     for _, r in cand.iterrows():
         p = np.array([r["x_A"], r["y_A"]])
@@ -129,6 +133,8 @@ def check_file(path: Path, material: str, dopants, out_dir: Path, n_inject: int 
                 "pixel_size_vs_lattice": (ps / ref - 1) if ref else None,
                 "sites_per_frame": summary["sites_read_per_frame"], "defects": summary["detections"],
                 "defective_share": summary["detections"] / summary["frames"] / summary["sites_read_per_frame"],
+                "masked": summary["areas"].get("fractions", {}),
+                "sites_masked": summary["areas"].get("sites_masked", 0),
                 "counts_per_class": summary["counts_per_class"],
                 "haadf_exponent_measured": summary["column_reading"]["haadf_exponent_measured"],
                 "haadf_exponent_used": summary["column_reading"]["haadf_exponent_used"],
@@ -173,7 +179,9 @@ def injected_scores(frame, base, n_inject: int, seed: int) -> dict:
         hit = match(new, [(x, y, name)], 1.0)
         c = per_class.setdefault(name, [0, 0, 0])
         c[0], c[1], c[2] = c[0] + 1, c[1] + hit[0], c[2] + hit[1]
+    lattice_sites = int((after.sites["class"] != st.MASKED).sum())
     return {"sites": len(truth), "found": tp, "reported_new": int(len(new)),
+            "pristine_reported_share": (len(new) - tp) / max(lattice_sites - len(truth), 1),
             "f1_1A": 2 * precision * recall / (precision + recall) if tp else 0.0,
             "precision_1A": precision, "recall_1A": recall, "class_accuracy": right / tp if tp else 0.0,
             "per_class": {k: {"injected": v[0], "found": v[1], "class_right": v[2]} for k, v in per_class.items()}}
@@ -213,7 +221,9 @@ def summary_line(r: dict) -> str:
     inj, crop = r["injected"], r["crop_stability"]
     inj_s = inj.get("failed") or f"injected F1 {inj['f1_1A']:.3f}, class {inj['class_accuracy']:.3f}"
     crop_s = crop.get("failed") or f"crop {crop['share_in_both']:.3f}"
-    return (f"{r['file']} ({r['material']}): {r['defects']} defects, {100 * r['defective_share']:.2f} % of sites; "
+    masked = 100 * r.get("masked", {}).get("masked", 0.0)
+    return (f"{r['file']} ({r['material']}): {r['defects']} defects, {100 * r['defective_share']:.2f} % of sites, "
+            f"{masked:.1f} % of the area masked; "
             f"pixel size {r['pixel_size_A']:.4f} ({r['pixel_size_source']}, "
             f"{100 * (r['pixel_size_vs_lattice'] or 0):+.1f} % vs lattice); {inj_s}; {crop_s}; "
             f"n {r['haadf_exponent_measured']:.2f}; {r['command_s']:.1f} s")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .io import atomic_output
 from .movie_figures import MARKERS, overlay_truth
-from .plotting import CLASS_COLOURS, show_image
+from .plotting import class_colour, class_marker, show_image
 
 
 def plot_fft_method(frame, pixel_size_A: float, labels_by_method: dict, truth_frame, crop: int = 256,
@@ -104,19 +104,52 @@ def plot_recall_by_class(recalls: dict):
 
 
 def overlay_detections(ax, table_frame, size: float = 60, legend: bool = True) -> None:
-    """Class-coloured markers at detected defect positions (unknown: grey circles)."""
-    for cls in list(MARKERS) + ["unknown"]:
+    """Class-coloured markers at detected defect positions (any material's classes:
+    :func:`helpers.plotting.class_colour`; unknown: grey circles)."""
+    present = list(pd.unique(table_frame["class"])) if len(table_frame) else []
+    order = [c for c in list(MARKERS) + ["unknown"] if c in present] + sorted(
+        c for c in present if c not in MARKERS and c != "unknown")
+    for cls in order:
         d = table_frame[table_frame["class"] == cls]
-        if d.empty:
-            continue
-        marker = MARKERS.get(cls, "o")
-        kw = {"facecolors": "none", "edgecolors": CLASS_COLOURS[cls]} if marker != "x" else \
-            {"c": CLASS_COLOURS[cls]}
+        marker, colour = class_marker(cls), class_colour(cls)
+        kw = {"facecolors": "none", "edgecolors": colour} if marker not in ("x", "+") else {"c": colour}
         ax.scatter(d["x_px"], d["y_px"], s=size, marker=marker, linewidths=1.3,
                    label=f"{cls} ({len(d)})", **kw)
     if legend and ax.get_legend_handles_labels()[0]:  # no legend (and no warning) without defects
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
                   title="detected", title_fontsize=8)
+
+
+#: colours of the masked areas (:data:`helpers.areas.AREA_NAMES`) on overlays
+AREA_COLOURS = {"no_lattice": "tab:orange", "thicker_or_contaminated": "tab:cyan", "hole": "tab:red"}
+
+
+def overlay_areas(ax, area_map, offset_rc=(0.0, 0.0), legend: bool = True) -> None:
+    """The areas the lattice does not describe (:class:`helpers.areas.AreaMap`), hatched and outlined
+    in their colour, shifted by ``offset_rc`` px (the drift since the frame the map was found on)."""
+    from matplotlib.patches import Patch
+
+    from .areas import AREA_NAMES
+
+    if area_map is None:
+        return
+    lab, step = area_map.labels, area_map.step_px
+    x = np.arange(lab.shape[1]) * step + offset_rc[1]
+    y = np.arange(lab.shape[0]) * step + offset_rc[0]
+    fractions = area_map.fractions()
+    handles = []
+    for code, name in AREA_NAMES.items():
+        if name not in AREA_COLOURS or not np.any(lab == code):
+            continue
+        m = (lab == code).astype(float)
+        colour = AREA_COLOURS[name]
+        ax.contourf(x, y, m, [0.5, 1.5], colors="none", hatches=["///"])
+        ax.contour(x, y, m, [0.5], colors=colour, linewidths=1.2)
+        handles.append(Patch(facecolor="none", edgecolor=colour, hatch="///",
+                             label=f"{name.replace('_', ' ')} ({100 * fractions[name]:.0f} % of the area)"))
+    if legend and handles:
+        ax.add_artist(ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(1.01, 0.0), fontsize=8,
+                                frameon=False, title="masked (not read as defects)", title_fontsize=8))
 
 
 def plot_overlays(frames, table, truth, pixel_size_A: float, which):
@@ -171,7 +204,7 @@ def write_animation(frames, table, path: Path, every: int = 3, size_px: int = 25
         draw = ImageDraw.Draw(im)
         for _, d in table[table.frame == f].iterrows():
             x, y, r = d.x_px * scale, d.y_px * scale, 5
-            draw.ellipse((x - r, y - r, x + r, y + r), outline=CLASS_COLOURS.get(d["class"], "#ffffff"),
+            draw.ellipse((x - r, y - r, x + r, y + r), outline=class_colour(d["class"]),
                          width=2)
         draw.text((4, 4), f"frame {f + 1}", fill="#ffffff")
         out.append(np.asarray(im))
@@ -197,7 +230,7 @@ def plot_column_ratios(table: pd.DataFrame, matches: pd.DataFrame, expected: dic
         edges = np.linspace(lo, hi, bins)
         for cls, g in sub.groupby("true_class"):
             ax.hist(g["column_ratio_mean"].clip(lo, hi), bins=edges, histtype="step", lw=1.4,
-                    color=CLASS_COLOURS.get(cls, "0.6"), label=f"{cls} ({len(g)})")
+                    color=class_colour(cls), label=f"{cls} ({len(g)})")
         for name, c in contents.items():
             x = cp + gain * (c - cp)
             ax.axvline(x, color="k", lw=0.6, ls=":")

@@ -291,8 +291,9 @@ def _summary_head(job: PreparedFile) -> dict:
             "metadata": jsonable(fr.metadata), "settings": asdict(s)}
 
 
-def _write_figures(job: PreparedFile, table, folder: Path, classes) -> None:
-    """Overlays of the first and last frame and, for stacks, the counts per class over time."""
+def _write_figures(job: PreparedFile, table, folder: Path, classes, reading=None) -> None:
+    """Overlays of the first and last frame (with the masked areas of a site ``reading``) and, for
+    stacks, the counts per class over time."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -315,6 +316,9 @@ def _write_figures(job: PreparedFile, table, folder: Path, classes) -> None:
             break
         fig, ax = plt.subplots(figsize=(8, 7))
         show_image(ax, fr.data[f], ps, f"{job.path.name}: frame {first + f + 1}", bar_A=10)
+        if reading is not None and reading.area_maps:
+            t0 = max(k for k in reading.area_maps if k <= f)
+            af.overlay_areas(ax, reading.area_maps[t0], reading.shifts[f] - reading.shifts[t0])
         af.overlay_detections(ax, table[table.frame == f])
         fig.savefig(folder / f"overlay_{name}.png", dpi=120, bbox_inches="tight")
         plt.close(fig)
@@ -340,11 +344,19 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
     for w in reading.warnings:
         warnings_.append(w)
         log(f"warning: {w}")
+    areas = reading.area_fractions()
+    if areas.get("masked", 0) > 0:
+        log("masked (the lattice does not describe them; their sites are not read as defects): "
+            + ", ".join(f"{k.replace('_', ' ')} {100 * v:.1f} %" for k, v in areas.items()
+                        if k not in ("lattice", "masked") and v > 0) + " of the image")
     summary = _summary_head(job)
     lat = reading.lattice
     summary.update({
         "sites_read_per_frame": round(len(reading.sites) / fr.n_frames, 1),
         "edge_margin_A": st.SiteParams().edge_margin_A,
+        "areas": {"fractions": areas, "sites_masked": int((reading.sites["class"] == st.MASKED).sum()),
+                  "method": "local lattice amplitude and background (helpers.areas)",
+                  "settings": asdict(st.SiteParams().areas)} if areas else {"masked": False},
         "column_reading": {"column_sigma_A": lat.sigma_px * ps, "chalcogen_over_metal": reading.chalcogen_over_metal,
                            "haadf_exponent_measured": chem.exponent_from_ratio(reading.chalcogen_over_metal),
                            "haadf_exponent_used": reading.haadf_exponent, "gain": reading.gain,
@@ -366,7 +378,7 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
         tracks = tk.renumber_tracks(tk.link_movie(table, 0))
         table = table.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
         summary["tracks"] = int(tracks["track"].nunique())
-    _write_figures(job, table, folder, classes)
+    _write_figures(job, table, folder, classes, reading)
     # frames numbered from 1 as in the file (ImageJ, overlays, summary.json), everywhere a person reads them
     write_table(table.assign(frame=table["frame"] + first + 1), folder / "defects.csv", overwrite=True)
     if s.sites_csv:

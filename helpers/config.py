@@ -113,6 +113,7 @@ def set_seed(seed: int = SEED) -> np.random.Generator:
     np.random.seed(seed % 2**32)
     os.environ["PYTHONHASHSEED"] = str(seed)
     try:
+        quiet_tensorflow()  # no start-up log lines in the notebooks' outputs
         import tensorflow as tf  # noqa: PLC0415 (heavy import, only when present)
 
         tf.keras.utils.set_random_seed(seed)
@@ -134,7 +135,7 @@ def quiet_tensorflow() -> None:
     """
     import sys
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # C++ log lines of every level (Python errors still raise)
     if "tensorflow" in sys.modules:
         return
     sys.stderr.flush()

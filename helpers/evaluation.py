@@ -119,7 +119,8 @@ def score_site_reading(variants: dict, progress: bool = True) -> pd.DataFrame:
     """Read every site of each movie variant (:func:`helpers.sites.read_sites`, default settings) and
     score the defects against its truth (:func:`score_defects`): one row per variant with F1 at 1
     and 0.5 Å, precision, recall, class accuracy, recall per class, position bias and median error,
-    defects reported in the margin, and the reading time."""
+    defects reported in the margin, the share of sites masked (:mod:`helpers.areas`; none expected
+    on these clean simulated monolayers) and the reading time."""
     import time
 
     from tqdm.auto import tqdm
@@ -141,7 +142,8 @@ def score_site_reading(variants: dict, progress: bool = True) -> pd.DataFrame:
                "class_accuracy": sc["class_accuracy"], "min_class_recall": min(sc["recall_per_class"].values()),
                "position_bias_A": float(np.hypot(*sc["position_bias_A"])),
                "position_median_error_A": sc["position_median_error_A"],
-               "reported_in_margin": sc["reported_in_margin"], "read_s": seconds}
+               "reported_in_margin": sc["reported_in_margin"],
+               "masked_share": float((r.sites["class"] == st.MASKED).mean()), "read_s": seconds}
         row.update({f"recall {c}": sc["recall_per_class"].get(c, np.nan) for c in st.DEFECT_CLASSES})
         rows.append(row)
     return pd.DataFrame(rows).set_index("variant")

@@ -5,10 +5,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .movie import MOVIE_CLASSES
-from .plotting import CLASS_COLOURS, show_image
+from .plotting import CLASS_COLOURS, MARKERS, show_image
 from .windows import cut_window
-
-MARKERS = {"Sw": "s", "Mo": "D", "W2s2": "^", "Vw": "o", "Vs2": "v", "Ws": "P", "Vs": "x"}
 
 
 def overlay_truth(ax, truth_frame, size: float = 70, legend: bool = True) -> None:

@@ -10,6 +10,63 @@ from . import config
 
 CLASS_COLOURS = {"Sw": "#1b9e77", "Mo": "#d95f02", "W2s2": "#7570b3", "Vw": "#e7298a",
                  "Vs2": "#66a61e", "Ws": "#e6ab02", "Vs": "#a6761d", "unknown": "#666666"}
+#: markers of the poster's WS2 classes
+MARKERS = {"Sw": "s", "Mo": "D", "W2s2": "^", "Vw": "o", "Vs2": "v", "Ws": "P", "Vs": "x"}
+#: the WS2 class standing for each role of the general vocabulary (``helpers.chemistry``)
+_ROLE_OF = {"Vac_M": "Vw", "X_M": "Sw", "D_M": "Mo", "Vac_X2": "Vs2", "Vac_X": "Vs", "M_X2": "W2s2", "M_X": "Ws"}
+#: colours and markers of chalcogen dopants (``Se_S``: one Se; ``Se2_S2``: both)
+_CHALCOGEN_DOPANT = {"D_X": ("#1f78b4", "<"), "D2_X2": ("#a6cee3", ">")}
+#: colours of further metal dopants, in order of their atomic number
+_DOPANT_COLOURS = ("#d95f02", "#e31a1c", "#6a3d9a", "#b15928", "#ff7f00", "#cab2d6")
+
+
+def class_role(name: str) -> str | None:
+    """The role of a class name of the general vocabulary (``Vac_Mo`` → ``Vac_M``, ``Se_S`` →
+    ``D_X``, ``V_Mo`` → ``D_M`` …; the WS2 names map to theirs), or None for other names."""
+    from .chemistry import CHALCOGENS, Z
+
+    ws2 = {v: k for k, v in _ROLE_OF.items()}
+    if name in ws2:
+        return ws2[name]
+    if "_" not in name:
+        return None
+    a, b = name.split("_", 1)
+    a0, b0 = a.rstrip("2"), b.rstrip("2")
+    if b0 not in Z or (a != "Vac" and a0 not in Z):
+        return None
+    on_chalcogen = b0 in CHALCOGENS
+    if a == "Vac":
+        return ("Vac_X2" if b.endswith("2") else "Vac_X") if on_chalcogen else "Vac_M"
+    if on_chalcogen:
+        if a0 in CHALCOGENS:
+            return "D2_X2" if a.endswith("2") else "D_X"
+        return "M_X2" if b.endswith("2") else "M_X"
+    return "X_M" if a0 in CHALCOGENS else "D_M"
+
+
+def class_colour(name: str) -> str:
+    """A class's colour: the poster's for WS2 names; for any material the colour of its role
+    (a metal vacancy is pink in MoSe2 as in WS2), metal dopants told apart by element."""
+    from .chemistry import Z
+
+    if name in CLASS_COLOURS:
+        return CLASS_COLOURS[name]
+    role = class_role(name)
+    if role in _CHALCOGEN_DOPANT:
+        return _CHALCOGEN_DOPANT[role][0]
+    if role == "D_M":
+        return _DOPANT_COLOURS[Z[name.split("_")[0]] % len(_DOPANT_COLOURS)]
+    return CLASS_COLOURS[_ROLE_OF[role]] if role else "#666666"
+
+
+def class_marker(name: str) -> str:
+    """A class's marker: the poster's for WS2 names, the marker of its role for any material."""
+    if name in MARKERS:
+        return MARKERS[name]
+    role = class_role(name)
+    if role in _CHALCOGEN_DOPANT:
+        return _CHALCOGEN_DOPANT[role][1]
+    return MARKERS[_ROLE_OF[role]] if role else "o"
 
 
 def savefig(fig, name: str, profile: str | None = None, dpi: int = 150) -> Path:
@@ -53,3 +110,48 @@ def show_image(ax, image, pixel_size_A: float | None = None, title: str | None =
 
 
 plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "font.size": 9})
+
+
+#: JPEG quality of inline figures that show images (noisy micrographs: a PNG of noise weighs ~10×)
+INLINE_JPEG_QUALITY = 85
+
+
+def _shows_image(fig) -> bool:
+    return any(ax.images for ax in fig.axes)
+
+
+def inline_figures_at_screen_weight() -> bool:
+    """In a Jupyter kernel, show figures that hold an image (frames, maps) as JPEG at the inline
+    resolution and line plots as PNG: the committed notebooks stay light, saved figures
+    (:func:`savefig`) are unchanged. Returns whether a kernel was found. Called on import."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    ip = get_ipython()
+    if ip is None or not hasattr(ip, "kernel"):
+        return False
+    from io import BytesIO
+
+    from matplotlib.figure import Figure
+
+    plt.get_backend()  # resolve the inline backend now: its set-up registers the PNG formatter
+    try:
+        import matplotlib_inline.backend_inline  # noqa: F401
+    except ImportError:
+        pass
+
+    def render(fig, fmt):
+        buf = BytesIO()
+        kw = {"pil_kwargs": {"quality": INLINE_JPEG_QUALITY}} if fmt == "jpeg" else {}
+        fig.savefig(buf, format=fmt, dpi=plt.rcParams["figure.dpi"], bbox_inches="tight",
+                    facecolor="white", **kw)
+        return buf.getvalue()
+
+    formatters = ip.display_formatter.formatters
+    formatters["image/png"].for_type(Figure, lambda fig: None if _shows_image(fig) else render(fig, "png"))
+    formatters["image/jpeg"].for_type(Figure, lambda fig: render(fig, "jpeg") if _shows_image(fig) else None)
+    return True
+
+
+inline_figures_at_screen_weight()

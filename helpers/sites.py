@@ -37,6 +37,7 @@ import pandas as pd
 
 from functools import lru_cache
 
+from .areas import LATTICE, AREA_NAMES, AreaMap, AreaParams, find_areas
 from .chemistry import Chemistry, chemistry_of, plausible_exponent
 from .columns import CHALCOGEN, METAL, ColumnLattice, _patch_model, fit_column_lattice, lattice_origin
 from .validation import check_image, check_pixel_size
@@ -54,7 +55,9 @@ UNKNOWN = "unknown"
 #: default margin (Å) from the frame edge inside which no site is read: the classifier window's half
 EDGE_MARGIN_A = WINDOW_PX * LIBRARY_PIXEL_SIZE_A / 2
 SITE_COLUMNS = ["frame", "kind", "i", "j", "row", "col", "x_A", "y_A", "amplitude", "ratio", "content",
-                "z", "significant", "class", "probability"]
+                "z", "significant", "class", "probability", "area"]
+#: class of a site in an area the lattice does not describe (:mod:`helpers.areas`): read, not decoded
+MASKED = "masked"
 
 
 def enumerate_sites(shape, origin_rc, lattice: ColumnLattice, margin_px: float):
@@ -218,6 +221,12 @@ class SiteParams:
     #: read twice, with Gaussian cores only (least noise, what is decoded) and with a halo term
     #: (unbiased content); the second calibrates the gain of the first
     halo_A: float = 2.0
+    #: find the areas the lattice does not describe (holes, contamination, thicker layers, other
+    #: grains: :func:`helpers.areas.find_areas`) and never report their sites as defects
+    mask_areas: bool = True
+    areas: AreaParams = field(default_factory=AreaParams)
+    #: movies: the areas are found on the registered sum of every this many-th frame
+    areas_every: int = 50
 
     def margin_px(self, pixel_size_A: float) -> float:
         """Distance (px) from the frame edge inside which no site is read."""
@@ -332,11 +341,28 @@ class SiteReading:
     haadf_exponent: float = float("nan")  # used for the contents of non-host elements
     chalcogen_over_metal: float = float("nan")  # pristine chalcogen / metal column reading, measured
     warnings: list = field(default_factory=list)  # implausible measurements replaced by priors
+    #: {first frame: :class:`helpers.areas.AreaMap`} where the areas were found (frames until the
+    #: next key use it, shifted by the drift); empty when not masked
+    area_maps: dict = field(default_factory=dict)
 
     @property
     def defects(self) -> pd.DataFrame:
         """The rows of ``sites`` that are defects."""
         return defects_of(self.sites)
+
+    def area_fractions(self) -> dict:
+        """Share of the image area of each kind of area (:data:`helpers.areas.AREA_NAMES`) and
+        ``masked``, averaged over the maps found; {} when not masked."""
+        if not self.area_maps:
+            return {}
+        fr = [m.fractions() for m in self.area_maps.values()]
+        return {k: float(np.mean([f[k] for f in fr])) for k in fr[0]}
+
+    def area_map_of(self, frame: int) -> AreaMap | None:
+        """The area map that frame ``frame`` uses (in the coordinates of the frame it was found
+        on), or None."""
+        keys = [k for k in self.area_maps if k <= frame]
+        return self.area_maps[max(keys)] if keys else None
 
 
 #: the lattice is fitted on the central part of the first frame(s): at least this many px and this
@@ -508,13 +534,29 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     t_lat = time.perf_counter() - t0
     t0 = time.perf_counter()
     origins = frame_origins(arr, lattice, shifts)
-    cols = {k: [] for k in ("frame", "kind", "i", "j", "row", "col", "amplitude", "ratio", "ratio_halo")}
+    cols = {k: [] for k in ("frame", "kind", "i", "j", "row", "col", "amplitude", "ratio", "ratio_halo", "area")}
+    area_maps, t_areas, area_at = {}, 0.0, None
+    shifts = np.asarray(shifts, float)
     for t in tqdm(range(n), desc="reading sites", disable=not progress):
         img = arr[t].astype(np.float64)
         kinds, pos, ij = enumerate_sites(img.shape, origins[t], lattice, p.margin_px(ps))
+        ref_img = None
         if p.follow_distortion:  # the local lattice phase of the frame's registered sum (less noise)
             ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
             pos = pos + local_displacements(ref_img, lattice, origins[t], p.distortion_sigma_A / ps, pos)
+        if p.mask_areas:
+            if t % max(int(p.areas_every), 1) == 0:
+                ta = time.perf_counter()
+                if ref_img is None:
+                    ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
+                area_maps[t] = find_areas(ref_img, lattice, ps, p.areas)
+                if t:  # only the first map keeps its measures (figures); later ones their labels
+                    area_maps[t].lattice_amplitude = area_maps[t].background = None
+                area_at, t_areas = t, t_areas + time.perf_counter() - ta
+            # a feature at x in frame t0 is at x + shifts[t] − shifts[t0] in frame t
+            area = area_maps[area_at].at(pos - (shifts[t] - shifts[area_at]))
+        else:
+            area = np.zeros(len(kinds), np.uint8)
         amp, amp_h = measure_amplitude_sets(img, kinds, pos, lattice, p.radius_A, p.bins, (0.0, p.halo_A)).T
         ref = metal_reference(pos, kinds, amp, p.reference_neighbours)
         ref_h = metal_reference(pos, kinds, amp_h, p.reference_neighbours)
@@ -522,7 +564,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         for k, v in (("frame", np.full(len(kinds), t, np.int32)), ("kind", kinds), ("i", ij[:, 0].astype(np.int32)),
                      ("j", ij[:, 1].astype(np.int32)), ("row", pos[:, 0]), ("col", pos[:, 1]),
                      ("amplitude", amp.astype(np.float32)), ("ratio", (amp / ref).astype(np.float32)),
-                     ("ratio_halo", (amp_h / ref_h).astype(np.float32))):
+                     ("ratio_halo", (amp_h / ref_h).astype(np.float32)), ("area", area.astype(np.uint8))):
             cols[k].append(v)
     sites = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
     del cols
@@ -531,23 +573,33 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     t0 = time.perf_counter()
     sites, contents, noise, gain, exponent, notes = _decode(sites, p, lattice, chemistry)
     notes = ([width_note] if width_note else []) + notes
-    seconds = {"lattice": t_lat, "read": t_read, "decode": time.perf_counter() - t0}
+    seconds = {"lattice": t_lat, "read": t_read - t_areas, "areas": t_areas, "decode": time.perf_counter() - t0}
     seconds["total"] = sum(seconds.values())
     keep = SITE_COLUMNS + ["ratio_halo", "posterior_defect"]
     sites.drop(columns=[c for c in sites.columns if c not in keep], inplace=True)
     return SiteReading(sites[keep] if list(sites.columns) != keep else sites, lattice, contents, noise, gain,
                        np.asarray(shifts, float), seconds, chemistry, exponent,
                        contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)] / contents[METAL][chemistry.pristine(METAL)],
-                       notes)
+                       notes, area_maps)
 
 
-def _relative(s: pd.DataFrame, column: str):
+def _relative(s: pd.DataFrame, column: str, use=None):
     """A reading relative to its frame's pristine level of its sublattice (median), plus the movie's
     pristine level: a slowly changing gain or background cancels. Returns (reading, per-site spread
-    of its frame and sublattice (normalised MAD), pristine levels {sublattice: level})."""
+    of its frame and sublattice (normalised MAD), pristine levels {sublattice: level}). ``use``
+    (bool per row): the rows the levels and spreads are measured on (the unmasked sites; a group
+    without any falls back to all its rows)."""
     keys = [s["frame"], s["kind"]]
-    centre = s[column].groupby(keys).transform("median")
-    spread = (s[column] - centre).abs().groupby(keys).transform("median") * 1.4826
+    x = s[column]
+    if use is not None and not np.all(use):
+        xu = x.where(use)
+        centre = xu.groupby(keys).transform("median").fillna(x.groupby(keys).transform("median"))
+        dev = (x - centre).abs()
+        spread = (dev.where(use).groupby(keys).transform("median")
+                  .fillna(dev.groupby(keys).transform("median")) * 1.4826)
+    else:
+        centre = x.groupby(keys).transform("median")
+        spread = (x - centre).abs().groupby(keys).transform("median") * 1.4826
     levels = {k: float(np.median(centre[s["kind"] == k])) for k in (METAL, CHALCOGEN) if (s["kind"] == k).any()}
     base = s["kind"].map(levels).to_numpy(float)
     return (s[column] - centre).to_numpy() + base, spread.to_numpy(), levels
@@ -691,12 +743,14 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
     each site's frames. ``sites`` gains the decoded columns in place (no copy of a long table).
     Returns (sites, contents, noise, gain, HAADF exponent used, warnings)."""
     s = sites
-    rel, spread, levels = _relative(s, "ratio")
-    rel_h, _, _ = _relative(s, "ratio_halo")
+    lattice_area = s["area"].to_numpy() == LATTICE if "area" in s else np.ones(len(s), bool)
+    rel, spread, levels = _relative(s, "ratio", lattice_area)
+    rel_h, _, _ = _relative(s, "ratio_halo", lattice_area)
     s["z"] = (rel - s["kind"].map(levels).to_numpy(float)) / spread
     metal_c, chal_c = levels.get(METAL, np.nan), levels.get(CHALCOGEN, np.nan)
     kinds = s["kind"].to_numpy()
-    noise = {k: float(np.median(spread[kinds == k])) for k in levels}
+    noise = {k: float(np.median(spread[(kinds == k) & lattice_area] if np.any((kinds == k) & lattice_area)
+                                else spread[kinds == k])) for k in levels}
     if not np.isfinite(chal_c) or not 0 < chal_c < 4 * metal_c or noise[METAL] > 0.5 * metal_c:
         raise ValueError(f"pristine chalcogen/metal reading {chal_c:.3f}/{metal_c:.3f} at a noise of "
                          f"{noise[METAL]:.3f} is not that of a transition-metal dichalcogenide lattice: "
@@ -739,7 +793,7 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
             means = np.array([cp + gain * (contents[kind][c] - cp) for c in names])
             sc, inv = np.unique(codes[sel], return_inverse=True)
             obs = np.full((len(sc), T), np.nan)
-            obs[inv, frames[sel]] = rel[sel]
+            obs[inv, frames[sel]] = np.where(lattice_area[sel], rel[sel], np.nan)  # masked: unobserved
             trans = transition_matrix(len(names), APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME)
             app = None
             if appear is not None:
@@ -761,9 +815,10 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
     # the content each reading stands for, the gain taken out (metal units)
     pristine = s["kind"].map({k: _pristine_level(contents, k) for k in contents}).to_numpy(float)
     s["content"] = pristine + (rel - pristine) / gain
-    s["significant"] = ~np.isin(cls, [_pristine_name(contents, k) for k in contents])
+    cls[~lattice_area] = MASKED
+    s["significant"] = ~np.isin(cls, [_pristine_name(contents, k) for k in contents] + [MASKED])
     s["class"] = cls
-    s["probability"] = post_best
+    s["probability"] = np.where(lattice_area, post_best, np.nan)
     s["posterior_defect"] = post_def
     return s, contents, noise, gain, exponent, notes
 
@@ -797,4 +852,7 @@ def site_table(reading: SiteReading, frames: slice | None = None) -> pd.DataFram
                          "x_px": s["col"], "y_px": s["row"], "x_A": s["x_A"], "y_A": s["y_A"],
                          "amplitude": s["amplitude"], "content": s["content"], "z": s["z"],
                          "class": s["class"], "probability": s["probability"],
-                         "defect": s["significant"]})
+                         "defect": s["significant"],
+                         "area": pd.Categorical.from_codes(s["area"].to_numpy(np.int8) if "area" in s
+                                                           else np.zeros(len(s), np.int8),
+                                                           [AREA_NAMES[k] for k in sorted(AREA_NAMES)])})

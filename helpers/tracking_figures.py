@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .plotting import CLASS_COLOURS
+from .plotting import class_colour
 
 
 def plot_counts(detected: pd.DataFrame, true: pd.DataFrame, classes):
@@ -15,7 +15,7 @@ def plot_counts(detected: pd.DataFrame, true: pd.DataFrame, classes):
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), sharex=True, squeeze=False)
     for ax, c in zip(axes.flat, classes):
-        col = CLASS_COLOURS.get(c, "k")
+        col = class_colour(c)
         if c in detected:
             ax.plot(detected.index + 1, detected[c], color=col, lw=1.3, label="analysis")
         if c in true:
@@ -49,7 +49,7 @@ def plot_broom(tracks: pd.DataFrame, min_length: int = 3, x: str = "x_corr_A", y
     ax2 = fig.add_subplot(1, 2, 2)
     for tr in keep:
         g = tracks[tracks.track == tr].sort_values("frame")
-        col = CLASS_COLOURS.get(cls[tr], "k")
+        col = class_colour(cls[tr])
         ax3.plot(g[x], g[y], g["frame"] + 1, color=col, lw=0.9, alpha=0.85)
         ax2.plot(g["frame"] + 1, g[x], color=col, lw=0.9, alpha=0.85)
     ax3.set_xlabel("x (Å)")
@@ -58,7 +58,7 @@ def plot_broom(tracks: pd.DataFrame, min_length: int = 3, x: str = "x_corr_A", y
     ax3.view_init(elev=18, azim=-60)
     ax2.set_xlabel("frame")
     ax2.set_ylabel("x (Å, drift-corrected)")
-    handles = [plt.Line2D([], [], color=CLASS_COLOURS.get(c, "k"), label=c)
+    handles = [plt.Line2D([], [], color=class_colour(c), label=c)
                for c in sorted(set(cls[keep]))]
     ax2.legend(handles=handles, frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax3.set_title(f"broom graph: {len(keep)} tracks of ≥ {min_length} frames", fontsize=9)
@@ -91,7 +91,7 @@ def plot_msd(msd: dict, a_A: float = 3.18):
     fig, ax = plt.subplots(figsize=(6, 4))
     for (name, m), ls in zip(msd.items(), styles):
         for c, g in m.groupby("class"):
-            ax.plot(g["lag"], g["msd_A2"], ls, color=CLASS_COLOURS.get(c, "k"),
+            ax.plot(g["lag"], g["msd_A2"], ls, color=class_colour(c),
                     label=f"{c} ({name})")
     ax.set_xlabel("lag (frames)")
     ax.set_ylabel("MSD (Å²)")

@@ -40,3 +40,19 @@ def test_make_run_executes_every_notebook():
     names = [p.name for p in config.NOTEBOOKS_DIR.glob("*.ipynb")]
     missing = [n for n in names if not fnmatch.fnmatch(n, pattern)]
     assert not missing, f"make run would skip {missing}"
+
+
+#: TensorFlow's C++ log lines (absl format) and start-up notices: noise, not results
+TF_LOG_LINE = re.compile(r"absl::InitializeLog|^[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\]|rebuild TensorFlow")
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_tensorflow_log_lines_in_committed_outputs(nb):
+    """``config.set_seed`` imports TensorFlow through ``config.quiet_tensorflow``: a run leaves none."""
+    bad = []
+    for k, cell in enumerate(json.loads(nb.read_text())["cells"]):
+        for out in cell.get("outputs", []):
+            text = out.get("text", "")
+            text = "".join(text) if isinstance(text, list) else text
+            bad += [f"cell {k}: {line[:80]}" for line in text.splitlines() if TF_LOG_LINE.search(line)]
+    assert not bad, "\n".join(bad[:5])

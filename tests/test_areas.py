@@ -1,0 +1,126 @@
+"""Areas the lattice does not describe: a contamination patch and a hole are found, masked and never
+read as defects; a clean lattice and its point defects are not masked; any material's classes are
+drawn."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from helpers import areas  # noqa: E402
+from helpers import sites as st  # noqa: E402
+from helpers.movie import generate_movie, standard_params  # noqa: E402
+
+from test_sites import still  # noqa: E402
+
+PS = 0.2  # Å/px of the standard movie
+
+
+@pytest.fixture(scope="module")
+def frame():
+    """One pristine standard-dose frame (512², 0.2 Å/px) and one with planted defects."""
+    clean = generate_movie(standard_params(n_frames=1, seed=5, kinetics=still(None)), progress=False)
+    defects = generate_movie(standard_params(n_frames=1, seed=6, kinetics=still("Vw", per_nm2=0.5)),
+                             progress=False)
+    return clean.frames[0].astype(float), defects
+
+
+def disc(shape, centre, radius_px):
+    r, c = np.indices(shape)
+    return (r - centre[0]) ** 2 + (c - centre[1]) ** 2 < radius_px ** 2
+
+
+def damaged(img, rng):
+    """``img`` with a contamination patch (smooth extra intensity with its own shot noise, upper
+    left) and a hole (vacuum: the lattice gone, dark, lower right)."""
+    out = img.copy()
+    r, c = np.indices(img.shape)
+    blob = np.exp(-((r - 150) ** 2 + (c - 150) ** 2) / (2 * 45.0 ** 2))
+    extra = 3 * img.std() * blob
+    out += rng.poisson(np.maximum(extra, 0) * 20) / 20
+    hole = disc(img.shape, (370, 370), 60)
+    out[hole] = rng.poisson(max(img.min(), 0.5), hole.sum())
+    return out, blob > 0.5, hole
+
+
+def test_a_clean_lattice_is_not_masked(frame):
+    clean, movie = frame
+    lat = st.read_sites(clean, PS).lattice
+    assert areas.find_areas(clean, lat, PS).fractions()["masked"] == 0
+    # planted point defects (W vacancies, 0.5 per nm²) do not make an area
+    with_defects = movie.frames[0].astype(float)
+    assert len(movie.truth) > 50
+    lat = st.read_sites(with_defects, PS).lattice  # (another seed: another orientation)
+    assert areas.find_areas(with_defects, lat, PS).fractions()["masked"] == 0
+
+
+def test_contamination_and_a_hole_are_found_and_named(frame):
+    clean, _ = frame
+    img, patch, hole = damaged(clean, np.random.default_rng(0))
+    lat = st.read_sites(clean, PS).lattice
+    m = areas.find_areas(img, lat, PS)
+    labels = m.at(np.argwhere(np.ones(img.shape, bool)))
+    labels = labels.reshape(img.shape)
+    assert np.mean(labels[patch] == areas.THICKER) > 0.8
+    # (the 5 Å averaging rounds the edge of a 12 Å hole: ~80 % of it is inside the mask)
+    assert np.mean(np.isin(labels[hole], [areas.HOLE, areas.NO_LATTICE])) > 0.7
+    assert np.mean(labels[hole] == areas.HOLE) > 0.5
+    away = ~(patch | hole)
+    far = away & ~disc(img.shape, (150, 150), 150) & ~disc(img.shape, (370, 370), 110)
+    assert np.mean(labels[far] == areas.LATTICE) > 0.98
+    f = m.fractions()
+    assert f["masked"] == pytest.approx(f["thicker_or_contaminated"] + f["hole"] + f["no_lattice"])
+    assert 0.05 < f["masked"] < 0.35
+
+
+def test_masked_sites_are_read_but_never_defects(frame):
+    clean, _ = frame
+    img, patch, hole = damaged(clean, np.random.default_rng(1))
+    r = st.read_sites(img, PS)
+    s = r.sites
+    masked = s["class"] == st.MASKED
+    assert masked.sum() > 50 and not s.loc[masked, "significant"].any()
+    assert s.loc[masked, "probability"].isna().all()
+    rc = s[["row", "col"]].round().astype(int).clip(0, 511).to_numpy()
+    in_hole = hole[rc[:, 0], rc[:, 1]]
+    assert masked[in_hole].mean() > 0.9
+    # without the mask the hole reads as a field of vacancies; with it, the rest of the frame stays
+    # as clean as a clean frame
+    unmasked = st.read_sites(img, PS, p=st.SiteParams(mask_areas=False))
+    assert unmasked.sites["significant"].to_numpy()[in_hole].mean() > 0.5
+    assert len(r.defects) <= 3
+    table = st.site_table(r)
+    assert set(table["area"].astype(str)) <= set(areas.AREA_NAMES.values())
+    assert (table["area"] != "lattice").sum() == masked.sum()
+    fr = r.area_fractions()
+    assert fr["masked"] > 0.05 and r.seconds["areas"] > 0
+
+
+def test_bad_input_is_named(frame):
+    clean, _ = frame
+    lat = st.read_sites(clean, PS).lattice
+    bad = clean.copy()
+    bad[3, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN|finite"):
+        areas.find_areas(bad, lat, PS)
+    with pytest.raises(ValueError, match="pixel"):
+        areas.find_areas(clean, lat, -1.0)
+
+
+def test_any_materials_classes_are_drawn():
+    from helpers import analysis_figures as af
+    from helpers.plotting import class_colour, class_marker, class_role
+
+    assert class_role("Vac_Mo") == class_role("Vw") == "Vac_M"
+    assert class_role("Se_S") == "D_X" and class_role("Se2_S2") == "D2_X2" and class_role("V_Mo") == "D_M"
+    assert class_colour("Vac_Mo") == class_colour("Vw") and class_marker("Vac_S2") == class_marker("Vs2")
+    assert class_colour("V_Mo") != class_colour("Ti_Mo")
+    table = pd.DataFrame({"x_px": [1.0, 2, 3, 4], "y_px": [1.0, 2, 3, 4],
+                          "class": ["Vac_Mo", "V_Mo", "Se_S", "Vac_S2"]})
+    fig, ax = plt.subplots()
+    af.overlay_detections(ax, table)
+    assert len(ax.collections) == 4
+    assert [t.get_text().split(" ")[0] for t in ax.get_legend().get_texts()] == ["Se_S", "V_Mo", "Vac_Mo", "Vac_S2"]
+    plt.close(fig)
