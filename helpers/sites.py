@@ -764,6 +764,9 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
              if abs(metal_c - chal_c) > 1e-6 * metal_c else 0.0)
     if slope > 0:
         floor = noise[CHALCOGEN] ** 2 - slope * chal_c
+        if floor < 0.25 * noise[CHALCOGEN] ** 2:  # the line would leave an empty column (almost) noiseless:
+            floor = 0.25 * noise[CHALCOGEN] ** 2  # keep a quarter of the chalcogen's variance, through the metal's
+            slope = max((noise[METAL] ** 2 - floor) / metal_c, 0.0)
     else:
         slope, floor = 0.0, max(noise.values()) ** 2
 
