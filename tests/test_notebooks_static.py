@@ -56,3 +56,28 @@ def test_no_tensorflow_log_lines_in_committed_outputs(nb):
             text = "".join(text) if isinstance(text, list) else text
             bad += [f"cell {k}: {line[:80]}" for line in text.splitlines() if TF_LOG_LINE.search(line)]
     assert not bad, "\n".join(bad[:5])
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell_after_setup_and_exercises_at_the_end(nb):
+    """papermill's convention: one cell tagged ``parameters``, right after the setup cell, holding
+    assignments only; the notebook ends with 2–4 numbered exercises."""
+    cells = json.loads(nb.read_text())["cells"]
+    tagged = [k for k, c in enumerate(cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    setup = next(k for k, c in enumerate(cells) if c["cell_type"] == "code")
+    assert tagged == [setup + 1], (tagged, setup)
+    src = "".join(cells[setup + 1]["source"])
+    code_lines = [ln for ln in src.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    assert code_lines and all(re.match(r"^([A-Z][A-Z0-9_]*\s*=|\s|\))", ln) for ln in code_lines), src
+    last = cells[-1]
+    text = "".join(last["source"])
+    assert last["cell_type"] == "markdown" and text.startswith("## Exercises"), text[:80]
+    assert 2 <= len(re.findall(r"^\d\. \*\*", text, flags=re.M)) <= 4, text
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_reference_outside_the_repository(nb):
+    """No design document or issue tracker a reader of the repository cannot open."""
+    text = nb.read_text()
+    assert not re.search(r"DESIGN|\bissue\b|issues? target", text, flags=re.I), \
+        re.search(r".{60}(DESIGN|\bissue\b).{60}", text, flags=re.I | re.S)
