@@ -69,13 +69,24 @@ def class_marker(name: str) -> str:
     return MARKERS[_ROLE_OF[role]] if role else "o"
 
 
+#: JPEG quality of saved figures that show images (micrographs, maps): print quality at a tenth of
+#: a PNG's weight (shot noise does not compress losslessly)
+SAVED_JPEG_QUALITY = 92
+
+
 def savefig(fig, name: str, profile: str | None = None, dpi: int = 150) -> Path:
-    """Save ``fig`` as ``<figures dir>/<name>.png`` and return the path."""
+    """Save ``fig`` in the profile's figures folder and return the path: ``<name>.jpg`` when it
+    shows an image (frames, maps: JPEG at quality :data:`SAVED_JPEG_QUALITY`), else ``<name>.png``
+    (line plots and tables: lossless and small). A file of the other format left by an earlier run
+    is removed, so one figure has one file."""
     if not name or "/" in name:
         raise ValueError(f"figure name must be a bare file stem, got {name!r}")
     figs, _ = config.output_dirs(profile)
-    path = figs / f"{name}.png"
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    ext, other = ("jpg", "png") if _shows_image(fig) else ("png", "jpg")
+    path = figs / f"{name}.{ext}"
+    kw = {"pil_kwargs": {"quality": SAVED_JPEG_QUALITY}, "facecolor": "white"} if ext == "jpg" else {}
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", **kw)
+    (figs / f"{name}.{other}").unlink(missing_ok=True)
     return path
 
 

@@ -124,3 +124,17 @@ def test_any_materials_classes_are_drawn():
     assert len(ax.collections) == 4
     assert [t.get_text().split(" ")[0] for t in ax.get_legend().get_texts()] == ["Se_S", "V_Mo", "Vac_Mo", "Vac_S2"]
     plt.close(fig)
+
+
+def test_saved_figures_with_images_are_jpeg_and_line_plots_png():
+    from helpers import plotting
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    line = plotting.savefig(fig, "test_weight_figure", profile="ci")
+    assert line.suffix == ".png" and line.exists()
+    ax.imshow(np.random.default_rng(0).random((64, 64)))
+    image = plotting.savefig(fig, "test_weight_figure", profile="ci")
+    assert image.suffix == ".jpg" and image.exists() and not line.exists()  # one file per figure
+    plt.close(fig)
+    image.unlink()
