@@ -334,8 +334,8 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
         raise ValueError(f"image {img.shape} too small for column fits of {radius_A} Å at {ps} Å/px")
     pts = rng.uniform(margin, [h - margin, w - margin], (n_patches, 2))
 
-    def probe(frac, sigma_px):
-        lat = ColumnLattice(tuple(map(tuple, A)), frac, float(sigma_px), ps, 0.15)
+    def probe(frac, sigma_px, s2_ratio=0.15):
+        lat = ColumnLattice(tuple(map(tuple, A)), frac, float(sigma_px), ps, s2_ratio)
         o = lattice_origin(img, lat)
         kinds, sites, _ = _snap(pts, o, lat)
         keep = kinds == METAL
@@ -344,22 +344,66 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
         return (np.median([np.median(a[CHALCOGEN]) for a in res] / w_ref),
                 np.median([np.median(a["hollow"]) for a in res] / w_ref))
 
+    lat_ratio_used = []
+
+    def width(frac, r):  # hollow amplitude rises with the width: bisect for zero
+        lat_ratio_used.append(r)
+        lo, hi = 0.25 / ps, 0.9 / ps
+        for _ in range(10):
+            mid = 0.5 * (lo + hi)
+            _, hollow = probe(frac, mid, r)
+            lo, hi = (mid, hi) if hollow < 0 else (lo, mid)
+        sigma = 0.5 * (lo + hi)
+        return sigma, probe(frac, sigma, r)[0]
+
     sigma0 = 0.45 / ps
     s_a, _ = probe((1 / 3, 2 / 3), sigma0)
     s_b, _ = probe((2 / 3, 1 / 3), sigma0)
     frac = (1 / 3, 2 / 3) if s_a > s_b else (2 / 3, 1 / 3)
-    # hollow amplitude rises with the width: bisect for zero
-    lo, hi = 0.25 / ps, 0.9 / ps
-    for _ in range(10):
-        mid = 0.5 * (lo + hi)
-        _, hollow = probe(frac, mid)
-        lo, hi = (mid, hi) if hollow < 0 else (lo, mid)
-    sigma = 0.5 * (lo + hi)
-    s2, hollow = probe(frac, sigma)
+    sigma, s2 = width(frac, 0.15)
+    if not 0.02 < s2 < 1.0 or max(s_a, s_b) <= 0:
+        # the Fourier-phase origin assumed a faint chalcogen sublattice (S2/W 0.15); where the two
+        # sublattices read alike (thick, contaminated, low-angle detector) it can land between the
+        # columns: order the three honeycomb sites by the image itself and start from that contrast
+        frac, ratio = _sublattices_by_intensity(img, A, ps)
+        sigma, s2 = width(frac, ratio)
+    for _ in range(2):  # the origin's phase correction assumed the ratio: refit with the one measured
+        if not 0.02 < s2 < 1.0 or abs(s2 - lat_ratio_used[-1]) < 0.05:
+            break
+        lat_ratio_used.append(s2)
+        sigma, s2 = width(frac, s2)
     if not 0.02 < s2 < 1.0:
         raise ValueError(f"S2/W ratio {s2:.3f} is not that of a transition-metal dichalcogenide: "
                          "check the pixel size and the lattice constant")
     return ColumnLattice(tuple(map(tuple, A)), frac, float(sigma), ps, float(s2))
+
+
+def _sublattices_by_intensity(img: np.ndarray, A: np.ndarray, ps: float, steps: int = 18) -> tuple[tuple, float]:
+    """Which honeycomb site holds the chalcogen columns, and their contrast over the metal's, from
+    the unit cell averaged over the image (the lightly smoothed image sampled at every cell on a
+    ``steps`` × ``steps`` grid of fractional positions): the metal column is the brightest point,
+    the chalcogen the brighter of the two other honeycomb sites, the hollow the darker. Needs no
+    assumption on the sublattices' ratio. Returns (chalcogen_frac, contrast ratio)."""
+    from scipy import ndimage
+
+    smooth = ndimage.gaussian_filter(img, 0.4 / ps)
+    h, w = img.shape
+    n = int(max(h, w) / min(np.linalg.norm(A, axis=1))) + 2
+    ij = np.array([(i, j) for i in range(-2 * n, 2 * n + 1) for j in range(-2 * n, 2 * n + 1)], float)
+    cells = ij @ A
+    cells = cells[(cells[:, 0] > 0) & (cells[:, 0] < h - 1) & (cells[:, 1] > 0) & (cells[:, 1] < w - 1)]
+
+    def level(frac):
+        p = cells + np.asarray(frac, float) @ A
+        keep = (p[:, 0] >= 0) & (p[:, 0] <= h - 1) & (p[:, 1] >= 0) & (p[:, 1] <= w - 1)
+        return float(np.mean(ndimage.map_coordinates(smooth, p[keep].T, order=1)))
+
+    grid = [(u / steps, v / steps) for u in range(steps) for v in range(steps)]
+    metal = np.asarray(max(grid, key=level))
+    a, b = (metal + (1 / 3, 2 / 3)) % 1.0, (metal + (2 / 3, 1 / 3)) % 1.0
+    la, lb, lm = level(a), level(b), level(metal)
+    frac, lc, lh = ((1 / 3, 2 / 3), la, lb) if la > lb else ((2 / 3, 1 / 3), lb, la)
+    return frac, float(np.clip((lc - lh) / max(lm - lh, 1e-12), 0.05, 0.95))
 
 
 def site_keys(sites_rc: np.ndarray, kinds, frames, shifts, origin0: np.ndarray,
