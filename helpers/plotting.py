@@ -75,18 +75,26 @@ SAVED_JPEG_QUALITY = 92
 
 
 def savefig(fig, name: str, profile: str | None = None, dpi: int = 150) -> Path:
-    """Save ``fig`` in the profile's figures folder and return the path: ``<name>.jpg`` when it
-    shows an image (frames, maps: JPEG at quality :data:`SAVED_JPEG_QUALITY`), else ``<name>.png``
-    (line plots and tables: lossless and small). A file of the other format left by an earlier run
-    is removed, so one figure has one file."""
+    """Save ``fig`` in the profile's figures folder and return the path. A figure that shows an
+    image (frames, maps) is rendered as PNG and as JPEG (quality :data:`SAVED_JPEG_QUALITY`) and
+    the smaller file is kept — JPEG for noisy micrographs (a PNG of shot noise weighs several times
+    more), PNG for clean simulated windows and line plots (lossless and small). A file of the other
+    format left by an earlier run is removed, so one figure has one file."""
+    from io import BytesIO
+
     if not name or "/" in name:
         raise ValueError(f"figure name must be a bare file stem, got {name!r}")
     figs, _ = config.output_dirs(profile)
-    ext, other = ("jpg", "png") if _shows_image(fig) else ("png", "jpg")
+    rendered = {}
+    for ext in (("png", "jpg") if _shows_image(fig) else ("png",)):
+        buf = BytesIO()
+        kw = {"pil_kwargs": {"quality": SAVED_JPEG_QUALITY}, "facecolor": "white"} if ext == "jpg" else {}
+        fig.savefig(buf, format="jpeg" if ext == "jpg" else ext, dpi=dpi, bbox_inches="tight", **kw)
+        rendered[ext] = buf.getvalue()
+    ext = min(rendered, key=lambda e: len(rendered[e]))
     path = figs / f"{name}.{ext}"
-    kw = {"pil_kwargs": {"quality": SAVED_JPEG_QUALITY}, "facecolor": "white"} if ext == "jpg" else {}
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", **kw)
-    (figs / f"{name}.{other}").unlink(missing_ok=True)
+    path.write_bytes(rendered[ext])
+    (figs / f"{name}.{'jpg' if ext == 'png' else 'png'}").unlink(missing_ok=True)
     return path
 
 

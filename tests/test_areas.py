@@ -126,15 +126,19 @@ def test_any_materials_classes_are_drawn():
     plt.close(fig)
 
 
-def test_saved_figures_with_images_are_jpeg_and_line_plots_png():
+def test_saved_figures_keep_the_smaller_of_png_and_jpeg():
     from helpers import plotting
 
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
     line = plotting.savefig(fig, "test_weight_figure", profile="ci")
-    assert line.suffix == ".png" and line.exists()
-    ax.imshow(np.random.default_rng(0).random((64, 64)))
-    image = plotting.savefig(fig, "test_weight_figure", profile="ci")
-    assert image.suffix == ".jpg" and image.exists() and not line.exists()  # one file per figure
+    assert line.suffix == ".png" and line.exists()  # a line plot is never lossy
+    ax.imshow(np.random.default_rng(0).random((256, 256)))  # noise: JPEG is far smaller
+    noisy = plotting.savefig(fig, "test_weight_figure", profile="ci")
+    assert noisy.suffix == ".jpg" and noisy.exists() and not line.exists()  # one file per figure
+    ax.images[0].remove()
+    ax.imshow(np.kron(np.eye(4), np.ones((16, 16))))  # flat blocks: PNG is smaller
+    flat = plotting.savefig(fig, "test_weight_figure", profile="ci")
+    assert flat.suffix == ".png" and not noisy.exists()
     plt.close(fig)
-    image.unlink()
+    flat.unlink()
