@@ -316,9 +316,8 @@ def _write_figures(job: PreparedFile, table, folder: Path, classes, reading=None
             break
         fig, ax = plt.subplots(figsize=(8, 7))
         show_image(ax, fr.data[f], ps, f"{job.path.name}: frame {first + f + 1}", bar_A=10)
-        if reading is not None and reading.area_maps:
-            t0 = max(k for k in reading.area_maps if k <= f)
-            af.overlay_areas(ax, reading.area_maps[t0], reading.shifts[f] - reading.shifts[t0])
+        if reading is not None:
+            af.overlay_areas(ax, *reading.area_map_of(f))
         af.overlay_detections(ax, table[table.frame == f])
         fig.savefig(folder / f"overlay_{name}.png", dpi=120, bbox_inches="tight")
         plt.close(fig)

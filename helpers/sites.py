@@ -358,11 +358,14 @@ class SiteReading:
         fr = [m.fractions() for m in self.area_maps.values()]
         return {k: float(np.mean([f[k] for f in fr])) for k in fr[0]}
 
-    def area_map_of(self, frame: int) -> AreaMap | None:
-        """The area map that frame ``frame`` uses (in the coordinates of the frame it was found
-        on), or None."""
+    def area_map_of(self, frame: int) -> tuple[AreaMap | None, np.ndarray]:
+        """The area map that frame ``frame`` uses and its offset (row, col px) into that frame: the
+        drift since the frame it was found on. (None, 0) when not masked."""
         keys = [k for k in self.area_maps if k <= frame]
-        return self.area_maps[max(keys)] if keys else None
+        if not keys:
+            return None, np.zeros(2)
+        t0 = max(keys)
+        return self.area_maps[t0], np.asarray(self.shifts[frame], float) - np.asarray(self.shifts[t0], float)
 
 
 #: the lattice is fitted on the central part of the first frame(s): at least this many px and this

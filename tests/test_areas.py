@@ -96,6 +96,8 @@ def test_masked_sites_are_read_but_never_defects(frame):
     assert (table["area"] != "lattice").sum() == masked.sum()
     fr = r.area_fractions()
     assert fr["masked"] > 0.05 and r.seconds["areas"] > 0
+    m, offset = r.area_map_of(0)
+    assert m is r.area_maps[0] and np.all(offset == 0)
 
 
 def test_bad_input_is_named(frame):
