@@ -37,7 +37,7 @@ nbval: venv
 
 # Re-simulate the shipped library (about 30 minutes on 2 cores); replaces data/library/*.h5.
 library: venv
-	$(PY) -m helpers.library both --overwrite
+	$(PY) -m helpers.library.files both --overwrite
 
 bench: venv
 	$(PY) benchmarks/bench_simulation.py

@@ -1,4 +1,9 @@
-"""Root conftest: nbval compares no stderr streams (warnings differ between machines)."""
+"""Root conftest: nbval compares no stderr streams (warnings differ between machines); the tests of
+the support code of the studies import it from ``experiments/``."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "experiments"))
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -11,11 +11,13 @@ import os
 import time
 
 from helpers import config
-from helpers import movie_analysis as ma
-from helpers import tracking as tk
-from helpers.classifier import load_classifier
-from helpers.localizer import LOCALIZER_FILE, load_localizer
-from helpers.movie import standard_movie, standard_params
+from helpers.classify.classifier import load_classifier
+from helpers.detect import pipeline as ma
+from helpers.detect.localizer import LOCALIZER_FILE, load_localizer
+from helpers.kinetics import tracking as tk
+from helpers.library import structures
+from helpers.synthetic.generator import standard_movie
+from helpers.synthetic.params import standard_params
 
 
 def main() -> None:
@@ -34,8 +36,8 @@ def main() -> None:
     best = min(runs, key=lambda r: r.seconds["total"])
     t0 = time.perf_counter()
     tracks = tk.link_movie(best.table, lp.sum_half_window)
-    tk.transition_matrix(tk.transition_counts(tk.track_sequences(tracks, smooth=5), list(ma.CLASS_NAMES)))
-    tk.hop_rates(tracks, list(ma.CLASS_NAMES))
+    tk.transition_matrix(tk.transition_counts(tk.track_sequences(tracks, smooth=5), list(structures.CLASS_NAMES)))
+    tk.hop_rates(tracks, list(structures.CLASS_NAMES))
     tk.diffusion_coefficients(tk.msd_by_class(tracks, max_lag=10))
     track_s = time.perf_counter() - t0
     n = len(movie.frames)

@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-from helpers.classifier import build_classifier, class_activation_maps, predict, train
+from helpers.classify.cams import class_activation_maps
+from helpers.classify.classifier import build_classifier, predict, train
 from helpers.config import set_seed
 
 

@@ -8,7 +8,8 @@ import argparse
 import os
 import time
 
-from helpers.movie import MovieParams, generate_movie
+from helpers.synthetic.generator import generate_movie
+from helpers.synthetic.params import MovieParams
 
 
 def main() -> None:

@@ -13,8 +13,8 @@ import time
 import numpy as np
 
 from helpers import config
-from helpers.library import load_library
-from helpers.simulate import ImagingConditions, simulate_field
+from helpers.library.files import load_library
+from helpers.library.simulate import ImagingConditions, simulate_field
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Time and peak memory of the default path (every lattice site read, helpers.sites) on this machine.
+"""Time and peak memory of the default path (every lattice site read, helpers.detect.sites) on this machine.
 
 Each case runs in a fresh process, so its peak resident memory is its own:
 
@@ -28,6 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from helpers.detect import sites as st
+from helpers.io import writers as fm
+from helpers.synthetic.generator import generate_movie, standard_movie
+from helpers.synthetic.params import standard_params
+
 CASES = ("movie", "frame1024", "frame4096", "command", "stream")
 
 
@@ -47,8 +52,6 @@ def run_command(tif: Path, out: Path) -> tuple[float, dict]:
 
 
 def run_case(case: str, stream_dir: Path | None = None) -> dict:
-    from helpers import sites as st
-    from helpers.movie import generate_movie, standard_movie, standard_params
 
     if case == "movie":
         m = standard_movie(standard_params(), progress=False)
@@ -72,7 +75,6 @@ def run_case(case: str, stream_dir: Path | None = None) -> dict:
                 "site_readings": len(r.sites), "defects": int(len(r.defects)), "peak_rss_mb": _peak_mb(),
                 "peak_rss_before_mb": base}
     if case == "command":
-        from helpers import formats as fm
 
         m = standard_movie(standard_params(), progress=False)
         with tempfile.TemporaryDirectory() as d:

@@ -5,11 +5,11 @@ Usage: python benchmarks/real_data.py DIR [--out results/real_data] [--material 
 For every readable file of DIR (its material and dopants from ``--material``, else from
 :data:`KNOWN`, else guessed from the file name):
 
-1. **The command** (``helpers.cli.analyze_file``, default settings): the share of read sites reported
+1. **The command** (``helpers.analyze.analyze_file``, default settings): the share of read sites reported
    defective, the pixel size used and its source against the value measured independently from the
    lattice (:data:`LATTICE_PIXEL_SIZE_A`), the HAADF exponent measured and used, warnings, time.
    The share of the image masked as not lattice (holes, contamination, thicker areas:
-   ``helpers.areas``).
+   ``helpers.detect.areas``).
 2. **Injected defects**: on the first frame, sites far apart that the reading calls pristine (and
    not masked) get the
    content of each class of the material's chemistry in turn — the column's fitted amplitude
@@ -34,6 +34,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from helpers import analyze as cli
+from helpers import batch
+from helpers.core import chemistry as chemistry_mod
+from helpers.detect import site_model as sm
+from helpers.detect import sites as st
+from helpers.evaluation.matching import match_points
+from helpers.io import readers as fm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -65,15 +73,14 @@ def inject(image, reading, n_sites: int, seed: int, min_apart_A: float = 12.0):
     truth [(x_A, y_A, class)])."""
     from scipy.spatial import cKDTree
 
-    from helpers import sites as st
 
     rng = np.random.default_rng(seed)
     s = reading.sites
     chem, lat, ps = reading.chemistry, reading.lattice, reading.lattice.pixel_size_A
     contents = reading.contents
-    metal = s[s["kind"] == st.METAL]
+    metal = s[s["kind"] == chemistry_mod.METAL]
     tree = cKDTree(metal[["row", "col"]].to_numpy())
-    cand = s[~s["significant"] & (s["class"] != st.MASKED)].sample(frac=1.0, random_state=seed)
+    cand = s[~s["significant"] & (s["class"] != sm.MASKED)].sample(frac=1.0, random_state=seed)
     chosen = []
     for _, r in cand.iterrows():
         p = np.array([r["x_A"], r["y_A"]])
@@ -92,7 +99,7 @@ def inject(image, reading, n_sites: int, seed: int, min_apart_A: float = 12.0):
         name = classes[kind][counters[kind] % len(classes[kind])]
         counters[kind] += 1
         _, nn = tree.query([r["row"], r["col"]], k=12)
-        a_metal = float(np.median(metal["amplitude"].to_numpy()[nn])) / contents[st.METAL][chem.pristine(st.METAL)]
+        a_metal = float(np.median(metal["amplitude"].to_numpy()[nn])) / contents[chemistry_mod.METAL][chem.pristine(chemistry_mod.METAL)]
         delta = (contents[kind][name] - contents[kind][chem.pristine(kind)]) * a_metal
         r0, c0 = int(round(r["row"])), int(round(r["col"]))
         yy, xx = np.mgrid[r0 - R:r0 + R + 1, c0 - R:c0 + R + 1]
@@ -103,9 +110,8 @@ def inject(image, reading, n_sites: int, seed: int, min_apart_A: float = 12.0):
 
 
 def match(found, truth, within_A: float):
-    """One-to-one matching (:func:`helpers.localize.match_points`): (true positives, class right
+    """One-to-one matching (:func:`helpers.evaluation.matching.match_points`): (true positives, class right
     among them)."""
-    from helpers.localize import match_points
 
     m = match_points(found[["x_A", "y_A"]].to_numpy(), [(x, y) for x, y, _ in truth], within_A)
     right = sum(found["class"].iloc[i] == truth[j][2] for i, j in m.pairs)
@@ -113,9 +119,6 @@ def match(found, truth, within_A: float):
 
 
 def check_file(path: Path, material: str, dopants, out_dir: Path, n_inject: int = 60, seeds=(0, 1, 2)) -> dict:
-    from helpers import cli
-    from helpers import formats as fm
-    from helpers import sites as st
 
     res = {"file": path.name, "material": material, "dopants": list(dopants or [])}
     settings = cli.AnalysisSettings(material=material, dopants=tuple(dopants) if dopants is not None else None,
@@ -159,7 +162,6 @@ def check_file(path: Path, material: str, dopants, out_dir: Path, n_inject: int 
 def injected_scores(frame, base, n_inject: int, seeds) -> dict:
     """Detection and class scores of defects injected into a real frame (see the module text),
     pooled over one injection per seed in ``seeds`` (each a fresh set of sites)."""
-    from helpers import sites as st
 
     ps, chem = base.lattice.pixel_size_A, base.chemistry
     before = st.defect_table(base)
@@ -178,7 +180,7 @@ def injected_scores(frame, base, n_inject: int, seeds) -> dict:
             new = found[(d > 0.5) | (near_truth < 1.0)]
         tp, right = match(new, truth, 1.0)
         n_truth, n_new, n_tp, n_right = n_truth + len(truth), n_new + len(new), n_tp + tp, n_right + right
-        n_other += int((after.sites["class"] != st.MASKED).sum()) - len(truth)
+        n_other += int((after.sites["class"] != sm.MASKED).sum()) - len(truth)
         for x, y, name in truth:
             hit = match(new, [(x, y, name)], 1.0)
             c = per_class.setdefault(name, [0, 0, 0])
@@ -194,7 +196,6 @@ def injected_scores(frame, base, n_inject: int, seeds) -> dict:
 
 def crop_stability(frame, base, ps: float) -> dict:
     """The central three quarters of the frame read alone against the whole frame's reading."""
-    from helpers import sites as st
 
     chem = base.chemistry
     before = st.defect_table(base)
@@ -203,7 +204,7 @@ def crop_stability(frame, base, ps: float) -> dict:
     crop = frame[r0:h - r0, c0:w - c0]
     rc = st.defect_table(st.read_sites(crop, ps, chemistry=chem))
     rc = rc.assign(x_A=rc["x_A"] + c0 * ps, y_A=rc["y_A"] + r0 * ps)
-    m = st.EDGE_MARGIN_A + 1.0
+    m = sm.EDGE_MARGIN_A + 1.0
     lo_x, hi_x, lo_y, hi_y = c0 * ps + m, (w - c0 - 1) * ps - m, r0 * ps + m, (h - r0 - 1) * ps - m
 
     def inside(t):
@@ -241,7 +242,6 @@ def main() -> None:
     p.add_argument("--material", action="append", default=[], metavar="FILE=MAT[:D1,D2]")
     p.add_argument("--inject", type=int, default=60, help="sites injected per image (default 60)")
     args = p.parse_args()
-    from helpers import cli
 
     given = {}
     for item in args.material:
@@ -250,7 +250,7 @@ def main() -> None:
         given[name] = (mat, tuple(x for x in dop.split(",") if x) if dop else None)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
-    for path in cli.expand_inputs([args.folder]):
+    for path in batch.expand_inputs([args.folder]):
         mat, dop = given.get(path.name) or KNOWN.get(path.name) or guess_material(path.name)
         try:
             r = check_file(path, mat, dop, args.out, args.inject)

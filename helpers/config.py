@@ -19,21 +19,43 @@ from pathlib import Path
 import numpy as np
 
 ROOT: Path = Path(__file__).resolve().parent.parent
+
+
 DATA_DIR: Path = ROOT / "data"
+
+
 LIBRARY_DIR: Path = DATA_DIR / "library"
+
+
 MODELS_DIR: Path = DATA_DIR / "models"
+
+
 GENERATED_DIR: Path = DATA_DIR / "generated"
+
+
 RESULTS_DIR: Path = ROOT / "results"
+
+
 FIGURES_DIR: Path = RESULTS_DIR / "figures"
+
+
 METRICS_DIR: Path = RESULTS_DIR / "metrics"
+
+
 NOTEBOOKS_DIR: Path = ROOT / "notebooks"
+
 
 #: The library files that ship with the repository.
 LIBRARY_FILE: Path = LIBRARY_DIR / "ws2_library.h5"
+
+
 TEST_LIBRARY_FILE: Path = LIBRARY_DIR / "ws2_test_library.h5"
+
 
 #: Default seed of every notebook (one per notebook, passed to :func:`set_seed`).
 SEED: int = 20161
+
+
 PROFILES = ("paper", "ci")
 
 
@@ -149,8 +171,8 @@ def quiet_tensorflow() -> None:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, fd)
             os.close(devnull)
-        import tensorflow  # noqa: F401, PLC0415
         import absl.logging  # noqa: PLC0415
+        import tensorflow  # noqa: F401, PLC0415
 
         absl.logging.set_verbosity(absl.logging.ERROR)
     finally:

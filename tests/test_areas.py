@@ -8,12 +8,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-
-from helpers import areas  # noqa: E402
-from helpers import sites as st  # noqa: E402
-from helpers.movie import generate_movie, standard_params  # noqa: E402
-
 from test_sites import still  # noqa: E402
+
+from helpers.detect import areas
+from helpers.detect import site_model as sm
+from helpers.detect import sites as st
+from helpers.figures import analysis as af
+from helpers.figures import style as plotting
+from helpers.figures.style import class_colour, class_marker, class_role
+from helpers.synthetic.generator import generate_movie
+from helpers.synthetic.params import standard_params
 
 PS = 0.2  # Å/px of the standard movie
 
@@ -80,7 +84,7 @@ def test_masked_sites_are_read_but_never_defects(frame):
     img, patch, hole = damaged(clean, np.random.default_rng(1))
     r = st.read_sites(img, PS)
     s = r.sites
-    masked = s["class"] == st.MASKED
+    masked = s["class"] == sm.MASKED
     assert masked.sum() > 50 and not s.loc[masked, "significant"].any()
     assert s.loc[masked, "probability"].isna().all()
     rc = s[["row", "col"]].round().astype(int).clip(0, 511).to_numpy()
@@ -88,7 +92,7 @@ def test_masked_sites_are_read_but_never_defects(frame):
     assert masked[in_hole].mean() > 0.9
     # without the mask the hole reads as a field of vacancies; with it, the rest of the frame stays
     # as clean as a clean frame
-    unmasked = st.read_sites(img, PS, p=st.SiteParams(mask_areas=False))
+    unmasked = st.read_sites(img, PS, p=sm.SiteParams(mask_areas=False))
     assert unmasked.sites["significant"].to_numpy()[in_hole].mean() > 0.5
     assert len(r.defects) <= 3
     table = st.site_table(r)
@@ -112,8 +116,6 @@ def test_bad_input_is_named(frame):
 
 
 def test_any_materials_classes_are_drawn():
-    from helpers import analysis_figures as af
-    from helpers.plotting import class_colour, class_marker, class_role
 
     assert class_role("Vac_Mo") == class_role("Vw") == "Vac_M"
     assert class_role("Se_S") == "D_X" and class_role("Se2_S2") == "D2_X2" and class_role("V_Mo") == "D_M"
@@ -129,7 +131,6 @@ def test_any_materials_classes_are_drawn():
 
 
 def test_saved_figures_keep_the_smaller_of_png_and_jpeg():
-    from helpers import plotting
 
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])

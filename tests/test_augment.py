@@ -1,12 +1,20 @@
 """Augmentation: determinism, shapes and ranges, noise models, and leak-free splitting."""
 import numpy as np
 import pytest
+from noise_redraws import NoiseRedraws, clean_windows
 
 from helpers import config
-from helpers.augment import (NOISE_TYPES, AugmentParams, add_noise, affine_window, augment_library,
-                             fit_validation_split,
-                             group_split, normalize, random_split)
-from helpers.library import load_library
+from helpers.classify.augment import (
+    NOISE_TYPES,
+    AugmentParams,
+    add_noise,
+    affine_window,
+    augment_images,
+    augment_library,
+    normalize,
+)
+from helpers.classify.protocol import fit_validation_split, group_split, random_split
+from helpers.library.files import load_library
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +33,6 @@ def test_same_seed_same_images(lib):
     d = augment_library(lib, 10, seed=5, progress=False)
     np.testing.assert_array_equal(d.images, a.images[:10])
     # nor on which other images are made with it
-    from helpers.augment import augment_images
     imgs, kinds, rcs = augment_images(lib, 5, [3, 17], progress=False)
     np.testing.assert_array_equal(imgs, a.images[[3, 17]])
     np.testing.assert_array_equal(kinds, a.noise[[3, 17]])
@@ -80,7 +87,6 @@ def test_leak_free_sets_share_no_source(lib):
 
 def test_defect_offset_lands_where_recorded(lib):
     """A Vw window shifted by a known offset shows its dark site at the recorded position."""
-    from helpers.physics import defect_signature  # noqa: F401  (documentation of the check)
 
     n = lib.fields["images"].shape[-1]
     i = int(np.flatnonzero(lib.labels == lib.class_names.index("Mo"))[0])
@@ -102,7 +108,6 @@ def test_fit_validation_split():
 
 
 def test_noise_free_windows_and_fresh_noise_each_epoch(lib):
-    from helpers.augment import NoiseRedraws, clean_windows
 
     aug = augment_library(lib, 120, seed=3, progress=False)
     idx = np.arange(0, 120, 2)

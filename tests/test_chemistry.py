@@ -4,18 +4,28 @@ with its own chemistry, not the WS2 generator's)."""
 import numpy as np
 import pytest
 
-from helpers import sites as st
-from helpers.chemistry import (HAADF_EXPONENT_PRIOR, WS2_LABELS, Z, chemistry_of, plausible_exponent)
-from helpers.columns import CHALCOGEN, METAL, expected_contents
-from helpers.movie import probe_kernel, render_columns
+from helpers.core.chemistry import (
+    CHALCOGEN,
+    HAADF_EXPONENT_PRIOR,
+    METAL,
+    WS2_LABELS,
+    Z,
+    chemistry_of,
+    plausible_exponent,
+)
+from helpers.detect import site_measure as smeasure
+from helpers.detect import site_model as sm
+from helpers.detect import sites as st
+from helpers.detect.columns import expected_contents
+from helpers.synthetic.render import probe_kernel, render_columns
 
 
 def test_ws2_keeps_the_poster_names_and_contents():
     chem = chemistry_of("WS2")
-    assert chem.defect_classes() == st.DEFECT_CLASSES == ("Vw", "Sw", "Mo", "Vs2", "Vs", "W2s2", "Ws")
+    assert chem.defect_classes() == sm.DEFECT_CLASSES == ("Vw", "Sw", "Mo", "Vs2", "Vs", "W2s2", "Ws")
     assert set(WS2_LABELS.values()) == set(chem.defect_classes())
     ratio = 0.15
-    new = st.class_contents(1.0, ratio, chem)
+    new = sm.class_contents(1.0, ratio, chem)
     old = expected_contents(ratio)
     for sub in (METAL, CHALCOGEN):
         for name, value in old[sub].items():
@@ -98,8 +108,8 @@ def test_a_doped_mos2_image_is_read_with_its_own_chemistry():
     img, truth = _render_tmd(chem, planted, dose=4e4)
     r = st.read_sites(img, 0.2, chemistry=chem)
     d = st.defect_table(r)
-    inner = [(x, y, n) for x, y, n in truth if st.EDGE_MARGIN_A + 0.5 < x < 256 * 0.2 - st.EDGE_MARGIN_A - 0.5
-             and st.EDGE_MARGIN_A + 0.5 < y < 256 * 0.2 - st.EDGE_MARGIN_A - 0.5]
+    inner = [(x, y, n) for x, y, n in truth if sm.EDGE_MARGIN_A + 0.5 < x < 256 * 0.2 - sm.EDGE_MARGIN_A - 0.5
+             and sm.EDGE_MARGIN_A + 0.5 < y < 256 * 0.2 - sm.EDGE_MARGIN_A - 0.5]
     assert len(inner) >= 6
     for x, y, name in inner:
         dist = np.hypot(d["x_A"] - x, d["y_A"] - y)
@@ -115,8 +125,8 @@ def test_an_implausible_column_width_is_brought_into_range_and_said():
     chem = chemistry_of("MoS2")
     img, _ = _render_tmd(chem, {}, dose=4e4)
     lat = st.read_sites(img, 0.2, chemistry=chem).lattice
-    assert st.plausible_width(lat) == (lat, None)
-    narrow, note = st.plausible_width(replace(lat, sigma_px=0.1 / 0.2))
-    assert narrow.sigma_px * 0.2 == pytest.approx(st.COLUMN_SIGMA_RANGE_A[0]) and "outside the physical" in note
+    assert smeasure.plausible_width(lat) == (lat, None)
+    narrow, note = smeasure.plausible_width(replace(lat, sigma_px=0.1 / 0.2))
+    assert narrow.sigma_px * 0.2 == pytest.approx(smeasure.COLUMN_SIGMA_RANGE_A[0]) and "outside the physical" in note
     r = st.read_sites(img, 0.2, chemistry=chem, lattice=replace(lat, sigma_px=3.0 / 0.2))
     assert any("column width" in w for w in r.warnings) and r.lattice.sigma_px * 0.2 == pytest.approx(1.2)

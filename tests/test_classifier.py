@@ -2,9 +2,28 @@
 import numpy as np
 import pytest
 
-from helpers.classifier import (LAST_CONV, as_input, build_classifier, cam_peak, cam_weights,
-                                class_activation_maps, predict, predict_flips, train)
+from helpers.classify.cams import (
+    cam_peak,
+    cam_position_errors_A,
+    cam_position_offsets_A,
+    cam_weights,
+    class_activation_maps,
+)
+from helpers.classify.classifier import (
+    LAST_CONV,
+    MIRROR_VIEWS,
+    as_input,
+    build_classifier,
+    mirror,
+    predict,
+    predict_flips,
+    stack_views,
+    train,
+    unmirror_mean,
+)
 from helpers.config import set_seed
+from helpers.core.batches import predict_batches
+from helpers.evaluation.classes import accuracy, confusion_matrix, per_class_report
 
 
 def test_builds_with_promised_shapes_and_budget():
@@ -108,7 +127,6 @@ def test_cam_peaks_at_the_known_feature():
 
 
 def test_confusion_and_report():
-    from helpers.evaluation import accuracy, confusion_matrix, per_class_report
 
     cm = confusion_matrix([0, 0, 1, 2], [0, 1, 1, 1], 4)
     assert cm.tolist() == [[1, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]]
@@ -125,7 +143,6 @@ def test_batchwise_inference_equals_keras_predict():
     and for several outputs, with a ragged last batch; empty input gives empty outputs."""
     import keras
 
-    from helpers.inference import predict_batches
 
     rng = set_seed(3)
     m = build_classifier(filters=(4, 4, 8, 8), dense=8)
@@ -190,14 +207,12 @@ def test_mirror_averaged_cams_cancel_an_offset_response():
     assert r > 43.5 and c > 19.5, f"the single view should sit off the feature, got ({r:.1f}, {c:.1f})"
     r, c = cam_peak(mirrored[0])
     assert abs(r - 41.5) <= 1.0 and abs(c - 17.5) <= 1.0, f"mirror average at ({r:.1f}, {c:.1f})"
-    from helpers.classifier import cam_position_errors_A, cam_position_offsets_A
     off = cam_position_offsets_A(single, [[41.5, 17.5]], pixel_size_A=0.3)
     assert off.shape == (1, 2) and np.all(off > 0.6)  # down and right, in Å (0.3 Å/px)
     np.testing.assert_allclose(cam_position_errors_A(single, [[41.5, 17.5]], 0.3), np.hypot(*off[0]))
 
 
 def test_mirror_averaged_cams_are_the_mean_of_the_mirrored_views():
-    from helpers.classifier import MIRROR_VIEWS, mirror
 
     rng = set_seed(5)
     m = build_classifier(filters=(4, 4, 8, 8), dense=8)
@@ -249,7 +264,6 @@ def test_training_on_fresh_windows_each_epoch():
 def test_stacked_views_mirror_back_to_the_original_frame():
     """A map that copies its window comes back as the window from every view; a map that is one
     fixed image (not mirrored with the window) comes back as the mean of its four mirror images."""
-    from helpers.classifier import MIRROR_VIEWS, mirror, stack_views, unmirror_mean
 
     x = np.random.default_rng(0).random((3, 8, 8, 2))
     stacked = stack_views(x, MIRROR_VIEWS)

@@ -9,9 +9,14 @@ import pandas as pd
 import pytest
 import tifffile
 
-from helpers import formats as fm
+from helpers import analyze as cli
 from helpers.cli import main
-from helpers.movie import generate_movie, standard_params
+from helpers.detect import sites as st
+from helpers.detect.site_model import EDGE_MARGIN_A
+from helpers.evaluation.defects import score_defects
+from helpers.io import writers as fm
+from helpers.synthetic.generator import generate_movie
+from helpers.synthetic.params import standard_params
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +56,6 @@ def test_tiff_stack_end_to_end(stack, tmp_path, capsys):
 def test_default_path_reads_every_site(stack, tmp_path):
     """The default command: every lattice site read; defects.csv holds the defects (on their lattice
     sites, classes from their content), sites.csv every site of every frame."""
-    from helpers.evaluation import score_defects
-    from helpers.sites import EDGE_MARGIN_A
 
     path, movie = stack
     out = tmp_path / "sites_out"
@@ -135,8 +138,6 @@ def test_4d_data_is_refused(tmp_path, capsys):
 
 
 def test_sites_csv_written_in_chunks_is_the_whole_table(stack, tmp_path):
-    from helpers import cli
-    from helpers import sites as st
 
     _, movie = stack
     reading = st.read_sites(movie.frames, 0.2)
@@ -150,8 +151,6 @@ def test_sites_csv_written_in_chunks_is_the_whole_table(stack, tmp_path):
 def test_a_file_calibration_the_lattice_contradicts_is_replaced_and_said(stack, tmp_path, capsys):
     """A file whose pixel size is 13 % off (as a real Nion export was): the lattice value is used, on
     stderr and in summary.json; the defects then sit where the truth is."""
-    from helpers.evaluation import score_defects
-    from helpers.sites import EDGE_MARGIN_A
 
     _, movie = stack
     wrong = fm.write_imagej_tiff(tmp_path / "wrong.tif", movie.frames, 0.2 * 1.13)

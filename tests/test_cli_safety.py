@@ -15,12 +15,15 @@ import pandas as pd
 import pytest
 import tifffile
 
-from helpers import cli
-from helpers import formats as fm
-from helpers import result_folder as rf
+from helpers import analyze as cli
 from helpers.cli import main
-from helpers.movie import generate_movie, standard_params
-from helpers.tracking import renumber_tracks
+from helpers.core import validation
+from helpers.io import readers as fm
+from helpers.io import result_folder as rf
+from helpers.io import writers
+from helpers.kinetics.tracking import renumber_tracks
+from helpers.synthetic.generator import generate_movie
+from helpers.synthetic.params import standard_params
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +37,7 @@ def movie():
 def stack(tmp_path, movie):
     d = tmp_path / "data"
     d.mkdir()
-    p = fm.write_imagej_tiff(d / "stack.tif", movie.frames, 0.2)
+    p = writers.write_imagej_tiff(d / "stack.tif", movie.frames, 0.2)
     (d / "notes.txt").write_text("the user's notes")
     return p
 
@@ -279,7 +282,7 @@ def test_truncated_multipage_tiff_is_named(tmp_path, movie):
     data = p.read_bytes()
     cut = tmp_path / "cut.tif"
     cut.write_bytes(data[:len(data) - 50_000])
-    with pytest.raises(fm.InputError, match="truncated|damaged"):
+    with pytest.raises(validation.InputError, match="truncated|damaged"):
         fm.read_frames(cut, pixel_size_A=0.2)
 
 
@@ -320,7 +323,7 @@ def test_containers_with_several_arrays_need_dataset(tmp_path, capsys, movie):
         f.create_dataset("a/haadf", data=movie.frames[0])
         f.create_dataset("b/abf", data=movie.frames[1])
         f.create_dataset("drift", data=np.zeros((3, 2)))  # not an image: never a choice
-    with pytest.raises(fm.InputError, match="choose one with --dataset"):
+    with pytest.raises(validation.InputError, match="choose one with --dataset"):
         fm.read_frames(h, pixel_size_A=0.2)
     assert np.array_equal(fm.read_frames(h, pixel_size_A=0.2, dataset="b/abf").data[0], movie.frames[1])
 

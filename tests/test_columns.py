@@ -3,8 +3,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import columns as cl
-from helpers.movie import probe_kernel, render_columns
+from helpers.detect import column_model
+from helpers.detect import columns as cl
+from helpers.detect import lattice as lat_mod
+from helpers.detect.pipeline import cnn_reading, column_classes
+from helpers.synthetic.render import probe_kernel, render_columns
 
 N_EXP = 1.7
 S1 = (16 / 74) ** N_EXP
@@ -47,7 +50,7 @@ PLANTED = {("metal", 0, 0): "Mo", ("metal", 3, -2): "Sw", ("metal", -3, 1): "Vw"
 
 def test_lattice_fit_finds_the_s2_sublattice_the_exponent_and_the_column_width():
     img, _ = _ws2({})
-    lat = cl.fit_column_lattice(img, 0.2)
+    lat = lat_mod.fit_column_lattice(img, 0.2)
     assert abs(lat.haadf_exponent - N_EXP) < 0.05, lat
     # a 1 Å FWHM probe is a Gaussian of σ 0.425 Å (plus the splatting of sub-pixel positions)
     assert 0.38 < lat.sigma_px * 0.2 < 0.5, lat
@@ -57,7 +60,7 @@ def test_lattice_fit_finds_the_s2_sublattice_the_exponent_and_the_column_width()
 @pytest.mark.parametrize("angle_deg", [0.0, 13.0, 41.0])
 def test_planted_contents_read_back_in_w_units(angle_deg):
     img, where = _ws2(PLANTED, angle_deg=angle_deg)
-    lat = cl.fit_column_lattice(img, 0.2)
+    lat = lat_mod.fit_column_lattice(img, 0.2)
     names = list(where)
     # detections up to 0.4 Å off the site still snap to it
     off = np.random.default_rng(1).normal(0, 1, (len(names), 2))
@@ -71,8 +74,8 @@ def test_planted_contents_read_back_in_w_units(angle_deg):
 
 def test_sites_at_the_border_are_fitted_on_the_pixels_inside():
     img, where = _ws2({("metal", 0, 0): "Mo"}, n=256)
-    lat = cl.fit_column_lattice(img, 0.2)
-    o = cl.lattice_origin(img, lat)
+    lat = lat_mod.fit_column_lattice(img, 0.2)
+    o = lat_mod.lattice_origin(img, lat)
     # a metal site 1.5 Å from the top border
     f = np.linalg.solve(lat.vectors.T, (np.array([1.5 / 0.2, 128.0]) - o))
     site = o + np.round(f) @ lat.vectors
@@ -84,7 +87,7 @@ def test_sites_at_the_border_are_fitted_on_the_pixels_inside():
 
 def test_noisy_planted_defects_are_classified():
     img, where = _ws2(PLANTED, counts=4000.0)
-    lat = cl.fit_column_lattice(img, 0.2)
+    lat = lat_mod.fit_column_lattice(img, 0.2)
     names = list(where)
     r = cl.column_ratios(img, 0.2, lat, np.array([where[k] for k in names]))
     # pristine sites besides, so that the mixture has data: a few of each sublattice
@@ -121,20 +124,19 @@ def test_mixture_recovers_the_gain_and_the_classes():
 
 def test_bad_input_is_refused_with_a_clear_error():
     img, _ = _ws2({}, n=128)
-    lat = cl.fit_column_lattice(img, 0.2)
+    lat = lat_mod.fit_column_lattice(img, 0.2)
     with pytest.raises(ValueError, match="pixel size"):
         cl.column_ratios(img, 0.3, lat, [[64, 64]])
     with pytest.raises(ValueError, match="S2/W"):
-        cl.haadf_exponent(2.5)
+        column_model.haadf_exponent(2.5)
     with pytest.raises(ValueError):
-        cl.fit_column_lattice(np.random.default_rng(0).random((128, 128)), 0.2)
+        lat_mod.fit_column_lattice(np.random.default_rng(0).random((128, 128)), 0.2)
     with pytest.raises(ValueError, match="NaN|finite"):
         cl.column_ratios(np.full((128, 128), np.nan), 0.2, lat, [[64, 64]])
     assert len(cl.column_ratios(img, 0.2, lat, np.zeros((0, 2)))) == 0
 
 
 def test_movie_table_gets_column_classes_and_keeps_the_classifier_reading():
-    from helpers.movie_analysis import column_classes
     img, where = _ws2(PLANTED, counts=4000.0)
     names = list(where)
     rc = np.array([where[k] for k in names])
@@ -142,7 +144,6 @@ def test_movie_table_gets_column_classes_and_keeps_the_classifier_reading():
                           "x_A": rc[:, 1] * 0.2, "y_A": rc[:, 0] * 0.2, "class": "Mo", "probability": 0.9})
     out = column_classes(img, 0.2, table, half_window=0)
     assert (out.cnn_class == "Mo").all() and list(out.column_class) == names
-    from helpers.movie_analysis import cnn_reading
     assert (cnn_reading(out)["class"] == "Mo").all() and cnn_reading(table) is table
     assert (out["class"].isin(names + ["unknown"])).all()
     # no lattice: a warning, and the classifier's classes stay
@@ -154,8 +155,8 @@ def test_movie_table_gets_column_classes_and_keeps_the_classifier_reading():
 
 def test_site_keys_follow_the_drift_and_averaging_stays_on_one_site():
     img, _ = _ws2({}, n=128)
-    lat = cl.fit_column_lattice(img, 0.2)
-    o = cl.lattice_origin(img, lat)
+    lat = lat_mod.fit_column_lattice(img, 0.2)
+    o = lat_mod.lattice_origin(img, lat)
     a1, a2 = lat.vectors
     cf = np.array(lat.chalcogen_frac) @ lat.vectors
     shifts = np.array([[0.0, 0.0], [2.3, -1.1], [5.0, 4.0]])  # drift of frames 1 and 2 (px)
@@ -201,6 +202,6 @@ def test_lattice_fit_is_unbiased_for_any_sublattice_contrast(ratio):
     """The chalcogen/metal contrast of real images ranges from WS2's ~0.15 to ~0.8 (thick, low-angle
     detector, Se/Te chalcogens): the fit finds the chalcogen sublattice and the column width for all."""
     img = honeycomb(ratio)
-    lat = cl.fit_column_lattice(img, 0.106)
+    lat = lat_mod.fit_column_lattice(img, 0.106)
     assert lat.s2_ratio == pytest.approx(ratio, abs=0.03)
     assert lat.sigma_px * 0.106 == pytest.approx(0.6, abs=0.03)

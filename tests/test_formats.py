@@ -7,8 +7,12 @@ import numpy as np
 import pytest
 import tifffile
 
-from helpers import formats as fm
-from helpers.movie import generate_movie, standard_params
+from helpers.core import validation
+from helpers.io import calibration as calib
+from helpers.io import readers as fm
+from helpers.io import writers
+from helpers.synthetic.generator import generate_movie
+from helpers.synthetic.params import standard_params
 
 
 @pytest.fixture(scope="module")
@@ -58,25 +62,25 @@ def test_nion_swift_style_tiff(tmp_path, small_movie, scale, units):
 
 
 def test_rosettasciio_written_tiff(tmp_path, small_movie):
-    p = fm.write_rsciio_tiff(tmp_path / "rs.tif", small_movie.frames[0], 0.2)
+    p = writers.write_rsciio_tiff(tmp_path / "rs.tif", small_movie.frames[0], 0.2)
     fr = fm.read_frames(p)
     assert fr.data.shape == (1, 256, 256)
     assert fr.pixel_size_A == pytest.approx(0.2, rel=1e-4)
     with pytest.raises(FileExistsError):
-        fm.write_rsciio_tiff(p, small_movie.frames[0], 0.2)
+        writers.write_rsciio_tiff(p, small_movie.frames[0], 0.2)
 
 
 def test_ncem_emd_through_rosettasciio(tmp_path, small_movie):
     """An EMD 0.2 (NCEM) file laid out as the Berkeley EMD specification says, read by
     RosettaSciIO's EMD reader."""
-    p = fm.write_ncem_emd(tmp_path / "ncem.emd", small_movie.frames[0], 0.2)
+    p = writers.write_ncem_emd(tmp_path / "ncem.emd", small_movie.frames[0], 0.2)
     fr = fm.read_frames(p)
     assert fr.data.shape == (1, 256, 256)
     assert fr.pixel_size_A == pytest.approx(0.2, rel=1e-3)
 
 
 def test_imagej_writer_round_trip(tmp_path, small_movie):
-    p = fm.write_imagej_tiff(tmp_path / "s.tif", small_movie.frames, 0.2)
+    p = writers.write_imagej_tiff(tmp_path / "s.tif", small_movie.frames, 0.2)
     fr = fm.read_frames(p)
     assert fr.data.shape == (3, 256, 256) and fr.pixel_size_A == pytest.approx(0.2, rel=1e-4)
 
@@ -95,18 +99,18 @@ def test_integer_8bit_and_saturated_data_are_flagged(tmp_path):
 def test_calibration_from_the_lattice(true_ps):
     m = generate_movie(standard_params(n_frames=1, frame_px=int(60 / true_ps), pixel_size_A=true_ps,
                                        seed=3), progress=False)
-    est = fm.estimate_pixel_size(m.frames[0], "WS2")
+    est = calib.estimate_pixel_size(m.frames[0], "WS2")
     assert abs(est - true_ps) / true_ps < 0.01
-    bad = fm.check_calibration(m.frames[0], true_ps * 1.08, "WS2")
+    bad = calib.check_calibration(m.frames[0], true_ps * 1.08, "WS2")
     assert not bad["ok"] and bad["relative_difference"] == pytest.approx(0.08, abs=0.01)
-    assert fm.check_calibration(m.frames[0], true_ps, "WS2")["ok"]
+    assert calib.check_calibration(m.frames[0], true_ps, "WS2")["ok"]
 
 
 def test_calibration_needs_a_lattice_and_a_known_material():
     with pytest.raises(ValueError, match="lattice"):
-        fm.estimate_pixel_size(np.random.default_rng(0).random((128, 128)), "WS2")
+        calib.estimate_pixel_size(np.random.default_rng(0).random((128, 128)), "WS2")
     with pytest.raises(ValueError, match="unknown material"):
-        fm.estimate_pixel_size(np.zeros((64, 64)), "unobtainium")
+        calib.estimate_pixel_size(np.zeros((64, 64)), "unobtainium")
 
 
 @pytest.mark.parametrize("make, msg", [
@@ -119,7 +123,7 @@ def test_bad_files_give_one_line_errors(tmp_path, make, msg):
     base = tmp_path / "bad"
     make(base)
     path = next(tmp_path.iterdir())
-    with pytest.raises(fm.InputError, match=msg) as e:
+    with pytest.raises(validation.InputError, match=msg) as e:
         fm.read_frames(path, pixel_size_A=0.2)
     assert str(path) in str(e.value) and "\n" not in str(e.value)
 
@@ -130,14 +134,14 @@ def test_stack_with_frames_of_different_sizes(tmp_path):
         f.create_dataset("a", data=np.zeros((64, 64)))
     fr = fm.read_frames(p, pixel_size_A=0.2)
     assert fr.n_frames == 1  # a single 2D dataset is one frame
-    with pytest.raises(fm.InputError, match="2D image or a 3D stack"):
+    with pytest.raises(validation.InputError, match="2D image or a 3D stack"):
         fm.to_float_frames(np.zeros((2, 3, 4, 5)), p)
 
 
 def test_stacks_are_read_from_disk_frame_by_frame(tmp_path, small_movie):
     """TIFF, .npy and HDF5 stacks stay on disk (memory map / open dataset) and give the same frames."""
     frames = small_movie.frames
-    tif = fm.write_imagej_tiff(tmp_path / "m.tif", frames, 0.2)
+    tif = writers.write_imagej_tiff(tmp_path / "m.tif", frames, 0.2)
     npy = tmp_path / "m.npy"
     np.save(npy, frames)
     h5 = tmp_path / "m.h5"
@@ -155,13 +159,13 @@ def test_stacks_are_read_from_disk_frame_by_frame(tmp_path, small_movie):
 def test_a_nan_in_a_streamed_frame_is_named_when_it_is_read(tmp_path, small_movie):
     frames = small_movie.frames.copy()
     frames[1, 5, 5] = np.nan
-    tif = fm.write_imagej_tiff(tmp_path / "m.tif", frames, 0.2)
+    tif = writers.write_imagej_tiff(tmp_path / "m.tif", frames, 0.2)
     fr = fm.read_frames(tif)  # first and last frames are fine: opening succeeds
-    with pytest.raises(fm.InputError, match="NaN or infinite values in frame 2"):
+    with pytest.raises(validation.InputError, match="NaN or infinite values in frame 2"):
         fr.data[1]
     frames[2, 0, 0] = np.inf  # the last frame is checked on opening
-    tif2 = fm.write_imagej_tiff(tmp_path / "m2.tif", frames, 0.2)
-    with pytest.raises(fm.InputError, match="frame 3"):
+    tif2 = writers.write_imagej_tiff(tmp_path / "m2.tif", frames, 0.2)
+    with pytest.raises(validation.InputError, match="frame 3"):
         fm.read_frames(tif2)
 
 

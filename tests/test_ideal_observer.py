@@ -1,10 +1,10 @@
 """The ideal observer's pair errors against closed forms and limiting cases."""
 import numpy as np
 import pytest
+from ideal_observer import pair_error
 from scipy.stats import norm, poisson
 
-from helpers.augment import AugmentParams
-from helpers.ideal_observer import pair_error
+from helpers.classify.augment import AugmentParams
 
 
 def _pair(delta=0.05, n=12, base=0.4):

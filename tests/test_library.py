@@ -4,14 +4,19 @@ import json
 import h5py
 import numpy as np
 import pytest
+from test_simulate import _check
 
 from helpers import config
-from helpers.library import (LIBRARY_SPEC, TEST_LIBRARY_SPEC, expected_class_counts, load_library,
-                             recut_library, write_library)
-from helpers.physics import defect_signature
-from helpers.structures import CLASS_NAMES
-
-from test_simulate import _check
+from helpers.library.files import (
+    LIBRARY_SPEC,
+    TEST_LIBRARY_SPEC,
+    expected_class_counts,
+    load_library,
+    recut_library,
+    write_library,
+)
+from helpers.library.physics import defect_signature
+from helpers.library.structures import CLASS_NAMES
 
 
 @pytest.fixture(scope="module")

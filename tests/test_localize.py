@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from helpers.localize import blobs, fft_labels, match_points
-from helpers.movie import probe_kernel, render_columns
+from helpers.detect.peaks import blobs, bragg_mask, fft_labels, lattice_basis, lattice_periodic, periodic_smooth
+from helpers.evaluation.matching import match_points
+from helpers.synthetic.render import probe_kernel, render_columns
 
 
 def _lattice(ps=0.2, n=256, vacancy=None, a=3.18):
@@ -46,7 +47,6 @@ def test_fft_labels_mark_a_planted_vacancy_and_nothing_in_a_perfect_lattice():
 def test_lattice_fit_leaves_no_residual_where_the_bragg_mask_does(angle_deg):
     """A perfect lattice at a pixel size it does not fit: the fitted-frequency periodic part leaves
     < 5 % of a W column (the renderer's sub-pixel splatting), the Bragg mask ~85 %."""
-    from helpers.localize import bragg_mask, lattice_basis, lattice_periodic, periodic_smooth
     ps, n, a = 0.2, 200, 3.18
     th = np.deg2rad(angle_deg)
     rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
@@ -71,7 +71,6 @@ def test_lattice_fit_leaves_no_residual_where_the_bragg_mask_does(angle_deg):
 
 
 def test_lattice_basis_refuses_an_image_without_the_lattice():
-    from helpers.localize import lattice_basis
     noise = np.random.default_rng(0).poisson(50, (128, 128)).astype(float)
     with pytest.raises(ValueError, match="lattice"):
         lattice_basis(noise, 0.2)
@@ -95,7 +94,6 @@ def test_highpass_method_marks_nothing_in_a_perfect_lattice():
 
 
 def test_periodic_smooth_split_adds_up_and_removes_the_edge_jump():
-    from helpers.localize import periodic_smooth
     img, _ = _lattice(0.2, n=128)
     img = img + np.linspace(0, 5, 128)[None, :]  # a ramp: a large jump across the wrap-around
     p, s = periodic_smooth(img)

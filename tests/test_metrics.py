@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from helpers import config, report
-from helpers.metrics import read_metrics, write_metrics
+from helpers import config
+from helpers.io import report
+from helpers.io.records import read_metrics, write_metrics
 
 
 def test_write_metrics_records_run_and_merges(tmp_path, monkeypatch):
@@ -25,8 +26,8 @@ def test_write_metrics_records_run_and_merges(tmp_path, monkeypatch):
 
 def test_readme_results_table_is_current():
     """The results tables (README: headlines; docs/results.md: all) are generated from results/metrics
-    (python -m helpers.report)."""
+    (python -m helpers.io.report)."""
     for path, headline_only in report.targets().items():
         text = path.read_text()
-        assert report.render(text, headline_only) == text, f"{path.name}: run `python -m helpers.report` after a paper run"
+        assert report.render(text, headline_only) == text, f"{path.name}: run `python -m helpers.io.report` after a paper run"
     assert report.table(headline_only=True).count("\n") - 1 <= 10  # at most ten headline rows

@@ -4,9 +4,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from helpers.movie import (MOVIE_CLASSES, SUBLATTICE, KineticsParams, MovieParams, apply_detector_noise,
-                           generate_movie, load_movie, probe_kernel, render_columns, save_movie,
-                           simulate_kinetics, standard_movie)
+from helpers.library.detector import apply_detector_noise
+from helpers.synthetic import generator as mv
+from helpers.synthetic.files import load_movie, save_movie
+from helpers.synthetic.generator import generate_movie, simulate_kinetics, standard_movie
+from helpers.synthetic.params import MOVIE_CLASSES, SUBLATTICE, KineticsParams, MovieParams
+from helpers.synthetic.render import probe_kernel, render_columns
 
 SMALL = MovieParams(n_frames=6, frame_px=128, seed=7)
 
@@ -133,7 +136,6 @@ def test_same_seed_same_movie_and_hash(small_movie, tmp_path):
 
 
 def test_standard_movie_caches(tmp_path, monkeypatch):
-    from helpers import movie as mv
 
     monkeypatch.setattr(mv, "movie_path", lambda params: tmp_path / f"{params.content_hash()}.h5")
     p = replace(SMALL, n_frames=2)

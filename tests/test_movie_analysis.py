@@ -3,10 +3,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import localizer as lz
-from helpers import movie_analysis as ma
-from helpers.augment import normalize
-from helpers.windows import cut_window
+from helpers.classify.augment import normalize
+from helpers.classify.cams import class_activation_maps, upsample_cams
+from helpers.classify.classifier import MIRROR_VIEWS, build_classifier, mirror
+from helpers.core.windows import cut_window
+from helpers.detect import cache
+from helpers.detect import localizer as lz
+from helpers.detect import pipeline as ma
+from helpers.detect import registration as reg
+from helpers.evaluation import matching as match_mod
+from helpers.evaluation import scores as ev
+from helpers.figures.analysis import write_animation
 
 
 def test_detections_from_map_known_answers_and_edges():
@@ -74,7 +81,7 @@ def test_localizer_is_fully_convolutional_and_small():
 
 def test_probability_maps_resample_to_the_models_pixel_size():
     class Echo:  # a stand-in model that returns its (normalized) input through a sigmoid
-        def predict_on_batch(self, x):  # what helpers.inference.predict_batches calls
+        def predict_on_batch(self, x):  # what helpers.core.batches.predict_batches calls
             self.shape = x.shape
             return 1 / (1 + np.exp(-x))
     echo = Echo()
@@ -84,7 +91,6 @@ def test_probability_maps_resample_to_the_models_pixel_size():
 
 
 def test_central_classifier_without_a_disc_is_the_softmax():
-    from helpers.classifier import build_classifier
     model = build_classifier()
     x = np.random.default_rng(2).random((5, 64, 64)).astype(np.float32)
     p_model = model.predict(x[..., None], verbose=0)
@@ -95,13 +101,11 @@ def test_central_classifier_without_a_disc_is_the_softmax():
     assert np.allclose(p_c.sum(axis=1), 1)
     # mirror-averaged: the maps (class scores in space) are the mean of the mirrored views' maps, so
     # the probabilities are the softmax of the mean score (not predict_flips' mean probability)
-    from helpers.classifier import MIRROR_VIEWS, class_activation_maps, mirror
     p_f, cams_f = ma.CentralClassifier(model, central_radius_A=None, flips=True)(x)
     assert np.allclose(p_f.sum(axis=1), 1) and cams_f.shape == (5, 16, 16)
     best = p_f.argmax(1)
     views = [mirror(class_activation_maps(model, mirror(x, v), classes=best)[0], v) for v in MIRROR_VIEWS]
     # class_activation_maps upsamples to 64×64: compare at that size
-    from helpers.classifier import upsample_cams
     assert np.allclose(upsample_cams(cams_f, 64), np.mean(views, axis=0), atol=1e-4)
 
 
@@ -111,10 +115,10 @@ def test_match_table_and_classification_scores():
     table = pd.DataFrame({"frame": [1, 1, 1], "id": [0, 1, 2], "class": ["Mo", "Sw", "unknown"],
                           "probability": [0.9, 0.7, 0.4], "x_A": [10.3, 20.2, 50.0],
                           "y_A": [10.0, 10.1, 50.0]})
-    m = ma.match_table(table, truth, 1.0)
+    m = match_mod.match_table(table, truth, 1.0)
     assert len(m) == 4  # 2 matched, 1 missed (Vs), 1 false detection
     assert set(m["pred_class"]) == {"Mo", "Sw", "missed", "unknown"}
-    s = ma.classification_scores(m)
+    s = ev.classification_scores(m)
     assert s["classification_accuracy"] == 0.5
     assert s["per_class_recall"] == {"Mo": 1.0, "Vw": 0.0}
     assert s["unknown_fraction"] == pytest.approx(1 / 3)
@@ -123,8 +127,8 @@ def test_match_table_and_classification_scores():
 def test_score_detections_counts():
     truth = pd.DataFrame({"frame": [1, 1, 2], "x_A": [1.0, 5.0, 1.0], "y_A": [1.0, 1.0, 1.0]})
     det = {1: np.array([[5.0, 5.0]]), 2: np.zeros((0, 2))}  # (row, col) px at 0.2 Å/px = (1, 1) Å
-    s = ma.score_detections(det, truth, 0.2)
-    o = ma.overall(s)
+    s = ev.score_detections(det, truth, 0.2)
+    o = ev.overall(s)
     assert (o["tp"], o["fp"], o["fn"]) == (1, 0, 2)
 
 
@@ -134,12 +138,12 @@ def test_frame_shifts_and_averaged_frame_follow_a_known_drift():
     base = ndimage.gaussian_filter(rng.random((128, 128)), 2)
     true = np.array([[0, 0], [1.0, -0.5], [2.0, -1.0]])  # content moves down and left
     frames = np.stack([ndimage.shift(base, d, order=1, mode="wrap") for d in true])
-    sh = ma.frame_shifts(frames)
+    sh = reg.frame_shifts(frames)
     assert np.allclose(sh, true, atol=0.15)
-    avg = ma.averaged_frame(frames, sh, 1, 1)
+    avg = reg.averaged_frame(frames, sh, 1, 1)
     inner = np.s_[8:-8, 8:-8]
     assert np.abs(avg[inner] - frames[1][inner]).max() < 0.1 * np.ptp(base)
-    assert np.array_equal(ma.averaged_frame(frames, sh, 2, 0), frames[2].astype(np.float32))
+    assert np.array_equal(reg.averaged_frame(frames, sh, 2, 0), frames[2].astype(np.float32))
 
 
 def test_registered_sum_keeps_counts_and_registers_whole_pixels():
@@ -147,25 +151,24 @@ def test_registered_sum_keeps_counts_and_registers_whole_pixels():
     base = rng.poisson(20, (64, 64)).astype(np.float32)
     true = np.array([[0, 0], [1, 0], [2, -1], [3, -1], [4, -2]], float)
     frames = np.stack([np.roll(base, tuple(d.astype(int)), axis=(0, 1)) for d in true])
-    s, valid = ma.registered_sum(frames, true, 2, 1)  # frames 1, 2, 3 onto frame 2
+    s, valid = reg.registered_sum(frames, true, 2, 1)  # frames 1, 2, 3 onto frame 2
     assert s.dtype == np.float32
     assert np.array_equal(s[valid], 3 * frames[2][valid])  # exact: whole-pixel shifts, no smoothing
     assert not valid[0].all() and valid[8:-8, 8:-8].all()  # the strip a shifted frame left uncovered
-    s0, v0 = ma.registered_sum(frames, true, 0, 1)  # at the start the window slides: frames 0–2
+    s0, v0 = reg.registered_sum(frames, true, 0, 1)  # at the start the window slides: frames 0–2
     assert np.array_equal(s0[v0], 3 * frames[0][v0])
     # frame 2's content sits 2 rows down and 1 column left: moved back, it leaves the last 2 rows
     # and the first column uncovered
     assert v0[:-2, 1:].all() and not v0[-2:].any() and not v0[:, 0].any()
-    one, v1 = ma.registered_sum(frames[:1], true[:1], 0, 2)  # a single frame is its own sum
+    one, v1 = reg.registered_sum(frames[:1], true[:1], 0, 2)  # a single frame is its own sum
     assert np.array_equal(one, frames[0]) and v1.all()
     with pytest.raises(ValueError, match="3D"):
-        ma.registered_sum(frames[0], true, 0, 1)
+        reg.registered_sum(frames[0], true, 0, 1)
     with pytest.raises(ValueError, match="half_window"):
-        ma.registered_sum(frames, true, 0, -1)
+        reg.registered_sum(frames, true, 0, -1)
 
 
 def test_write_animation_and_table_refuse_silent_overwrite(tmp_path):
-    from helpers.analysis_figures import write_animation
     frames = np.random.default_rng(4).random((5, 64, 64)).astype(np.float32)
     table = pd.DataFrame({"frame": [0, 2], "x_px": [10.0, 20.0], "y_px": [10.0, 30.0],
                           "class": ["Mo", "unknown"]})
@@ -174,15 +177,14 @@ def test_write_animation_and_table_refuse_silent_overwrite(tmp_path):
     assert iio.imread(p).shape[0] == 3  # frames 0, 2, 4
     with pytest.raises(FileExistsError):
         write_animation(frames, table, p, overwrite=False)
-    ma.write_table(table, tmp_path / "t.csv")
+    cache.write_table(table, tmp_path / "t.csv")
     with pytest.raises(FileExistsError):
-        ma.write_table(table, tmp_path / "t.csv")
+        cache.write_table(table, tmp_path / "t.csv")
     assert pd.read_csv(tmp_path / "t.csv").shape == (2, 4)
 
 
 def test_adapt_batchnorm_matches_the_target_statistics_and_keeps_the_weights():
     import keras
-    from helpers.classifier import build_classifier
     model = build_classifier()
     x = np.random.default_rng(5).random((64, 64, 64)).astype(np.float32) * 0.5 + 0.3
     adapted = ma.adapt_batchnorm(model, x)

@@ -2,10 +2,17 @@
 import numpy as np
 import pytest
 
-from helpers.physics import defect_signature, signature_matches
-from helpers.simulate import (ImagingConditions, apply_source_size, check_window,
-                              electron_wavelength_A, field_to_window, probe_fwhm_A, simulate_field)
-from helpers.structures import CLASS_NAMES
+from helpers.library.physics import defect_signature, signature_matches
+from helpers.library.simulate import (
+    ImagingConditions,
+    apply_source_size,
+    check_window,
+    electron_wavelength_A,
+    field_to_window,
+    probe_fwhm_A,
+    simulate_field,
+)
+from helpers.library.structures import CLASS_NAMES
 
 FAST = ImagingConditions(phonon_configs=1)
 WIN = 40  # 12 Å windows: enough pristine columns around the defect, cheap to simulate
@@ -27,7 +34,7 @@ def test_wavelength_and_probe():
 
 
 def _check(name, s):
-    """Signature of each class at the window centre (helpers.physics.signature_matches)."""
+    """Signature of each class at the window centre (helpers.library.physics.signature_matches)."""
     assert signature_matches(name, s), f"{name} window lacks its signature: {s}"
 
 

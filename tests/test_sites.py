@@ -4,10 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import evaluation
-from helpers import sites as st
-from helpers.columns import CHALCOGEN, METAL
-from helpers.movie import MOVIE_CLASSES, KineticsParams, generate_movie, standard_params
+from helpers.core.chemistry import CHALCOGEN, METAL
+from helpers.detect import site_model as sm
+from helpers.detect import sites as st
+from helpers.evaluation import defects as evaluation
+from helpers.io import readers as fm
+from helpers.io import writers
+from helpers.synthetic.generator import generate_movie
+from helpers.synthetic.params import MOVIE_CLASSES, KineticsParams, standard_params
 
 N = len(MOVIE_CLASSES)
 
@@ -66,7 +70,7 @@ def test_a_pristine_lattice_has_no_defects_beyond_the_stated_rate():
 def test_planted_defects_of_each_class_are_found_on_their_site(cls):
     m = generate_movie(standard_params(n_frames=1, frame_px=320, seed=3, dose_e_per_A2=2e5,
                                        kinetics=still(cls)), progress=False)
-    p = st.SiteParams()
+    p = sm.SiteParams()
     r = st.read_sites(m.frames, 0.2, p=p)
     truth = in_read_area(m.visible_truth(), m.frames.shape[1:], 0.2, p.edge_margin_A)
     assert len(truth) >= 5
@@ -83,7 +87,7 @@ def test_positions_are_unbiased():
     m = generate_movie(standard_params(n_frames=1, seed=5, dose_e_per_A2=1e5, kinetics=still("Vw", 1.0)),
                        progress=False)
     r = st.read_sites(m.frames, 0.2)
-    truth = in_read_area(m.visible_truth(), m.frames.shape[1:], 0.2, st.EDGE_MARGIN_A)
+    truth = in_read_area(m.visible_truth(), m.frames.shape[1:], 0.2, sm.EDGE_MARGIN_A)
     found = nearest(st.defect_table(r), truth)
     dx = np.array([row["x_A"] - t for (_, row), t in zip(found, truth["x_A"])])
     dy = np.array([row["y_A"] - t for (_, row), t in zip(found, truth["y_A"])])
@@ -98,7 +102,7 @@ def test_single_chalcogen_vacancies_are_found_through_time_at_the_standard_dose(
     m = generate_movie(standard_params(n_frames=30, seed=8, kinetics=still("Vs")), progress=False)
     r = st.read_sites(m.frames, 0.2)
     one = st.read_sites(m.frames[10], 0.2)
-    truth = in_read_area(m.visible_truth(), m.frames.shape[1:], 0.2, st.EDGE_MARGIN_A)
+    truth = in_read_area(m.visible_truth(), m.frames.shape[1:], 0.2, sm.EDGE_MARGIN_A)
     found = nearest(st.defect_table(r), truth)
     hit = np.array([d < 0.5 and row["class"] == "Vs" for d, row in found])
     assert hit.mean() >= 0.8
@@ -107,7 +111,7 @@ def test_single_chalcogen_vacancies_are_found_through_time_at_the_standard_dose(
 
 def test_nothing_is_read_near_the_border():
     m = generate_movie(standard_params(n_frames=2, frame_px=256, seed=4), progress=False)
-    p = st.SiteParams()
+    p = sm.SiteParams()
     r = st.read_sites(m.frames, 0.2, p=p)
     s = r.sites
     m_px = p.edge_margin_A / 0.2
@@ -135,10 +139,10 @@ def test_site_posteriors_integrate_evidence_over_frames():
     obs[0, 10:30] = 0.8  # each frame alone inconclusive at sd 0.5
     rng = np.random.default_rng(0)
     obs += rng.normal(0, 0.1, obs.shape)
-    post = st.site_posteriors(obs, means, 0.5, st.transition_matrix(2, 0.02, 0.02, 0.0), prior_defect=0.01)
+    post = sm.site_posteriors(obs, means, 0.5, sm.transition_matrix(2, 0.02, 0.02, 0.0), prior_defect=0.01)
     assert post.shape == (2, 40, 2) and np.allclose(post.sum(-1), 1)
     assert post[0, 15:25, 1].min() > 0.9 and post[1, :, 1].max() < 0.1
-    one = st.site_posteriors(np.array([[1.0]]), means, 0.5, st.transition_matrix(2, 0.02, 0.02, 0.0),
+    one = sm.site_posteriors(np.array([[1.0]]), means, 0.5, sm.transition_matrix(2, 0.02, 0.02, 0.0),
                              prior_defect=0.01)
     lr = np.exp(-0.5 * (0 / 0.5) ** 2) / np.exp(-0.5 * (1 / 0.5) ** 2)
     assert one[0, 0, 1] == pytest.approx(0.01 * lr / (0.01 * lr + 0.99))  # Bayes' rule
@@ -154,10 +158,9 @@ def test_bad_input_is_named():
 
 
 def test_a_stack_read_from_disk_reads_as_the_same_movie_in_memory(tmp_path):
-    from helpers import formats as fm
 
     m = generate_movie(standard_params(n_frames=8, frame_px=192, seed=4), progress=False)
-    tif = fm.write_imagej_tiff(tmp_path / "m.tif", m.frames, m.pixel_size_A)
+    tif = writers.write_imagej_tiff(tmp_path / "m.tif", m.frames, m.pixel_size_A)
     lazy = st.read_sites(fm.read_frames(tif).data, m.pixel_size_A)
     eager = st.read_sites(m.frames, m.pixel_size_A)
     pd.testing.assert_frame_equal(lazy.sites, eager.sites)

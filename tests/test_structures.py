@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from helpers.structures import (CLASS_NAMES, DEFECT_SITE, build_defect, class_index, column_sites,
-                                composition, pristine_ws2)
+from helpers.library.structures import (
+    CLASS_NAMES,
+    DEFECT_SITE,
+    build_defect,
+    class_index,
+    column_sites,
+    composition,
+    pristine_ws2,
+)
 
 
 def test_label_order_is_the_posters():

@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import tracking as tk
+from helpers.evaluation import tracks as track_scores
+from helpers.kinetics import tracking as tk
 
 
 def _synthetic():
@@ -43,11 +44,11 @@ def test_score_tracks_counts_switches_and_fragments():
     tracks = tk.link(t, search_range_A=1.5, memory=2, drift_correct=False)
     matches = t.rename(columns={"who": "defect_id"})[["frame", "defect_id", "id"]].copy()
     matches["defect_id"] = matches["defect_id"].map({"A": 0, "B": 1, "C": 2, "D": 3})
-    s = tk.score_tracks(matches, tracks)
+    s = track_scores.score_tracks(matches, tracks)
     assert s["track_identity_recovery"] == 1.0 and s["id_switches"] == 0
     broken = tracks.copy()
     broken.loc[(broken.who == "A") & (broken.frame >= 5), "track"] = 99
-    s2 = tk.score_tracks(matches, broken)
+    s2 = track_scores.score_tracks(matches, broken)
     assert s2["id_switches"] == 1 and s2["fragmented_defects"] == 1
     assert s2["track_identity_recovery"] == pytest.approx(1 - 5 / len(matches))
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from helpers.windows import cut_window
+from helpers.core.windows import cut_window
 
 
 def _lattice(shape, period_px, angle_deg=0.0):

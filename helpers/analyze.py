@@ -1,0 +1,398 @@
+"""``analyze_file``: one microscope file to a result folder, with its settings in one dataclass."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from helpers import config
+from helpers.classify.classifier import load_classifier
+from helpers.core.atomic import atomic_output
+from helpers.core.chemistry import ALLOYS, MATERIALS, Z, chemistry_of
+from helpers.core.validation import InputError, check_pixel_size
+from helpers.detect import cache
+from helpers.detect import localizer as lz
+from helpers.detect import pipeline as ma
+from helpers.detect import site_model as sm
+from helpers.detect import sites as st
+from helpers.detect.cache import write_table
+from helpers.detect.localizer import LocalizerParams
+from helpers.figures import analysis as af
+from helpers.figures import tracking as tkf
+from helpers.figures.style import show_image
+from helpers.io import calibration as calib
+from helpers.io import readers as fm
+from helpers.io.calibration import LATTICE_CONSTANTS_A
+from helpers.io.records import jsonable
+from helpers.io.result_folder import (
+    MARKER_KEY,
+    MARKER_VALUE,
+    ResultFolder,
+    check_output_folder,
+)
+from helpers.kinetics import tracking as tk
+from helpers.library import structures
+
+EXIT_INPUT = 2
+
+
+EXIT_INTERRUPTED = 130
+
+
+#: detection methods: every lattice site read (default), the poster's localizer trained on frame 1
+#: of the file, or the shipped localizer
+METHODS = ("sites", "localizer", "pretrained")
+
+
+class Interrupted(BaseException):
+    """SIGTERM (or SIGINT) arrived: unwind, removing the working folder, and exit."""
+
+
+@dataclass
+class AnalysisSettings:
+    """What ``analyze`` does with a file (the command's options; lengths in Å)."""
+
+    material: str = "WS2"
+    dopants: tuple[str, ...] | None = None  # candidate substituents (element symbols); None: the material's default
+    pixel_size_A: float | None = None
+    frames: tuple[int | None, int | None] | None = None  # 0-based slice (start, stop)
+    dataset: str | None = None
+    method: str = "sites"  # sites (default) | localizer (poster: trained on frame 1) | pretrained
+    sites_csv: bool = True
+    unknown_below: float = 0.6
+    epochs: int = 12
+    crops: int = 1024
+    seed: int = 20161
+    quiet: bool = False
+
+    def check(self) -> "AnalysisSettings":
+        """Raise :class:`InputError` for a setting no analysis can use."""
+
+        if self.method not in METHODS:
+            raise InputError(f"--method {self.method!r} is not known; choose one of {', '.join(METHODS)}")
+        if self.material not in LATTICE_CONSTANTS_A:
+            raise InputError(f"--material {self.material!r} is not known; known: "
+                             f"{', '.join(sorted(LATTICE_CONSTANTS_A))}")
+        if self.method == "sites" or self.dopants:
+            try:
+                self.chemistry()
+            except ValueError as e:
+                raise InputError(f"--material/--dopants: {e} (the site reading knows the TMDs "
+                                 f"{', '.join(sorted(MATERIALS) + sorted(ALLOYS))})") from None
+        if not 0.0 <= self.unknown_below <= 1.0:
+            raise InputError(f"--unknown-below must lie between 0 and 1, got {self.unknown_below}")
+        if self.epochs < 1 or self.crops < 1:
+            raise InputError(f"--epochs and --crops must be at least 1, got {self.epochs} and {self.crops}")
+        if self.seed < 0:
+            raise InputError(f"--seed must be a non-negative integer, got {self.seed}")
+        if self.pixel_size_A is not None:
+
+            try:
+                check_pixel_size(self.pixel_size_A, "--pixel-size")
+            except ValueError as e:
+                raise InputError(str(e)) from None
+        return self
+
+    def chemistry(self):
+        """The :class:`helpers.core.chemistry.Chemistry` the sites are read with."""
+
+        return chemistry_of(self.material, self.dopants)
+
+    @property
+    def pretrained(self) -> bool:
+        """Whether the shipped localizer is used (``--pretrained``)."""
+        return self.method == "pretrained"
+
+    @property
+    def frame_slice(self) -> slice | None:
+        """The 0-based frame slice of ``--frames`` (None: every frame)."""
+        return None if self.frames is None else slice(*self.frames)
+
+
+@dataclass
+class PreparedFile:
+    """A file read and checked, ready for the analysis (nothing heavy loaded yet)."""
+
+    path: Path
+    out: Path
+    settings: AnalysisSettings
+    frames: object  # helpers.io.readers.Frames
+    pixel_size_A: float
+    calibration: dict
+    warnings: list = field(default_factory=list)
+
+
+def prepare_file(path, out, settings: AnalysisSettings, overwrite: bool = False) -> PreparedFile:
+    """Check the output folder, read and check the input; no TensorFlow, no analysis.
+
+    Raises :class:`InputError` (one line) for every expected problem.
+    """
+
+    path = Path(path)
+    out = check_output_folder(out, [path], overwrite)
+    fr = fm.read_frames(path, pixel_size_A=settings.pixel_size_A, frames=settings.frame_slice,
+                        material=None if settings.pixel_size_A else settings.material,
+                        dataset=settings.dataset)
+    ps = fm.require_pixel_size(fr)
+    fm.check_frames_usable(fr, settings.material)
+    warnings_ = list(fr.warnings)
+    try:
+        cal = calib.check_calibration(fr.data[0], ps, settings.material)
+        if not cal["ok"]:
+            est, off = cal["lattice_estimate_A"], 100 * cal["relative_difference"]
+            if fr.pixel_size_source == "file":  # the lattice is the better ruler: use it, say so
+                warnings_.append(f"calibration: the file's pixel size {ps:.4f} Å/px differs from the "
+                                 f"{settings.material} lattice by {off:+.1f} % (more than 5 %); the lattice "
+                                 f"value {est:.4f} Å/px is used (give --pixel-size to impose one)")
+                cal["used"], cal["file_pixel_size_A"] = "lattice", ps
+                fr.pixel_size_A, fr.pixel_size_source, ps = est, "lattice (file value off)", est
+                calib.check_sampling(ps, fr.data.shape[1:], settings.material, path)
+            else:
+                warnings_.append(f"calibration: the given pixel size {ps:.4f} Å/px differs from the "
+                                 f"{settings.material} lattice estimate {est:.4f} Å/px by {off:+.1f} % "
+                                 "(more than 5 %); kept because it was given")
+                cal["used"] = "given"
+        else:
+            cal["used"] = fr.pixel_size_source
+    except ValueError as e:
+        cal = {"ok": None, "problem": str(e)}
+        warnings_.append(f"calibration check impossible: {e}")
+    if settings.method == "localizer":
+
+        crop_px = LocalizerParams(pixel_size_A=ps).crop_px
+        if min(fr.data.shape[1:]) < crop_px:
+            raise InputError(f"{path}: frames of {fr.data.shape[1]}×{fr.data.shape[2]} px are smaller "
+                             f"than the {crop_px} px localizer training crop; use --pretrained")
+    return PreparedFile(path, out, settings, fr, ps, cal, warnings_)
+
+
+def _summary_head(job: PreparedFile) -> dict:
+
+    s, fr = job.settings, job.frames
+    first = s.frames[0] if s.frames is not None and s.frames[0] else 0
+    return {MARKER_KEY: MARKER_VALUE, "file": str(job.path), "frames": fr.n_frames,
+            "frame_shape": list(fr.data.shape[1:]), "first_frame_in_file": first + 1,
+            "frame_numbers": "from 1, as in the file (defects.csv, sites.csv, overlays)",
+            "pixel_size_A": job.pixel_size_A, "pixel_size_source": fr.pixel_size_source,
+            "material": s.material, "calibration": job.calibration, "method": s.method,
+            "metadata": jsonable(fr.metadata), "settings": asdict(s)}
+
+
+def _write_figures(job: PreparedFile, table, folder: Path, classes, reading=None) -> None:
+    """Overlays of the first and last frame (with the masked areas of a site ``reading``) and, for
+    stacks, the counts per class over time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+
+    fr, ps = job.frames, job.pixel_size_A
+    first = job.settings.frames[0] if job.settings.frames is not None and job.settings.frames[0] else 0
+    if fr.n_frames > 1:
+        counts = tk.counts_over_time(table, classes, fr.n_frames)
+        fig = tkf.plot_counts(counts, counts.iloc[:0], classes)
+        fig.savefig(folder / "counts_over_time.png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+    for name, f in (("first", 0), ("last", fr.n_frames - 1)):
+        if name == "last" and fr.n_frames == 1:
+            break
+        fig, ax = plt.subplots(figsize=(8, 7))
+        show_image(ax, fr.data[f], ps, f"{job.path.name}: frame {first + f + 1}", bar_A=10)
+        if reading is not None:
+            af.overlay_areas(ax, *reading.area_map_of(f))
+        af.overlay_detections(ax, table[table.frame == f])
+        fig.savefig(folder / f"overlay_{name}.png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
+
+
+def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
+    """The default path: every lattice site read (:mod:`helpers.detect.sites`); no network involved."""
+
+    s, fr, ps = job.settings, job.frames, job.pixel_size_A
+    warnings_ = list(job.warnings)
+    chem = s.chemistry()
+    t0 = time.perf_counter()
+    try:
+        reading = st.read_sites(fr.data, ps, _lattice_a(s.material), progress=not s.quiet, chemistry=chem)
+    except ValueError as e:
+        raise InputError(f"{job.path}: the lattice sites cannot be read ({e})") from None
+    table = st.defect_table(reading)
+    first = s.frames[0] if s.frames is not None and s.frames[0] else 0
+    classes = list(chem.defect_classes())
+    for w in reading.warnings:
+        warnings_.append(w)
+        log(f"warning: {w}")
+    areas = reading.area_fractions()
+    if areas.get("masked", 0) > 0:
+        log("masked (the lattice does not describe them; their sites are not read as defects): "
+            + ", ".join(f"{k.replace('_', ' ')} {100 * v:.1f} %" for k, v in areas.items()
+                        if k not in ("lattice", "masked") and v > 0) + " of the image")
+    summary = _summary_head(job)
+    lat = reading.lattice
+    summary.update({
+        "sites_read_per_frame": round(len(reading.sites) / fr.n_frames, 1),
+        "edge_margin_A": sm.SiteParams().edge_margin_A,
+        "areas": {"fractions": areas, "sites_masked": int((reading.sites["class"] == sm.MASKED).sum()),
+                  "method": "local lattice amplitude and background (helpers.detect.areas)",
+                  "settings": asdict(sm.SiteParams().areas)} if areas else {"masked": False},
+        "column_reading": {"column_sigma_A": lat.sigma_px * ps, "chalcogen_over_metal": reading.chalcogen_over_metal,
+                           "haadf_exponent_measured": chem.exponent_from_ratio(reading.chalcogen_over_metal),
+                           "haadf_exponent_used": reading.haadf_exponent, "gain": reading.gain,
+                           "noise_per_frame": reading.noise,
+                           "contents": {k: {c: round(v, 4) for c, v in d.items()}
+                                        for k, d in reading.contents.items()}},
+        "chemistry": {"material": chem.material, "metal": chem.metal, "chalcogen": chem.chalcogen,
+                      "dopants": list(chem.dopants), "classes": classes,
+                      "class_atoms": {name: list(atoms) for sub in chem.site_contents().values()
+                                      for name, atoms in sub.items()}},
+        "detections": int(len(table)),
+        "counts_per_class": table["class"].value_counts().to_dict(),
+        "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),
+        "timings_s": {k: round(v, 3) for k, v in reading.seconds.items()},
+        "analysis_s": reading.seconds["total"], "frames_per_s": fr.n_frames / reading.seconds["total"],
+        "warnings": warnings_,
+    })
+    if fr.n_frames > 1 and len(table):
+        tracks = tk.renumber_tracks(tk.link_movie(table, 0))
+        table = table.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
+        summary["tracks"] = int(tracks["track"].nunique())
+    _write_figures(job, table, folder, classes, reading)
+    # frames numbered from 1 as in the file (ImageJ, overlays, summary.json), everywhere a person reads them
+    write_table(table.assign(frame=table["frame"] + first + 1), folder / "defects.csv", overwrite=True)
+    if s.sites_csv:
+        _write_sites_csv(reading, folder / "sites.csv", first)
+    summary["total_s"] = time.perf_counter() - t0
+    (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    return summary
+
+
+def _write_sites_csv(reading, path: Path, first: int, frames_per_chunk: int = 50) -> None:
+    """``sites.csv``, every site of every frame (frames from 1), written a few frames at a time: the
+    table of a long movie is not copied whole."""
+
+    n = int(reading.sites["frame"].max()) + 1 if len(reading.sites) else 0
+    with atomic_output(path, True, ".csv.part") as tmp:
+        for a in range(0, max(n, 1), frames_per_chunk):
+            part = st.site_table(reading, slice(a, a + frames_per_chunk))
+            part = part.assign(frame=part["frame"] + first + 1)
+            part.to_csv(tmp, index=False, float_format="%.4f", mode="w" if a == 0 else "a", header=a == 0)
+
+
+def _analyze_into(job: PreparedFile, folder: Path, log=print) -> dict:
+    """Run the analysis of a prepared file and write its results into ``folder``."""
+    if job.settings.method == "sites":
+        return _analyze_sites(job, folder, log)
+    return _analyze_localizer(job, folder, log)
+
+
+def _elements_arg(text: str) -> tuple[str, ...]:
+    """``Ti,V,Re`` → ('Ti', 'V', 'Re'); checked against the periodic table the reading knows."""
+
+    out = tuple(e.strip() for e in text.split(",") if e.strip())
+    bad = [e for e in out if e not in Z]
+    if bad or not out:
+        raise argparse.ArgumentTypeError(f"unknown element(s) {', '.join(bad) or repr(text)}; known: "
+                                         f"{', '.join(sorted(Z, key=Z.get))}")
+    return out
+
+
+def _analyze_localizer(job: PreparedFile, folder: Path, log=print) -> dict:
+    """The poster's path: a localizer network (trained on frame 1, or shipped), windows classified
+    by the CNN, classes re-read from the column intensities (WS2)."""
+
+    config.quiet_tensorflow()
+
+    s, fr, ps = job.settings, job.frames, job.pixel_size_A
+    warnings_ = list(job.warnings)
+    if s.material != "WS2" or s.dopants:
+        warnings_.append(f"the poster's networks know WS2 and its six defect classes only: for {s.material}"
+                         f"{' with dopants ' + ','.join(s.dopants) if s.dopants else ''} their classes are "
+                         "WS2 names and the column intensities are not re-read; use the default method "
+                         "(every site read with this material's chemistry)")
+        log(f"warning: {warnings_[-1]}")
+    config.set_seed(s.seed)
+    t_start = time.perf_counter()
+    if s.pretrained:
+        loc, lp, loc_path = lz.load_localizer(config.MODELS_DIR / lz.LOCALIZER_FILE)
+        single = config.MODELS_DIR / lz.LOCALIZER_SINGLE_FILE
+        if fr.n_frames < 2 * lp.sum_half_window + 1:
+            # the shipped localizer sees sums of 2h + 1 frames: fewer frames are noisier than it
+            # was trained for, and the single-frame localizer is the one that knows that noise
+            if single.exists():
+                loc, lp, loc_path = lz.load_localizer(single)
+            else:
+                warnings_.append(f"{fr.n_frames} frame(s) but the shipped localizer expects sums of "
+                                 f"{2 * lp.sum_half_window + 1}: expect false detections in the noise")
+                log(f"warning: {warnings_[-1]}")
+        loc_source = str(loc_path.relative_to(config.ROOT))
+    else:
+        lp = lz.LocalizerParams(pixel_size_A=ps, n_crops=s.crops, epochs=s.epochs)
+        tr = ma.train_localizer_on_movie(np.asarray(fr.data), ps, s.seed, lp)
+        n_sum = min(2 * lp.sum_half_window + 1, fr.n_frames)
+        loc, loc_source = tr.model, f"trained on frame 1 of this file (summed with the next {n_sum - 1})"
+    train_s = time.perf_counter() - t_start
+    model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
+    # classes from column intensities need the WS2 chemistry (W, S, Mo contents)
+    res = ma.analyze_movie(np.asarray(fr.data), ps, loc, lp.pixel_size_A, model, unknown_below=s.unknown_below,
+                           progress=not s.quiet, column_physics=s.material == "WS2",
+                           lattice_a_A=_lattice_a(s.material), **ma.detection_options(lp))
+    table = res.table
+    lat = table.attrs.get("column_lattice")
+    columns = ({"column_sigma_A": lat.sigma_px * ps, "s2_over_w": lat.s2_ratio,
+                "haadf_exponent": lat.haadf_exponent, "gain": table.attrs.get("column_gain")}
+               if lat is not None else None)
+    first = s.frames[0] if s.frames is not None and s.frames[0] else 0
+    summary = _summary_head(job)
+    summary.update({
+        "localizer": loc_source, "column_intensities": columns,
+        "detections": int(len(table)),
+        "counts_per_class": table["class"].value_counts().to_dict(),
+        "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),
+        "localizer_train_s": train_s, "analysis_s": res.seconds["total"],
+        "frames_per_s": res.frames_per_s, "warnings": warnings_,
+    })
+    if fr.n_frames > 1:
+        tracks = tk.renumber_tracks(tk.link_movie(table, lp.sum_half_window))
+        table = table.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
+        summary["tracks"] = int(tracks["track"].nunique())
+    _write_figures(job, table, folder, list(structures.CLASS_NAMES) + [ma.UNKNOWN])
+    cache.write_table(table.assign(frame=table["frame"] + first + 1), folder / "defects.csv", overwrite=True)
+    summary["total_s"] = time.perf_counter() - t_start
+    (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    return summary
+
+
+def _lattice_a(material: str) -> float:
+
+    return LATTICE_CONSTANTS_A[material]
+
+
+def analyze_file(path, out, settings: AnalysisSettings | None = None, overwrite: bool = False,
+                 log=None) -> dict:
+    """Analyze one microscope file into the result folder ``out``; returns the summary.
+
+    Parameters
+    ----------
+    path : file to read (any format of :mod:`helpers.io.readers`).
+    out : result folder; must not exist, or hold a previous result (then ``overwrite`` replaces it
+        atomically). Never the input, the working folder, or a folder this command did not write.
+    settings : :class:`AnalysisSettings` (defaults when None).
+    log : callable taking one line for warnings (default: print to stderr).
+
+    Raises :class:`InputError` for every expected problem, before any heavy work.
+    """
+
+    settings = (settings or AnalysisSettings()).check()
+    log = log or (lambda line: print(line, file=sys.stderr))
+    job = prepare_file(path, out, settings, overwrite)
+    for w in job.warnings:
+        log(f"warning: {w}")
+    with ResultFolder(job.out, overwrite) as folder:
+        summary = _analyze_into(job, folder, log)
+    return summary

@@ -1,0 +1,46 @@
+"""The cached analysis table of a movie (CSV under ``data/generated/analysis``)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from helpers import config
+from helpers.classify.classifier import load_classifier
+from helpers.core.atomic import atomic_output
+from helpers.detect.localizer import (
+    load_localizer,
+)
+from helpers.detect.pipeline import (
+    analyze_movie,
+    detection_options,
+)
+
+
+def analysis_path(movie, profile: str | None = None):
+    """Where notebook 06 writes a movie's defect table (CSV, named by profile and movie hash)."""
+
+    profile = profile or config.get_profile()
+    return config.GENERATED_DIR / "analysis" / f"defects_{profile}_{movie.content_hash}.csv"
+
+
+def write_table(table: pd.DataFrame, path, overwrite: bool = False):
+    """The defect table as CSV, written atomically (refuses to replace a file unless told)."""
+
+    with atomic_output(path, overwrite, ".csv.part") as tmp:
+        table.to_csv(tmp, index=False, float_format="%.4f")
+    return path
+
+
+def load_or_analyze(movie, progress: bool = True) -> pd.DataFrame:
+    """The defect table of notebook 06 for this movie, or — when it was not run — the same analysis
+    as 06 (this profile's, else the shipped, localizer; the shipped classifier), written where 06
+    writes it."""
+
+    path = analysis_path(movie)
+    if path.exists():
+        return pd.read_csv(path)
+    loc, lp, _ = load_localizer()
+    model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
+    res = analyze_movie(movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A, model,
+                        progress=progress, **detection_options(lp))
+    write_table(res.table, path, overwrite=True)
+    return res.table

@@ -1,0 +1,263 @@
+"""From site amplitudes to contents: gain calibration, cross-talk removal and the decoding of every site."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from helpers.core.chemistry import CHALCOGEN, METAL, Chemistry, plausible_exponent
+from helpers.detect.areas import LATTICE
+from helpers.detect.column_model import ColumnLattice
+from helpers.detect.site_model import (
+    APPEAR_PER_FRAME,
+    CHANGE_PER_FRAME,
+    LEAVE_PER_FRAME,
+    MASKED,
+    PRIOR_DEFECT,
+    WS2,
+    SiteParams,
+    class_contents,
+    site_posteriors,
+    transition_matrix,
+)
+
+
+def _relative(s: pd.DataFrame, column: str, use=None):
+    """A reading relative to its frame's pristine level of its sublattice (median), plus the movie's
+    pristine level: a slowly changing gain or background cancels. Returns (reading, per-site spread
+    of its frame and sublattice (normalised MAD), pristine levels {sublattice: level}). ``use``
+    (bool per row): the rows the levels and spreads are measured on (the unmasked sites; a group
+    without any falls back to all its rows)."""
+    keys = [s["frame"], s["kind"]]
+    x = s[column]
+    if use is not None and not np.all(use):
+        xu = x.where(use)
+        centre = xu.groupby(keys).transform("median").fillna(x.groupby(keys).transform("median"))
+        dev = (x - centre).abs()
+        spread = (dev.where(use).groupby(keys).transform("median")
+                  .fillna(dev.groupby(keys).transform("median")) * 1.4826)
+    else:
+        centre = x.groupby(keys).transform("median")
+        spread = (x - centre).abs().groupby(keys).transform("median") * 1.4826
+    levels = {k: float(np.median(centre[s["kind"] == k])) for k in (METAL, CHALCOGEN) if (s["kind"] == k).any()}
+    base = s["kind"].map(levels).to_numpy(float)
+    return (s[column] - centre).to_numpy() + base, spread.to_numpy(), levels
+
+
+#: contents that differ from the pristine one of their sublattice by at least this share of the
+#: pristine metal column: the sites that calibrate the gain
+STRONG_CHANGE = 0.3
+
+
+def strong_changes(contents: dict) -> dict:
+    """{content: its change from the pristine content of its sublattice} for the contents whose
+    change is at least :data:`STRONG_CHANGE` of the metal column (WS2: Vw, Sw, Mo, W2s2, Ws)."""
+    metal = _pristine_level(contents, METAL)
+    return {c: v - _pristine_level(contents, k) for k in contents for c, v in contents[k].items()
+            if abs(v - _pristine_level(contents, k)) >= STRONG_CHANGE * metal}
+
+
+def _pristine_name(contents: dict, kind: str) -> str:
+    return next(iter(contents[kind]))
+
+
+def _pristine_level(contents: dict, kind: str) -> float:
+    return contents[kind][_pristine_name(contents, kind)]
+
+
+def calibrate_gain(reading, unbiased, kinds, classes, levels: dict, contents: dict, min_sites: int = 3) -> float:
+    """The factor by which a content change shows in the Gaussian-core reading: the summed change of
+    the sites decoded as strong defects (:func:`strong_changes`) in that reading over the same in
+    the halo-term reading (unbiased, noisier), each signed as its content's change. Sums, not a
+    regression on the noisy reading, so the noise neither selects nor attenuates. 1 when fewer
+    than ``min_sites`` such sites exist."""
+    base = np.array([levels[k] for k in kinds])
+    strong = strong_changes(contents)
+    cls = np.asarray(classes, object)
+    sel = np.isin(cls, list(strong))
+    if sel.sum() < min_sites:
+        return 1.0
+    d0, d1 = (np.asarray(reading) - base)[sel], (np.asarray(unbiased) - base)[sel]
+    sign = np.sign(pd.Series(cls[sel]).map(strong).to_numpy(float))
+    den = (d1 * sign).sum()
+    return float(np.clip((d0 * sign).sum() / den, 0.7, 1.4)) if den > 0 else 1.0
+
+
+def neighbour_offsets(lattice: ColumnLattice) -> dict:
+    """Lattice-index offsets (di, dj) of the nearest neighbours of a site: ``(kind, "other")`` the
+    three of the other sublattice (a/√3 away), ``(kind, "same")`` the six of its own (a away)."""
+    A = lattice.vectors
+    cf = np.asarray(lattice.chalcogen_frac, float)
+    d = np.array([(i, j) for i in range(-2, 3) for j in range(-2, 3)], float)
+    a = float(np.linalg.norm(A[0]))
+    out = {}
+    for kind, own, oth in ((METAL, np.zeros(2), cf), (CHALCOGEN, cf, np.zeros(2))):
+        dist_o = np.linalg.norm((d + oth - own) @ A, axis=1)
+        dist_s = np.linalg.norm(d @ A, axis=1)
+        out[(kind, "other")] = d[np.abs(dist_o - a / np.sqrt(3)) < 0.1 * a].astype(int)
+        out[(kind, "same")] = d[np.abs(dist_s - a) < 0.1 * a].astype(int)
+    return out
+
+
+def neighbour_sums(frames, kinds, i, j, values, offsets: dict, frame_offset: int = 0) -> dict:
+    """Per site and frame, the sum of ``values`` over its nearest neighbours of the other sublattice
+    (``"other"``) and of its own (``"same"``), from the lattice indices (missing neighbours: 0);
+    ``frame_offset``: the neighbours' values ``frame_offset`` frames later."""
+    frames, i, j = (np.asarray(x, np.int64) for x in (frames, i, j))
+    kbit = (np.asarray(kinds, object) == CHALCOGEN).astype(np.int64)
+    off = 1 << 20
+
+    def code(f, k, ii, jj):
+        return ((f * 2 + k) << 42) + ((ii + off) << 21) + (jj + off)
+
+    keys = code(frames, kbit, i, j)
+    order = np.argsort(keys)
+    sk = keys[order]
+    v = np.asarray(values, float)[order]
+    out = {}
+    for rel in ("other", "same"):
+        total = np.zeros(len(keys))
+        for kind, kb in ((METAL, 0), (CHALCOGEN, 1)):
+            sel = kbit == kb
+            nk = 1 - kb if rel == "other" else kb
+            for di, dj in offsets[(kind, rel)]:
+                q = code(frames[sel] + frame_offset, nk, i[sel] + di, j[sel] + dj)
+                pos = np.clip(np.searchsorted(sk, q), 0, len(sk) - 1)
+                hit = sk[pos] == q
+                total[np.flatnonzero(sel)[hit]] += v[pos[hit]]
+        out[rel] = total
+    return out
+
+
+#: the probability that a defect arrives on a site in a frame in which one of its neighbours (same
+#: sublattice, one lattice step away) lost its defect: the share of departures that are hops
+HOP_ARRIVAL = 0.3
+
+
+def _hop_arrivals(s: pd.DataFrame, kinds, post_def, offsets: dict) -> np.ndarray:
+    """Per site and frame, the probability that a defect arrives: :data:`APPEAR_PER_FRAME`, plus
+    :data:`HOP_ARRIVAL` times the probability that a neighbour of the same sublattice lost its defect
+    between the frame before and the frame after (a hop goes to one of six neighbours: the
+    neighbour's loss is shared among them, so a sixth of it counts)."""
+    f, i, j = s["frame"].to_numpy(), s["i"].to_numpy(), s["j"].to_numpy()
+    before = neighbour_sums(f, kinds, i, j, post_def, offsets, frame_offset=-1)["same"]
+    after = neighbour_sums(f, kinds, i, j, post_def, offsets, frame_offset=1)["same"]
+    left = np.clip(before - after, 0.0, 6.0) / 6.0
+    return np.clip(APPEAR_PER_FRAME + HOP_ARRIVAL * left, APPEAR_PER_FRAME, 0.5)
+
+
+def _remove_crosstalk(rel, kinds, cls, s: pd.DataFrame, contents: dict, offsets: dict):
+    """Readings freed of the share a neighbour's content change leaves in them.
+
+    A defect changes its column's probe tail too, which the Gaussian-core model of its neighbours
+    partly reads as theirs (measured on the standard movie: a chalcogen column beside a W vacancy
+    reads ~0.02 metal units low, a quarter of a single vacancy). The share is linear in the
+    neighbours' change: per sublattice and neighbour shell, the coefficient is fitted on the sites
+    decoded as pristine (their reading minus the pristine content, against the summed decoded
+    change of their neighbours), then subtracted from every reading."""
+    change = {c: v - _pristine_level(contents, k) for k in contents for c, v in contents[k].items()}
+    dc = pd.Series(cls).map(change).fillna(0.0).to_numpy(float)
+    sums = neighbour_sums(s["frame"], kinds, s["i"], s["j"], dc, offsets)
+    pristine_level = np.array([_pristine_level(contents, k) for k in kinds])
+    res = rel - pristine_level
+    out = rel.copy()
+    coef = {}
+    for kind in (METAL, CHALCOGEN):
+        sel = (kinds == kind) & (np.asarray(cls, object) == _pristine_name(contents, kind))
+        X = np.stack([sums["other"][sel], sums["same"][sel]], 1)
+        use = np.abs(X).sum(1) > 0
+        if use.sum() < 20:
+            continue
+        beta = np.linalg.lstsq(X[use], res[sel][use], rcond=None)[0]
+        coef[kind] = {"other": float(beta[0]), "same": float(beta[1])}
+        k = kinds == kind
+        out[k] = rel[k] - beta[0] * sums["other"][k] - beta[1] * sums["same"][k]
+    return out, coef
+
+
+def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistry: Chemistry = WS2):
+    """Content of every site in every frame: the pristine level and noise of each sublattice from
+    each frame's own sites, the gain from :func:`calibrate_gain`, then :func:`site_posteriors` over
+    each site's frames. ``sites`` gains the decoded columns in place (no copy of a long table).
+    Returns (sites, contents, noise, gain, HAADF exponent used, warnings)."""
+    s = sites
+    lattice_area = s["area"].to_numpy() == LATTICE if "area" in s else np.ones(len(s), bool)
+    rel, spread, levels = _relative(s, "ratio", lattice_area)
+    rel_h, _, _ = _relative(s, "ratio_halo", lattice_area)
+    s["z"] = (rel - s["kind"].map(levels).to_numpy(float)) / spread
+    metal_c, chal_c = levels.get(METAL, np.nan), levels.get(CHALCOGEN, np.nan)
+    kinds = s["kind"].to_numpy()
+    noise = {k: float(np.median(spread[(kinds == k) & lattice_area] if np.any((kinds == k) & lattice_area)
+                                else spread[kinds == k])) for k in levels}
+    if not np.isfinite(chal_c) or not 0 < chal_c < 4 * metal_c or noise[METAL] > 0.5 * metal_c:
+        raise ValueError(f"pristine chalcogen/metal reading {chal_c:.3f}/{metal_c:.3f} at a noise of "
+                         f"{noise[METAL]:.3f} is not that of a transition-metal dichalcogenide lattice: "
+                         "check the pixel size and the material")
+    exponent, warning = plausible_exponent(chemistry, chal_c / metal_c)
+    notes = [warning] if warning else []
+    contents = class_contents(metal_c, chal_c, chemistry, exponent)
+    # shot noise: the variance of a reading grows linearly with the content it holds; the two
+    # pristine contents (metal, chalcogen) and their measured noise fix the line
+    slope = ((noise[METAL] ** 2 - noise[CHALCOGEN] ** 2) / (metal_c - chal_c)
+             if abs(metal_c - chal_c) > 1e-6 * metal_c else 0.0)
+    if slope > 0:
+        floor = noise[CHALCOGEN] ** 2 - slope * chal_c
+        if floor < 0.25 * noise[CHALCOGEN] ** 2:  # the line would leave an empty column (almost) noiseless:
+            floor = 0.25 * noise[CHALCOGEN] ** 2  # keep a quarter of the chalcogen's variance, through the metal's
+            slope = max((noise[METAL] ** 2 - floor) / metal_c, 0.0)
+    else:
+        slope, floor = 0.0, max(noise.values()) ** 2
+
+    def noise_of(content):
+        return np.sqrt(np.maximum(floor + slope * np.maximum(content, 0.0), 0.25 * floor))
+
+    # one code per site (kind, i, j): integer keys, no strings per reading
+    key = ((s["kind"].to_numpy() == CHALCOGEN).astype(np.int64) << 42) \
+        | ((s["i"].to_numpy(np.int64) + (1 << 20)) << 21) | (s["j"].to_numpy(np.int64) + (1 << 20))
+    codes = pd.factorize(key)[0]
+    frames = s["frame"].to_numpy()
+    T = int(frames.max()) + 1
+    cls = np.empty(len(s), object)
+    post_best = np.zeros(len(s))
+    post_def = np.zeros(len(s))
+    gain = 1.0
+    offsets = neighbour_offsets(lattice)
+    rel0 = rel.copy()
+    crosstalk = {}
+    appear = None
+    for step in range(4):  # decode; calibrate the gain; decode; correct the crosstalk; decode;
+        # let a neighbour's departing defect make its arrival likely; decode
+        for kind in (METAL, CHALCOGEN):
+            sel = np.flatnonzero(kinds == kind)
+            names = list(contents[kind])  # pristine first
+            cp = contents[kind][names[0]]
+            means = np.array([cp + gain * (contents[kind][c] - cp) for c in names])
+            sc, inv = np.unique(codes[sel], return_inverse=True)
+            obs = np.full((len(sc), T), np.nan)
+            obs[inv, frames[sel]] = np.where(lattice_area[sel], rel[sel], np.nan)  # masked: unobserved
+            trans = transition_matrix(len(names), APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME)
+            app = None
+            if appear is not None:
+                app = np.full((len(sc), T), APPEAR_PER_FRAME)
+                app[inv, frames[sel]] = appear[sel]
+            post = site_posteriors(obs, means, noise_of(means), trans, PRIOR_DEFECT, appear=app)
+            pr = post[inv, frames[sel]]  # (len(sel), K)
+            best = pr[:, 1:].argmax(1) + 1
+            is_def = pr[:, 0] < p.pristine_below
+            cls[sel] = np.where(is_def, np.array(names, object)[best], names[0])
+            post_best[sel] = np.where(is_def, pr[np.arange(len(sel)), best], pr[:, 0])
+            post_def[sel] = 1 - pr[:, 0]
+        if step == 0:
+            gain = calibrate_gain(rel, rel_h, kinds, cls, levels, contents)
+        elif step == 1:
+            rel, crosstalk = _remove_crosstalk(rel0, kinds, cls, s, contents, offsets)
+        elif step == 2:
+            appear = _hop_arrivals(s, kinds, post_def, offsets)
+    # the content each reading stands for, the gain taken out (metal units)
+    pristine = s["kind"].map({k: _pristine_level(contents, k) for k in contents}).to_numpy(float)
+    s["content"] = pristine + (rel - pristine) / gain
+    cls[~lattice_area] = MASKED
+    s["significant"] = ~np.isin(cls, [_pristine_name(contents, k) for k in contents] + [MASKED])
+    s["class"] = cls
+    s["probability"] = np.where(lattice_area, post_best, np.nan)
+    s["posterior_defect"] = post_def
+    return s, contents, noise, gain, exponent, notes

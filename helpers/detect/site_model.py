@@ -1,0 +1,181 @@
+"""What a site can hold and the hidden Markov model of its content through time."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from helpers.core.chemistry import CHALCOGEN, METAL, Chemistry, chemistry_of
+from helpers.core.windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
+from helpers.detect.areas import AreaParams
+
+#: the chemistry read unless another is given: WS2 with Mo as its substituent (the poster's classes)
+WS2 = chemistry_of("WS2")
+
+
+#: the single chalcogen vacancy (one atom of a chalcogen column missing)
+VS = "Vs"
+
+
+PRISTINE = {METAL: WS2.pristine(METAL), CHALCOGEN: WS2.pristine(CHALCOGEN)}
+
+
+#: class names of a WS2 reading (the poster's names; the single S vacancy as ``Vs``)
+CONTENT_CLASSES = {k: tuple(WS2.site_contents()[k])[1:] for k in (METAL, CHALCOGEN)}
+
+
+DEFECT_CLASSES = WS2.defect_classes()
+
+
+UNKNOWN = "unknown"
+
+
+#: default margin (Å) from the frame edge inside which no site is read: the classifier window's half
+EDGE_MARGIN_A = WINDOW_PX * LIBRARY_PIXEL_SIZE_A / 2
+
+
+SITE_COLUMNS = ["frame", "kind", "i", "j", "row", "col", "x_A", "y_A", "amplitude", "ratio", "content",
+                "z", "significant", "class", "probability", "area"]
+
+
+#: class of a site in an area the lattice does not describe (:mod:`helpers.detect.areas`): read, not decoded
+MASKED = "masked"
+
+
+def class_contents(metal_ratio: float, chalcogen_ratio: float, chemistry: Chemistry = WS2,
+                   exponent: float | None = None) -> dict:
+    """Expected reading (in pristine-metal units) of every content on each sublattice, pristine
+    first, from the measured pristine levels (:meth:`helpers.core.chemistry.Chemistry.contents`; the
+    HAADF exponent from their ratio unless given)."""
+    n = chemistry.exponent_from_ratio(chalcogen_ratio / metal_ratio) if exponent is None else exponent
+    return chemistry.contents(metal_ratio, chalcogen_ratio, n)
+
+
+#: per frame and site: a defect appears on a pristine site (born or hopped in), leaves (healed or
+#: hopped out), changes into another defect content — the prior of the site model, chosen once
+#: as orders of magnitude of what beam-driven defects do, not fitted to any movie
+APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME = 1e-3, 0.02, 0.01
+
+
+#: prior probability that a site holds a defect in the first frame (or in a single image)
+PRIOR_DEFECT = 0.01
+
+
+#: a site is reported as a defect when the posterior probability of its pristine content is below
+#: this
+PRISTINE_BELOW = 0.5
+
+
+@dataclass
+class SiteParams:
+    """Settings of the site reading (lengths in Å)."""
+
+    radius_A: float = 5.0  # fitting disc of each site
+    edge_margin_A: float = EDGE_MARGIN_A
+    sum_half_window: int = 2  # movies: each frame read on its registered sum with ±this many
+    reference_neighbours: int = 12
+    bins: int = 4
+    #: follow scan distortion and strain: place each site by the local lattice phase
+    #: (:func:`local_displacements`), smoothed over ``distortion_sigma_A``
+    follow_distortion: bool = True
+    distortion_sigma_A: float = 5.0
+    #: a site is reported as a defect when the posterior probability of its pristine content is
+    #: below this
+    pristine_below: float = PRISTINE_BELOW
+    #: width σ (Å) of the halo term of the calibration reading (:func:`_site_filters`): each site is
+    #: read twice, with Gaussian cores only (least noise, what is decoded) and with a halo term
+    #: (unbiased content); the second calibrates the gain of the first
+    halo_A: float = 2.0
+    #: find the areas the lattice does not describe (holes, contamination, thicker layers, other
+    #: grains: :func:`helpers.detect.areas.find_areas`) and never report their sites as defects
+    mask_areas: bool = True
+    areas: AreaParams = field(default_factory=AreaParams)
+    #: movies: the areas are found on the registered sum of every this many-th frame
+    areas_every: int = 50
+
+    def margin_px(self, pixel_size_A: float) -> float:
+        """Distance (px) from the frame edge inside which no site is read."""
+        return max(self.edge_margin_A, self.radius_A) / pixel_size_A + 2
+
+
+def _log_gauss(x, mu, sd):
+    return -0.5 * ((x - mu) / sd) ** 2 - np.log(sd)
+
+
+def transition_matrix(K: int, appear: float, leave: float, change: float, pristine: int = 0) -> np.ndarray:
+    """Per-frame content changes of one site (K contents, ``pristine`` the pristine one): a defect
+    appears on a pristine site with probability ``appear`` (born, or hopped in), leaves it with
+    ``leave`` (healed, or hopped out), turns into another defect content with ``change``; each
+    shared evenly among the contents it can go to."""
+    T = np.full((K, K), change / max(K - 2, 1))
+    T[pristine] = appear / (K - 1)
+    T[:, pristine] = leave
+    T[pristine, pristine] = 1 - appear
+    for k in range(K):
+        if k != pristine:
+            T[k, k] = 1 - leave - change * (K - 2) / max(K - 2, 1)
+    return T
+
+
+def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndarray, prior_defect: float,
+                    pristine: int = 0, appear=None) -> np.ndarray:
+    """Posterior probability of each content state of each site in each frame (hidden Markov model).
+
+    ``obs`` (n_sites, n_frames): the site's reading per frame (NaN where it was not read);
+    ``means`` (K,): the reading each content gives; ``sd``: the reading noise of one frame (one
+    value, or one per content: shot noise grows with the content). A site
+    changes its content from one frame to the next as ``transitions`` (K × K, rows from; see
+    :func:`transition_matrix`); the first
+    frame is pristine with probability 1 − ``prior_defect``. ``appear`` (n_sites, n_frames),
+    optional: per site and frame, the probability that a defect appears on the pristine site between
+    the previous frame and this one (replacing the pristine row of ``transitions``; a neighbour's
+    defect that just left makes its arrival likely). Forward–backward (scaled messages), all sites at
+    once. With one frame this is Bayes' rule with that prior.
+    """
+    x = np.asarray(obs, float)
+    n, T = x.shape
+    K = len(means)
+    trans = np.asarray(transitions, float)
+    prior = np.full(K, prior_defect / (K - 1))
+    prior[pristine] = 1 - prior_defect
+    sd = np.broadcast_to(np.asarray(sd, float), (K,))
+    le = _log_gauss(x[:, :, None], np.asarray(means)[None, None], sd[None, None])  # (n, T, K)
+    le = np.where(np.isfinite(x)[:, :, None], le, 0.0)
+    # emissions scaled by their largest state per site and frame: the forward and backward messages
+    # are renormalised every frame, so linear probabilities neither under- nor overflow
+    emis = np.exp(le - le.max(axis=2, keepdims=True))
+    del le
+    app = None if appear is None else np.clip(np.asarray(appear, float), 1e-12, 0.999)
+    others = [k for k in range(K) if k != pristine]
+
+    def step_forward(a, t):  # a (n, K) at frame t−1 → predicted at frame t
+        out = a @ trans
+        if app is not None:  # the pristine row differs per site
+            row = np.empty((n, K))
+            row[:, others] = (app[:, t] / (K - 1))[:, None]
+            row[:, pristine] = 1 - app[:, t]
+            out += a[:, pristine, None] * (row - trans[pristine][None])
+        return out
+
+    def step_backward(b, t):  # b (n, K): emission × backward message at frame t → backward at t−1
+        out = b @ trans.T
+        if app is not None:
+            row = np.empty((n, K))
+            row[:, others] = (app[:, t] / (K - 1))[:, None]
+            row[:, pristine] = 1 - app[:, t]
+            out[:, pristine] += ((row - trans[pristine][None]) * b).sum(1)
+        return out
+
+    fwd = np.empty((n, T, K))
+    a = prior[None] * emis[:, 0]
+    fwd[:, 0] = a / a.sum(1, keepdims=True)
+    for t in range(1, T):
+        a = step_forward(fwd[:, t - 1], t) * emis[:, t]
+        fwd[:, t] = a / a.sum(1, keepdims=True)
+    post = fwd  # reused in place: posterior ∝ forward × backward
+    b = np.ones((n, K))
+    for t in range(T - 2, -1, -1):
+        b = step_backward(emis[:, t + 1] * b, t + 1)
+        b /= b.sum(1, keepdims=True)
+        post[:, t] *= b
+    return post / post.sum(2, keepdims=True)

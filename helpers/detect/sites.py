@@ -1,0 +1,243 @@
+"""Every lattice site read: column contents of both sublattices through time, and the defects.
+
+The detector of DefectFinder's default path (``docs/site_reading.md``). Instead of asking a network
+where the defects are, every metal and chalcogen site of the lattice is measured in every frame,
+and a site is a defect where its column content differs from the pristine content of its
+sublattice by more than the noise allows:
+
+1. The lattice (vectors, which honeycomb site holds the chalcogen columns, column width) is fitted
+   on the data (:func:`helpers.detect.lattice.fit_column_lattice`, on the central part of the registered
+   sum of the first frames); it is placed in every frame by its Fourier phases, the drift from
+   phase correlation choosing the translate so that a site keeps its indices (i, j) in every frame,
+   and each site follows the local lattice phase (scan distortion, strain:
+   :func:`local_displacements`).
+2. Every site whose fitting disc (and classifier window: 9.6 Å) lies inside the frame is read by
+   linear least squares — Gaussians of the fitted width on all lattice sites within ``radius_A``
+   plus a plane (:func:`_site_filters`) — twice: cores only, and with a halo term that takes the
+   probe tail's share of a content change; the second calibrates the gain of the first
+   (:func:`calibrate_gain`). The amplitude over the median of the nearest metal columns is the
+   content in metal units; the share a neighbour's change leaves in it is removed
+   (:func:`_remove_crosstalk`).
+3. The pristine level and the noise of one reading of each sublattice are measured on each
+   frame's own sites (median, normalised MAD; the noise grows with the content, as shot noise does).
+4. Each site's readings through the movie go into a hidden Markov model of its content
+   (:func:`site_posteriors`): pristine, or a defect content of its sublattice — metal site empty
+   (``Vw``), one chalcogen (``Sw``), a lighter metal (``Mo``); chalcogen site empty (``Vs2``), one
+   atom (``Vs``), a metal (``W2s2``), metal + chalcogen (``Ws``). A site is a defect in a frame
+   where its pristine content is the less probable one. One image: the same with one frame.
+
+Positions are (row, col) px with pixel centres at integer coordinates; lengths in Å.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from helpers.core.chemistry import CHALCOGEN, METAL, Chemistry
+from helpers.core.validation import check_image, check_pixel_size
+from helpers.detect.areas import AREA_NAMES, AreaMap, find_areas
+from helpers.detect.column_model import ColumnLattice
+from helpers.detect.lattice import fit_column_lattice
+from helpers.detect.registration import frame_shifts, registered_sum
+from helpers.detect.site_decode import (
+    _decode,
+)
+from helpers.detect.site_measure import (
+    _RecentFrames,
+    central_crop,
+    enumerate_sites,
+    frame_origins,
+    local_displacements,
+    measure_amplitude_sets,
+    metal_reference,
+    plausible_width,
+)
+from helpers.detect.site_model import (
+    SITE_COLUMNS,
+    WS2,
+    SiteParams,
+)
+
+
+def defects_of(sites: pd.DataFrame) -> pd.DataFrame:
+    """The defects of a classified site table: the significant sites (their content is not the
+    pristine one)."""
+    return sites[sites["significant"]]
+
+
+@dataclass
+class SiteReading:
+    """Every site of every frame read (``sites``), the lattice, and what the reading measured."""
+
+    sites: pd.DataFrame
+    lattice: ColumnLattice
+    contents: dict  # sublattice → {class: reading in metal units}
+    noise: dict  # sublattice → reading noise of one frame (metal units)
+    gain: float
+    shifts: np.ndarray
+    seconds: dict
+    chemistry: Chemistry = WS2
+    haadf_exponent: float = float("nan")  # used for the contents of non-host elements
+    chalcogen_over_metal: float = float("nan")  # pristine chalcogen / metal column reading, measured
+    warnings: list = field(default_factory=list)  # implausible measurements replaced by priors
+    #: {first frame: :class:`helpers.detect.areas.AreaMap`} where the areas were found (frames until the
+    #: next key use it, shifted by the drift); empty when not masked
+    area_maps: dict = field(default_factory=dict)
+
+    @property
+    def defects(self) -> pd.DataFrame:
+        """The rows of ``sites`` that are defects."""
+        return defects_of(self.sites)
+
+    def area_fractions(self) -> dict:
+        """Share of the image area of each kind of area (:data:`helpers.detect.areas.AREA_NAMES`) and
+        ``masked``, averaged over the maps found; {} when not masked."""
+        if not self.area_maps:
+            return {}
+        fr = [m.fractions() for m in self.area_maps.values()]
+        return {k: float(np.mean([f[k] for f in fr])) for k in fr[0]}
+
+    def area_map_of(self, frame: int) -> tuple[AreaMap | None, np.ndarray]:
+        """The area map that frame ``frame`` uses and its offset (row, col px) into that frame: the
+        drift since the frame it was found on. (None, 0) when not masked."""
+        keys = [k for k in self.area_maps if k <= frame]
+        if not keys:
+            return None, np.zeros(2)
+        t0 = max(keys)
+        return self.area_maps[t0], np.asarray(self.shifts[frame], float) - np.asarray(self.shifts[t0], float)
+
+
+#: the lattice is fitted on the central part of the first frame(s): at least this many px and this
+#: many Å across (the fit's cost grows with the area; 100 Å hold ~10^3 unit cells, enough for
+#: lattice vectors good to ~10^-4)
+LATTICE_FIT_PX, LATTICE_FIT_A = 512, 100.0
+
+
+def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p: SiteParams | None = None,
+               shifts=None, lattice: ColumnLattice | None = None, progress: bool = False,
+               chemistry: Chemistry = WS2) -> SiteReading:
+    """Read every lattice site of an image or a movie and find the defects among them.
+
+    ``chemistry`` (:func:`helpers.core.chemistry.chemistry_of`): the material's elements and candidate
+    dopants, which name the contents read; ``lattice_a_A`` defaults to its lattice constant.
+
+    ``frames``: (H, W) or (n, H, W) in counts (or any linear intensity). The lattice is fitted on
+    the registered sum of the first 2·``p.sum_half_window`` + 1 frames unless given; each frame is
+    read on its own (independent noise); each site's contents through the movie come from
+    :func:`site_posteriors`, so a defect seen for many frames is found at a dose at which one frame
+    could not show it. Returns a :class:`SiteReading` whose ``sites`` has one row per site and frame
+    (columns :data:`SITE_COLUMNS`).
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+
+    p = p or SiteParams()
+    ps = check_pixel_size(pixel_size_A)
+    if getattr(frames, "ndim", None) == 3 and not isinstance(frames, np.ndarray):
+        arr = _RecentFrames(frames, 2 * p.sum_half_window + 2)  # a lazy stack: read each frame once
+    else:
+        arr = np.asarray(frames)
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3:
+            raise ValueError(f"frames must be an image or a stack, got shape {arr.shape}")
+    check_image(np.asarray(arr[0]), "frame", min_shape=(16, 16))
+    t0 = time.perf_counter()
+    n = len(arr)
+    if shifts is None:
+        shifts = frame_shifts(arr) if n > 1 else np.zeros((1, 2))
+    if lattice is None:
+        first = registered_sum(arr, shifts, 0, p.sum_half_window)[0] if n > 1 else arr[0]
+        size = max(LATTICE_FIT_PX, int(np.ceil(LATTICE_FIT_A / ps)))
+        a = chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A
+        lattice = fit_column_lattice(central_crop(first, size), ps, a)
+    lattice, width_note = plausible_width(lattice)
+    t_lat = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    origins = frame_origins(arr, lattice, shifts)
+    cols = {k: [] for k in ("frame", "kind", "i", "j", "row", "col", "amplitude", "ratio", "ratio_halo", "area")}
+    area_maps, t_areas, area_at = {}, 0.0, None
+    shifts = np.asarray(shifts, float)
+    for t in tqdm(range(n), desc="reading sites", disable=not progress):
+        img = arr[t].astype(np.float64)
+        kinds, pos, ij = enumerate_sites(img.shape, origins[t], lattice, p.margin_px(ps))
+        ref_img = None
+        if p.follow_distortion:  # the local lattice phase of the frame's registered sum (less noise)
+            ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
+            pos = pos + local_displacements(ref_img, lattice, origins[t], p.distortion_sigma_A / ps, pos)
+        if p.mask_areas:
+            if t % max(int(p.areas_every), 1) == 0:
+                ta = time.perf_counter()
+                if ref_img is None:
+                    ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
+                area_maps[t] = find_areas(ref_img, lattice, ps, p.areas)
+                if t:  # only the first map keeps its measures (figures); later ones their labels
+                    area_maps[t].lattice_amplitude = area_maps[t].background = None
+                area_at, t_areas = t, t_areas + time.perf_counter() - ta
+            # a feature at x in frame t0 is at x + shifts[t] − shifts[t0] in frame t
+            area = area_maps[area_at].at(pos - (shifts[t] - shifts[area_at]))
+        else:
+            area = np.zeros(len(kinds), np.uint8)
+        amp, amp_h = measure_amplitude_sets(img, kinds, pos, lattice, p.radius_A, p.bins, (0.0, p.halo_A)).T
+        ref = metal_reference(pos, kinds, amp, p.reference_neighbours)
+        ref_h = metal_reference(pos, kinds, amp_h, p.reference_neighbours)
+        # compact columns: a long movie's table grows by one row per site and frame
+        for k, v in (("frame", np.full(len(kinds), t, np.int32)), ("kind", kinds), ("i", ij[:, 0].astype(np.int32)),
+                     ("j", ij[:, 1].astype(np.int32)), ("row", pos[:, 0]), ("col", pos[:, 1]),
+                     ("amplitude", amp.astype(np.float32)), ("ratio", (amp / ref).astype(np.float32)),
+                     ("ratio_halo", (amp_h / ref_h).astype(np.float32)), ("area", area.astype(np.uint8))):
+            cols[k].append(v)
+    sites = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+    del cols
+    sites["x_A"], sites["y_A"] = sites["col"] * ps, sites["row"] * ps
+    t_read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sites, contents, noise, gain, exponent, notes = _decode(sites, p, lattice, chemistry)
+    notes = ([width_note] if width_note else []) + notes
+    seconds = {"lattice": t_lat, "read": t_read - t_areas, "areas": t_areas, "decode": time.perf_counter() - t0}
+    seconds["total"] = sum(seconds.values())
+    keep = SITE_COLUMNS + ["ratio_halo", "posterior_defect"]
+    sites.drop(columns=[c for c in sites.columns if c not in keep], inplace=True)
+    return SiteReading(sites[keep] if list(sites.columns) != keep else sites, lattice, contents, noise, gain,
+                       np.asarray(shifts, float), seconds, chemistry, exponent,
+                       contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)] / contents[METAL][chemistry.pristine(METAL)],
+                       notes, area_maps)
+
+
+def defect_table(reading: SiteReading) -> pd.DataFrame:
+    """The defects of a reading in the command's table layout: frame, id (per frame), x/y in px and
+    Å (the site's fitted lattice position), class, probability (posterior of that content), site
+    (metal / chalcogen), i, j (lattice indices, the same site in every frame), content (metal units),
+    z (one frame's reading against its sublattice)."""
+    d = reading.defects
+    out = pd.DataFrame({"frame": d["frame"].to_numpy(), "x_px": d["col"].to_numpy(),
+                        "y_px": d["row"].to_numpy(), "x_A": d["x_A"].to_numpy(), "y_A": d["y_A"].to_numpy(),
+                        "class": d["class"].to_numpy(), "probability": d["probability"].to_numpy(),
+                        "site": d["kind"].to_numpy(), "i": d["i"].to_numpy(), "j": d["j"].to_numpy(),
+                        "content": d["content"].to_numpy(), "z": d["z"].to_numpy()})
+    out = out.sort_values(["frame", "y_px", "x_px"], kind="stable").reset_index(drop=True)
+    out.insert(1, "id", out.groupby("frame").cumcount())
+    return out
+
+
+def site_table(reading: SiteReading, frames: slice | None = None) -> pd.DataFrame:
+    """Every site of every frame (``sites.csv``; ``frames``: those frames only): positions as x/y px
+    and Å, the reading, its z-score, the decoded content class (``W``/``S2`` for pristine sites) and
+    its posterior probability."""
+    s = reading.sites
+    if frames is not None:
+        f = s["frame"].to_numpy()
+        lo, hi = np.searchsorted(f, [frames.start or 0, frames.stop if frames.stop is not None else f.max() + 1])
+        s = s.iloc[lo:hi]
+    return pd.DataFrame({"frame": s["frame"], "site": s["kind"], "i": s["i"], "j": s["j"],
+                         "x_px": s["col"], "y_px": s["row"], "x_A": s["x_A"], "y_A": s["y_A"],
+                         "amplitude": s["amplitude"], "content": s["content"], "z": s["z"],
+                         "class": s["class"], "probability": s["probability"],
+                         "defect": s["significant"],
+                         "area": pd.Categorical.from_codes(s["area"].to_numpy(np.int8) if "area" in s
+                                                           else np.zeros(len(s), np.int8),
+                                                           [AREA_NAMES[k] for k in sorted(AREA_NAMES)])})

@@ -1,0 +1,66 @@
+"""Scores: confusion matrices and per-class precision, recall and F1 (no division by zero)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from helpers.evaluation.matching import match_points
+
+
+def in_read_area(table: pd.DataFrame, frame_shape, pixel_size_A: float, margin_A: float) -> pd.DataFrame:
+    """Rows of a table with x_A, y_A (Å; pixel centres at multiples of the pixel size) that lie at
+    least ``margin_A`` inside a frame of ``frame_shape`` px: where a reader that leaves a border
+    of that width can report defects."""
+    h, w = frame_shape[-2:]
+    x, y = table["x_A"], table["y_A"]
+    return table[(x >= margin_A) & (x <= (w - 1) * pixel_size_A - margin_A)
+                 & (y >= margin_A) & (y <= (h - 1) * pixel_size_A - margin_A)]
+
+
+def score_defects(found: pd.DataFrame, truth: pd.DataFrame, pixel_size_A: float, frame_shape,
+                  margin_A: float = 0.0, tolerances=(1.0, 0.5), classes=None) -> dict:
+    """Reported defects against the truth, frame by frame (one-to-one matching within each tolerance).
+
+    ``found``, ``truth``: frame, x_A, y_A, class. The truth is restricted to the read area (``margin_A``
+    inside the frame, :func:`in_read_area`); reported defects outside it count as false and are
+    counted apart (``reported_in_margin``). Returns, per tolerance, precision / recall / F1; at the
+    first tolerance, per-class recall (found, whatever class), class accuracy on found defects of
+    ``classes`` (default: every true class), and the position errors of matched pairs (mean x and y
+    bias, median distance, Å).
+    """
+
+    truth = in_read_area(truth, frame_shape, pixel_size_A, margin_A)
+    inside = in_read_area(found, frame_shape, pixel_size_A, margin_A - 1e-6)
+    out = {"reported_in_margin": int(len(found) - len(inside)), "true_defects": int(len(truth)),
+           "reported": int(len(found))}
+    frames = sorted(set(truth["frame"]).union(found["frame"]))
+    tf = {f: g for f, g in truth.groupby("frame")}
+    ff = {f: g for f, g in found.groupby("frame")}
+    empty = truth.iloc[:0]
+    for k, tol in enumerate(tolerances):
+        tp = fp = fn = 0
+        pairs = []
+        for f in frames:
+            t, d = tf.get(f, empty), ff.get(f, found.iloc[:0])
+            m = match_points(d[["x_A", "y_A"]].to_numpy(), t[["x_A", "y_A"]].to_numpy(), tol)
+            tp, fp, fn = tp + m.tp, fp + m.fp, fn + m.fn
+            if k == 0 and len(m.pairs):
+                pairs.append(pd.DataFrame({"true_class": t["class"].to_numpy()[m.pairs[:, 1]],
+                                           "class": d["class"].to_numpy()[m.pairs[:, 0]],
+                                           "dx": d["x_A"].to_numpy()[m.pairs[:, 0]] - t["x_A"].to_numpy()[m.pairs[:, 1]],
+                                           "dy": d["y_A"].to_numpy()[m.pairs[:, 0]] - t["y_A"].to_numpy()[m.pairs[:, 1]]}))
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        out[f"precision_{tol:g}A"], out[f"recall_{tol:g}A"] = p, r
+        out[f"f1_{tol:g}A"] = 2 * p * r / (p + r) if p + r else 0.0
+        if k == 0:
+            pr = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(
+                columns=["true_class", "class", "dx", "dy"])
+            n_true = truth["class"].value_counts()
+            n_found = pr["true_class"].value_counts()
+            out["recall_per_class"] = {c: float(n_found.get(c, 0) / n) for c, n in n_true.items()}
+            lib = pr if classes is None else pr[pr["true_class"].isin(classes)]
+            out["class_accuracy"] = float((lib["true_class"] == lib["class"]).mean()) if len(lib) else float("nan")
+            out["position_bias_A"] = [float(pr["dx"].mean()), float(pr["dy"].mean())] if len(pr) else [np.nan, np.nan]
+            out["position_median_error_A"] = float(np.median(np.hypot(pr["dx"], pr["dy"]))) if len(pr) else np.nan
+    return out

@@ -1,0 +1,76 @@
+"""Detection and classification scores of a movie analysis against the movie's truth."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from helpers.detect.pipeline import (
+    UNKNOWN,
+    _as_stack,
+    column_classes,
+)
+from helpers.detect.registration import frame_shifts
+from helpers.evaluation.matching import Match, _frame_matches, match_table
+from helpers.library.structures import CLASS_NAMES
+
+
+def score_detections(points_by_frame: dict, truth: pd.DataFrame, pixel_size_A: float,
+                     tolerance_A: float = 1.0) -> pd.DataFrame:
+    """Per-frame one-to-one matching of detections (frame → (n, 2) row/col px) with the truth
+    (rows of ``Movie.visible_truth()``); returns frame, tp, fp, fn, precision, recall, f1."""
+    rows = [(f, m.tp, m.fp, m.fn, m.precision, m.recall, m.f1)
+            for f, _, m in _frame_matches(points_by_frame, truth, pixel_size_A, tolerance_A)]
+    return pd.DataFrame(rows, columns=["frame", "tp", "fp", "fn", "precision", "recall", "f1"])
+
+
+def overall(scores: pd.DataFrame) -> dict:
+    """Precision, recall and F1 pooled over frames (from tp, fp, fn)."""
+    tp, fp, fn = (int(scores[k].sum()) for k in ("tp", "fp", "fn"))
+    m = Match(np.zeros((0, 2), int), tp, fp, fn)
+    return {"precision": m.precision, "recall": m.recall, "f1": m.f1, "tp": tp, "fp": fp, "fn": fn}
+
+
+def column_window_scores(frames, pixel_size_A: float, table: pd.DataFrame, truth: pd.DataFrame,
+                         windows, shifts=None, half_window: int = 2, unknown_below: float = 0.6) -> dict:
+    """Classification accuracy (frames after the first, against ``truth``) of :func:`column_classes`
+    for each site-averaging window (±frames) in ``windows``, on one movie's detections (a table
+    from :func:`analyze_movie`): how the window is chosen on a validation movie."""
+    arr = _as_stack(frames, pixel_size_A)
+    if shifts is None:
+        shifts = frame_shifts(arr) if len(arr) > 1 else np.zeros((1, 2))
+    later_truth = truth[truth["frame"] > 0]
+    out = {}
+    for k in windows:
+        t = column_classes(arr, pixel_size_A, table, shifts, half_window, unknown_below, average_frames=k)
+        out[k] = classification_scores(match_table(t[t["frame"] > 0], later_truth))["classification_accuracy"]
+    return out
+
+
+def classification_scores(matches: pd.DataFrame) -> dict:
+    """From :func:`match_table`: accuracy on correctly detected *library* defects (``unknown``
+    counts as wrong), per-class recall (detected and correctly classified / all of that class),
+    the fraction of detections reported ``unknown``, and how out-of-library ``Vs`` defects fared."""
+    det = matches[(matches["id"] >= 0)]
+    lib = det[det["true_class"].isin(CLASS_NAMES)]
+    acc = float((lib["true_class"] == lib["pred_class"]).mean()) if len(lib) else 0.0
+    truth_rows = matches[matches["defect_id"] >= 0]
+    per_class = {c: float((g["pred_class"] == c).mean())
+                 for c, g in truth_rows.groupby("true_class") if c in CLASS_NAMES}
+    sv = det[det["true_class"] == "Vs"]
+    return {"classification_accuracy": acc, "per_class_recall": per_class,
+            "unknown_fraction": float((det["pred_class"] == UNKNOWN).mean()) if len(det) else 0.0,
+            "sv_detected_reported_unknown": float((sv["pred_class"] == UNKNOWN).mean()) if len(sv) else None,
+            "n_library_defects_detected": int(len(lib))}
+
+
+def detection_hits(points_by_frame: dict, truth: pd.DataFrame, pixel_size_A: float,
+                   tolerance_A: float = 1.0) -> pd.DataFrame:
+    """One row per true defect in the given frames: frame, defect_id, class, hit (found or not)."""
+    rows = []
+    for f, t, m in _frame_matches(points_by_frame, truth, pixel_size_A, tolerance_A):
+        hit = np.zeros(len(t), bool)
+        hit[m.pairs[:, 1]] = True
+        rows.append(pd.DataFrame({"frame": f, "defect_id": t["defect_id"].to_numpy(),
+                                  "class": t["class"].to_numpy(), "hit": hit}))
+    return pd.concat(rows, ignore_index=True) if rows else \
+        pd.DataFrame(columns=["frame", "defect_id", "class", "hit"])

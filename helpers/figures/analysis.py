@@ -1,0 +1,245 @@
+"""Figures of notebooks 02 and 06: the FFT method, localizer maps, detection scores, overlays and
+the movie animation."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from helpers.core.atomic import atomic_output
+from helpers.detect.areas import AREA_NAMES
+from helpers.detect.columns import PRISTINE_CONTENT_OF
+from helpers.figures.movie import overlay_truth
+from helpers.figures.style import MARKERS, class_colour, class_marker, show_image
+
+
+def plot_fft_method(frame, pixel_size_A: float, labels_by_method: dict, truth_frame, crop: int = 256,
+                    images: dict | None = None):
+    """Per method (rows): |FFT|, the kept Fourier mask, the residual z-map, labels over the frame
+    (``images``: name → the image that row analysed, when not ``frame``)."""
+    n = len(labels_by_method)
+    fig, axes = plt.subplots(n, 4, figsize=(15, 3.9 * n), squeeze=False)
+    sl = np.s_[:crop, :crop]
+    t = truth_frame[(truth_frame.x_px < crop) & (truth_frame.y_px < crop)]
+    for row, (name, lab) in zip(axes, labels_by_method.items()):
+        img = (images or {}).get(name, frame)
+        F = np.log1p(np.abs(np.fft.fftshift(np.fft.fft2(img - img.mean()))))
+        row[0].imshow(F, cmap="magma", vmin=np.percentile(F, 50), vmax=np.percentile(F, 99.95))
+        row[0].set_title(f"{name}: |FFT|", fontsize=9)
+        row[1].imshow(F * lab.mask, cmap="magma", vmin=np.percentile(F, 50), vmax=np.percentile(F, 99.95))
+        row[1].set_title("kept frequencies (filtered FFT)", fontsize=9)
+        im = row[2].imshow(lab.residual[sl], cmap="viridis", vmin=0, vmax=12)
+        row[2].set_title("residual |image − periodic|, z-score (crop)", fontsize=9)
+        fig.colorbar(im, ax=row[2], fraction=0.046)
+        show_image(row[3], img[sl], pixel_size_A, "labels (green) and truth (markers)")
+        row[3].contour(lab.labels[sl], [0.5], colors="lime", linewidths=0.8)
+        overlay_truth(row[3], t, size=50, legend=row is axes[0])
+        for a in row[:2]:
+            a.set_xticks([])
+            a.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curve(history: dict, title: str = "localizer training (frame 1 only)"):
+    """Training and held-out loss per epoch of the localizer; returns the figure."""
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    ax.plot(np.arange(1, len(history["loss"]) + 1), history["loss"], "o-", label="training crops")
+    ax.plot(np.arange(1, len(history["val_loss"]) + 1), history["val_loss"], "s-",
+            label="held-out strip of frame 1")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("BCE + Dice loss")
+    ax.set_title(title, fontsize=9)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_maps(frames, maps, det_by_frame, truth, pixel_size_A: float, which, crop: int = 256):
+    """Frame, probability map and detections (crosses) vs truth (markers) for a few frames."""
+    fig, axes = plt.subplots(2, len(which), figsize=(4.2 * len(which), 8.2), squeeze=False)
+    sl = np.s_[:crop, :crop]
+    for k, f in enumerate(which):
+        t = truth[(truth.frame == f) & (truth.x_px < crop) & (truth.y_px < crop)]
+        show_image(axes[0, k], frames[f][sl], pixel_size_A, f"frame {f + 1}")
+        overlay_truth(axes[0, k], t, size=45, legend=k == len(which) - 1)
+        d = det_by_frame[f]
+        d = d[(d[:, 0] < crop) & (d[:, 1] < crop)]
+        axes[0, k].plot(d[:, 1], d[:, 0], "+", color="cyan", ms=7, mew=1.2)
+        axes[1, k].imshow(maps[k][sl], cmap="inferno", vmin=0, vmax=1)
+        axes[1, k].set_title("defect probability (localizer)", fontsize=9)
+        axes[1, k].set_xticks([])
+        axes[1, k].set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_scores_per_frame(scores: dict):
+    """F1, precision, recall per frame for each method (``scores``: name → per-frame table)."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), sharey=True)
+    for name, s in scores.items():
+        for ax, key in zip(axes, ("f1", "precision", "recall")):
+            ax.plot(s["frame"] + 1, s[key], label=name, lw=1.2)
+    for ax, key in zip(axes, ("F1", "precision", "recall")):
+        ax.set_xlabel("frame")
+        ax.set_title(f"{key} at 1 Å tolerance", fontsize=9)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_recall_by_class(recalls: dict):
+    """Bar chart: detection recall per true class for each method."""
+    df = pd.DataFrame(recalls)
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    df.plot.bar(ax=ax, rot=0, width=0.8)
+    ax.set_ylabel("detection recall")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("which true defects are found (frames 2–end)", fontsize=9)
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def overlay_detections(ax, table_frame, size: float = 60, legend: bool = True) -> None:
+    """Class-coloured markers at detected defect positions (any material's classes:
+    :func:`helpers.figures.style.class_colour`; unknown: grey circles)."""
+    present = list(pd.unique(table_frame["class"])) if len(table_frame) else []
+    order = [c for c in list(MARKERS) + ["unknown"] if c in present] + sorted(
+        c for c in present if c not in MARKERS and c != "unknown")
+    for cls in order:
+        d = table_frame[table_frame["class"] == cls]
+        marker, colour = class_marker(cls), class_colour(cls)
+        kw = {"facecolors": "none", "edgecolors": colour} if marker not in ("x", "+") else {"c": colour}
+        ax.scatter(d["x_px"], d["y_px"], s=size, marker=marker, linewidths=1.3,
+                   label=f"{cls} ({len(d)})", **kw)
+    if legend and ax.get_legend_handles_labels()[0]:  # no legend (and no warning) without defects
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False,
+                  title="detected", title_fontsize=8)
+
+
+#: colours of the masked areas (:data:`helpers.detect.areas.AREA_NAMES`) on overlays
+AREA_COLOURS = {"no_lattice": "tab:orange", "thicker_or_contaminated": "tab:cyan", "hole": "tab:red"}
+
+
+def overlay_areas(ax, area_map, offset_rc=(0.0, 0.0), legend: bool = True) -> None:
+    """The areas the lattice does not describe (:class:`helpers.detect.areas.AreaMap`), hatched and outlined
+    in their colour, shifted by ``offset_rc`` px (the drift since the frame the map was found on)."""
+    from matplotlib.patches import Patch
+
+
+    if area_map is None:
+        return
+    lab, step = area_map.labels, area_map.step_px
+    x = np.arange(lab.shape[1]) * step + offset_rc[1]
+    y = np.arange(lab.shape[0]) * step + offset_rc[0]
+    fractions = area_map.fractions()
+    handles = []
+    for code, name in AREA_NAMES.items():
+        if name not in AREA_COLOURS or not np.any(lab == code):
+            continue
+        m = (lab == code).astype(float)
+        colour = AREA_COLOURS[name]
+        ax.contourf(x, y, m, [0.5, 1.5], colors="none", hatches=["///"])
+        ax.contour(x, y, m, [0.5], colors=colour, linewidths=1.2)
+        handles.append(Patch(facecolor="none", edgecolor=colour, hatch="///",
+                             label=f"{name.replace('_', ' ')} ({100 * fractions[name]:.0f} % of the area)"))
+    if legend and handles:
+        ax.add_artist(ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(1.01, 0.0), fontsize=8,
+                                frameon=False, title="masked (not read as defects)", title_fontsize=8))
+
+
+def plot_overlays(frames, table, truth, pixel_size_A: float, which):
+    """The poster's figure: frames with class-coloured markers of the analysis, and the truth."""
+    fig, axes = plt.subplots(2, len(which), figsize=(5.6 * len(which), 10.5), squeeze=False)
+    for k, f in enumerate(which):
+        show_image(axes[0, k], frames[f], pixel_size_A, f"frame {f + 1}: detected and classified",
+                   bar_A=10)
+        overlay_detections(axes[0, k], table[table.frame == f], legend=k == len(which) - 1)
+        show_image(axes[1, k], frames[f], pixel_size_A, f"frame {f + 1}: ground truth", bar_A=10)
+        overlay_truth(axes[1, k], truth[truth.frame == f], legend=k == len(which) - 1)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(matches: pd.DataFrame):
+    """Counts of predicted vs true class over all frames, with 'missed', 'none' and 'unknown'."""
+    import seaborn as sns
+
+    ct = pd.crosstab(matches["true_class"], matches["pred_class"])
+    rows = [c for c in list(MARKERS) + ["none"] if c in ct.index]
+    cols = [c for c in list(MARKERS)[:6] + ["unknown", "missed"] if c in ct.columns]
+    ct = ct.reindex(index=rows, columns=cols, fill_value=0)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    sns.heatmap(ct, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+    ax.set_xlabel("analysis")
+    ax.set_ylabel("truth")
+    ax.set_title("all frames: detections and classes vs truth (Vs is not a library class)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def write_animation(frames, table, path: Path, every: int = 3, size_px: int = 256, fps: int = 8,
+                    display_smooth_px: float = 1.0, overwrite: bool = True) -> Path:
+    """GIF of the movie with class-coloured circles at the detections (imageio + Pillow).
+
+    For display only, frames are smoothed by a Gaussian of ``display_smooth_px`` (shot noise
+    compresses badly in a GIF) and scaled to ``size_px``.
+    """
+    import imageio.v3 as iio
+    from PIL import Image, ImageDraw
+    from scipy import ndimage
+
+    frames = np.asarray(frames)
+    scale = size_px / frames.shape[2]
+    lo, hi = np.percentile(ndimage.gaussian_filter(frames[0], display_smooth_px), [0.5, 99.8])
+    out = []
+    for f in range(0, len(frames), every):
+        g = np.clip((ndimage.gaussian_filter(frames[f], display_smooth_px) - lo) / (hi - lo), 0, 1)
+        im = Image.fromarray((g * 255).astype(np.uint8)).resize((size_px, size_px), Image.BILINEAR)
+        im = im.convert("RGB")
+        draw = ImageDraw.Draw(im)
+        for _, d in table[table.frame == f].iterrows():
+            x, y, r = d.x_px * scale, d.y_px * scale, 5
+            draw.ellipse((x - r, y - r, x + r, y + r), outline=class_colour(d["class"]),
+                         width=2)
+        draw.text((4, 4), f"frame {f + 1}", fill="#ffffff")
+        out.append(np.asarray(im))
+    with atomic_output(path, overwrite, ".gif.part") as tmp:
+        iio.imwrite(tmp, np.stack(out), extension=".gif", duration=int(1000 / fps), loop=0)
+    return Path(path)
+
+
+def plot_column_ratios(table: pd.DataFrame, matches: pd.DataFrame, expected: dict, gain: float,
+                       bins: int = 120):
+    """Site-averaged column ratio of every measured detection, per sublattice, coloured by the true
+    class of the defect it matched (grey: false detections), with the content each class should
+    read (:func:`helpers.detect.columns.expected_contents`, scaled by the fitted gain) marked above."""
+
+    m = matches[matches["id"] >= 0].merge(table[["frame", "id", "site", "column_ratio_mean"]],
+                                           on=["frame", "id"])
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
+    for ax, (kind, contents) in zip(axes, expected.items()):
+        sub = m[m["site"] == kind]
+        cp = contents[PRISTINE_CONTENT_OF[kind]]
+        lo, hi = min(contents.values()) - 0.25, max(contents.values()) + 0.25
+        edges = np.linspace(lo, hi, bins)
+        for cls, g in sub.groupby("true_class"):
+            ax.hist(g["column_ratio_mean"].clip(lo, hi), bins=edges, histtype="step", lw=1.4,
+                    color=class_colour(cls), label=f"{cls} ({len(g)})")
+        for name, c in contents.items():
+            x = cp + gain * (c - cp)
+            ax.axvline(x, color="k", lw=0.6, ls=":")
+            ax.text(x, 1.0, name, rotation=90, va="bottom", ha="center", fontsize=8,
+                    transform=ax.get_xaxis_transform())
+        ax.set_yscale("log")
+        ax.set_xlabel("column ratio (site amplitude / pristine W), site-averaged")
+        ax.set_title(f"{kind} sites", pad=28)
+        ax.legend(fontsize=7, ncol=2, title="true class", title_fontsize=7)
+    axes[0].set_ylabel("detections")
+    fig.tight_layout()
+    return fig

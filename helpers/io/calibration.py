@@ -1,0 +1,112 @@
+"""Calibration checks: the pixel size against the lattice of the named material (Å/px)."""
+from __future__ import annotations
+
+import numpy as np
+
+from helpers.core.chemistry import ALLOYS, MATERIALS
+from helpers.core.validation import InputError, check_pixel_size
+from helpers.core.windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
+from helpers.io.units import _fail
+
+#: in-plane lattice constants a (Å): the TMDs of :mod:`helpers.core.chemistry` (alloys: their host's),
+#: graphene and hBN for calibration. Sources: bulk crystal structures (ICSD / Materials Project).
+LATTICE_CONSTANTS_A = {**{m: a for m, (_, _, a) in MATERIALS.items()},
+                       **{alloy: MATERIALS[host][2] for alloy, (host, _) in ALLOYS.items()},
+                       "graphene": 2.46, "hBN": 2.50}
+
+
+def column_spacing_A(material: str = "WS2") -> float:
+    """Distance (Å) between neighbouring atomic columns in projection: a/√3 on a honeycomb of
+    constant a (metal to chalcogen column in a 2H TMD, C–C in graphene, B–N in hBN)."""
+    if material not in LATTICE_CONSTANTS_A:
+        raise InputError(f"unknown material {material!r}; known: {sorted(LATTICE_CONSTANTS_A)}")
+    return LATTICE_CONSTANTS_A[material] / np.sqrt(3)
+
+
+#: the fewest pixels per column spacing at which columns are still resolved
+MIN_PX_PER_COLUMN = 3.0
+
+
+def check_sampling(pixel_size_A: float, frame_shape, material: str = "WS2", path="image") -> None:
+    """Refuse a pixel size no lattice image of ``material`` can have: columns sampled by fewer
+    than 3 px per column spacing (unresolved), or a frame smaller than one 64 px window at the
+    library's 0.3 Å/px (19.2 Å). Checked before any work, so a wrong ``--pixel-size`` never ends
+    in a memory error."""
+    ps = check_pixel_size(pixel_size_A)
+    spacing = column_spacing_A(material)
+    top = spacing / MIN_PX_PER_COLUMN
+    if ps > top:
+        _fail(path, f"pixel size {ps:g} Å/px is too coarse for a {material} lattice: its columns "
+                    f"{spacing:.2f} Å apart would span {spacing / ps:.2f} px (at least "
+                    f"{MIN_PX_PER_COLUMN:g} needed, so at most {top:.3f} Å/px)")
+    need_A = WINDOW_PX * LIBRARY_PIXEL_SIZE_A
+    h, w = frame_shape[-2:]
+    if min(h, w) * ps < need_A:
+        _fail(path, f"frames of {h}×{w} px at {ps:g} Å/px are {min(h, w) * ps:.1f} Å across, smaller "
+                    f"than one {need_A:.1f} Å window ({int(np.ceil(need_A / ps))} px)")
+
+
+def estimate_pixel_size(frame, material: str = "WS2", lattice_a_A: float | None = None) -> float:
+    """Pixel size (Å/px) from the first-order Bragg spots of a hexagonal lattice.
+
+    The six {100} spots of a lattice with constant a sit at |k| = 2/(√3 a) Å⁻¹; their radius in
+    the FFT (in 1/px) gives the pixel size. Spots are found as the strongest local maxima of the
+    windowed |FFT|, the first ring as the innermost radius shared by at least four of them, refined
+    by the spots' centroids.
+    """
+    from scipy import ndimage
+
+    if lattice_a_A is None:
+        if material not in LATTICE_CONSTANTS_A:
+            raise ValueError(f"unknown material {material!r}; known: {sorted(LATTICE_CONSTANTS_A)}")
+        lattice_a_A = LATTICE_CONSTANTS_A[material]
+    img = np.asarray(frame, np.float64)
+    h, w = img.shape
+    n = min(h, w)
+    img = img[:n, :n]
+    win = np.outer(np.hanning(n), np.hanning(n))
+    F = np.abs(np.fft.fftshift(np.fft.fft2((img - img.mean()) * win)))
+    c = n // 2
+    yy, xx = np.mgrid[:n, :n] - c
+    r = np.hypot(yy, xx)
+    mag = np.log1p(F)
+    # ignore the lowest frequencies (background) and the highest (noise)
+    band = (r > 3) & (r < 0.45 * n)
+    lm = (mag == ndimage.maximum_filter(mag, size=5)) & band
+    vals = mag[lm]
+    cand = np.argwhere(lm)
+    order = np.argsort(vals)[::-1][:24]
+    cand, vals = cand[order], vals[order]
+    med = np.median(mag[band])
+    mad = np.median(np.abs(mag[band] - med)) * 1.4826 + 1e-12
+    strong = cand[vals > med + 6 * mad]
+    if len(strong) < 4:
+        raise ValueError("no lattice found in the FFT (fewer than four strong Bragg spots)")
+    radii = np.hypot(*(strong - c).T)
+    radii_sorted = np.sort(radii)
+    first = None
+    for rad in radii_sorted:
+        if np.sum(np.abs(radii - rad) < max(1.5, 0.04 * rad)) >= 4:
+            first = rad
+            break
+    if first is None:
+        raise ValueError("no ring of at least four Bragg spots in the FFT: not a hexagonal lattice?")
+    ring = strong[np.abs(radii - first) < max(1.5, 0.04 * first)]
+    refined = []
+    for pr, pc in ring:  # centroid of |FFT| around each spot
+        sl = np.s_[max(pr - 2, 0):pr + 3, max(pc - 2, 0):pc + 3]
+        patch = F[sl]
+        gy, gx = np.mgrid[sl]
+        refined.append(np.hypot((gy * patch).sum() / patch.sum() - c, (gx * patch).sum() / patch.sum() - c))
+    k_px = float(np.median(refined)) / n  # cycles per px
+    d100_A = np.sqrt(3) / 2 * lattice_a_A
+    return float(d100_A * k_px)
+
+
+def check_calibration(frame, pixel_size_A: float, material: str = "WS2", tolerance: float = 0.05
+                      ) -> dict:
+    """Compare a pixel size with the lattice estimate; ``ok`` is False beyond ``tolerance``."""
+    est = estimate_pixel_size(frame, material)
+    rel = (pixel_size_A - est) / est
+    return {"pixel_size_A": float(pixel_size_A), "lattice_estimate_A": est,
+            "relative_difference": float(rel), "ok": bool(abs(rel) <= tolerance), "material": material}

@@ -1,0 +1,395 @@
+"""Reading microscope files: images and stacks with their pixel size, through RosettaSciIO and
+tifffile (no hand-written parsers), and checking the calibration against the lattice.
+
+:func:`read_frames` returns float32 frames (n, H, W), the pixel size in Å and where it came from
+(``file``, ``user`` or ``lattice``), and the acquisition metadata found. Every expected problem
+raises :class:`InputError` with a one-line message naming the file and the problem.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from helpers.core.validation import check_pixel_size
+from helpers.io.calibration import (
+    check_sampling,
+    estimate_pixel_size,
+)
+from helpers.io.tiff import (
+    _read_tiff,
+)
+from helpers.io.units import _fail, _pixel_size_from_axes
+
+SUFFIXES = {".npy": "numpy", ".npz": "numpy", ".h5": "hdf5", ".hdf5": "hdf5", ".tif": "tiff",
+            ".tiff": "tiff", ".dm3": "dm", ".dm4": "dm", ".emd": "emd"}
+
+
+class FrameStack:
+    """A movie's frames as a float32 (n, H, W) stack read one frame at a time from its file (a
+    memory map or an open dataset) or held in memory: memory stays one frame per access, whatever
+    the movie's length.
+
+    ``stack[t]`` is frame t (float32, checked: a NaN or infinite value is an :class:`InputError`
+    naming the frame); ``stack[a:b]`` a stack of those frames; ``np.asarray(stack)`` all of them.
+    """
+
+    def __init__(self, source, path, index=None, close=None):
+        shape = tuple(np.shape(source))
+        self._src, self.path, self._close = source, Path(path), close
+        self._two_d = len(shape) == 2
+        n = 1 if self._two_d else shape[0]
+        self._index = np.arange(n) if index is None else np.asarray(index, int)
+        self.frame_shape = tuple(int(s) for s in shape[-2:])
+        self.in_memory = isinstance(source, np.ndarray) and not isinstance(source, np.memmap)
+
+    ndim = 3
+    dtype = np.dtype(np.float32)
+
+    @property
+    def shape(self) -> tuple:
+        """(frames, height, width) px."""
+        return (len(self._index),) + self.frame_shape
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def _frame(self, t: int) -> np.ndarray:
+        k = int(self._index[t])
+        try:
+            raw = self._src if self._two_d else self._src[k]
+            out = np.asarray(raw, np.float32)
+        except Exception as e:  # a damaged block of the file
+            _fail(self.path, f"frame {k + 1} cannot be read ({type(e).__name__}: {e})")
+        if out.shape != self.frame_shape:
+            _fail(self.path, f"frame {k + 1} has shape {out.shape}, the others {self.frame_shape}")
+        if not self.in_memory and not np.isfinite(out).all():
+            _fail(self.path, f"{int((~np.isfinite(out)).sum())} NaN or infinite values in frame {k + 1}")
+        return out
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            return self[key[0]][key[1:]] if key else np.asarray(self)
+        if isinstance(key, slice):
+            return FrameStack(self._src, self.path, self._index[key], self._close)
+        if isinstance(key, (int, np.integer)):
+            t = int(key)
+            if not -len(self) <= t < len(self):
+                raise IndexError(f"frame {t} of a stack of {len(self)}")
+            return self._frame(t % len(self))
+        return np.stack([self._frame(int(t)) for t in np.arange(len(self))[key]])
+
+    def __iter__(self):
+        return (self._frame(t) for t in range(len(self)))
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.empty(self.shape, np.float32)
+        for t in range(len(self)):
+            out[t] = self._frame(t)
+        return out if dtype is None else out.astype(dtype)
+
+    def close(self) -> None:
+        """Close the file the frames are read from (a memory map is released when unused)."""
+        if self._close is not None:
+            self._close()
+
+
+class _FileFrames:
+    """Frames stored uncompressed and one after another in a file (a TIFF series, a .npy array),
+    read with one positioned read each. Not memory-mapped: the pages a mapping touches count as the
+    process's memory until the kernel needs them back."""
+
+    def __init__(self, filename, offset: int, shape, dtype, fortran_order: bool = False):
+        if fortran_order:
+            raise ValueError("frames stored in Fortran order cannot be read one at a time")
+        self.shape, self.dtype, self.ndim = tuple(int(s) for s in shape), np.dtype(dtype), len(shape)
+        self._offset, self._fd = int(offset), os.open(filename, os.O_RDONLY)
+        self._count = int(np.prod(self.shape[1:]))
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        nbytes = self._count * self.dtype.itemsize
+        buf = os.pread(self._fd, nbytes, self._offset + int(k) * nbytes)
+        if len(buf) != nbytes:
+            raise OSError(f"the file ends inside frame {int(k) + 1}")
+        return np.frombuffer(buf, self.dtype).reshape(self.shape[1:])
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self):
+        self.close()
+
+
+@dataclass
+class Frames:
+    """An image or stack as read from a file: frames (a :class:`FrameStack`), pixel size (Å/px) and
+    where it came from, metadata and notes."""
+    data: FrameStack  # (n, H, W) float32, read frame by frame
+    pixel_size_A: float | None
+    pixel_size_source: str  # "file", "user", "lattice" or "none"
+    path: Path
+    metadata: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames."""
+        return int(self.data.shape[0])
+
+
+#: the smallest frame side (px) an array must have to count as an image when a file holds several
+MIN_IMAGE_PX = 16
+
+
+def _is_image_shape(shape) -> bool:
+    return len(shape) in (2, 3) and min(shape[-2:]) >= MIN_IMAGE_PX
+
+
+def _choose(path: Path, candidates: dict, dataset: str | None, kind: str = "array") -> str:
+    """The name of the image array to read: ``dataset`` when given, the only candidate otherwise;
+    several candidates without ``dataset`` are an error that lists them (never a silent pick).
+
+    ``candidates``: name → shape of every image-like array in the file.
+    """
+    listing = ", ".join(f"{k} {tuple(v)}" for k, v in candidates.items())
+    if dataset is not None:
+        if dataset not in candidates:
+            _fail(path, f"no image {kind} named {dataset!r}; the file holds: {listing or 'none'}")
+        return dataset
+    if not candidates:
+        _fail(path, f"no 2D image or 3D stack {kind} (frames of at least {MIN_IMAGE_PX} px) in the file")
+    if len(candidates) > 1:
+        _fail(path, f"holds {len(candidates)} image {kind}s ({listing}); choose one with --dataset NAME")
+    return next(iter(candidates))
+
+
+def _read_numpy(path: Path, dataset: str | None = None):
+    try:
+        obj = np.load(path, allow_pickle=False, mmap_mode="r" if path.suffix.lower() == ".npy" else None)
+    except Exception as e:  # corrupt or not a numpy file
+        _fail(path, f"not a readable .npy/.npz file ({type(e).__name__}: {e})")
+    if isinstance(obj, np.ndarray):
+        if dataset is not None:
+            _fail(path, f"--dataset {dataset!r} given, but a .npy file holds one array only")
+        return obj, None, {}, []
+    with obj:
+        try:
+            keys = list(obj.keys())
+            shapes = {k: obj[k].shape for k in keys}
+        except Exception as e:
+            _fail(path, f"not a readable .npz archive ({type(e).__name__}: {e})")
+        if not keys:
+            _fail(path, "the .npz archive holds no arrays")
+        key = _choose(path, {k: v for k, v in shapes.items() if _is_image_shape(v)}, dataset)
+        ps = next((float(obj[k]) for k in ("pixel_size_A", "pixel_size") if k in keys
+                   and obj[k].size == 1), None)
+        return obj[key], ps, {"array": key}, []
+
+
+def _read_hdf5(path: Path, dataset: str | None = None):
+    import h5py
+
+    try:
+        f = h5py.File(path, "r")
+    except Exception as e:
+        _fail(path, f"not a readable HDF5 file ({type(e).__name__})")
+    try:
+        found = {}
+        f.visititems(lambda name, obj: found.__setitem__(name, obj.shape)
+                     if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "uif"
+                     and _is_image_shape(obj.shape) else None)
+        name = _choose(path, found, dataset, "dataset")
+        ds = f[name]
+        ps = ds.attrs.get("pixel_size_A", f.attrs.get("pixel_size_A"))
+        ps = float(ps) if ps is not None else None
+        if ds.ndim == 3 and ds.shape[-1] not in (3, 4):  # a stack: read frame by frame, file kept open
+            for k in {0, ds.shape[0] - 1}:  # a truncated file fails here, not mid-analysis
+                try:
+                    ds[k]
+                except Exception as e:
+                    _fail(path, f"dataset {name!r}: frame {k + 1} cannot be read ({type(e).__name__}: {e})")
+            return FrameStack(ds, path, close=f.close), ps, {"dataset": name}, []
+        try:
+            data = ds[()]
+        except Exception as e:  # truncated or damaged file
+            _fail(path, f"dataset {name!r} cannot be read ({type(e).__name__}: {e})")
+    except BaseException:
+        f.close()
+        raise
+    f.close()
+    return data, ps, {"dataset": name}, []
+
+
+def _read_rsciio(path: Path, kind: str, dataset: str | None = None):
+    """DigitalMicrograph .dm3/.dm4 and EMD (Velox, NCEM) through RosettaSciIO; a file with several
+    image signals (detectors) needs ``dataset``: a signal's title, or its number from 1."""
+    if kind == "dm":
+        from rsciio.digitalmicrograph import file_reader
+    else:
+        from rsciio.emd import file_reader
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            signals = file_reader(str(path))
+    except Exception as e:
+        _fail(path, f"not a readable {path.suffix} file ({type(e).__name__}: {e})")
+    images = [s for s in signals if _is_image_shape(np.shape(s["data"]))
+              and np.asarray(s["data"]).dtype.kind in "uif"]
+    titles = [str(s.get("metadata", {}).get("General", {}).get("title") or f"signal {i + 1}")
+              for i, s in enumerate(images)]
+    names = {(t if titles.count(t) == 1 else f"{i + 1}"): np.shape(s["data"])
+             for i, (t, s) in enumerate(zip(titles, images))}
+    if dataset is not None and dataset not in names and dataset.isdigit() \
+            and 1 <= int(dataset) <= len(images):
+        dataset = list(names)[int(dataset) - 1]
+    name = _choose(path, names, dataset, "signal")
+    sig = images[list(names).index(name)]
+    md = sig.get("metadata", {})
+    meta = {"title": md.get("General", {}).get("title"),
+            "acquisition": md.get("Acquisition_instrument", {}), "signals_in_file": len(signals)}
+    return np.asarray(sig["data"]), _pixel_size_from_axes(sig.get("axes", [])), meta, []
+
+
+def select_frames(n_frames: int, frames: slice | None, path) -> slice:
+    """Check a frame selection (0-based slice, as ``--frames A:B`` gives it) against ``n_frames``:
+    a range that reaches beyond the file is an error, never silently cut."""
+    if frames is None:
+        return slice(0, n_frames)
+    a = 0 if frames.start is None else frames.start
+    b = n_frames if frames.stop is None else frames.stop
+    asked = f"{a + 1}:{'' if frames.stop is None else b}"
+    if a >= n_frames or b > n_frames:
+        _fail(path, f"--frames {asked} reaches beyond the file, which has {n_frames} frame(s) "
+                    f"(1 to {n_frames})")
+    if b <= a:
+        _fail(path, f"--frames {asked} selects no frames")
+    return slice(a, b)
+
+
+def read_frames(path, pixel_size_A: float | None = None, frames: slice | None = None,
+                material: str | None = None, dataset: str | None = None) -> Frames:
+    """Read an image or a stack; float32 (n, H, W) frames (a :class:`FrameStack`, read from disk
+    frame by frame where the file allows it: .npy, uncompressed TIFF, HDF5) with their pixel size
+    in Å.
+
+    Pixel size: ``pixel_size_A`` (user) wins over the file's calibration; with neither, the
+    lattice of the first frame gives it when ``material`` is known (:func:`estimate_pixel_size`);
+    otherwise the pixel size stays None and :func:`require_pixel_size` refuses to go on.
+    ``frames``: a 0-based slice (:func:`select_frames` checks it against the file); ``dataset``: the
+    array, dataset or signal to read from a container that holds several (.npz, .h5, .emd, .dm).
+    """
+    path = Path(path)
+    if not path.exists():
+        _fail(path, "file not found")
+    if path.is_dir():
+        _fail(path, "is a directory, not a file")
+    if not os.access(path, os.R_OK):
+        _fail(path, "no permission to read the file")
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        _fail(path, f"unknown format {path.suffix!r}; readable: {sorted(set(SUFFIXES))}")
+    reader = {"numpy": _read_numpy, "hdf5": _read_hdf5, "tiff": _read_tiff}.get(kind)
+    arr, ps_file, meta, notes0 = (reader(path, dataset) if reader
+                                  else _read_rsciio(path, kind, dataset))
+    data, notes = to_frame_stack(arr, path)
+    notes = notes0 + notes
+    sel = select_frames(len(data), frames, path)
+    if (sel.start, sel.stop) != (0, len(data)):
+        data = data[sel]
+    if pixel_size_A is not None:
+        try:
+            ps, source = check_pixel_size(pixel_size_A), "user"
+        except ValueError as e:
+            _fail(path, str(e))
+    elif ps_file is not None and np.isfinite(ps_file) and ps_file > 0:
+        ps, source = float(ps_file), "file"
+    elif material is not None:
+        try:
+            ps, source = estimate_pixel_size(data[0], material), "lattice"
+        except ValueError as e:
+            _fail(path, f"no pixel size in the file and none given, and it cannot be estimated from "
+                        f"the {material} lattice ({e}); pass the pixel size in Å/px")
+        notes.append(f"no pixel size in the file: {ps:.4f} Å/px estimated from the {material} lattice")
+    else:
+        ps, source = None, "none"
+    return Frames(data, ps, source, path, meta, notes)
+
+
+def to_frame_stack(arr, path) -> tuple[FrameStack, list]:
+    """What a reader returns → a float32 :class:`FrameStack`, with notes on integer, 8-bit and
+    saturated data. A memory map or an open dataset stays on disk (its first and last frames are
+    read now, so a damaged file fails before any work; every frame is checked as it is read); any
+    other array is converted whole by :func:`to_float_frames`."""
+    if isinstance(arr, np.memmap) and arr.ndim == 3 and arr.shape[-1] not in (3, 4) \
+            and arr.flags.c_contiguous and getattr(arr, "filename", None):
+        src = _FileFrames(arr.filename, arr.offset, arr.shape, arr.dtype)
+        arr = FrameStack(src, path, close=src.close)
+    if not isinstance(arr, FrameStack):
+        data, notes = to_float_frames(arr, path)
+        return FrameStack(data, path), notes
+    dtype = np.dtype(arr._src.dtype)
+    if dtype.kind not in "uifb":
+        _fail(path, f"data of type {dtype} is not a numeric image")
+    if min(arr.frame_shape) < 2:
+        _fail(path, f"frames of shape {arr.frame_shape} are not images")
+    first = arr[0]
+    arr[-1]
+    notes = []
+    if dtype.kind in "ui":
+        top = np.iinfo(dtype).max
+        sat = float(np.mean(first == np.float32(top)))
+        if sat > 1e-4:
+            notes.append(f"{sat:.2%} of the first frame's pixels saturated at {top}: their intensities "
+                         "are clipped")
+        if dtype.itemsize == 1:
+            notes.append("8-bit data: probably a processed export, not detector counts; intensities "
+                         "are relative and shot-noise statistics do not apply")
+    return arr, notes
+
+
+def to_float_frames(arr, path) -> tuple[np.ndarray, list]:
+    """Any numeric image/stack → float32 (n, H, W), with notes on integer, 8-bit and saturated data."""
+    a = np.asarray(arr)
+    notes = []
+    if a.dtype.kind not in "uifb":
+        _fail(path, f"data of type {a.dtype} is not a numeric image")
+    if a.ndim == 3 and a.shape[-1] in (3, 4) and a.shape[0] > 4:  # RGB(A): a processed picture
+        notes.append("RGB image: converted to grey by averaging the colour channels")
+        a = a[..., :3].mean(axis=-1)
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3:
+        _fail(path, f"expected a 2D image or a 3D stack, got shape {a.shape}")
+    if min(a.shape[1:]) < 2:
+        _fail(path, f"frames of shape {a.shape[1:]} are not images")
+    if a.dtype.kind in "ui":
+        top = np.iinfo(a.dtype).max
+        sat = float(np.mean(a == top))
+        if sat > 1e-4:
+            notes.append(f"{sat:.2%} of pixels saturated at {top}: their intensities are clipped")
+        if a.dtype.itemsize == 1:
+            notes.append("8-bit data: probably a processed export, not detector counts; intensities "
+                         "are relative and shot-noise statistics do not apply")
+    out = a.astype(np.float32)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        _fail(path, f"{int(bad.sum())} NaN or infinite values in the data")
+    return out, notes
+
+
+def require_pixel_size(fr: Frames) -> float:
+    """The frames' pixel size (Å/px), or an :class:`InputError` saying how to give one."""
+    if fr.pixel_size_A is None:
+        _fail(fr.path, "no pixel size: the file has no calibration; pass --pixel-size (Å/px) or "
+                       "--material to estimate it from the lattice")
+    return fr.pixel_size_A
+
+
+def check_frames_usable(fr: Frames, material: str = "WS2") -> None:
+    """Frames whose pixel size resolves the lattice and that hold at least one library window."""
+    check_sampling(require_pixel_size(fr), fr.data.shape, material, fr.path)

@@ -1,0 +1,372 @@
+"""Defects through time: linking detections into tracks (trackpy), scoring tracks against the
+truth, and kinetics from the tracks (notebook 07).
+
+Positions are in Å (``x_A``, ``y_A``), time in frames. The class of a defect can change between
+frames (that is the chemistry); a track follows a *site*, and its per-frame classes give the
+class-to-class transitions.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+REQUIRED = ("frame", "x_A", "y_A", "class")
+
+
+#: linking of movie detections (notebook 07, ``python -m helpers analyze``): the largest step
+#: between frames (a one-site hop, 3.18 Å, plus position errors), the frames a defect may be missed,
+#: and how far apart the two tracks of a hop seen at both sites may end and start (one lattice step
+#: plus the position errors of two detections; 3.6 Å lost hops whose ends lay 3.75 Å apart)
+MOVIE_SEARCH_RANGE_A = 3.6
+
+
+MOVIE_MEMORY_FRAMES = 3
+
+
+MOVIE_JOIN_DISTANCE_A = 4.0
+
+
+def check_table(table: pd.DataFrame, required=REQUIRED, name: str = "defect table") -> pd.DataFrame:
+    """The table if it has the columns and at least one row; else ValueError naming the problem."""
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name} is missing column(s) {missing}; it has {list(table.columns)}")
+    if len(table) == 0:
+        raise ValueError(f"{name} is empty: nothing to track")
+    if not np.all(np.isfinite(table[["x_A", "y_A"]].to_numpy(float))):
+        raise ValueError(f"{name} has NaN or infinite positions")
+    return table
+
+
+def link(table: pd.DataFrame, search_range_A: float = 1.6, memory: int = 3,
+         drift_correct: bool = True, overlap_frames: int = 0,
+         join_distance_A: float | None = None) -> pd.DataFrame:
+    """Link detections into tracks with trackpy; adds a ``track`` column (and returns a copy).
+
+    ``search_range_A``: the largest displacement between consecutive frames (a defect that hops
+    one lattice site, 3.2 Å, starts a new track unless the range allows it); ``memory``: frames a
+    defect may be missed and still keep its track. With ``drift_correct`` the sample drift is
+    estimated from the tracks (trackpy.compute_drift) and the linking is repeated in the
+    drift-corrected frame. ``overlap_frames`` > 0: detections made on sums of several frames see a
+    hopping defect at both sites for a few frames; :func:`close_overlaps` then joins such tracks
+    whose ends lie within ``join_distance_A`` (default ``search_range_A``): one lattice step plus
+    the position errors of the two detections.
+    """
+    import trackpy as tp
+
+    t = check_table(table).copy()
+    if search_range_A <= 0:
+        raise ValueError(f"search_range_A must be positive, got {search_range_A}")
+    join_distance_A = search_range_A if join_distance_A is None else float(join_distance_A)
+    if not join_distance_A > 0:
+        raise ValueError(f"join_distance_A must be positive, got {join_distance_A}")
+    t = t.reset_index(drop=True)
+    t["x"], t["y"] = t["x_A"].astype(float), t["y_A"].astype(float)
+    tp.quiet()
+    # where detections are too dense for the search range, trackpy shrinks it locally (adaptive)
+    kw = dict(search_range=search_range_A, memory=memory, pos_columns=["x", "y"], t_column="frame",
+              adaptive_stop=min(1.0, search_range_A / 2), adaptive_step=0.9)
+    linked = tp.link_df(t, **kw)
+    if drift_correct and t["frame"].nunique() > 2:
+        drift = tp.compute_drift(linked, pos_columns=["x", "y"])
+        drift = drift.reindex(sorted(t["frame"].unique())).interpolate().fillna(0.0)
+        t["x"] = t["x_A"] - drift["x"].reindex(t["frame"]).to_numpy()
+        t["y"] = t["y_A"] - drift["y"].reindex(t["frame"]).to_numpy()
+        linked = tp.link_df(t, **kw)
+    linked = linked.rename(columns={"particle": "track", "x": "x_corr_A", "y": "y_corr_A"})
+    linked = linked.sort_values(["track", "frame"]).reset_index(drop=True)
+    if overlap_frames > 0:
+        linked = close_overlaps(linked, max_distance_A=join_distance_A, max_overlap=overlap_frames,
+                                max_gap=memory)
+    return linked
+
+
+def link_movie(table: pd.DataFrame, sum_half_window: int) -> pd.DataFrame:
+    """:func:`link` with the movie settings above, for detections made on frames summed over
+    ±``sum_half_window`` frames (a hop is seen at both sites for up to 2 × that many frames)."""
+    if int(sum_half_window) != sum_half_window or sum_half_window < 0:
+        raise ValueError(f"sum_half_window must be a non-negative integer, got {sum_half_window}")
+    return link(table, search_range_A=MOVIE_SEARCH_RANGE_A, memory=MOVIE_MEMORY_FRAMES,
+                overlap_frames=2 * int(sum_half_window), join_distance_A=MOVIE_JOIN_DISTANCE_A)
+
+
+def renumber_tracks(tracks: pd.DataFrame) -> pd.DataFrame:
+    """Tracks numbered 1, 2, ... in order of their first detection (frame, then id), so the same
+    detections always give the same track numbers, whatever the linker's internal order."""
+    t = tracks.copy()
+    first = t.sort_values(["frame", "id"]).drop_duplicates("track")["track"].to_numpy()
+    t["track"] = t["track"].map({old: new for new, old in enumerate(first, start=1)})
+    return t.sort_values(["track", "frame"]).reset_index(drop=True)
+
+
+def link_true_positions(truth: pd.DataFrame) -> pd.DataFrame:
+    """The movie's true defect positions (``visible_truth()``) linked as :func:`link_movie` links
+    detections, without the overlap join (true positions sit at one site per frame): what the
+    tracker does with perfect detections, and the reference of the hop-rate errors."""
+    t = check_table(truth, REQUIRED + ("defect_id",), "truth table")
+    return link(t.assign(id=t.groupby("frame").cumcount()), search_range_A=MOVIE_SEARCH_RANGE_A,
+                memory=MOVIE_MEMORY_FRAMES)
+
+
+def close_overlaps(tracks: pd.DataFrame, max_distance_A: float = 3.6, max_overlap: int = 4,
+                   max_gap: int = 3) -> pd.DataFrame:
+    """Join a track that ends to one that starts within ``max_distance_A`` of its last position,
+    from ``max_overlap`` frames before its end to ``max_gap`` frames after it (one-to-one, nearest
+    first: Hungarian assignment). Where both exist, each keeps its frames on its own side of the
+    midpoint; the other rows (the same defect seen a second time) are dropped from the tracks.
+
+    Why: a detector that sees each frame summed with its ±h neighbours sees a defect that hops at
+    frame t at its old site until ~t + h and at its new site from ~t − h; trackpy gives each site
+    its own track, so the hop — one step of one defect — is lost. A neighbour that coexists with a
+    track for longer than ``max_overlap`` frames is another defect and is never joined.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    t = tracks.copy()
+    if t.empty:
+        return t
+    g = t.sort_values("frame").groupby("track")
+    first, last = g.head(1).set_index("track"), g.tail(1).set_index("track")
+    ids = first.index.to_numpy()
+    s, e = first["frame"].to_numpy(), last["frame"].reindex(ids).to_numpy()
+    end_xy = last[["x_corr_A", "y_corr_A"]].reindex(ids).to_numpy(float)
+    start_xy = first[["x_corr_A", "y_corr_A"]].to_numpy(float)
+    dt = s[None, :] - e[:, None]  # start of B minus end of A
+    d = np.hypot(*(start_xy[None, :, :] - end_xy[:, None, :]).transpose(2, 0, 1))
+    ok = ((dt >= -max_overlap) & (dt <= max_gap + 1) & (s[None, :] > s[:, None]) & (e[None, :] > e[:, None])
+          & (d <= max_distance_A))
+    np.fill_diagonal(ok, False)
+    if not ok.any():
+        return t
+    rows, cols = np.nonzero(ok.any(axis=1))[0], np.nonzero(ok.any(axis=0))[0]
+    cost = np.where(ok[np.ix_(rows, cols)], d[np.ix_(rows, cols)] + 0.01 * np.abs(dt[np.ix_(rows, cols)]), 1e6)
+    ra, cb = linear_sum_assignment(cost)
+    parent = {int(i): int(i) for i in ids}
+
+    def root(k):
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    track = t["track"].to_numpy()
+    frame = t["frame"].to_numpy()
+    drop = np.zeros(len(t), bool)
+    for a, b in zip(rows[ra], cols[cb]):
+        if not ok[a, b]:
+            continue
+        ta, tb = int(ids[a]), int(ids[b])
+        cut = (e[a] + 1 + s[b]) // 2 if dt[a, b] < 1 else s[b]  # first frame at the new site
+        drop |= ((track == ta) & (frame >= cut)) | ((track == tb) & (frame < cut))
+        parent[root(tb)] = root(ta)
+    t = t[~drop].copy()
+    t["track"] = [root(int(k)) for k in t["track"].to_numpy()]
+    return t.sort_values(["track", "frame"]).reset_index(drop=True)
+
+
+def smooth_classes(classes, window: int = 5) -> np.ndarray:
+    """Running majority vote of a track's per-frame classes (odd ``window``; ties keep the frame's own)."""
+    c = np.asarray(classes, dtype=object)
+    if window <= 1 or len(c) < 2:
+        return c.copy()
+    h = window // 2
+    out = c.copy()
+    for i in range(len(c)):
+        seg = list(c[max(0, i - h):i + h + 1])
+        vals, counts = np.unique(np.array(seg, dtype=str), return_counts=True)
+        best = vals[counts == counts.max()]
+        out[i] = c[i] if c[i] in best else best[0]
+    return out
+
+
+def transition_counts(sequences, classes) -> np.ndarray:
+    """Counts of class a at frame t followed by class b at frame t+1 (consecutive frames only).
+
+    ``sequences``: iterable of (frames, classes) pairs, one per track; labels not in ``classes``
+    (e.g. ``unknown``) break the chain at that frame.
+    """
+    idx = {c: i for i, c in enumerate(classes)}
+    n = np.zeros((len(classes), len(classes)), np.int64)
+    for frames, cls in sequences:
+        f = np.asarray(frames)
+        c = list(cls)
+        for k in range(len(f) - 1):
+            if f[k + 1] - f[k] == 1 and c[k] in idx and c[k + 1] in idx:
+                n[idx[c[k]], idx[c[k + 1]]] += 1
+    return n
+
+
+def transition_matrix(counts: np.ndarray) -> np.ndarray:
+    """Row-normalized transition probabilities; rows of classes never seen are NaN (not 0/0)."""
+    counts = np.asarray(counts, float)
+    rows = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(rows > 0, counts / np.where(rows > 0, rows, 1), np.nan)
+
+
+def track_sequences(tracks: pd.DataFrame, class_column: str = "class", smooth: int = 1):
+    """(frames, classes) of every track, classes optionally majority-smoothed."""
+    out = []
+    for _, g in tracks.sort_values("frame").groupby("track"):
+        out.append((g["frame"].to_numpy(), smooth_classes(g[class_column].to_numpy(), smooth)))
+    return out
+
+
+def truth_sequences(truth: pd.DataFrame):
+    """(frames, classes) of every true defect (in view)."""
+    return [(g["frame"].to_numpy(), g["class"].to_numpy())
+            for _, g in truth.sort_values("frame").groupby("defect_id")]
+
+
+def hop_counts(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: int = 1,
+               x: str = "x_corr_A", y: str = "y_corr_A", class_column: str = "class",
+               max_gap: int = 1, hop_zone: int = 0, hop_context: int = 6,
+               share_disputed: bool = False) -> dict:
+    """Per class: (hops, frames) — the steps of a track whose class is the same on both sides, and
+    how many of them are longer than ``hop_min_A`` (half a lattice constant).
+
+    ``max_gap``: steps between detections up to this many frames apart count, each adding its
+    frames to the exposure (a detector on ±h summed frames sees a hopping defect half at each site
+    and can miss it for a few frames: set it to the linking memory + 1).
+    ``hop_zone`` > 0: the frames within ``hop_zone`` of a hop take the class the track has just
+    outside them (the majority of ``classes`` over the next ``hop_context`` frames on both sides).
+    A class read from frames averaged over ±k frames (summed frames, column averages) sees the
+    half-filled columns of both sites around a hop; ``hop_zone`` = the sum of those half-widths.
+    Then the classes are majority-smoothed over ``smooth`` frames (:func:`smooth_classes`).
+    ``share_disputed`` (with ``hop_zone``): where the classes just before and just after a hop
+    differ (a class change within a few frames of the hop, which the zone cannot place), each side's
+    zone frames take their own side's class and the hop counts half to each class, instead of all
+    of it to the class with more context frames.
+    """
+    if max_gap < 1 or hop_zone < 0 or hop_context < 1:
+        raise ValueError(f"need max_gap >= 1, hop_zone >= 0, hop_context >= 1; got {max_gap}, "
+                         f"{hop_zone}, {hop_context}")
+    steps = {c: [0, 0] for c in classes}
+    known = list(classes)
+    for _, g in tracks.sort_values("frame").groupby("track"):
+        f = g["frame"].to_numpy()
+        xy = g[[x, y]].to_numpy(float)
+        cl = g[class_column].to_numpy().astype(object)
+        gap = np.diff(f)
+        hop = (np.hypot(*np.diff(xy, axis=0).T) > hop_min_A) if len(f) > 1 else np.zeros(0, bool)
+        disputed = np.zeros(len(gap), bool)
+        if hop_zone > 0:
+            relabelled = cl.copy()
+            for k in np.flatnonzero(hop & (gap <= max_gap)):
+                mid = (f[k] + f[k + 1]) / 2
+                dt = np.abs(f - mid)
+                ctx = (dt > hop_zone) & (dt <= hop_zone + hop_context) & np.isin(cl.astype(str), known)
+                before, after = _majority(cl[ctx & (f < mid)]), _majority(cl[ctx & (f > mid)])
+                if share_disputed and before is not None and after is not None and before != after:
+                    relabelled[(dt <= hop_zone) & (f < mid)] = before
+                    relabelled[(dt <= hop_zone) & (f > mid)] = after
+                    disputed[k] = True
+                else:
+                    both = _majority(cl[ctx])
+                    if both is not None:
+                        relabelled[dt <= hop_zone] = both
+            cl = relabelled
+        cl = smooth_classes(cl, smooth)
+        for k in range(len(f) - 1):
+            if gap[k] > max_gap:
+                continue
+            if cl[k] in steps and cl[k] == cl[k + 1]:
+                steps[cl[k]][1] += int(gap[k])
+                steps[cl[k]][0] += int(hop[k])
+            elif disputed[k]:
+                for c in (cl[k], cl[k + 1]):
+                    if c in steps:
+                        steps[c][1] += gap[k] / 2
+                        steps[c][0] += 0.5
+    return {c: (h, n) for c, (h, n) in steps.items()}
+
+
+def _majority(values):
+    """The most frequent entry (ties: the first in sorted order), None for no entries."""
+    if len(values) == 0:
+        return None
+    vals, counts = np.unique(np.asarray(values).astype(str), return_counts=True)
+    return vals[np.argmax(counts)]
+
+
+def hop_rates(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: int = 1,
+              x: str = "x_corr_A", y: str = "y_corr_A", class_column: str = "class",
+              **kw) -> dict:
+    """Per class: hops per frame, :func:`hop_counts` hops / frames (NaN without frames); ``kw``
+    go to :func:`hop_counts`. With N hops the counting error alone is ≈ 1/√N of the rate."""
+    counts = hop_counts(tracks, classes, hop_min_A, smooth, x, y, class_column, **kw)
+    return {c: (h / n if n else float("nan")) for c, (h, n) in counts.items()}
+
+
+def hop_rate_errors(tracks: pd.DataFrame, true_tracks: pd.DataFrame, classes, smooth: int = 1,
+                    **kw) -> dict:
+    """Per class with hops in ``true_tracks``: |recovered − true| / true hop rate, the recovered
+    rate from ``tracks`` (:func:`hop_rates` with ``smooth`` and ``kw``), the true one from the true
+    trajectories linked the same way (consecutive frames, no smoothing). NaN where ``tracks`` hold
+    no frames of the class."""
+    true = hop_rates(true_tracks, classes)
+    rec = hop_rates(tracks, classes, smooth=smooth, **kw)
+    return {c: abs(rec[c] - true[c]) / true[c] for c in classes if true[c] > 0}
+
+
+def pooled_hop_rates(movies, classes, smooth: int = 1, **kw) -> pd.DataFrame:
+    """Hop rates pooled over several movies: ``movies`` is a list of (tracks, true_tracks) pairs.
+
+    Per class: the hops and frames of the true trajectories summed over the movies (consecutive
+    frames), the same of the recovered tracks (:func:`hop_counts` with ``smooth`` and ``kw``), both
+    rates, |recovered − true| / true, and the counting error 1/√N of the pooled true hops. A rate
+    from one movie with a dozen hops is known to ≈ 30 % from counting alone; pooling shrinks that.
+    """
+    if not movies:
+        raise ValueError("no movies to pool")
+    tot = {c: np.zeros(4) for c in classes}
+    for tracks, true_tracks in movies:
+        ct = hop_counts(true_tracks, classes)
+        cr = hop_counts(tracks, classes, smooth=smooth, **kw)
+        for c in classes:
+            tot[c] += [ct[c][0], ct[c][1], cr[c][0], cr[c][1]]
+    rows = {}
+    for c, (h_t, n_t, h_r, n_r) in tot.items():
+        r_t = h_t / n_t if n_t else np.nan
+        r_r = h_r / n_r if n_r else np.nan
+        rows[c] = {"true hops": h_t, "true rate": r_t, "recovered hops": h_r, "recovered rate": r_r,
+                   "rel error": abs(r_r - r_t) / r_t if h_t > 0 else np.nan,
+                   "counting error 1/√N": 1 / np.sqrt(h_t) if h_t > 0 else np.nan}
+    return pd.DataFrame(rows).T
+
+
+def msd_by_class(tracks: pd.DataFrame, max_lag: int = 20, x: str = "x_corr_A", y: str = "y_corr_A",
+                 class_column: str = "class") -> pd.DataFrame:
+    """Mean squared displacement (Å²) against lag (frames) per class (a track's class: its most
+    frequent one), and the diffusion coefficient D = slope / 4 (Å²/frame) of a line through 0."""
+    rows = []
+    for cls, gcls in tracks.groupby(tracks.groupby("track")[class_column].transform(
+            lambda s: s.value_counts().index[0])):
+        sq = {lag: [] for lag in range(1, max_lag + 1)}
+        for _, g in gcls.groupby("track"):
+            s = g.set_index("frame")[[x, y]].astype(float)
+            for lag in range(1, max_lag + 1):
+                d = s.reindex(s.index + lag).to_numpy() - s.to_numpy()
+                d = d[np.all(np.isfinite(d), axis=1)]
+                sq[lag].extend((d**2).sum(axis=1))
+        for lag, v in sq.items():
+            if v:
+                rows.append((cls, lag, float(np.mean(v)), len(v)))
+    return pd.DataFrame(rows, columns=["class", "lag", "msd_A2", "n"])
+
+
+def diffusion_coefficients(msd: pd.DataFrame) -> dict:
+    """D (Å²/frame) per class from a least-squares line through the origin of MSD vs lag."""
+    out = {}
+    for cls, g in msd.groupby("class"):
+        lag, v = g["lag"].to_numpy(float), g["msd_A2"].to_numpy(float)
+        out[cls] = float((lag * v).sum() / (lag * lag).sum() / 4.0)
+    return out
+
+
+def counts_over_time(table: pd.DataFrame, classes, n_frames: int) -> pd.DataFrame:
+    """Defects per class per frame (frames × classes), zero where none."""
+    ct = pd.crosstab(table["frame"], table["class"])
+    return ct.reindex(index=range(n_frames), columns=list(classes), fill_value=0).fillna(0).astype(int)

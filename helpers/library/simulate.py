@@ -1,0 +1,205 @@
+"""HAADF-STEM simulation of WS2 defects with abTEM (PRISM multislice), and library windows.
+
+Each defect is simulated once per imaging condition over a square field large enough to rotate and
+crop a 64×64 window at 0.3 Å/px; orientations are made by rotating the simulated image, which is
+valid because HAADF imaging is incoherent. The finite effective source size is applied
+afterwards as a Gaussian blur (also incoherent). Lengths in Å, angles in mrad, energies in eV.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from helpers.core.validation import check_pixel_size
+from helpers.core.windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX, cut_window
+from helpers.library.structures import build_defect, class_index
+
+#: Frozen-phonon r.m.s. displacements (Å, per direction) at room temperature.
+PHONON_SIGMAS_A = {"W": 0.06, "Mo": 0.07, "S": 0.08}
+
+
+@dataclass(frozen=True)
+class ImagingConditions:
+    """Microscope and simulation settings of one simulated field."""
+
+    energy_eV: float = 60e3
+    semiangle_mrad: float = 30.0
+    detector_inner_mrad: float = 80.0
+    detector_outer_mrad: float = 200.0
+    defocus_A: float = 0.0  # abTEM convention: positive = underfocus
+    Cs_A: float = 0.0  # aberration-corrected
+    potential_sampling_A: float = 0.07
+    slice_thickness_A: float = 1.0
+    phonon_configs: int = 4
+    phonon_seed: int = 0
+    prism_interpolation: int = 2
+
+    def as_attrs(self) -> dict:
+        """The conditions as a dict of HDF5 attributes (names carry their units)."""
+        return asdict(self)
+
+
+def electron_wavelength_A(energy_eV: float) -> float:
+    """Relativistic electron wavelength in Å."""
+    if energy_eV <= 0:
+        raise ValueError(f"energy_eV must be positive, got {energy_eV}")
+    h, m0, e, c = 6.62607015e-34, 9.1093837015e-31, 1.602176634e-19, 299792458.0
+    lam = h / np.sqrt(2 * m0 * e * energy_eV * (1 + e * energy_eV / (2 * m0 * c**2)))
+    return float(lam * 1e10)
+
+
+def probe_fwhm_A(cond: ImagingConditions) -> float:
+    """Diffraction-limited probe FWHM (Airy disc, ≈ 0.51 λ/α) in Å."""
+    return 0.51 * electron_wavelength_A(cond.energy_eV) / (cond.semiangle_mrad * 1e-3)
+
+
+def _fft_friendly(n: int) -> int:
+    """Smallest integer ≥ n whose prime factors are 2, 3, 5 and 7 only."""
+    m = max(int(n), 1)
+    while True:
+        k = m
+        for p in (2, 3, 5, 7):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
+
+
+@dataclass
+class SimulatedField:
+    """A simulated HAADF field (rows = y, cols = x) with the defect at ``defect_rc_px``."""
+
+    image: np.ndarray
+    pixel_size_A: float
+    defect_rc_px: tuple[float, float]
+    class_name: str
+    conditions: ImagingConditions
+    seconds: float
+    gpts: tuple[int, int] = field(default=(0, 0))
+
+
+def field_size_A(window_px: int = WINDOW_PX, pixel_size_A: float = LIBRARY_PIXEL_SIZE_A,
+                 margin_A: float = 0.6) -> float:
+    """Side of a square field that holds the window at any rotation (window diagonal + margin)."""
+    return window_px * pixel_size_A * np.sqrt(2) + margin_A
+
+
+def simulate_field(class_name: str, conditions: ImagingConditions = ImagingConditions(),
+                   pixel_size_A: float = LIBRARY_PIXEL_SIZE_A, field_A: float | None = None,
+                   window_px: int = WINDOW_PX, paired: bool = False) -> SimulatedField:
+    """Simulate the HAADF image of one defect over a square field centred on it (abTEM PRISM).
+
+    ``field_A`` defaults to :func:`field_size_A`. The supercell is at least ``field_A`` + 4 Å, so
+    the field never shows the defect's periodic image. ``paired``: the defect's atoms come last
+    (:func:`helpers.library.structures.build_defect`), so fields of two classes on one sublattice with the
+    same ``conditions`` share every other atom's frozen-phonon displacements and differ only at
+    the defect.
+    """
+    import abtem  # heavy import only where simulation happens
+
+    class_index(class_name)
+    ps = check_pixel_size(pixel_size_A)
+    check_window(window_px, ps, conditions)
+    if field_A is None:
+        field_A = field_size_A(window_px, ps)
+    if field_A <= 0:
+        raise ValueError(f"field_A must be positive, got {field_A}")
+    abtem.config.set({"device": "cpu", "fft": "fftw", "precision": "float32"})
+    atoms, site = build_defect(class_name, min_size_A=field_A + 4.0, defect_atoms_last=paired)
+    cell = np.diag(atoms.cell)[:2]
+    # potential sampling must reach the detector's outer angle after 2/3 antialiasing
+    lam = electron_wavelength_A(conditions.energy_eV)
+    max_sampling = lam / (2 * conditions.detector_outer_mrad * 1e-3) * (2 / 3) * 0.98
+    sampling = min(conditions.potential_sampling_A, max_sampling)
+    gpts = tuple(_fft_friendly(int(np.ceil(c / sampling))) for c in cell)
+    # make gpts divisible by the PRISM interpolation factor
+    f = conditions.prism_interpolation
+    gpts = tuple(_fft_friendly(g + (-g) % f) if (g % f) else g for g in gpts)
+    if conditions.phonon_configs > 1:
+        sigmas = {s: PHONON_SIGMAS_A[s] for s in set(atoms.get_chemical_symbols())}
+        frozen = abtem.FrozenPhonons(atoms, num_configs=conditions.phonon_configs, sigmas=sigmas,
+                                     seed=conditions.phonon_seed)
+    else:
+        frozen = atoms
+    potential = abtem.Potential(frozen, gpts=gpts, projection="infinite",
+                                slice_thickness=conditions.slice_thickness_A,
+                                parametrization="lobato")
+    n = int(round(field_A / ps))
+    half = n // 2
+    start = (site[0] - half * ps, site[1] - half * ps)
+    scan = abtem.GridScan(start=start, end=(start[0] + n * ps, start[1] + n * ps), gpts=(n, n),
+                          endpoint=False)
+    detector = abtem.AnnularDetector(inner=conditions.detector_inner_mrad,
+                                     outer=conditions.detector_outer_mrad)
+    smatrix = abtem.SMatrix(potential=potential, energy=conditions.energy_eV,
+                            semiangle_cutoff=conditions.semiangle_mrad,
+                            interpolation=conditions.prism_interpolation)
+    ctf = abtem.CTF(defocus=conditions.defocus_A, Cs=conditions.Cs_A,
+                    semiangle_cutoff=conditions.semiangle_mrad, energy=conditions.energy_eV)
+    t0 = time.perf_counter()
+    measurement = smatrix.scan(scan=scan, detectors=detector, ctf=ctf)
+    measurement = measurement.compute(progress_bar=False)
+    arr = np.asarray(measurement.array, dtype=np.float64)
+    if arr.ndim == 3:  # frozen-phonon ensemble not yet reduced
+        arr = arr.mean(axis=0)
+    seconds = time.perf_counter() - t0
+    image = arr.T.astype(np.float32)  # abTEM indexes (x, y); images here are (row=y, col=x)
+    return SimulatedField(image=image, pixel_size_A=ps, defect_rc_px=(float(half), float(half)),
+                          class_name=class_name, conditions=conditions, seconds=seconds, gpts=gpts)
+
+
+def check_window(window_px: int, pixel_size_A: float, conditions: ImagingConditions = ImagingConditions()
+                 ) -> None:
+    """ValueError when a window cannot show a defect: not larger than a few probe widths."""
+    ps = check_pixel_size(pixel_size_A)
+    if int(window_px) != window_px or window_px < 1:
+        raise ValueError(f"window_px must be a positive integer, got {window_px}")
+    extent = window_px * ps
+    need = 4 * probe_fwhm_A(conditions)
+    if extent < need:
+        raise ValueError(
+            f"window of {window_px} px × {ps} Å/px = {extent:.2f} Å is smaller than the probe "
+            f"region it must resolve (4 × probe FWHM = {need:.2f} Å)")
+
+
+def apply_source_size(image: np.ndarray, pixel_size_A: float, source_fwhm_A: float) -> np.ndarray:
+    """Blur with a Gaussian of FWHM ``source_fwhm_A`` (finite effective source size, incoherent)."""
+    ps = check_pixel_size(pixel_size_A)
+    if not np.isfinite(source_fwhm_A) or source_fwhm_A < 0:
+        raise ValueError(f"source_fwhm_A must be ≥ 0, got {source_fwhm_A}")
+    if source_fwhm_A == 0:
+        return np.asarray(image, dtype=np.float32)
+    sigma_px = source_fwhm_A / (2 * np.sqrt(2 * np.log(2))) / ps
+    return ndimage.gaussian_filter(np.asarray(image, dtype=np.float64), sigma_px,
+                                   mode="nearest").astype(np.float32)
+
+
+def field_to_window(sim_field: SimulatedField | np.ndarray, angle_deg: float, source_fwhm_A: float,
+                    pixel_size_A: float | None = None, centre_rc_px=None, window_px: int = WINDOW_PX,
+                    out_pixel_size_A: float = LIBRARY_PIXEL_SIZE_A) -> np.ndarray:
+    """A library window: source-size blur, rotation by ``angle_deg`` about the defect, 64×64 crop."""
+    if isinstance(sim_field, SimulatedField):
+        image, ps, centre = sim_field.image, sim_field.pixel_size_A, sim_field.defect_rc_px
+    else:
+        image, ps, centre = sim_field, pixel_size_A, centre_rc_px
+        if centre is None:
+            raise ValueError("centre_rc_px is required when passing a bare array")
+    ps = check_pixel_size(ps)
+    blurred = apply_source_size(image, ps, source_fwhm_A)
+    return cut_window(blurred, ps, centre, out_px=window_px, out_pixel_size_A=out_pixel_size_A,
+                      angle_deg=angle_deg, order=3)
+
+
+def projected_potential(atoms, sampling_A: float = 0.07) -> np.ndarray:
+    """The projected electrostatic potential of ``atoms`` (rows = y, cols = x), in V·Å."""
+    import abtem
+
+    check_pixel_size(sampling_A, "sampling_A")
+    potential = abtem.Potential(atoms, sampling=sampling_A, projection="infinite",
+                                parametrization="lobato")
+    arr = potential.build().project().compute(progress_bar=False).array
+    return np.asarray(arr).T

@@ -1,0 +1,153 @@
+"""Monolayer 2H-WS2 supercells with one point defect at the centre (ASE).
+
+Seen along [001], W columns and S2 columns (two S atoms stacked) sit on two interleaved triangular
+sublattices. The six defect classes keep the poster's names and label order.
+All lengths in Å.
+"""
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.build import mx2
+
+#: Class names in the poster's label order.
+CLASS_NAMES: tuple[str, ...] = ("Sw", "Mo", "W2s2", "Vw", "Vs2", "Ws")
+
+
+CLASS_DESCRIPTIONS: dict[str, str] = {
+    "Sw": "metal site holds one S instead of W (antisite S_W)",
+    "Mo": "metal site holds Mo instead of W (dopant Mo_W)",
+    "W2s2": "S2 column replaced by one W (antisite W_S2)",
+    "Vw": "metal site empty (W vacancy)",
+    "Vs2": "both S of one column missing (double S vacancy)",
+    "Ws": "one S of a column replaced by W (column = W + S, antisite W_S)",
+}
+
+
+#: Which sublattice each defect sits on.
+DEFECT_SITE: dict[str, str] = {
+    "Sw": "metal", "Mo": "metal", "Vw": "metal",
+    "W2s2": "chalcogen", "Vs2": "chalcogen", "Ws": "chalcogen",
+}
+
+
+LATTICE_A: float = 3.18  # Å, WS2 in-plane lattice constant
+
+
+THICKNESS_A: float = 3.14  # Å, S–S vertical separation
+
+
+VACUUM_A: float = 2.0  # Å above and below the S planes
+
+
+def class_index(name: str) -> int:
+    """Label of a defect class name; a clear ValueError for unknown names."""
+    if name not in CLASS_NAMES:
+        raise ValueError(f"unknown defect class {name!r}; known classes: {', '.join(CLASS_NAMES)}")
+    return CLASS_NAMES.index(name)
+
+
+def pristine_ws2(min_size_A: float = 32.0, a_A: float = LATTICE_A,
+                 thickness_A: float = THICKNESS_A) -> Atoms:
+    """An orthogonal, periodic 2H-WS2 monolayer supercell at least ``min_size_A`` wide in x and y."""
+    if not np.isfinite(min_size_A) or min_size_A <= 0:
+        raise ValueError(f"min_size_A must be positive, got {min_size_A}")
+    if a_A <= 0 or thickness_A <= 0:
+        raise ValueError("lattice constant and thickness must be positive")
+    unit = mx2("WS2", kind="2H", a=a_A, thickness=thickness_A, vacuum=VACUUM_A)
+    # orthogonal rectangle a × a√3 holds two formula units: (1,0) and (1,2) combinations of the
+    # hexagonal vectors
+    ortho = _orthogonalize(unit, a_A)
+    nx = int(np.ceil(min_size_A / ortho.cell[0, 0]))
+    ny = int(np.ceil(min_size_A / ortho.cell[1, 1]))
+    atoms = ortho.repeat((nx, ny, 1))
+    atoms.wrap()
+    return atoms
+
+
+def _orthogonalize(unit: Atoms, a_A: float) -> Atoms:
+    """Rectangular a × a√3 cell (6 atoms) from the hexagonal 3-atom cell."""
+    big = unit.repeat((2, 2, 1))
+    cell = np.diag([a_A, a_A * np.sqrt(3), unit.cell[2, 2]])
+    pos = big.get_positions()
+    frac = np.linalg.solve(cell.T, pos.T).T
+    # fold every atom into the rectangle and drop duplicates
+    frac[:, :2] %= 1.0
+    frac[np.isclose(frac, 1.0, atol=1e-6)] = 0.0
+    out = Atoms(symbols=big.get_chemical_symbols(), scaled_positions=frac, cell=cell, pbc=True)
+    _, idx = np.unique(np.round(out.get_scaled_positions() * 1e4).astype(int), axis=0, return_index=True)
+    out = out[np.sort(idx)]
+    if len(out) != 6:  # pragma: no cover - guards the construction above
+        raise RuntimeError(f"orthogonal WS2 cell has {len(out)} atoms, expected 6")
+    return out
+
+
+def column_sites(atoms: Atoms, tol_A: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Projected (x, y) positions of the metal columns and of the chalcogen columns, in Å."""
+    pos = atoms.get_positions()
+    sym = np.array(atoms.get_chemical_symbols())
+    z_mid = np.median(pos[sym == "W", 2]) if np.any(sym == "W") else np.median(pos[:, 2])
+    metal = pos[np.abs(pos[:, 2] - z_mid) < tol_A][:, :2]
+    chalc = pos[np.abs(pos[:, 2] - z_mid) >= tol_A][:, :2]
+    chalc = np.unique(np.round(chalc, 3), axis=0)
+    return metal, chalc
+
+
+def _nearest(points: np.ndarray, target: np.ndarray) -> int:
+    return int(np.argmin(np.linalg.norm(points - target[None, :], axis=1)))
+
+
+def build_defect(name: str, min_size_A: float = 32.0, defect_atoms_last: bool = False
+                 ) -> tuple[Atoms, np.ndarray]:
+    """A WS2 supercell with one defect of class ``name`` at the site nearest the cell centre.
+
+    Returns the atoms and the defect's projected position (x, y) in Å. With
+    ``defect_atoms_last`` the atoms of the defect's column come last (lowest first): every other
+    atom is then in the same place of the list for all classes on one sublattice, so frozen
+    phonons with one seed displace them identically (paired simulations that differ only at the
+    defect).
+    """
+    class_index(name)
+    atoms = pristine_ws2(min_size_A)
+    pos = atoms.get_positions()
+    sym = np.array(atoms.get_chemical_symbols())
+    centre = np.diag(atoms.cell)[:2] / 2
+    z_metal = float(np.median(pos[sym == "W", 2]))
+    is_s = sym == "S"
+    if DEFECT_SITE[name] == "metal":
+        w_idx = np.flatnonzero(sym == "W")
+        i = int(w_idx[_nearest(pos[w_idx, :2], centre)])
+        site = pos[i, :2].copy()
+        if name == "Mo":
+            atoms[i].symbol = "Mo"
+        elif name == "Sw":
+            atoms[i].symbol = "S"
+        elif name == "Vw":
+            del atoms[i]
+    else:
+        s_idx = np.flatnonzero(is_s)
+        j = int(s_idx[_nearest(pos[s_idx, :2], centre)])
+        site = pos[j, :2].copy()
+        column = np.flatnonzero(is_s & (np.linalg.norm(pos[:, :2] - site, axis=1) < 0.1))
+        if len(column) != 2:  # pragma: no cover - guards the lattice construction
+            raise RuntimeError(f"chalcogen column has {len(column)} atoms, expected 2")
+        top = int(column[np.argmax(pos[column, 2])])
+        if name == "Ws":
+            atoms[top].symbol = "W"
+        elif name == "Vs2":
+            del atoms[[int(c) for c in column]]
+        elif name == "W2s2":
+            del atoms[[int(c) for c in column]]
+            atoms += Atoms("W", positions=[[site[0], site[1], z_metal]])
+    if defect_atoms_last:
+        p = atoms.get_positions()
+        on_site = np.linalg.norm(p[:, :2] - site[None, :], axis=1) < 0.1
+        tail = np.flatnonzero(on_site)[np.argsort(p[on_site, 2], kind="stable")]
+        atoms = atoms[np.concatenate([np.flatnonzero(~on_site), tail])]
+    return atoms, site
+
+
+def composition(atoms: Atoms) -> dict[str, int]:
+    """Counts per element."""
+    syms, counts = np.unique(atoms.get_chemical_symbols(), return_counts=True)
+    return {str(s): int(c) for s, c in zip(syms, counts)}
