@@ -35,9 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import analyze as cli
-from helpers import batch
-from helpers.core import chemistry as chemistry_mod
+from helpers import AnalysisSettings, analyze_file, batch
+from helpers.core.chemistry import METAL
 from helpers.detect import site_model as sm
 from helpers.detect import sites as st
 from helpers.evaluation.matching import match_points
@@ -78,7 +77,7 @@ def inject(image, reading, n_sites: int, seed: int, min_apart_A: float = 12.0):
     s = reading.sites
     chem, lat, ps = reading.chemistry, reading.lattice, reading.lattice.pixel_size_A
     contents = reading.contents
-    metal = s[s["kind"] == chemistry_mod.METAL]
+    metal = s[s["kind"] == METAL]
     tree = cKDTree(metal[["row", "col"]].to_numpy())
     cand = s[~s["significant"] & (s["class"] != sm.MASKED)].sample(frac=1.0, random_state=seed)
     chosen = []
@@ -99,7 +98,7 @@ def inject(image, reading, n_sites: int, seed: int, min_apart_A: float = 12.0):
         name = classes[kind][counters[kind] % len(classes[kind])]
         counters[kind] += 1
         _, nn = tree.query([r["row"], r["col"]], k=12)
-        a_metal = float(np.median(metal["amplitude"].to_numpy()[nn])) / contents[chemistry_mod.METAL][chem.pristine(chemistry_mod.METAL)]
+        a_metal = float(np.median(metal["amplitude"].to_numpy()[nn])) / contents[METAL][chem.pristine(METAL)]
         delta = (contents[kind][name] - contents[kind][chem.pristine(kind)]) * a_metal
         r0, c0 = int(round(r["row"])), int(round(r["col"]))
         yy, xx = np.mgrid[r0 - R:r0 + R + 1, c0 - R:c0 + R + 1]
@@ -121,12 +120,12 @@ def match(found, truth, within_A: float):
 def check_file(path: Path, material: str, dopants, out_dir: Path, n_inject: int = 60, seeds=(0, 1, 2)) -> dict:
 
     res = {"file": path.name, "material": material, "dopants": list(dopants or [])}
-    settings = cli.AnalysisSettings(material=material, dopants=tuple(dopants) if dopants is not None else None,
+    settings = AnalysisSettings(material=material, dopants=tuple(dopants) if dopants is not None else None,
                                     quiet=True)
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         warnings = []
-        summary = cli.analyze_file(path, Path(d) / "out", settings, log=warnings.append)
+        summary = analyze_file(path, Path(d) / "out", settings, log=warnings.append)
         res["command_s"] = time.perf_counter() - t0
         if path.name.startswith(FIGURES_ALLOWED_PREFIX):
             for png in (Path(d) / "out").glob("overlay_first.png"):

@@ -7,7 +7,7 @@ and a fresh network of the same size learns soft targets ``alpha`` × label + (1
 teacher with notebook 03's protocol (one cycle to 4.7e-3, 12 epochs, the same seed). The student
 is then tested in one pass on the same leak-free and random-split test windows as notebook 03.
 
-    DEFECTFINDER_PROFILE=paper python benchmarks/distill_mirror_average.py [--alpha 0.5]
+    DEFECTFINDER_PROFILE=paper python experiments/distill_mirror_average.py [--alpha 0.5]
 
 Needs notebook 01's augmented set; ≈ 20 min on 2 cores in the paper profile. Writes
 ``results/experiments/distill_mirror_average.json``.
@@ -20,9 +20,8 @@ import json
 import numpy as np
 
 from helpers import config
-from helpers.classify import augment, classifier
-from helpers.classify import protocol as protocol_mod
-from helpers.library import files as library
+from training import train_soft
+from helpers.classify import classifier, protocol
 
 
 def main(argv=None) -> int:
@@ -35,18 +34,15 @@ def main(argv=None) -> int:
     seed = config.SEED  # notebook 03's
     config.set_seed(seed)
     sizes = config.sizes()
-    lib = library.load_library(config.LIBRARY_FILE)
-    test_lib = library.load_library(config.TEST_LIBRARY_FILE)
-    data = augment.get_augmented(lib, sizes.augmented_train, seed)
-    leakfree = augment.get_augmented(test_lib, sizes.augmented_test, seed + 1)
-    part, test_random = protocol_mod.random_split(len(data.labels), 0.2, seed)
-    fit_idx, val_idx = protocol_mod.fit_validation_split(part, seed, 0.67, sort=True)
+    d = protocol.poster_data(sizes.augmented_train, sizes.augmented_test, seed)
+    lib, data, leakfree = d.library, d.augmented, d.leakfree_test
+    fit_idx, val_idx, test_random = d.fit, d.validation, d.random_test
     x, y = data.images, data.labels
     n = len(lib.class_names)
     teacher, _ = classifier.load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
     soft = args.alpha * np.eye(n)[y[fit_idx]] + (1 - args.alpha) * classifier.predict_flips(teacher, x[fit_idx])
     student = classifier.build_classifier(n_classes=n, dropout=0.2, learning_rate=3.4e-4)
-    res = classifier.train(student, x[fit_idx], soft, x[val_idx], y[val_idx], epochs=sizes.epochs,
+    res = train_soft(student, x[fit_idx], soft, x[val_idx], y[val_idx], epochs=sizes.epochs,
                            batch_size=sizes.batch_size, verbose=2, schedule="cosine", peak_learning_rate=4.7e-3)
     out = {"profile": sizes.profile, "alpha": args.alpha, "train_s": res.seconds, "epochs": res.epochs_run}
     for name, xx, yy in (("leakfree", leakfree.images, leakfree.labels), ("random_split", x[test_random], y[test_random])):

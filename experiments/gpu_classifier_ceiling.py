@@ -8,7 +8,7 @@ poster's fixed 50,178-image set, after which training accuracy (98 %) has run aw
 machine: ``KERAS_BACKEND=torch``), generates the augmented sets with ``helpers.classify.augment`` (several
 seeds in parallel processes) and writes one JSON of leak-free accuracies per epoch.
 
-    KERAS_BACKEND=torch python benchmarks/gpu_classifier_ceiling.py --out results.json
+    KERAS_BACKEND=torch python experiments/gpu_classifier_ceiling.py --out results.json
 
 ``--capacity FILTERS`` trains one wider CNN (e.g. ``32,64,128,256``) at that protocol, to see
 whether the poster-sized network or the data limit the accuracy (images made in chunks by
@@ -34,10 +34,10 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import noise_redraws  # noqa: E402  (experiments/, beside this script)
 import numpy as np  # noqa: E402
+from training import train_epoch_by_epoch  # noqa: E402
 
 from helpers import config
-from helpers.classify import augment, classifier
-from helpers.classify import protocol as protocol_mod
+from helpers.classify import augment, classifier, protocol
 from helpers.library import files as library
 
 
@@ -82,8 +82,7 @@ def capacity(a) -> int:
     y = lib.labels[augment.source_indices(lib, np.arange(n_train))]
     yt = test_lib.labels[augment.source_indices(test_lib, np.arange(n_test))]
     out = {"backend": os.environ["KERAS_BACKEND"], "generate_s": time.perf_counter() - t0}
-    part, test_random = protocol_mod.random_split(n_train, 0.2, seed)
-    fit_idx, val_idx = protocol_mod.fit_validation_split(part, seed, 0.67, sort=True)
+    fit_idx, val_idx, test_random = protocol.poster_splits(n_train, seed)
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -114,8 +113,7 @@ def protocol03(a) -> int:
     lib = library.load_library(config.LIBRARY_FILE)
     test = augment.get_augmented(library.load_library(config.TEST_LIBRARY_FILE), n_test, seed + 1, progress=False)
     data = augment.get_augmented(lib, n_train, seed, progress=False)
-    part, test_random = protocol_mod.random_split(n_train, 0.2, seed)
-    fit_idx, val_idx = protocol_mod.fit_validation_split(part, seed, 0.67, sort=True)
+    fit_idx, val_idx, test_random = protocol.poster_splits(n_train, seed)
     x, y = data.images, data.labels
     redraws = noise_redraws.NoiseRedraws(clean[fit_idx], data.noise[fit_idx], fit_idx, seed, first=x[fit_idx])
     sets = _Sets([x[fit_idx]] + [augment.get_augmented(lib, n_train, s, progress=False).images[fit_idx]
@@ -127,9 +125,12 @@ def protocol03(a) -> int:
     for name, (epoch_images, dseed) in variants.items():
         keras.utils.set_random_seed(seed + dseed)
         model = classifier.build_classifier(n_classes=6, dropout=0.2, learning_rate=3.4e-4)
-        res = classifier.train(model, x[fit_idx], y[fit_idx], x[val_idx], y[val_idx], epochs=a.epochs,
-                               batch_size=128, verbose=0, schedule="cosine", peak_learning_rate=a.peak_lr,
-                               epoch_images=epoch_images)
+        if epoch_images is None:
+            res = classifier.train(model, x[fit_idx], y[fit_idx], x[val_idx], y[val_idx], epochs=a.epochs,
+                                   batch_size=128, verbose=0, schedule="cosine", peak_learning_rate=a.peak_lr)
+        else:
+            res = train_epoch_by_epoch(model, epoch_images, y[fit_idx], x[val_idx], y[val_idx], epochs=a.epochs,
+                                       batch_size=128, verbose=0, peak_learning_rate=a.peak_lr)
         pl = classifier.predict(model, test.images).argmax(1)
         pr = classifier.predict(model, x[test_random]).argmax(1)
         plf = classifier.predict_flips(model, test.images).argmax(1)
@@ -175,8 +176,7 @@ def main(argv=None) -> int:
     test_lib = library.load_library(config.TEST_LIBRARY_FILE)
     test = augment.get_augmented(test_lib, n_test, seed + 1, progress=False)
     sets = [augment.get_augmented(lib, n_train, s, progress=False) for _, _, s in jobs[:-1]]
-    part, test_random = protocol_mod.random_split(n_train, 0.2, seed)
-    fit_idx, val_idx = protocol_mod.fit_validation_split(part, seed, 0.67, sort=True)
+    fit_idx, val_idx, test_random = protocol.poster_splits(n_train, seed)
     x_test = classifier.as_input(test.images)
     out = {"backend": os.environ["KERAS_BACKEND"], "generate_s": gen_s, "runs": {}}
 

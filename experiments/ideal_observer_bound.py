@@ -10,7 +10,7 @@ the likelihood-ratio test that knows both noise-free windows: a lower bound on a
 error for that window. The shipped network classifies the same windows with noise added
 (:func:`helpers.classify.augment.add_noise`) beside it.
 
-    python benchmarks/ideal_observer_bound.py [--windows 2000] [--phonons 4]
+    python experiments/ideal_observer_bound.py [--windows 2000] [--phonons 4]
 
 Writes ``results/experiments/ideal_observer.json``. Simulation ≈ 1 min per field on 2 cores.
 """

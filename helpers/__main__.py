@@ -1,6 +1,6 @@
-"""``python -m helpers analyze FILE ...`` (see helpers.cli)."""
+"""``python -m helpers analyze FILE ...``: the command line of :mod:`helpers.cli`."""
 import sys
 
-from .cli import main
+from helpers.cli import main
 
 sys.exit(main())

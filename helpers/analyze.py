@@ -5,10 +5,12 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from helpers import config
 from helpers.classify.classifier import load_classifier
@@ -373,26 +375,73 @@ def _lattice_a(material: str) -> float:
     return LATTICE_CONSTANTS_A[material]
 
 
-def analyze_file(path, out, settings: AnalysisSettings | None = None, overwrite: bool = False,
-                 log=None) -> dict:
-    """Analyze one microscope file into the result folder ``out``; returns the summary.
+@dataclass(frozen=True)
+class AnalysisResult:
+    """What :func:`analyze_file` wrote: the result folder and its summary.
+
+    ``result["detections"]`` reads the summary (a dict of ``summary.json``); the tables are read on
+    demand.
+    """
+
+    folder: Path
+    summary: dict
+
+    def __getitem__(self, key: str):
+        return self.summary[key]
+
+    def defects(self) -> pd.DataFrame:
+        """``defects.csv``: one row per defect and frame (frames numbered from 1; x, y in px and Å)."""
+        return pd.read_csv(self.folder / "defects.csv")
+
+    def sites(self) -> pd.DataFrame | None:
+        """``sites.csv`` (every site read, its content and significance), None when not written."""
+        path = self.folder / "sites.csv"
+        return pd.read_csv(path) if path.exists() else None
+
+
+def analyze_file(path, out, settings: AnalysisSettings | None = None, *, overwrite: bool = False,
+                 log: Callable[[str], None] | None = None, **changes) -> AnalysisResult:
+    """Analyze one microscope file into the result folder ``out``: the command line's ``analyze``.
 
     Parameters
     ----------
-    path : file to read (any format of :mod:`helpers.io.readers`).
-    out : result folder; must not exist, or hold a previous result (then ``overwrite`` replaces it
+    path : str or Path
+        File to read (any format of :mod:`helpers.io.readers`: TIFF, EMD, DM3/DM4, HDF5, NumPy, …).
+    out : str or Path
+        Result folder; must not exist, or hold a previous result (then ``overwrite`` replaces it
         atomically). Never the input, the working folder, or a folder this command did not write.
-    settings : :class:`AnalysisSettings` (defaults when None).
-    log : callable taking one line for warnings (default: print to stderr).
+    settings : AnalysisSettings, optional
+        Every setting of the analysis in one record (defaults when None).
+    overwrite : bool
+        Replace a previous result in ``out``.
+    log : callable, optional
+        Receives one line per warning (default: printed to stderr).
+    **changes
+        Fields of :class:`AnalysisSettings` to change, e.g. ``material="MoS2"``,
+        ``dopants=("V",)``, ``pixel_size_A=0.09``.
 
-    Raises :class:`InputError` for every expected problem, before any heavy work.
+    Returns
+    -------
+    AnalysisResult
+        The folder written and its summary (``summary.json``: pixel size used and its source,
+        counts per class, tracks, timings, warnings).
+
+    Raises
+    ------
+    InputError
+        For every expected problem (unreadable file, missing pixel size, a setting no analysis can
+        use, an output folder that must not be written), before any heavy work; nothing is written.
     """
-
-    settings = (settings or AnalysisSettings()).check()
+    settings = settings or AnalysisSettings()
+    unknown = sorted(set(changes) - {f.name for f in fields(AnalysisSettings)})
+    if unknown:
+        raise InputError(f"unknown analysis setting(s) {', '.join(unknown)}; the settings are the fields of "
+                         f"AnalysisSettings: {', '.join(f.name for f in fields(AnalysisSettings))}")
+    settings = replace(settings, **changes).check()
     log = log or (lambda line: print(line, file=sys.stderr))
     job = prepare_file(path, out, settings, overwrite)
     for w in job.warnings:
         log(f"warning: {w}")
     with ResultFolder(job.out, overwrite) as folder:
         summary = _analyze_into(job, folder, log)
-    return summary
+    return AnalysisResult(job.out, summary)

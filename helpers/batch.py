@@ -85,7 +85,7 @@ def _batch_task(path: str, out: str, settings: AnalysisSettings, overwrite: bool
     t0 = time.perf_counter()
     lines = []
     try:
-        s = analyze_file(path, out, settings, overwrite, log=lines.append)
+        s = analyze_file(path, out, settings, overwrite=overwrite, log=lines.append)
         return {"file": path, "status": "done", "result": out, "detections": s["detections"],
                 "frames": s["frames"], "seconds": round(time.perf_counter() - t0, 2),
                 "warnings": [w.removeprefix("warning: ") for w in lines]}

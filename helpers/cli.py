@@ -161,7 +161,7 @@ def main(argv=None) -> int:
         if len(args.files) == 1 and not args.files[0].is_dir():
             if args.workers is not None or args.scheduler is not None:
                 raise InputError("--workers and --scheduler are for batches (several files or a folder)")
-            s = analyze_file(args.files[0], args.out, settings, args.overwrite)
+            s = analyze_file(args.files[0], args.out, settings, overwrite=args.overwrite)
             print(f"{s['detections']} defects in {s['frames']} frame(s) at {s['pixel_size_A']:.4f} Å/px "
                   f"({s['pixel_size_source']}); {s['frames_per_s']:.2f} frames/s; results in {args.out}")
             return 0

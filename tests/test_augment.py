@@ -13,7 +13,7 @@ from helpers.classify.augment import (
     augment_library,
     normalize,
 )
-from helpers.classify.protocol import fit_validation_split, group_split, random_split
+from helpers.classify.protocol import fit_validation_split, poster_splits, random_split
 from helpers.library.files import load_library
 
 
@@ -66,11 +66,9 @@ def test_affine_window_identity_matches_library_cut(lib):
 def test_splits():
     tr, te = random_split(1000, 0.2, seed=0)
     assert len(te) == 200 and not set(tr) & set(te) and len(tr) + len(te) == 1000
-    labels = np.repeat(np.arange(3), 40)
-    groups = np.repeat(np.arange(12), 10)  # 4 source images per class
-    a, b = group_split(labels, groups, 0.33, seed=0)
-    assert not set(groups[a]) & set(groups[b]), "a source simulation sits on both sides"
-    assert set(labels[b]) == {0, 1, 2}
+    fit, val, test = poster_splits(1000, seed=0)
+    assert np.array_equal(test, te) and np.array_equal(np.sort(np.concatenate([fit, val])), tr)
+    assert len(fit) == round(0.67 * 800) and not set(fit) & set(val)
 
 
 def test_leak_free_sets_share_no_source(lib):

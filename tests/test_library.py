@@ -1,5 +1,6 @@
 """The shipped library files: schema, counts, physics, and reproducibility from their stored fields."""
 import json
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -10,13 +11,33 @@ from helpers import config
 from helpers.library.files import (
     LIBRARY_SPEC,
     TEST_LIBRARY_SPEC,
-    expected_class_counts,
+    LibrarySpec,
+    cut_library_windows,
     load_library,
-    recut_library,
     write_library,
 )
 from helpers.library.physics import defect_signature
 from helpers.library.structures import CLASS_NAMES
+
+
+def expected_class_counts(spec: LibrarySpec) -> list[int]:
+    """Images per class (label order) a library of this specification holds."""
+    return [len(spec.orientations_deg[n]) for n in CLASS_NAMES]
+
+
+def recut_library(path: Path, spec: LibrarySpec) -> dict:
+    """Test helper: re-cut the windows of a library file from its stored fields (no re-simulation)."""
+    with h5py.File(path, "r") as f:
+        fields = {k: f["fields"][k][()] for k in f["fields"]}
+        attrs = dict(f.attrs)
+    names = json.loads(attrs["class_names"])
+    index = {}
+    for i, (lab, df) in enumerate(zip(fields["labels"], fields["defocus_A"])):
+        index[(names[int(lab)], list(spec.defoci_A).index(float(df)))] = i
+    n = fields["images"].shape[-1]
+    windows = cut_library_windows(spec, fields["images"], index, float(attrs["field_pixel_size_A"]),
+                                  (float(n // 2), float(n // 2)))
+    return {**windows, "fields": fields, "attrs": attrs}
 
 
 @pytest.fixture(scope="module")

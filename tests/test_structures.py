@@ -1,15 +1,26 @@
 import numpy as np
 import pytest
+from ase import Atoms
 
 from helpers.library.structures import (
     CLASS_NAMES,
     DEFECT_SITE,
     build_defect,
     class_index,
-    column_sites,
     composition,
     pristine_ws2,
 )
+
+
+def column_sites(atoms: Atoms, tol_A: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """Test helper: projected (x, y) positions of the metal columns and of the chalcogen columns, in Å."""
+    pos = atoms.get_positions()
+    sym = np.array(atoms.get_chemical_symbols())
+    z_mid = np.median(pos[sym == "W", 2]) if np.any(sym == "W") else np.median(pos[:, 2])
+    metal = pos[np.abs(pos[:, 2] - z_mid) < tol_A][:, :2]
+    chalc = pos[np.abs(pos[:, 2] - z_mid) >= tol_A][:, :2]
+    chalc = np.unique(np.round(chalc, 3), axis=0)
+    return metal, chalc
 
 
 def test_label_order_is_the_posters():

@@ -1,0 +1,29 @@
+"""The poster's classifier (notebooks 01, 03, 04, 05): noise augmentation, the data splits, the CNN,
+its grid search and its class activation maps.
+
+Modules
+-------
+``augment``
+    Augmentation of the simulated library into the classifier's data set.
+    Public: ``AugmentParams``, ``normalize``, ``affine_window``, ``add_noise``, ``distort_one``,
+    ``augment_one``, ``AugmentedSet``, ``source_indices``, ``augment_images``,
+    ``augment_library``, ``save_augmented``, ``load_augmented``, ``augmented_path``,
+    ``get_augmented``.
+``cams``
+    Class activation maps (Zhou et al., CVPR 2016) of the classifier and their peak positions
+    (px, Å).
+    Public: ``cam_weights``, ``class_activation_maps``, ``upsample_cams``, ``cam_peak``,
+    ``cam_position_offsets_A``, ``cam_position_errors_A``.
+``classifier``
+    The defect classifier (Keras) and its class activation maps.
+    Public: ``build_classifier``, ``as_input``, ``TrainResult``, ``train``, ``predict``,
+    ``mirror``, ``stack_views``, ``unmirror_mean``, ``predict_flips``, ``load_classifier``.
+``gridsearch``
+    Learning-rate × dropout grid search with keras-tuner's GridSearch.
+    Public: ``run_grid_search``.
+``protocol``
+    The data splits: the poster's random split and the fit/validation split of the training
+    part.
+    Public: ``random_split``, ``group_split``, ``fit_validation_split``.
+"""
+__all__ = ['augment', 'cams', 'classifier', 'gridsearch', 'protocol']

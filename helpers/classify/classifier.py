@@ -104,109 +104,96 @@ class TrainResult:
     epochs_run: int
 
 
-def train(model, x_train, y_train, x_val, y_val, epochs: int = 10, batch_size: int = 128,
-          patience: int = 4, verbose: int = 2, schedule: str = "plateau",
-          peak_learning_rate: float = 3e-3, warmup_epochs: int = 1,
-          epoch_images=None) -> TrainResult:
-    """Fit ``model`` and return its history, time and throughput.
+def compile_schedule(model, schedule: str, n_train: int, epochs: int, batch_size: int, patience: int = 4,
+                     peak_learning_rate: float = 3e-3, warmup_epochs: int = 1,
+                     loss: str = "sparse_categorical_crossentropy") -> list:
+    """Set up the learning-rate schedule of a training run; returns the Keras callbacks to fit with.
 
-    ``schedule="plateau"``: the compiled learning rate, halved whenever the validation loss does
-    not improve for an epoch, early stopping after ``patience`` epochs without improvement (best
-    weights restored). ``schedule="cosine"`` (one cycle): Adam re-compiled with a learning rate
-    that rises linearly from ``peak_learning_rate``/10 to ``peak_learning_rate`` over
-    ``warmup_epochs``, then falls along a cosine to 0 at the end of the last epoch; all ``epochs``
-    run and the final weights are kept (the schedule ends where the weights have settled).
+    Parameters
+    ----------
+    model : keras.Model
+        A model from :func:`build_classifier` (compiled with its learning rate).
+    schedule : {"plateau", "cosine"}
+        ``plateau``: the compiled learning rate, halved whenever the validation loss does not
+        improve for an epoch, early stopping after ``patience`` epochs without improvement (best
+        weights restored). ``cosine`` (one cycle): Adam re-compiled with a learning rate that rises
+        linearly from ``peak_learning_rate``/10 to ``peak_learning_rate`` over ``warmup_epochs``,
+        then falls along a cosine to 0 at the end of the last epoch; all epochs run.
+    n_train, epochs, batch_size : int
+        Training images per epoch, epochs, batch size (the cosine schedule counts steps).
+    loss : str
+        Keras loss name; the model is re-compiled with it where it differs from the default.
 
-    ``epoch_images`` (cosine schedule only): a callable ``epoch -> images`` giving the training
-    windows of each epoch (same order and labels as ``y_train``), e.g.
-    :class:`noise_redraws.NoiseRedraws`; the next epoch's windows are made in a thread while the
-    current one trains, and that time is part of ``seconds``. ``x_train`` is then not used.
-
-    ``y_train`` holds class labels (n,), or soft targets (n, n_classes): rows of probabilities,
-    e.g. a teacher network's predictions mixed with the labels (knowledge distillation); the loss
-    is then the cross-entropy against them, and ``y_val`` labels are compared one-hot.
+    Returns
+    -------
+    list
+        Callbacks for ``model.fit`` (empty for the cosine schedule).
     """
     import keras
 
-    y_train, y_val, loss = _targets(model, y_train, y_val)
-
     if schedule not in ("plateau", "cosine"):
         raise ValueError(f"schedule must be 'plateau' or 'cosine', got {schedule!r}")
-    if epoch_images is not None and schedule != "cosine":
-        raise ValueError("epoch_images needs schedule='cosine' (the plateau callbacks would restart "
-                         "every epoch)")
-    x_val = as_input(x_val)
-    if epoch_images is None:
-        x_train = as_input(x_train)
-        if len(x_train) != len(y_train):
-            raise ValueError(f"{len(x_train)} training windows for {len(y_train)} labels")
     if schedule == "cosine":
         if peak_learning_rate <= 0:
             raise ValueError(f"peak_learning_rate must be positive, got {peak_learning_rate}")
         if not 0 <= warmup_epochs < epochs:
             raise ValueError(f"warmup_epochs must be in [0, epochs), got {warmup_epochs}")
-        steps = int(np.ceil(len(y_train) / batch_size))
+        steps = int(np.ceil(n_train / batch_size))
         lr = keras.optimizers.schedules.CosineDecay(
             peak_learning_rate / 10, decay_steps=steps * (epochs - warmup_epochs), alpha=0.0,
             warmup_target=peak_learning_rate, warmup_steps=steps * warmup_epochs)
         model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss, metrics=["accuracy"])
-        cb = []
-    else:
-        if loss != "sparse_categorical_crossentropy":
-            model.compile(optimizer=keras.optimizers.Adam(float(model.optimizer.learning_rate)),
-                          loss=loss, metrics=["accuracy"])
-        cb = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience,
-                                            restore_best_weights=True),
-              keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
-                                                min_lr=1e-6, verbose=0)]
-    t0 = time.perf_counter()
-    if epoch_images is None:
-        h = model.fit(x_train, np.asarray(y_train), validation_data=(x_val, np.asarray(y_val)),
-                      epochs=epochs, batch_size=batch_size, callbacks=cb, verbose=verbose, shuffle=True)
-        history = h.history
-    else:
-        history = _fit_epoch_by_epoch(model, epoch_images, np.asarray(y_train), x_val, np.asarray(y_val),
-                                      epochs, batch_size, verbose)
-    dt = time.perf_counter() - t0
+        return []
+    if loss != "sparse_categorical_crossentropy":
+        model.compile(optimizer=keras.optimizers.Adam(float(model.optimizer.learning_rate)),
+                      loss=loss, metrics=["accuracy"])
+    return [keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_lr=1e-6, verbose=0)]
+
+
+def train_result(history: dict, seconds: float, n_train: int) -> TrainResult:
+    """A :class:`TrainResult` from a Keras history (lists of floats), the wall time (s) and the
+    training images per epoch."""
     n_ep = len(history["loss"])
     return TrainResult(history={k: [float(v) for v in vals] for k, vals in history.items()},
-                       seconds=dt, images_per_s=len(y_train) * n_ep / dt, epochs_run=n_ep)
+                       seconds=seconds, images_per_s=n_train * n_ep / seconds, epochs_run=n_ep)
 
 
-def _targets(model, y_train, y_val):
-    """Labels as they are (sparse cross-entropy), or soft targets with one-hot validation labels."""
+def train(model, x_train, y_train, x_val, y_val, epochs: int = 10, batch_size: int = 128,
+          patience: int = 4, verbose: int = 2, schedule: str = "plateau",
+          peak_learning_rate: float = 3e-3, warmup_epochs: int = 1) -> TrainResult:
+    """Fit ``model`` on labelled windows and return its history, time and throughput.
+
+    Parameters
+    ----------
+    model : keras.Model
+        From :func:`build_classifier`.
+    x_train, x_val : ndarray (n, 64, 64)
+        Normalised windows (:func:`helpers.classify.augment.normalize`).
+    y_train, y_val : ndarray (n,)
+        Class indices.
+    epochs, batch_size, patience, schedule, peak_learning_rate, warmup_epochs
+        The schedule of :func:`compile_schedule`.
+    verbose : int
+        Keras verbosity (2: one line per epoch).
+
+    Returns
+    -------
+    TrainResult
+        History, wall time (s), images/s and epochs run.
+    """
+    x_train, x_val = as_input(x_train), as_input(x_val)
     y_train, y_val = np.asarray(y_train), np.asarray(y_val)
-    if y_train.ndim == 1:
-        return y_train, y_val, "sparse_categorical_crossentropy"
-    n_classes = int(model.output_shape[-1])
-    if y_train.ndim != 2 or y_train.shape[1] != n_classes:
-        raise ValueError(f"soft targets must be (n, {n_classes}), got shape {y_train.shape}")
-    if (not np.all(np.isfinite(y_train)) or np.any(y_train < 0)
-            or not np.allclose(y_train.sum(axis=1), 1.0, atol=1e-3)):
-        raise ValueError("soft targets must be finite, non-negative rows that sum to 1")
-    if y_val.ndim == 1:
-        y_val = np.eye(n_classes, dtype=np.float32)[y_val]
-    return y_train.astype(np.float32), y_val, "categorical_crossentropy"
-
-
-def _fit_epoch_by_epoch(model, epoch_images, y_train, x_val, y_val, epochs, batch_size, verbose) -> dict:
-    """One ``fit`` call per epoch on ``epoch_images(e)``, the next epoch's windows made meanwhile."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    history: dict[str, list] = {}
-    with ThreadPoolExecutor(1) as pool:
-        nxt = pool.submit(epoch_images, 0)
-        for e in range(epochs):
-            x = as_input(nxt.result())
-            if len(x) != len(y_train):
-                raise ValueError(f"epoch {e}: {len(x)} training windows for {len(y_train)} labels")
-            if e + 1 < epochs:
-                nxt = pool.submit(epoch_images, e + 1)
-            h = model.fit(x, y_train, validation_data=(x_val, y_val), initial_epoch=e, epochs=e + 1,
-                          batch_size=batch_size, verbose=verbose, shuffle=True)
-            for k, v in h.history.items():
-                history.setdefault(k, []).extend(v)
-    return history
+    if y_train.ndim != 1:
+        raise ValueError(f"y_train must hold class indices (n,), got shape {y_train.shape}")
+    if len(x_train) != len(y_train):
+        raise ValueError(f"{len(x_train)} training windows for {len(y_train)} labels")
+    cb = compile_schedule(model, schedule, len(y_train), epochs, batch_size, patience, peak_learning_rate,
+                          warmup_epochs)
+    t0 = time.perf_counter()
+    h = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                  callbacks=cb, verbose=verbose, shuffle=True)
+    return train_result(h.history, time.perf_counter() - t0, len(y_train))
 
 
 def predict(model, images, batch_size: int = 512) -> np.ndarray:

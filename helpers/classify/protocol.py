@@ -1,7 +1,14 @@
-"""The data splits: the poster's random split and the fit/validation split of the training part."""
+"""The data protocol of the classifier: the poster's random split, the fit/validation split of the
+training part, and the augmented libraries split that way (:func:`poster_data`)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+from helpers import config
+from helpers.classify.augment import AugmentedSet, get_augmented
+from helpers.library.files import Library, load_library
 
 
 def random_split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -10,22 +17,6 @@ def random_split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, n
     perm = rng.permutation(n)
     k = int(round(n * test_fraction))
     return np.sort(perm[k:]), np.sort(perm[:k])
-
-
-def group_split(labels: np.ndarray, groups: np.ndarray, fraction: float, seed: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Split whole groups (source simulations), stratified by class: no group on both sides.
-
-    About ``fraction`` of each class's groups (at least one) go to the second part.
-    """
-    rng = np.random.default_rng(seed)
-    second = []
-    for c in np.unique(labels):
-        g = np.unique(groups[labels == c])
-        k = max(1, int(round(len(g) * fraction)))
-        second.extend(rng.choice(g, size=k, replace=False).tolist())
-    mask = np.isin(groups, second)
-    return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
 def fit_validation_split(indices, seed: int, fit_fraction: float = 0.67, size: int | None = None,
@@ -41,3 +32,49 @@ def fit_validation_split(indices, seed: int, fit_fraction: float = 0.67, size: i
     n_fit = int(round(fit_fraction * len(pick)))
     fit, val = pick[:n_fit], pick[n_fit:]
     return (np.sort(fit), np.sort(val)) if sort else (fit, val)
+
+
+def poster_splits(n: int, seed: int, test_fraction: float = 0.2, fit_fraction: float = 0.67
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The poster's split of ``n`` augmented images: a random ``test_fraction`` test part (leaky),
+    the rest split ``fit_fraction``/rest into fitting and validation.
+
+    Returns
+    -------
+    fit, validation, random_test : ndarray of int
+        Sorted indices into the augmented set.
+    """
+    part, random_test = random_split(n, test_fraction, seed)
+    fit, validation = fit_validation_split(part, seed, fit_fraction, sort=True)
+    return fit, validation, random_test
+
+
+@dataclass
+class PosterData:
+    """The classifier's data (notebooks 03 and 04): the augmented library split as the poster
+    split it, and the leak-free test set from the test library's own simulations."""
+
+    library: Library
+    test_library: Library
+    augmented: AugmentedSet  # augmented images of the library
+    leakfree_test: AugmentedSet  # augmented images of the test library (no simulation shared)
+    fit: np.ndarray  # indices into ``augmented``: fitting part of the training part
+    validation: np.ndarray  # indices: validation part
+    random_test: np.ndarray  # indices: the poster's random test part (copies of training simulations)
+
+    @property
+    def training_part(self) -> np.ndarray:
+        """Fitting and validation indices together, sorted (the poster's training part)."""
+        return np.sort(np.concatenate([self.fit, self.validation]))
+
+
+def poster_data(n_train: int, n_test: int, seed: int, test_fraction: float = 0.2, fit_fraction: float = 0.67,
+                progress: bool = True) -> PosterData:
+    """Both shipped libraries → augmented sets (``n_train`` from the library with ``seed``,
+    ``n_test`` from the test library with ``seed + 1``; made by notebook 01 or here when missing)
+    → :func:`poster_splits` of the library's set."""
+    lib, test_lib = load_library(config.LIBRARY_FILE), load_library(config.TEST_LIBRARY_FILE)
+    data = get_augmented(lib, n_train, seed, progress=progress)
+    leakfree = get_augmented(test_lib, n_test, seed + 1, progress=progress)
+    fit, validation, random_test = poster_splits(len(data.labels), seed, test_fraction, fit_fraction)
+    return PosterData(lib, test_lib, data, leakfree, fit, validation, random_test)

@@ -1,0 +1,65 @@
+"""Finding the defects of a movie or an image (notebooks 02, 06): drift registration, the FFT labels
+and the poster's pixel-wise localizer, the column lattice and column contents, areas the lattice
+does not describe, the reading of every lattice site (the default detector) and the analysis
+pipeline.
+
+Modules
+-------
+``areas``
+    Areas the lattice does not describe: holes, amorphous contamination, thicker layers, other
+    grains.
+    Public: ``AreaParams``, ``AreaMap``, ``local_fields``, ``find_areas``.
+``cache``
+    The cached analysis table of a movie (CSV under ``data/generated/analysis``).
+    Public: ``analysis_path``, ``write_table``, ``load_or_analyze``.
+``column_model``
+    The column model: the lattice record and the least-squares patch fit of column amplitudes
+    (px, Å).
+    Public: ``ColumnLattice``, ``haadf_exponent``.
+``columns``
+    Quantitative HAADF: atomic-column intensities on the fitted lattice, and defect classes from
+    them.
+    Public: ``expected_contents``, ``column_ratios``, ``site_keys``, ``average_over_site``,
+    ``classify_ratios``.
+``lattice``
+    The column lattice fitted on the data: vectors, sublattice placement, column width (Å, px).
+    Public: ``lattice_origin``, ``fit_column_lattice``.
+``localizer``
+    The pixel-wise defect localizer: a small fully convolutional encoder–decoder.
+    Public: ``LocalizerParams``, ``normalize_frame``, ``network_input``, ``build_localizer``,
+    ``disc_labels``, ``fft_detections``, ``training_crops``, ``LocalizerTraining``,
+    ``train_localizer``, ``resample_frame``, ``probability_maps``, ``detections_from_map``,
+    ``save_localizer``, ``load_localizer``.
+``peaks``
+    Finding non-periodic areas (defects) in a lattice image by its Fourier transform, and blobs
+    in probability maps.
+    Public: ``bragg_mask``, ``highpass_mask``, ``periodic_smooth``, ``lattice_basis``,
+    ``lattice_periodic``, ``lattice_mask``, ``FFTLabels``, ``fft_labels``, ``remove_small``,
+    ``blobs``.
+``pipeline``
+    Detect, classify and score the defects of a movie (notebooks 02 and 06).
+    Public: ``check_frame``, ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``,
+    ``classify_detections``, ``MovieAnalysis``, ``detect_frames``, ``fft_detect_frames``,
+    ``detection_options``, ``train_localizer_on_movie``, ``analyze_movie``, ``column_classes``,
+    ``cnn_reading``.
+``registration``
+    Drift between frames (phase correlation) and registered sums of neighbouring frames (px).
+    Public: ``frame_shifts``, ``averaged_frame``, ``registered_sum``.
+``site_decode``
+    From site amplitudes to contents: gain calibration, cross-talk removal and the decoding of
+    every site.
+    Public: ``strong_changes``, ``calibrate_gain``, ``neighbour_offsets``, ``neighbour_sums``.
+``site_measure``
+    Reading the column amplitudes of every lattice site of a frame (least squares on the fitted
+    lattice).
+    Public: ``enumerate_sites``, ``measure_amplitudes``, ``measure_amplitude_sets``,
+    ``metal_reference``, ``central_crop``, ``local_displacements``, ``frame_origins``,
+    ``plausible_width``.
+``site_model``
+    What a site can hold and the hidden Markov model of its content through time.
+    Public: ``class_contents``, ``SiteParams``, ``transition_matrix``, ``site_posteriors``.
+``sites``
+    Every lattice site read: column contents of both sublattices through time, and the defects.
+    Public: ``defects_of``, ``SiteReading``, ``read_sites``, ``defect_table``, ``site_table``.
+"""
+__all__ = ['areas', 'cache', 'column_model', 'columns', 'lattice', 'localizer', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_measure', 'site_model', 'sites']

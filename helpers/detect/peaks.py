@@ -1,4 +1,5 @@
-"""Finding non-periodic areas (defects) in a lattice image, blobs, and scoring detections.
+"""Finding non-periodic areas (defects) in a lattice image by its Fourier transform, and blobs
+in probability maps.
 
 The poster's FFT method: the periodic lattice lives in the Bragg peaks of the Fourier transform;
 keeping only those (and the zero frequency) and transforming back gives the perfect-lattice part of

@@ -1,0 +1,27 @@
+"""Every score against a truth (notebooks 02-07): point matching, classifier confusion matrices,
+detection, classification and track scores, and the robustness over movie variants.
+
+Modules
+-------
+``classes``
+    Confusion matrices and per-class scores of a classifier.
+    Public: ``confusion_matrix``, ``per_class_report``, ``accuracy``.
+``defects``
+    Scores: confusion matrices and per-class precision, recall and F1 (no division by zero).
+    Public: ``in_read_area``, ``score_defects``.
+``matching``
+    Matching found points to true points within a tolerance (Å), one to one.
+    Public: ``Match``, ``match_points``, ``points_by_frame``, ``match_table``.
+``robustness``
+    Scores of the analysis over movie variants (seed, pixel size, dose, probe, lattice
+    constant).
+    Public: ``site_reading_variants``, ``score_site_reading``, ``robustness_table``.
+``scores``
+    Detection and classification scores of a movie analysis against the movie's truth.
+    Public: ``score_detections``, ``overall``, ``column_window_scores``,
+    ``classification_scores``, ``detection_hits``.
+``tracks``
+    Scores of tracks against the true defect identities.
+    Public: ``score_tracks``.
+"""
+__all__ = ['classes', 'defects', 'matching', 'robustness', 'scores', 'tracks']

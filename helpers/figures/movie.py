@@ -6,6 +6,7 @@ import numpy as np
 
 from helpers.core.windows import cut_window
 from helpers.figures.style import CLASS_COLOURS, MARKERS, show_image
+from helpers.kinetics.tracking import counts_over_time
 from helpers.synthetic.params import MOVIE_CLASSES
 
 
@@ -65,17 +66,9 @@ def plot_class_zooms(movie, lib, frame: int = 0, half_A: float = 9.6):
     return fig
 
 
-def true_counts(movie, visible_only: bool = True):
-    """Defects per class per frame (DataFrame, frames × classes)."""
-    t = movie.visible_truth() if visible_only else movie.truth
-    c = t.groupby(["frame", "class"]).size().unstack(fill_value=0)
-    c = c.reindex(index=range(len(movie.frames)), columns=list(MOVIE_CLASSES), fill_value=0)
-    return c
-
-
 def plot_true_counts(movie):
     """True defects per class over the frames and the accumulated dose; returns the figure."""
-    counts = true_counts(movie)
+    counts = counts_over_time(movie.visible_truth(), MOVIE_CLASSES, len(movie.frames))
     dose = (np.arange(len(movie.frames)) + 1) * movie.params.dose_e_per_A2 / 1e6
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4))
     for cls in MOVIE_CLASSES:

@@ -73,9 +73,10 @@ def write_metrics(notebook: str, metrics: dict, sizes: dict | None = None,
     return path
 
 
-def read_metrics(notebook: str, profile: str | None = None) -> dict:
-    """The metrics record of a notebook for a profile; FileNotFoundError when none was written."""
-    _, mdir = config.output_dirs(profile)
+def read_metrics(notebook: str, profile: str | None = None, folder: Path | None = None) -> dict:
+    """The metrics record of a notebook: from ``folder``, else the metrics folder of ``profile``
+    (:func:`helpers.config.output_dirs`); FileNotFoundError when none was written."""
+    mdir = Path(folder) if folder is not None else config.output_dirs(profile)[1]
     path = mdir / f"{notebook}.json"
     if not path.exists():
         raise FileNotFoundError(f"no metrics for {notebook} at {path}")

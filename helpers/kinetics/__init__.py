@@ -1,0 +1,14 @@
+"""Defects through time (notebook 07): tracks, hops, class-to-class transitions, mean squared
+displacements and counts over time.
+
+Modules
+-------
+``tracking``
+    Defects through time: linking detections into tracks (trackpy), scoring tracks against the
+    Public: ``check_table``, ``link``, ``link_movie``, ``renumber_tracks``,
+    ``link_true_positions``, ``close_overlaps``, ``smooth_classes``, ``transition_counts``,
+    ``transition_matrix``, ``track_sequences``, ``truth_sequences``, ``hop_counts``,
+    ``hop_rates``, ``hop_rate_errors``, ``pooled_hop_rates``, ``msd_by_class``,
+    ``diffusion_coefficients``, ``counts_over_time``.
+"""
+__all__ = ['tracking']

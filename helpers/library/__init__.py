@@ -1,0 +1,29 @@
+"""The simulated image library (notebook 00): the defect structures of monolayer WS2, the HAADF-STEM
+simulation with abTEM, the detector model, and the library files.
+
+Modules
+-------
+``detector``
+    Detector effects shared by the movie renderer and the augmentation: counting noise and
+    Public: ``apply_detector_noise``, ``scanline_jitter``.
+``files``
+    The simulated defect library: its specification, building, and HDF5 files.
+    Public: ``LibrarySpec``, ``expected_class_counts``, ``build_library``,
+    ``cut_library_windows``, ``recut_library``, ``software_versions``, ``write_library``,
+    ``Library``, ``load_library``, ``main``, ``resimulate_and_compare``.
+``physics``
+    Reading the physics out of a window: atomic-column peaks, defect signatures and line
+    profiles.
+    Public: ``column_contrast``, ``Signature``, ``column_peaks``, ``defect_signature``,
+    ``defect_line_profile``, ``signature_matches``.
+``simulate``
+    HAADF-STEM simulation of WS2 defects with abTEM (PRISM multislice), and library windows.
+    Public: ``ImagingConditions``, ``electron_wavelength_A``, ``probe_fwhm_A``,
+    ``SimulatedField``, ``field_size_A``, ``simulate_field``, ``check_window``,
+    ``apply_source_size``, ``field_to_window``, ``projected_potential``.
+``structures``
+    Monolayer 2H-WS2 supercells with one point defect at the centre (ASE).
+    Public: ``class_index``, ``pristine_ws2``, ``column_sites``, ``build_defect``,
+    ``composition``.
+"""
+__all__ = ['detector', 'files', 'physics', 'simulate', 'structures']

@@ -71,11 +71,6 @@ TEST_LIBRARY_SPEC = LibrarySpec(
 )
 
 
-def expected_class_counts(spec: LibrarySpec) -> list[int]:
-    """Images per class (label order) a library of this specification holds."""
-    return [len(spec.orientations_deg[n]) for n in CLASS_NAMES]
-
-
 def build_library(spec: LibrarySpec, conditions=None, progress: bool = True,
                   classes: tuple[str, ...] | None = None) -> dict:
     """Simulate every field of ``spec`` and cut its windows; returns the arrays of the schema."""
@@ -148,23 +143,6 @@ def cut_library_windows(spec: LibrarySpec, field_images: np.ndarray, field_index
         "field_index": np.array([r[5] for r in rows], dtype=np.int64),
         "defect_rc_px": np.tile([float(c), float(c)], (len(rows), 1)),
     }
-
-
-def recut_library(path: Path, spec: LibrarySpec) -> dict:
-    """Re-cut the windows of a library file from its stored fields (no re-simulation)."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        fields = {k: f["fields"][k][()] for k in f["fields"]}
-        attrs = dict(f.attrs)
-    names = json.loads(attrs["class_names"])
-    index = {}
-    for i, (lab, df) in enumerate(zip(fields["labels"], fields["defocus_A"])):
-        index[(names[int(lab)], list(spec.defoci_A).index(float(df)))] = i
-    n = fields["images"].shape[-1]
-    windows = cut_library_windows(spec, fields["images"], index, float(attrs["field_pixel_size_A"]),
-                                  (float(n // 2), float(n // 2)))
-    return {**windows, "fields": fields, "attrs": attrs}
 
 
 def software_versions() -> dict[str, str]:

@@ -82,17 +82,6 @@ def _orthogonalize(unit: Atoms, a_A: float) -> Atoms:
     return out
 
 
-def column_sites(atoms: Atoms, tol_A: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
-    """Projected (x, y) positions of the metal columns and of the chalcogen columns, in Å."""
-    pos = atoms.get_positions()
-    sym = np.array(atoms.get_chemical_symbols())
-    z_mid = np.median(pos[sym == "W", 2]) if np.any(sym == "W") else np.median(pos[:, 2])
-    metal = pos[np.abs(pos[:, 2] - z_mid) < tol_A][:, :2]
-    chalc = pos[np.abs(pos[:, 2] - z_mid) >= tol_A][:, :2]
-    chalc = np.unique(np.round(chalc, 3), axis=0)
-    return metal, chalc
-
-
 def _nearest(points: np.ndarray, target: np.ndarray) -> int:
     return int(np.argmin(np.linalg.norm(points - target[None, :], axis=1)))
 

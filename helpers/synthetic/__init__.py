@@ -1,0 +1,21 @@
+"""The synthetic STEM movie with known truth (notebook 00b): its parameters, the defect kinetics, the
+rendering of columns into frames, and the movie file.
+
+Modules
+-------
+``files``
+    The synthetic movie on disk: the :class:`Movie` record, its HDF5 file and the cached
+    standard movie.
+    Public: ``Movie``, ``same_defects``, ``movie_path``, ``save_movie``, ``load_movie``.
+``generator``
+    The synthetic experimental movie: beam-driven WS2 defect dynamics with ground truth.
+    Public: ``simulate_kinetics``, ``generate_movie``, ``standard_movie``.
+``params``
+    Parameters of the synthetic movie: sample, kinetics, imaging (lengths in Å, times in
+    frames).
+    Public: ``KineticsParams``, ``MovieParams``, ``standard_params``.
+``render``
+    Rendering of atom columns into frames: probe kernels, splatting, the scan transform (px, Å).
+    Public: ``probe_kernel``, ``splat``, ``render_columns``, ``frame_transform``.
+"""
+__all__ = ['files', 'generator', 'params', 'render']
