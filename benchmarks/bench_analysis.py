@@ -30,8 +30,7 @@ def main() -> None:
     model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
     runs = []
     for _ in range(args.repeat):
-        res = ma.analyze_movie(movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A, model,
-                               progress=False, **ma.detection_options(lp))
+        res = ma.analyze_movie(movie.frames, movie.pixel_size_A, loc, lp, model, progress=False)
         runs.append(res)
     best = min(runs, key=lambda r: r.seconds["total"])
     t0 = time.perf_counter()

@@ -341,9 +341,9 @@ def _analyze_localizer(job: PreparedFile, folder: Path, log=print) -> dict:
     train_s = time.perf_counter() - t_start
     model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
     # classes from column intensities need the WS2 chemistry (W, S, Mo contents)
-    res = ma.analyze_movie(np.asarray(fr.data), ps, loc, lp.pixel_size_A, model, unknown_below=s.unknown_below,
+    res = ma.analyze_movie(np.asarray(fr.data), ps, loc, lp, model, unknown_below=s.unknown_below,
                            progress=not s.quiet, column_physics=s.material == "WS2",
-                           lattice_a_A=_lattice_a(s.material), **ma.detection_options(lp))
+                           lattice_a_A=_lattice_a(s.material))
     table = res.table
     lat = table.attrs.get("column_lattice")
     columns = ({"column_sigma_A": lat.sigma_px * ps, "s2_over_w": lat.s2_ratio,

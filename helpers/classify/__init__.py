@@ -16,14 +16,16 @@ Modules
     ``cam_position_offsets_A``, ``cam_position_errors_A``.
 ``classifier``
     The defect classifier (Keras) and its class activation maps.
-    Public: ``build_classifier``, ``as_input``, ``TrainResult``, ``train``, ``predict``,
-    ``mirror``, ``stack_views``, ``unmirror_mean``, ``predict_flips``, ``load_classifier``.
+    Public: ``build_classifier``, ``as_input``, ``TrainResult``, ``compile_schedule``,
+    ``train_result``, ``train``, ``predict``, ``mirror``, ``stack_views``, ``unmirror_mean``,
+    ``predict_flips``, ``load_classifier``.
 ``gridsearch``
     Learning-rate × dropout grid search with keras-tuner's GridSearch.
     Public: ``run_grid_search``.
 ``protocol``
-    The data splits: the poster's random split and the fit/validation split of the training
-    part.
-    Public: ``random_split``, ``group_split``, ``fit_validation_split``.
+    The data protocol of the classifier: the poster's random split, the fit/validation split of
+    the
+    Public: ``random_split``, ``fit_validation_split``, ``poster_splits``, ``PosterData``,
+    ``poster_data``.
 """
 __all__ = ['augment', 'cams', 'classifier', 'gridsearch', 'protocol']

@@ -32,7 +32,6 @@ Modules
     ``save_localizer``, ``load_localizer``.
 ``peaks``
     Finding non-periodic areas (defects) in a lattice image by its Fourier transform, and blobs
-    in probability maps.
     Public: ``bragg_mask``, ``highpass_mask``, ``periodic_smooth``, ``lattice_basis``,
     ``lattice_periodic``, ``lattice_mask``, ``FFTLabels``, ``fft_labels``, ``remove_small``,
     ``blobs``.
@@ -40,8 +39,8 @@ Modules
     Detect, classify and score the defects of a movie (notebooks 02 and 06).
     Public: ``check_frame``, ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``,
     ``classify_detections``, ``MovieAnalysis``, ``detect_frames``, ``fft_detect_frames``,
-    ``detection_options``, ``train_localizer_on_movie``, ``analyze_movie``, ``column_classes``,
-    ``cnn_reading``.
+    ``train_localizer_on_movie``, ``MovieAnalysisSettings``, ``analyze_movie``,
+    ``column_classes``, ``cnn_reading``.
 ``registration``
     Drift between frames (phase correlation) and registered sums of neighbouring frames (px).
     Public: ``frame_shifts``, ``averaged_frame``, ``registered_sum``.

@@ -11,7 +11,6 @@ from helpers.detect.localizer import (
 )
 from helpers.detect.pipeline import (
     analyze_movie,
-    detection_options,
 )
 
 
@@ -40,7 +39,6 @@ def load_or_analyze(movie, progress: bool = True) -> pd.DataFrame:
         return pd.read_csv(path)
     loc, lp, _ = load_localizer()
     model, _ = load_classifier(config.MODELS_DIR / config.CLASSIFIER_FILE)
-    res = analyze_movie(movie.frames, movie.pixel_size_A, loc, lp.pixel_size_A, model,
-                        progress=progress, **detection_options(lp))
+    res = analyze_movie(movie.frames, movie.pixel_size_A, loc, lp, model, progress=progress)
     write_table(res.table, path, overwrite=True)
     return res.table

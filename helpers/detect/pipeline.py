@@ -10,7 +10,7 @@ centre. Windows whose best probability is below ``unknown_below`` are reported a
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ from helpers.core.windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX, window_coordin
 from helpers.detect import columns as cl
 from helpers.detect import lattice as lat
 from helpers.detect.localizer import (
+    LocalizerParams,
     detections_from_map,
     fft_detections,
     probability_maps,
@@ -256,13 +257,6 @@ def fft_detect_frames(frames, pixel_size_A: float, half_window: int = 0, shifts=
     return out
 
 
-def detection_options(localizer_params) -> dict:
-    """The :func:`analyze_movie` options that must match how a localizer was trained (its
-    ``LocalizerParams``): the frames it sums and the background it removes."""
-    return {"detect_half_window": localizer_params.sum_half_window,
-            "detect_background_A": localizer_params.background_A}
-
-
 def train_localizer_on_movie(frames, pixel_size_A: float, seed: int, localizer_params, shifts=None):
     """Train a localizer on the first frames of a movie as notebook 02 does: frame 1 summed with
     its next ``2·sum_half_window`` frames after drift registration (:func:`registered_sum`), labelled
@@ -275,20 +269,29 @@ def train_localizer_on_movie(frames, pixel_size_A: float, seed: int, localizer_p
     return train_localizer(first, pixel_size_A, seed=seed, p=localizer_params, valid=valid, verbose=0)
 
 
-def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A: float, model,
-                  adapt_frames: int = 5, central_radius_A: float | None = 3.0,
-                  detection_threshold: float = 0.5, unknown_below: float = 0.6,
-                  detect_half_window: int = 2, detect_background_A: float = 3.0,
-                  classify_half_window: int = 2, detections: list | None = None,
-                  column_physics: bool = True, lattice_a_A: float = 3.18,
-                  column_average_frames: int = COLUMN_AVERAGE_FRAMES, cam_flips: bool = False,
-                  progress: bool = True) -> MovieAnalysis:
+@dataclass(frozen=True)
+class MovieAnalysisSettings:
+    """How :func:`analyze_movie` classifies the detections (lengths in Å, windows in frames)."""
+
+    adapt_frames: int = 5  # frames whose detections adapt the classifier's BatchNorm (0: library statistics)
+    central_radius_A: float | None = 3.0  # CAM disc the class is read in (None: the whole window)
+    detection_threshold: float = 0.5  # localizer probability of a detection
+    unknown_below: float = 0.6  # class probability under which a detection is ``unknown``
+    classify_half_window: int = 2  # windows read from the frame averaged with ± this many neighbours
+    column_physics: bool = True  # classes from column intensities where they are certain (WS2 only)
+    lattice_a_A: float = 3.18  # lattice constant of the column reading
+    column_average_frames: int = COLUMN_AVERAGE_FRAMES  # frames per site the column reading averages
+    cam_flips: bool = False  # CAMs averaged over the four mirror views
+
+
+def analyze_movie(frames, pixel_size_A: float, localizer, localizer_params: LocalizerParams, model,
+                  settings: MovieAnalysisSettings | None = None, detections: list | None = None,
+                  progress: bool = True, **changes) -> MovieAnalysis:
     """Localize, classify and CAM-refine the defects of every frame; returns the defect table.
 
-    1. Detection works on each frame's registered sum with its ±``detect_half_window`` neighbours
-       (:func:`detect_frames`, :func:`registered_sum`; ``detect_half_window`` and
-       ``detect_background_A`` as the localizer was trained, its ``LocalizerParams``; 0: single
-       frames). Or pass ``detections`` from an earlier run to classify them
+    1. Detection works on each frame's registered sum with its ± ``sum_half_window`` neighbours
+       (:func:`detect_frames`, :func:`registered_sum`; the half window and the background removal
+       as the localizer was trained: its ``LocalizerParams``; 0: single frames). Or pass ``detections`` from an earlier run to classify them
        differently without localizing again.
     2. The classifier ``model`` is adapted to this movie (:func:`adapt_batchnorm`) on the windows of
        the detections in the first ``adapt_frames`` frames (0: the library's statistics); no truth.
@@ -297,7 +300,36 @@ def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A
        the average has √(2h+1) times the signal-to-noise ratio (0: single frames). The class comes
        from the CAM inside ``central_radius_A`` (:class:`CentralClassifier`; ``cam_flips``: CAMs
        averaged over the four mirror views).
+
+    Parameters
+    ----------
+    frames : ndarray (n, h, w)
+        The movie (or one frame), any intensity scale.
+    pixel_size_A : float
+        Pixel size of ``frames`` (Å/px).
+    localizer : keras.Model
+        The pixel-wise localizer; ``localizer_params`` (its ``LocalizerParams``) says at which pixel
+        size it works and which frame sums and background removal it was trained on, which
+        detection repeats.
+    model : keras.Model
+        The defect classifier (its BatchNorm statistics are adapted on a copy).
+    settings : MovieAnalysisSettings, optional
+        The classification settings; ``**changes`` changes single fields of it.
+    detections : list of ndarray, optional
+        Detections (row, col px) per frame from an earlier run: classified again, not localized.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    MovieAnalysis
+        The defect table (frame, id, x/y in px and Å, class, probability), timings (s), frames and
+        the detections.
     """
+    st = replace(settings or MovieAnalysisSettings(), **changes)
+    detect_half_window, detect_background_A = localizer_params.sum_half_window, localizer_params.background_A
+    adapt_frames, central_radius_A, classify_half_window = st.adapt_frames, st.central_radius_A, st.classify_half_window
+    unknown_below, cam_flips = st.unknown_below, st.cam_flips
     from tqdm.auto import tqdm
 
     arr = _as_stack(frames, pixel_size_A)
@@ -306,7 +338,7 @@ def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A
     multi = len(arr) > 1 and (classify_half_window > 0 or (detect_half_window > 0 and detections is None))
     shifts = frame_shifts(arr) if multi else np.zeros((len(arr), 2))
     if detections is None:
-        detections = detect_frames(arr, ps, localizer, localizer_pixel_size_A, detection_threshold,
+        detections = detect_frames(arr, ps, localizer, localizer_params.pixel_size_A, st.detection_threshold,
                                    half_window=detect_half_window, shifts=shifts,
                                    background_A=detect_background_A)
     elif len(detections) != len(arr):
@@ -334,9 +366,9 @@ def analyze_movie(frames, pixel_size_A: float, localizer, localizer_pixel_size_A
     table = pd.concat(tables, ignore_index=True)[TABLE_COLUMNS + ["best_class"]]
     t_cls = time.perf_counter() - t0
     t0 = time.perf_counter()
-    if column_physics:
-        table = column_classes(arr, ps, table, shifts, classify_half_window, unknown_below, lattice_a_A,
-                               column_average_frames)
+    if st.column_physics:
+        table = column_classes(arr, ps, table, shifts, classify_half_window, unknown_below, st.lattice_a_A,
+                               st.column_average_frames)
     seconds = {"localize": t_loc, "adapt": t_adapt, "classify": t_cls,
                "columns": time.perf_counter() - t0, "total": time.perf_counter() - t_all}
     return MovieAnalysis(table, seconds, len(arr), detections)

@@ -9,7 +9,6 @@ from helpers.detect import sites as st
 from helpers.detect.pipeline import (
     analyze_movie,
     cnn_reading,
-    detection_options,
     train_localizer_on_movie,
 )
 from helpers.evaluation.defects import score_defects
@@ -88,7 +87,7 @@ def robustness_table(variants: dict, localizer_params, model, seed: int, progres
         ps = movie.pixel_size_A
         lp = replace(localizer_params, pixel_size_A=ps)
         tr = train_localizer_on_movie(movie.frames, ps, seed, lp)
-        res = analyze_movie(movie.frames, ps, tr.model, ps, model, progress=False, **detection_options(lp))
+        res = analyze_movie(movie.frames, ps, tr.model, lp, model, progress=False)
         truth = movie.visible_truth()
         later = res.table[res.table.frame > 0]
         sc = overall(score_detections(points_by_frame(later, range(1, len(movie.frames))), truth, ps))

@@ -22,7 +22,7 @@ Modules
 ``movie``
     Figures of the synthetic movie: truth overlay, class zooms, true counts over time, dose
     series.
-    Public: ``overlay_truth``, ``plot_frame_with_truth``, ``plot_class_zooms``, ``true_counts``,
+    Public: ``overlay_truth``, ``plot_frame_with_truth``, ``plot_class_zooms``,
     ``plot_true_counts``, ``plot_dose_series``.
 ``style``
     Figure helpers: consistent style, and saving every figure to the profile's figures folder.

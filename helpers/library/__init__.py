@@ -8,9 +8,8 @@ Modules
     Public: ``apply_detector_noise``, ``scanline_jitter``.
 ``files``
     The simulated defect library: its specification, building, and HDF5 files.
-    Public: ``LibrarySpec``, ``expected_class_counts``, ``build_library``,
-    ``cut_library_windows``, ``recut_library``, ``software_versions``, ``write_library``,
-    ``Library``, ``load_library``, ``main``, ``resimulate_and_compare``.
+    Public: ``LibrarySpec``, ``build_library``, ``cut_library_windows``, ``software_versions``,
+    ``write_library``, ``Library``, ``load_library``, ``main``, ``resimulate_and_compare``.
 ``physics``
     Reading the physics out of a window: atomic-column peaks, defect signatures and line
     profiles.
@@ -23,7 +22,6 @@ Modules
     ``apply_source_size``, ``field_to_window``, ``projected_potential``.
 ``structures``
     Monolayer 2H-WS2 supercells with one point defect at the centre (ASE).
-    Public: ``class_index``, ``pristine_ws2``, ``column_sites``, ``build_defect``,
-    ``composition``.
+    Public: ``class_index``, ``pristine_ws2``, ``build_defect``, ``composition``.
 """
 __all__ = ['detector', 'files', 'physics', 'simulate', 'structures']
