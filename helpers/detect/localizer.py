@@ -46,7 +46,7 @@ class LocalizerParams:
     min_dose_fraction: float = 0.5
     validation_fraction: float = 0.25  # the right-hand strip of the frame, never cropped for training
     filters: tuple[int, ...] = (16, 32, 64)
-    #: the network sees registered sums of 2·h + 1 frames (``movie_analysis.registered_sum``): an
+    #: the network sees registered sums of 2·h + 1 frames (``registration.registered_sum``): an
     #: S₂ column is below the shot noise of one frame at 10⁴ e/Å², not of five; 0: single frames
     sum_half_window: int = 2
     #: the input minus its Gaussian blur of this width (slow contamination, which grows during a
@@ -205,7 +205,7 @@ def train_localizer(frame, pixel_size_A: float, seed: int, p: LocalizerParams = 
     """Train the localizer on one frame, labelled by :func:`fft_detections` (or the points given).
 
     ``frame`` is what the network will see: a single frame, or (``p.sum_half_window`` > 0) the
-    registered sum of the first frames (``movie_analysis.registered_sum``; ``valid`` its map of
+    registered sum of the first frames (``registration.registered_sum``; ``valid`` its map of
     fully covered pixels, outside which no label is made). Training crops come from the left
     (1 − validation_fraction) of the frame, validation crops from the rest, so the validation loss
     is measured on pixels never trained on.
