@@ -41,6 +41,25 @@ def class_activation_maps(model, images, classes=None, batch_size: int = 512, fl
     mirrors their maps back and averages maps and probabilities: what the network learned off-centre
     in one view cancels against the mirrored views (notebook 05 measures the effect on position
     errors). Returns (cams (n, H, W) float32, probabilities (n, n_classes)).
+
+    Parameters
+    ----------
+    model : keras.Model
+        The classifier (its last convolution named ``last_conv``).
+    images : ndarray (n, 64, 64)
+        Normalised windows.
+    classes : ndarray (n,), optional
+        Class of each map (default: the predicted class).
+    batch_size, chunk : int
+        Windows per prediction batch and per pass.
+    flips : bool
+        Average over the four mirror views.
+
+    Returns
+    -------
+    cams : ndarray (n, 64, 64) float32
+        Class activation maps at window resolution.
+    probabilities : ndarray (n, n_classes)
     """
     import keras
 

@@ -197,7 +197,22 @@ def train(model, x_train, y_train, x_val, y_val, epochs: int = 10, batch_size: i
 
 
 def predict(model, images, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities (n, n_classes), batch by batch (:func:`helpers.core.batches.predict_batches`)."""
+    """Class probabilities (n, n_classes), batch by batch (:func:`helpers.core.batches.predict_batches`).
+
+    Parameters
+    ----------
+    model : keras.Model
+        The classifier.
+    images : ndarray (n, 64, 64)
+        Normalised windows.
+    batch_size : int
+        Windows per batch.
+
+    Returns
+    -------
+    ndarray (n, n_classes)
+        Class probabilities.
+    """
     return predict_batches(model, as_input(images), batch_size)
 
 
@@ -235,7 +250,18 @@ def predict_flips(model, images, batch_size: int = 512) -> np.ndarray:
 
 
 def load_classifier(path=None):
-    """The classifier written by notebook 03 in this profile, else the shipped one in data/models."""
+    """The classifier written by notebook 03 in this profile, else the shipped one in data/models.
+
+    Parameters
+    ----------
+    path : Path, optional
+        A ``.keras`` file; default: this profile's trained classifier, else the shipped one.
+
+    Returns
+    -------
+    (keras.Model, Path)
+        The model and the file it came from.
+    """
     import keras
 
 

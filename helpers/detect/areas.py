@@ -161,7 +161,24 @@ def _relative_spread(x: np.ndarray) -> tuple[float, float]:
 def find_areas(image, lattice: ColumnLattice, pixel_size_A: float, p: AreaParams | None = None) -> AreaMap:
     """Label every pixel of ``image`` as lattice, no lattice (amorphous, another grain), hole or
     thicker/contaminated (:data:`AREA_NAMES`) from the local lattice amplitude and background at
-    ``p.scale_A`` (see the module's docstring)."""
+    ``p.scale_A`` (see the module's docstring).
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+        One frame (or a registered sum).
+    lattice : ColumnLattice
+        The fitted lattice.
+    pixel_size_A : float
+        Pixel size (Å/px).
+    p : AreaParams, optional
+        Scale, thresholds, minimum size and growth of the areas.
+
+    Returns
+    -------
+    AreaMap
+        Area labels on a coarse grid (``step_px``), their fractions, and ``at(rows, cols)``.
+    """
     from scipy import ndimage
 
     p = p or AreaParams()

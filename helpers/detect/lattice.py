@@ -57,6 +57,27 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
     The column width is the one at which the hollow sites of the honeycomb — which hold no atoms —
     read zero in the least-squares fit (median over ``n_patches`` patches at random lattice sites);
     too narrow a Gaussian leaves column intensity for the hollow site, too wide a one takes it away.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+        A lattice image, mostly pristine.
+    pixel_size_A : float
+        Pixel size (Å/px).
+    lattice_a_A : float
+        Lattice constant (Å).
+    n_patches : int
+        Patches the column width is measured on.
+    radius_A : float
+        Radius of each fitted patch (Å).
+    seed : int
+        Seed of the patch choice.
+
+    Returns
+    -------
+    ColumnLattice
+        Lattice vectors (px), chalcogen sublattice, column width σ (px), chalcogen/metal ratio and the
+        HAADF exponent it implies.
     """
     img = check_image(image, "image", min_shape=(64, 64)).astype(np.float64)
     ps = check_pixel_size(pixel_size_A)

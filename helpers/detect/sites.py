@@ -129,6 +129,30 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     :func:`site_posteriors`, so a defect seen for many frames is found at a dose at which one frame
     could not show it. Returns a :class:`SiteReading` whose ``sites`` has one row per site and frame
     (columns :data:`SITE_COLUMNS`).
+
+    Parameters
+    ----------
+    frames : ndarray (H, W) or (n, H, W)
+        Counts or any linear intensity.
+    pixel_size_A : float
+        Pixel size (Å/px).
+    lattice_a_A : float, optional
+        Lattice constant (Å); default: the chemistry's material.
+    p : SiteParams, optional
+        Reading settings (noise model, time model, masks).
+    shifts : ndarray (n, 2), optional
+        Drift of each frame (px); measured when None.
+    lattice : ColumnLattice, optional
+        A lattice fitted before; fitted on the data when None.
+    progress : bool
+        Show a progress bar.
+    chemistry : Chemistry
+        Elements and candidate dopants that name the contents.
+
+    Returns
+    -------
+    SiteReading
+        ``sites`` (one row per site and frame), the lattice, contents, noise model and area maps.
     """
     import time
 
@@ -212,7 +236,18 @@ def defect_table(reading: SiteReading) -> pd.DataFrame:
     """The defects of a reading in the command's table layout: frame, id (per frame), x/y in px and
     Å (the site's fitted lattice position), class, probability (posterior of that content), site
     (metal / chalcogen), i, j (lattice indices, the same site in every frame), content (metal units),
-    z (one frame's reading against its sublattice)."""
+    z (one frame's reading against its sublattice).
+
+    Parameters
+    ----------
+    reading : SiteReading
+        From :func:`read_sites`.
+
+    Returns
+    -------
+    DataFrame
+        One row per defect and frame (frames from 0, as the reading counts them).
+    """
     d = reading.defects
     out = pd.DataFrame({"frame": d["frame"].to_numpy(), "x_px": d["col"].to_numpy(),
                         "y_px": d["row"].to_numpy(), "x_A": d["x_A"].to_numpy(), "y_A": d["y_A"].to_numpy(),
@@ -227,7 +262,20 @@ def defect_table(reading: SiteReading) -> pd.DataFrame:
 def site_table(reading: SiteReading, frames: slice | None = None) -> pd.DataFrame:
     """Every site of every frame (``sites.csv``; ``frames``: those frames only): positions as x/y px
     and Å, the reading, its z-score, the decoded content class (``W``/``S2`` for pristine sites) and
-    its posterior probability."""
+    its posterior probability.
+
+    Parameters
+    ----------
+    reading : SiteReading
+        From :func:`read_sites`.
+    frames : slice, optional
+        Frames to list (all when None).
+
+    Returns
+    -------
+    DataFrame
+        One row per site and frame.
+    """
     s = reading.sites
     if frames is not None:
         f = s["frame"].to_numpy()

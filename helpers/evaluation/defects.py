@@ -27,6 +27,26 @@ def score_defects(found: pd.DataFrame, truth: pd.DataFrame, pixel_size_A: float,
     first tolerance, per-class recall (found, whatever class), class accuracy on found defects of
     ``classes`` (default: every true class), and the position errors of matched pairs (mean x and y
     bias, median distance, Å).
+
+    Parameters
+    ----------
+    found, truth : DataFrame
+        frame, x_A, y_A, class.
+    pixel_size_A : float
+        Pixel size (Å/px).
+    frame_shape : tuple
+        (H, W) of the frames (px).
+    margin_A : float
+        Width of the border not read (Å).
+    tolerances : tuple of float
+        Matching distances (Å).
+    classes : sequence of str, optional
+        Classes scored for class accuracy.
+
+    Returns
+    -------
+    dict
+        Scores per tolerance, per-class recall, class accuracy and position errors (Å).
     """
 
     truth = in_read_area(truth, frame_shape, pixel_size_A, margin_A)

@@ -40,6 +40,19 @@ def match_points(pred, truth, tolerance: float) -> Match:
 
     Optimal assignment (Hungarian algorithm) on distances; pairs farther than the tolerance do not
     count. With no predictions every true point is a miss; with no truth every prediction is false.
+
+    Parameters
+    ----------
+    pred, truth : array-like (n, 2)
+        Points in the same units.
+    tolerance : float
+        Largest distance of a match (same units).
+
+    Returns
+    -------
+    Match
+        ``pairs`` (pred index, true index), counts of true/false positives and misses, precision,
+        recall, F1.
     """
     pred = np.asarray(pred, float).reshape(-1, 2)
     truth = np.asarray(truth, float).reshape(-1, 2)

@@ -53,6 +53,20 @@ def estimate_pixel_size(frame, material: str = "WS2", lattice_a_A: float | None 
     the FFT (in 1/px) gives the pixel size. Spots are found as the strongest local maxima of the
     windowed |FFT|, the first ring as the innermost radius shared by at least four of them, refined
     by the spots' centroids.
+
+    Parameters
+    ----------
+    frame : ndarray (H, W)
+        One lattice image (a few unit cells at least).
+    material : str
+        Material whose lattice constant is assumed.
+    lattice_a_A : float, optional
+        Lattice constant (Å) instead of the material's.
+
+    Returns
+    -------
+    float
+        Pixel size (Å/px).
     """
     from scipy import ndimage
 
@@ -105,7 +119,24 @@ def estimate_pixel_size(frame, material: str = "WS2", lattice_a_A: float | None 
 
 def check_calibration(frame, pixel_size_A: float, material: str = "WS2", tolerance: float = 0.05
                       ) -> dict:
-    """Compare a pixel size with the lattice estimate; ``ok`` is False beyond ``tolerance``."""
+    """Compare a pixel size with the lattice estimate; ``ok`` is False beyond ``tolerance``.
+
+    Parameters
+    ----------
+    frame : ndarray (H, W)
+        One lattice image.
+    pixel_size_A : float
+        The pixel size to check (Å/px), e.g. the file's.
+    material : str
+        Material whose lattice constant the estimate uses.
+    tolerance : float
+        Largest relative difference still ``ok``.
+
+    Returns
+    -------
+    dict
+        ``pixel_size_A``, ``lattice_estimate_A`` (Å/px), ``relative_difference`` and ``ok``.
+    """
     est = estimate_pixel_size(frame, material)
     rel = (pixel_size_A - est) / est
     return {"pixel_size_A": float(pixel_size_A), "lattice_estimate_A": est,

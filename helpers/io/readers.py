@@ -282,6 +282,29 @@ def read_frames(path, pixel_size_A: float | None = None, frames: slice | None = 
     otherwise the pixel size stays None and :func:`require_pixel_size` refuses to go on.
     ``frames``: a 0-based slice (:func:`select_frames` checks it against the file); ``dataset``: the
     array, dataset or signal to read from a container that holds several (.npz, .h5, .emd, .dm).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file: .npy/.npz, .h5/.hdf5, .tif/.tiff, .emd, .dm3/.dm4 and the other RosettaSciIO formats.
+    pixel_size_A : float, optional
+        Pixel size (Å/px) given by the user; wins over the file's calibration.
+    frames : slice, optional
+        0-based frames to read (all when None).
+    material : str, optional
+        Material whose lattice gives the pixel size when neither the user nor the file does.
+    dataset : str, optional
+        Array, dataset or signal to read from a container holding several.
+
+    Returns
+    -------
+    Frames
+        ``data`` (n, H, W) float32 frames, ``pixel_size_A`` (Å/px or None) and ``pixel_size_source``.
+
+    Raises
+    ------
+    InputError
+        One line naming the file and the problem (unreadable, truncated, NaN, no image, …).
     """
     path = Path(path)
     if not path.exists():

@@ -12,7 +12,26 @@ from helpers.core.validation import check_pixel_size
 def write_imagej_tiff(path, frames, pixel_size_A: float, overwrite: bool = False, shape=None) -> Path:
     """A float32 stack (or one frame) as an ImageJ TIFF with its calibration in nm (tifffile), as
     Fiji or a microscope export writes it. ``frames`` may be an iterable of frames when the stack's
-    ``shape`` is given: they are written one by one, never held together in memory."""
+    ``shape`` is given: they are written one by one, never held together in memory.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TIFF to write (``.part`` first, renamed when complete).
+    frames : ndarray (n, H, W) or (H, W), or iterable of (H, W) frames
+        Intensities (any linear scale).
+    pixel_size_A : float
+        Pixel size (Å/px), stored as ImageJ's nm calibration.
+    overwrite : bool
+        Replace an existing file; without it an existing file raises FileExistsError.
+    shape : tuple, optional
+        (n, H, W) of the stack when ``frames`` is an iterable.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     import tifffile
 
     ps_nm = check_pixel_size(pixel_size_A) / 10

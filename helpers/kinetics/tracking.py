@@ -85,7 +85,20 @@ def link(table: pd.DataFrame, search_range_A: float = 1.6, memory: int = 3,
 
 def link_movie(table: pd.DataFrame, sum_half_window: int) -> pd.DataFrame:
     """:func:`link` with the movie settings above, for detections made on frames summed over
-    ±``sum_half_window`` frames (a hop is seen at both sites for up to 2 × that many frames)."""
+    ±``sum_half_window`` frames (a hop is seen at both sites for up to 2 × that many frames).
+
+    Parameters
+    ----------
+    table : DataFrame
+        Defects: frame, x_A, y_A, class (Å).
+    sum_half_window : int
+        Half window (frames) of the sums the detections were made on.
+
+    Returns
+    -------
+    DataFrame
+        ``table`` with a ``track`` column and drift-corrected positions ``x_corr_A``, ``y_corr_A``.
+    """
     if int(sum_half_window) != sum_half_window or sum_half_window < 0:
         raise ValueError(f"sum_half_window must be a non-negative integer, got {sum_half_window}")
     return link(table, search_range_A=MOVIE_SEARCH_RANGE_A, memory=MOVIE_MEMORY_FRAMES,
@@ -367,6 +380,21 @@ def diffusion_coefficients(msd: pd.DataFrame) -> dict:
 
 
 def counts_over_time(table: pd.DataFrame, classes, n_frames: int) -> pd.DataFrame:
-    """Defects per class per frame (frames × classes), zero where none."""
+    """Defects per class per frame (frames × classes), zero where none.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Defects with ``frame`` (from 0) and ``class``.
+    classes : sequence of str
+        Columns of the result, in this order.
+    n_frames : int
+        Frames of the movie (rows of the result).
+
+    Returns
+    -------
+    DataFrame
+        Integer counts, frames × classes.
+    """
     ct = pd.crosstab(table["frame"], table["class"])
     return ct.reindex(index=range(n_frames), columns=list(classes), fill_value=0).fillna(0).astype(int)

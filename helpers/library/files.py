@@ -208,7 +208,19 @@ class Library:
 
 
 def load_library(path: Path) -> Library:
-    """Read a library file, checking the schema; clear errors for missing files or fields."""
+    """Read a library file, checking the schema; clear errors for missing files or fields.
+
+    Parameters
+    ----------
+    path : Path
+        A library file written by :func:`write_library` (``data/library/*.h5``).
+
+    Returns
+    -------
+    Library
+        Windows (n, 64, 64) float32, labels, orientations, defect positions (px), pixel size (Å/px)
+        and the simulation's attributes.
+    """
     import h5py
 
     path = Path(path)

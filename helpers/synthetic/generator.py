@@ -175,6 +175,22 @@ def generate_movie(params: MovieParams | None = None, progress: bool = True,
     (calibrated in nm, as :func:`helpers.io.writers.write_imagej_tiff` writes it), so a movie longer
     than memory can be made; the movie's ``frames`` are then that file, read frame by frame (a
     :class:`helpers.io.readers.FrameStack`). Without it the frames are held in memory.
+
+    Parameters
+    ----------
+    params : MovieParams, optional
+        Sample, kinetics and imaging (default: the standard movie's).
+    progress : bool
+        Show a progress bar.
+    frames_to : str or Path, optional
+        ImageJ TIFF the frames are streamed to.
+    overwrite : bool
+        Replace an existing ``frames_to``.
+
+    Returns
+    -------
+    Movie
+        Frames (counts), pixel size (Å/px), the true defects per frame and the parameters.
     """
     from tqdm.auto import tqdm
 
@@ -273,6 +289,20 @@ def standard_movie(params: MovieParams | None = None, progress: bool = True,
 
     The cache file's name is the parameters' content hash, which includes the generator's source:
     a changed generator or parameter never returns a stale movie.
+
+    Parameters
+    ----------
+    params : MovieParams, optional
+        Movie parameters (default: :func:`helpers.synthetic.params.standard_params`).
+    progress : bool
+        Show a progress bar when generating.
+    refresh : bool
+        Generate again even when cached.
+
+    Returns
+    -------
+    Movie
+        As :func:`generate_movie`.
     """
     params = (params or MovieParams()).validate()
     path = movie_path(params)
