@@ -177,7 +177,7 @@ def find_areas(image, lattice: ColumnLattice, pixel_size_A: float, p: AreaParams
     Returns
     -------
     AreaMap
-        Area labels on a coarse grid (``step_px``), their fractions, and ``at(rows, cols)``.
+        Area labels on a coarse grid (``step_px``), their fractions, and ``at(positions)``.
     """
     from scipy import ndimage
 
