@@ -135,7 +135,7 @@ def test_saved_figures_keep_the_smaller_of_png_and_jpeg():
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
     line = plotting.savefig(fig, "test_weight_figure", profile="ci")
-    assert line.suffix == ".png" and line.exists()  # a line plot is never lossy
+    assert line.suffix in (".png", ".pdf") and line.exists()  # a line plot is never lossy
     ax.imshow(np.random.default_rng(0).random((256, 256)))  # noise: JPEG is far smaller
     noisy = plotting.savefig(fig, "test_weight_figure", profile="ci")
     assert noisy.suffix == ".jpg" and noisy.exists() and not line.exists()  # one file per figure
@@ -143,5 +143,11 @@ def test_saved_figures_keep_the_smaller_of_png_and_jpeg():
     ax.imshow(np.kron(np.eye(4), np.ones((16, 16))))  # flat blocks: PNG is smaller
     flat = plotting.savefig(fig, "test_weight_figure", profile="ci")
     assert flat.suffix == ".png" and not noisy.exists()
+    many = ax.figure.add_axes((0.1, 0.1, 0.2, 0.2))
+    ax.images[0].remove()
+    many.plot(np.random.default_rng(1).random(20000))  # a plot of many points
+    kept = plotting.savefig(fig, "test_weight_figure", profile="ci")
+    assert kept.suffix in (".png", ".pdf")  # lossless or vector: whichever is smaller
+    assert [p.name for p in kept.parent.glob("test_weight_figure.*")] == [kept.name]  # one file per figure
     plt.close(fig)
-    flat.unlink()
+    kept.unlink()

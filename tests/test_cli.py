@@ -163,3 +163,23 @@ def test_a_file_calibration_the_lattice_contradicts_is_replaced_and_said(stack, 
     t = pd.read_csv(out / "defects.csv")
     sc = score_defects(t.assign(frame=t["frame"] - 1), movie.visible_truth(), 0.2, movie.frames.shape, EDGE_MARGIN_A)
     assert sc["precision_1A"] > 0.9 and sc["recall_1A"] > 0.8
+
+
+def test_analyze_file_from_python(stack, tmp_path):
+    """``helpers.analyze_file``: the command's settings as keywords, a result with the summary and
+    the tables; an unknown setting or a bad value is refused before anything is written."""
+    import helpers
+    from helpers.core.validation import InputError
+
+    path, movie = stack
+    with pytest.raises(InputError, match="unknown analysis setting.*bogus"):
+        helpers.analyze_file(path, tmp_path / "a", bogus=1)
+    with pytest.raises(InputError, match="unknown-below"):
+        helpers.analyze_file(path, tmp_path / "a", unknown_below=2.0)
+    assert not (tmp_path / "a").exists()
+    res = helpers.analyze_file(path, tmp_path / "a", frames=(0, 2), quiet=True)
+    assert isinstance(res, helpers.AnalysisResult) and res.folder == tmp_path / "a"
+    assert res["frames"] == 2 and res["method"] == "sites"
+    table = res.defects()
+    assert len(table) == res["detections"] and set(table["frame"]) <= {1, 2}
+    assert len(res.sites()) >= 2 * res["sites_read_per_frame"] - 1

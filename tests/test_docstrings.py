@@ -7,10 +7,10 @@ from helpers import config
 
 def test_every_public_name_has_a_docstring():
     missing = []
-    for path in sorted((config.ROOT / "helpers").glob("*.py")):
+    for path in sorted((config.ROOT / "helpers").rglob("*.py")):
         tree = ast.parse(path.read_text())
         if not ast.get_docstring(tree):
-            missing.append(f"{path.name}: the module")
+            missing.append(f"{path.relative_to(config.ROOT)}: the module")
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
                 if not ast.get_docstring(node):

@@ -77,24 +77,27 @@ def class_marker(name: str) -> str:
     return MARKERS[_ROLE_OF[role]] if role else "o"
 
 
-#: JPEG quality of saved figures that show images (micrographs, maps): print quality at a tenth of
+#: JPEG quality of saved figures that show images (micrographs, maps): high quality at a tenth of
 #: a PNG's weight (shot noise does not compress losslessly)
-SAVED_JPEG_QUALITY = 92
+SAVED_JPEG_QUALITY = 85
+#: the formats a saved figure may take: lossless or vector for plots, JPEG only for images
+_SAVED_FORMATS = ("png", "jpg", "pdf")
 
 
 def savefig(fig, name: str, profile: str | None = None, dpi: int = 150) -> Path:
     """Save ``fig`` in the profile's figures folder and return the path. A figure that shows an
-    image (frames, maps) is rendered as PNG and as JPEG (quality :data:`SAVED_JPEG_QUALITY`) and
-    the smaller file is kept — JPEG for noisy micrographs (a PNG of shot noise weighs several times
-    more), PNG for clean simulated windows and line plots (lossless and small). A file of the other
-    format left by an earlier run is removed, so one figure has one file."""
+    image (frames, maps) is rendered as PNG and as JPEG (quality :data:`SAVED_JPEG_QUALITY`), a
+    plot as PNG and as PDF (vector), and the smaller file is kept — JPEG for noisy micrographs (a
+    PNG of shot noise weighs several times more), PNG for clean simulated windows, PDF for plots of
+    many points. A file of another format left by an earlier run is removed, so one figure has one
+    file."""
     from io import BytesIO
 
     if not name or "/" in name:
         raise ValueError(f"figure name must be a bare file stem, got {name!r}")
     figs, _ = config.output_dirs(profile)
     rendered = {}
-    for ext in (("png", "jpg") if _shows_image(fig) else ("png",)):
+    for ext in (("png", "jpg") if _shows_image(fig) else ("png", "pdf")):
         buf = BytesIO()
         kw = {"pil_kwargs": {"quality": SAVED_JPEG_QUALITY}, "facecolor": "white"} if ext == "jpg" else {}
         fig.savefig(buf, format="jpeg" if ext == "jpg" else ext, dpi=dpi, bbox_inches="tight", **kw)
@@ -102,7 +105,9 @@ def savefig(fig, name: str, profile: str | None = None, dpi: int = 150) -> Path:
     ext = min(rendered, key=lambda e: len(rendered[e]))
     path = figs / f"{name}.{ext}"
     path.write_bytes(rendered[ext])
-    (figs / f"{name}.{'jpg' if ext == 'png' else 'png'}").unlink(missing_ok=True)
+    for other in _SAVED_FORMATS:
+        if other != ext:
+            (figs / f"{name}.{other}").unlink(missing_ok=True)
     return path
 
 
@@ -138,8 +143,10 @@ def show_image(ax, image, pixel_size_A: float | None = None, title: str | None =
 plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "font.size": 9})
 
 
-#: JPEG quality of inline figures that show images (noisy micrographs: a PNG of noise weighs ~10×)
-INLINE_JPEG_QUALITY = 85
+#: JPEG quality and resolution of inline figures that show images (noisy micrographs: a PNG of noise
+#: weighs ~10×); screen resolution, the saved figures keep print resolution
+INLINE_JPEG_QUALITY = 80
+INLINE_IMAGE_DPI = 80
 
 
 def _shows_image(fig) -> bool:
@@ -170,7 +177,8 @@ def inline_figures_at_screen_weight() -> bool:
     def render(fig, fmt):
         buf = BytesIO()
         kw = {"pil_kwargs": {"quality": INLINE_JPEG_QUALITY}} if fmt == "jpeg" else {}
-        fig.savefig(buf, format=fmt, dpi=plt.rcParams["figure.dpi"], bbox_inches="tight",
+        fig.savefig(buf, format=fmt, dpi=INLINE_IMAGE_DPI if fmt == "jpeg" else plt.rcParams["figure.dpi"],
+                    bbox_inches="tight",
                     facecolor="white", **kw)
         return buf.getvalue()
 
