@@ -6,7 +6,7 @@ Modules
 ``analysis``
     Figures of notebooks 02 and 06: the FFT method, localizer maps, detection scores, overlays
     and
-    Public: ``plot_fft_method``, ``plot_learning_curve``, ``plot_maps``,
+    Public: ``plot_fft_method``, ``plot_localizer_training``, ``plot_maps``,
     ``plot_scores_per_frame``, ``plot_recall_by_class``, ``overlay_detections``,
     ``overlay_areas``, ``plot_overlays``, ``plot_confusion``, ``write_animation``,
     ``plot_column_ratios``.

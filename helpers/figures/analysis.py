@@ -43,7 +43,7 @@ def plot_fft_method(frame, pixel_size_A: float, labels_by_method: dict, truth_fr
     return fig
 
 
-def plot_learning_curve(history: dict, title: str = "localizer training (frame 1 only)"):
+def plot_localizer_training(history: dict, title: str = "localizer training (frame 1 only)"):
     """Training and held-out loss per epoch of the localizer; returns the figure."""
     fig, ax = plt.subplots(figsize=(5, 3.4))
     ax.plot(np.arange(1, len(history["loss"]) + 1), history["loss"], "o-", label="training crops")
