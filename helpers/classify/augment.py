@@ -232,6 +232,27 @@ def augment_library(lib, n_images: int, seed: int, p: AugmentParams = AugmentPar
 
     ``balance='library'`` cycles through the library images in order (class proportions as in the
     library, as the poster did); ``'class'`` draws the same number per class.
+
+    Parameters
+    ----------
+    lib : Library
+        A loaded library.
+    n_images : int
+        Augmented windows to make.
+    seed : int
+        Seed of every random draw (the same seed gives the same windows).
+    p : AugmentParams
+        Geometry, optics, detector and noise settings.
+    progress : bool
+        Show a progress bar.
+    balance : {"library", "class"}
+        How source images are drawn.
+
+    Returns
+    -------
+    AugmentedSet
+        Windows (n, 64, 64) float16 in [0, 1], labels, source indices, noise types and defect
+        positions (px).
     """
     if n_images < 1:
         raise ValueError(f"n_images must be positive, got {n_images}")

@@ -72,7 +72,23 @@ def poster_data(n_train: int, n_test: int, seed: int, test_fraction: float = 0.2
                 progress: bool = True) -> PosterData:
     """Both shipped libraries → augmented sets (``n_train`` from the library with ``seed``,
     ``n_test`` from the test library with ``seed + 1``; made by notebook 01 or here when missing)
-    → :func:`poster_splits` of the library's set."""
+    → :func:`poster_splits` of the library's set.
+
+    Parameters
+    ----------
+    n_train, n_test : int
+        Augmented windows from the library and from the test library.
+    seed : int
+        Seed of the library's set and of the splits (the test library's set uses ``seed + 1``).
+    test_fraction, fit_fraction : float
+        The poster's 0.2 random test share and 0.67 fitting share of the rest.
+    progress : bool
+        Progress bars while augmenting.
+
+    Returns
+    -------
+    PosterData
+    """
     lib, test_lib = load_library(config.LIBRARY_FILE), load_library(config.TEST_LIBRARY_FILE)
     data = get_augmented(lib, n_train, seed, progress=progress)
     leakfree = get_augmented(test_lib, n_test, seed + 1, progress=progress)

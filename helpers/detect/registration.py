@@ -15,7 +15,20 @@ def _stack(frames):
 
 def frame_shifts(frames, upsample: int = 10) -> np.ndarray:
     """Cumulative (row, col) shift in px of every frame relative to frame 0 (sample drift), from
-    phase correlation of consecutive frames (scikit-image), sub-pixel to 1/``upsample`` px."""
+    phase correlation of consecutive frames (scikit-image), sub-pixel to 1/``upsample`` px.
+
+    Parameters
+    ----------
+    frames : ndarray (n, H, W)
+        The movie.
+    upsample : int
+        Sub-pixel precision 1/``upsample`` px.
+
+    Returns
+    -------
+    ndarray (n, 2)
+        (row, col) shift of each frame (px), frame 0 at (0, 0).
+    """
     from skimage.registration import phase_cross_correlation
 
     arr = _stack(frames)
@@ -50,7 +63,26 @@ def registered_sum(frames, shifts, t: int, half_window: int) -> tuple[np.ndarray
     its ends, so every sum holds the same dose), each shifted by whole pixels onto frame t's sample
     position — whole pixels keep the counts Poisson (sub-pixel interpolation would smooth the noise
     and bias every z-score); the ≤ 0.5 px misregistration (0.1 Å at 0.2 Å/px) is far below the
-    probe size. Returns (sum in counts, valid map: pixels every frame of the window covered)."""
+    probe size. Returns (sum in counts, valid map: pixels every frame of the window covered).
+
+    Parameters
+    ----------
+    frames : ndarray (n, H, W)
+        The movie in counts.
+    shifts : ndarray (n, 2)
+        From :func:`frame_shifts` (px).
+    t : int
+        The frame the sum is registered on.
+    half_window : int
+        Frames summed on each side.
+
+    Returns
+    -------
+    sum : ndarray (H, W)
+        Counts of the 2·``half_window`` + 1 frames.
+    valid : ndarray (H, W) of bool
+        Pixels every frame of the window covered.
+    """
     arr = _stack(frames)
     n = len(arr)
     if half_window < 0:

@@ -88,6 +88,20 @@ def match_table(table: pd.DataFrame, truth: pd.DataFrame, tolerance_A: float = 1
 
     Columns: frame, defect_id (−1 for a false detection), true_class ("none" for a false detection),
     id (−1 for a missed defect), pred_class ("missed" for a missed defect), probability, error_A.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Detections: frame, id, x_A, y_A, class, probability.
+    truth : DataFrame
+        True defects: frame, defect_id, x_A, y_A, class.
+    tolerance_A : float
+        Largest distance of a match (Å).
+
+    Returns
+    -------
+    DataFrame
+        One row per pair, missed defect or false detection.
     """
     rows = []
     for f in sorted(set(truth["frame"]).union(table["frame"])):

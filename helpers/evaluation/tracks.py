@@ -12,6 +12,19 @@ def score_tracks(matches: pd.DataFrame, tracks: pd.DataFrame) -> dict:
     detected frames is its identity; *identity recovery* is the fraction of all true defect-frames
     (missed ones included) detected on that track; an *identity switch* is a change of track between
     consecutive detections of one defect; a defect is *fragmented* when more than one track covers it.
+
+    Parameters
+    ----------
+    matches : DataFrame
+        From :func:`helpers.evaluation.matching.match_table`.
+    tracks : DataFrame
+        The linked detections (frame, id, track).
+
+    Returns
+    -------
+    dict
+        ``track_identity_recovery``, ``identity_recovery_of_detected``, ``id_switches``,
+        ``fragmented_defects``, ``tracks``.
     """
     m = matches[(matches["defect_id"] >= 0)][["frame", "defect_id", "id"]]
     m = m.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")

@@ -47,7 +47,24 @@ def write_imagej_tiff(path, frames, pixel_size_A: float, overwrite: bool = False
 
 
 def write_rsciio_tiff(path, image, pixel_size_A: float, overwrite: bool = False) -> Path:
-    """One frame as a TIFF written by RosettaSciIO, calibrated in nm."""
+    """One frame as a TIFF written by RosettaSciIO, calibrated in nm.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TIFF to write.
+    image : ndarray (H, W)
+        One frame.
+    pixel_size_A : float
+        Pixel size (Å/px), stored in nm.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     from rsciio.tiff import file_writer
 
 
@@ -61,7 +78,24 @@ def write_rsciio_tiff(path, image, pixel_size_A: float, overwrite: bool = False)
 
 def write_ncem_emd(path, image, pixel_size_A: float, overwrite: bool = False) -> Path:
     """One frame as an EMD 0.2 file in the Berkeley/NCEM layout (h5py): a group with
-    ``emd_group_type = 1`` holding ``data`` and one ``dim`` dataset per axis (units "[n_m]")."""
+    ``emd_group_type = 1`` holding ``data`` and one ``dim`` dataset per axis (units "[n_m]").
+
+    Parameters
+    ----------
+    path : str or Path
+        The .emd file to write.
+    image : ndarray (H, W)
+        One frame.
+    pixel_size_A : float
+        Pixel size (Å/px), stored in nm.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     import h5py
 
 

@@ -53,6 +53,26 @@ def link(table: pd.DataFrame, search_range_A: float = 1.6, memory: int = 3,
     hopping defect at both sites for a few frames; :func:`close_overlaps` then joins such tracks
     whose ends lie within ``join_distance_A`` (default ``search_range_A``): one lattice step plus
     the position errors of the two detections.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Defects: frame, x_A, y_A, class (positions in Å).
+    search_range_A : float
+        Largest displacement between consecutive frames (Å).
+    memory : int
+        Frames a defect may be missed and keep its track.
+    drift_correct : bool
+        Estimate the sample drift from the tracks and link again without it.
+    overlap_frames : int
+        Frames a hop is seen at both sites (summed frames); 0: no joining.
+    join_distance_A : float, optional
+        Largest distance (Å) between the ends of two tracks joined by :func:`close_overlaps`.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``table`` with ``track`` and the drift-corrected ``x_corr_A``, ``y_corr_A`` (Å).
     """
     import trackpy as tp
 
@@ -199,6 +219,18 @@ def transition_counts(sequences, classes) -> np.ndarray:
 
     ``sequences``: iterable of (frames, classes) pairs, one per track; labels not in ``classes``
     (e.g. ``unknown``) break the chain at that frame.
+
+    Parameters
+    ----------
+    sequences : iterable of (frames, classes)
+        One pair of arrays per track (:func:`track_sequences`).
+    classes : sequence of str
+        Row and column order.
+
+    Returns
+    -------
+    ndarray (K, K) of int
+        Counts, rows the class at t, columns the class at t + 1.
     """
     idx = {c: i for i, c in enumerate(classes)}
     n = np.zeros((len(classes), len(classes)), np.int64)
@@ -212,7 +244,18 @@ def transition_counts(sequences, classes) -> np.ndarray:
 
 
 def transition_matrix(counts: np.ndarray) -> np.ndarray:
-    """Row-normalized transition probabilities; rows of classes never seen are NaN (not 0/0)."""
+    """Row-normalized transition probabilities; rows of classes never seen are NaN (not 0/0).
+
+    Parameters
+    ----------
+    counts : ndarray (K, K)
+        From :func:`transition_counts`.
+
+    Returns
+    -------
+    ndarray (K, K)
+        Per-frame probabilities, rows summing to 1 (NaN rows without data).
+    """
     counts = np.asarray(counts, float)
     rows = counts.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -308,7 +351,28 @@ def hop_rates(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: int
               x: str = "x_corr_A", y: str = "y_corr_A", class_column: str = "class",
               **kw) -> dict:
     """Per class: hops per frame, :func:`hop_counts` hops / frames (NaN without frames); ``kw``
-    go to :func:`hop_counts`. With N hops the counting error alone is ≈ 1/√N of the rate."""
+    go to :func:`hop_counts`. With N hops the counting error alone is ≈ 1/√N of the rate.
+
+    Parameters
+    ----------
+    tracks : DataFrame
+        Linked defects (:func:`link`).
+    classes : sequence of str
+        Classes to report.
+    hop_min_A : float
+        Shortest step counted as a hop (Å).
+    smooth : int
+        Frames of the majority vote on each track's classes.
+    x, y, class_column : str
+        Position (Å) and class columns.
+    **kw
+        ``max_gap``, ``hop_zone``, ``hop_context``, ``share_disputed`` of :func:`hop_counts`.
+
+    Returns
+    -------
+    dict
+        Class → hops per frame (NaN without frames).
+    """
     counts = hop_counts(tracks, classes, hop_min_A, smooth, x, y, class_column, **kw)
     return {c: (h / n if n else float("nan")) for c, (h, n) in counts.items()}
 
@@ -353,7 +417,22 @@ def pooled_hop_rates(movies, classes, smooth: int = 1, **kw) -> pd.DataFrame:
 def msd_by_class(tracks: pd.DataFrame, max_lag: int = 20, x: str = "x_corr_A", y: str = "y_corr_A",
                  class_column: str = "class") -> pd.DataFrame:
     """Mean squared displacement (Å²) against lag (frames) per class (a track's class: its most
-    frequent one), and the diffusion coefficient D = slope / 4 (Å²/frame) of a line through 0."""
+    frequent one), and the diffusion coefficient D = slope / 4 (Å²/frame) of a line through 0.
+
+    Parameters
+    ----------
+    tracks : DataFrame
+        Linked defects (:func:`link`).
+    max_lag : int
+        Longest lag (frames).
+    x, y, class_column : str
+        Position (Å) and class columns.
+
+    Returns
+    -------
+    DataFrame
+        Rows: lag (frames); columns: classes; values: MSD (Å²).
+    """
     rows = []
     for cls, gcls in tracks.groupby(tracks.groupby("track")[class_column].transform(
             lambda s: s.value_counts().index[0])):

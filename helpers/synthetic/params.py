@@ -154,7 +154,18 @@ class MovieParams:
 
 
 def standard_params(**changes) -> MovieParams:
-    """The standard movie (150 frames, 512² px at 0.2 Å/px); keyword changes make variants."""
+    """The standard movie (150 frames, 512² px at 0.2 Å/px); keyword changes make variants.
+
+    Parameters
+    ----------
+    **changes
+        Fields of :class:`MovieParams` to change (``seed``, ``dose_e_per_A2``, ``pixel_size_A``,
+        ``probe_fwhm_A``, ``lattice_a_A``, ``n_frames``, …).
+
+    Returns
+    -------
+    MovieParams
+    """
     kin = changes.pop("kinetics", None)
     p = MovieParams(**changes)
     if kin is not None:
