@@ -14,6 +14,7 @@ from helpers import config
 from helpers.classify.classifier import load_classifier
 from helpers.detect import pipeline as ma
 from helpers.detect.localizer import LOCALIZER_FILE, load_localizer
+from helpers.kinetics import rates
 from helpers.kinetics import tracking as tk
 from helpers.library import structures
 from helpers.synthetic.generator import standard_movie
@@ -35,9 +36,9 @@ def main() -> None:
     best = min(runs, key=lambda r: r.seconds["total"])
     t0 = time.perf_counter()
     tracks = tk.link_movie(best.table, lp.sum_half_window)
-    tk.transition_matrix(tk.transition_counts(tk.track_sequences(tracks, smooth=5), list(structures.CLASS_NAMES)))
-    tk.hop_rates(tracks, list(structures.CLASS_NAMES))
-    tk.diffusion_coefficients(tk.msd_by_class(tracks, max_lag=10))
+    rates.transition_matrix(rates.transition_counts(rates.track_sequences(tracks, smooth=5), list(structures.CLASS_NAMES)))
+    rates.hop_rates(tracks, list(structures.CLASS_NAMES))
+    rates.diffusion_coefficients(rates.msd_by_class(tracks, max_lag=10))
     track_s = time.perf_counter() - t0
     n = len(movie.frames)
     print(f"cores: {os.cpu_count()}")

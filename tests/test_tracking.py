@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from helpers.evaluation import tracks as track_scores
+from helpers.kinetics import rates
 from helpers.kinetics import tracking as tk
 
 
@@ -63,8 +64,8 @@ def test_transition_matrix_recovers_a_known_matrix():
         for _ in range(99):
             s.append(rng.choice(3, p=T[s[-1]]))
         seqs.append((np.arange(100), [classes[i] for i in s]))
-    n = tk.transition_counts(seqs, classes)
-    est = tk.transition_matrix(n)
+    n = rates.transition_counts(seqs, classes)
+    est = rates.transition_matrix(n)
     for i in range(2):
         se = np.sqrt(T[i] * (1 - T[i]) / n[i].sum())
         assert np.all(np.abs(est[i] - T[i]) <= 4 * se + 1e-12)
@@ -72,7 +73,7 @@ def test_transition_matrix_recovers_a_known_matrix():
 
 
 def test_transitions_need_consecutive_frames_and_known_classes():
-    n = tk.transition_counts([(np.array([0, 1, 3, 4]), ["a", "b", "b", "unknown"])], ["a", "b"])
+    n = rates.transition_counts([(np.array([0, 1, 3, 4]), ["a", "b", "b", "unknown"])], ["a", "b"])
     assert n.tolist() == [[0, 1], [0, 0]]
 
 
@@ -80,10 +81,10 @@ def test_hop_rates_and_msd():
     rows = [(f, 0, 10.0 + (3.2 if f >= 5 else 0.0), 0.0, "Vw") for f in range(10)]
     rows += [(f, 1, 40.0, 0.1 * f, "Mo") for f in range(10)]
     t = pd.DataFrame(rows, columns=["frame", "track", "x_corr_A", "y_corr_A", "class"])
-    h = tk.hop_rates(t, ["Vw", "Mo", "Sw"])
+    h = rates.hop_rates(t, ["Vw", "Mo", "Sw"])
     assert h["Vw"] == pytest.approx(1 / 9) and h["Mo"] == 0 and np.isnan(h["Sw"])
-    assert tk.hop_counts(t, ["Vw", "Mo", "Sw"]) == {"Vw": (1, 9), "Mo": (0, 9), "Sw": (0, 0)}
-    msd = tk.msd_by_class(t, max_lag=3)
+    assert rates.hop_counts(t, ["Vw", "Mo", "Sw"]) == {"Vw": (1, 9), "Mo": (0, 9), "Sw": (0, 0)}
+    msd = rates.msd_by_class(t, max_lag=3)
     mo = msd[msd["class"] == "Mo"].set_index("lag")["msd_A2"]
     assert np.allclose(mo.to_numpy(), [0.01, 0.04, 0.09])
 
@@ -110,8 +111,8 @@ def test_hop_rates_smoothing_keeps_a_hop_whose_frame_is_misread():
     cls = ["Vw"] * 5 + ["Mo"] + ["Vw"] * 4  # the hop frame (5) misread as Mo
     t = pd.DataFrame({"frame": range(10), "track": 0, "class": cls, "y_corr_A": 0.0,
                       "x_corr_A": [0.0] * 5 + [3.2] * 5})
-    assert tk.hop_rates(t, ["Vw", "Mo"])["Vw"] == 0  # the hop step changes class: not counted
-    assert tk.hop_rates(t, ["Vw", "Mo"], smooth=3)["Vw"] == pytest.approx(1 / 9)
+    assert rates.hop_rates(t, ["Vw", "Mo"])["Vw"] == 0  # the hop step changes class: not counted
+    assert rates.hop_rates(t, ["Vw", "Mo"], smooth=3)["Vw"] == pytest.approx(1 / 9)
 
 
 def test_close_overlaps_joins_a_hop_seen_at_both_sites_and_nothing_else():
@@ -135,9 +136,9 @@ def test_close_overlaps_joins_a_hop_seen_at_both_sites_and_nothing_else():
     tr = hopper[hopper.track == main].sort_values("frame")
     assert tr["frame"].tolist() == list(range(0, 30))  # one track, one position per frame
     assert (tr[tr.frame < 10].x_A == 10.0).all() and (tr[tr.frame >= 10].x_A == 13.2).all()
-    assert tk.hop_rates(joined, ["Vw"])["Vw"] == pytest.approx(1 / 29)
+    assert rates.hop_rates(joined, ["Vw"])["Vw"] == pytest.approx(1 / 29)
     # without joining, the hop is lost (each site has its own track)
-    assert tk.hop_rates(plain, ["Vw"])["Vw"] == 0
+    assert rates.hop_rates(plain, ["Vw"])["Vw"] == 0
     for cls in ("Mo", "Sw"):
         assert joined[joined["class"] == cls]["track"].nunique() == 1
         assert set(joined[joined["class"] == cls]["track"]).isdisjoint(set(hopper["track"]))
@@ -153,7 +154,7 @@ def test_join_distance_reaches_a_hop_whose_detections_lie_beyond_the_search_rang
     assert tk.link(table, **kw)["track"].nunique() == 2
     joined = tk.link(table, join_distance_A=4.0, **kw)
     assert joined["track"].nunique() == 1 and joined["frame"].tolist() == list(range(30))
-    assert tk.hop_counts(joined, ["Vw"])["Vw"] == (1, 29)
+    assert rates.hop_counts(joined, ["Vw"])["Vw"] == (1, 29)
     with pytest.raises(ValueError, match="join_distance_A"):
         tk.link(table, join_distance_A=0.0, **kw)
 
@@ -166,16 +167,16 @@ def test_hop_counts_across_a_detection_gap_with_misread_frames_around_the_hop():
     cls = np.where(np.abs(f - 29.5) <= 4, np.where(f < 29.5, "Mo", "Sw"), "Vw").astype(object)
     t = pd.DataFrame({"frame": f, "track": 0, "class": cls, "y_corr_A": 0.0,
                       "x_corr_A": np.where(f < 29.5, 0.0, 3.2)})
-    assert tk.hop_counts(t, ["Vw", "Mo", "Sw"])["Vw"][0] == 0
-    assert tk.hop_counts(t, ["Vw", "Mo", "Sw"], max_gap=4)["Vw"][0] == 0  # classes differ at the hop
-    counts = tk.hop_counts(t, ["Vw", "Mo", "Sw"], max_gap=4, hop_zone=4, hop_context=6)
+    assert rates.hop_counts(t, ["Vw", "Mo", "Sw"])["Vw"][0] == 0
+    assert rates.hop_counts(t, ["Vw", "Mo", "Sw"], max_gap=4)["Vw"][0] == 0  # classes differ at the hop
+    counts = rates.hop_counts(t, ["Vw", "Mo", "Sw"], max_gap=4, hop_zone=4, hop_context=6)
     assert counts == {"Vw": (1, 59), "Mo": (0, 0), "Sw": (0, 0)}
-    assert tk.hop_rates(t, ["Vw"], max_gap=4, hop_zone=4)["Vw"] == pytest.approx(1 / 59)
+    assert rates.hop_rates(t, ["Vw"], max_gap=4, hop_zone=4)["Vw"] == pytest.approx(1 / 59)
     # a gap longer than max_gap is not a step: no hop, no relabelling, and its frames are no
     # exposure (Vw steps 0-25 and 34-59 only)
-    assert tk.hop_counts(t, ["Vw"], max_gap=2, hop_zone=4)["Vw"] == (0, 50)
+    assert rates.hop_counts(t, ["Vw"], max_gap=2, hop_zone=4)["Vw"] == (0, 50)
     with pytest.raises(ValueError, match="max_gap"):
-        tk.hop_counts(t, ["Vw"], max_gap=0)
+        rates.hop_counts(t, ["Vw"], max_gap=0)
 
 
 def test_hop_rate_errors_against_true_tracks():
@@ -183,9 +184,9 @@ def test_hop_rate_errors_against_true_tracks():
     true = pd.DataFrame({"frame": f, "track": 0, "class": "Vw", "y_corr_A": 0.0,
                          "x_corr_A": np.where(f < 10, 0.0, 3.2)})
     rec = true[true.frame != 10]  # the hop frame missed: the step 9 -> 11 spans it
-    assert tk.hop_rate_errors(true, true, ["Vw", "Mo"]) == {"Vw": 0.0}  # Mo never hops: left out
-    assert tk.hop_rate_errors(rec, true, ["Vw"]) == {"Vw": 1.0}  # consecutive steps only: hop lost
-    assert tk.hop_rate_errors(rec, true, ["Vw"], max_gap=2) == {"Vw": 0.0}
+    assert rates.hop_rate_errors(true, true, ["Vw", "Mo"]) == {"Vw": 0.0}  # Mo never hops: left out
+    assert rates.hop_rate_errors(rec, true, ["Vw"]) == {"Vw": 1.0}  # consecutive steps only: hop lost
+    assert rates.hop_rate_errors(rec, true, ["Vw"], max_gap=2) == {"Vw": 0.0}
 
 
 def test_a_hop_next_to_a_class_change_is_shared_between_the_two_classes():
@@ -198,15 +199,15 @@ def test_a_hop_next_to_a_class_change_is_shared_between_the_two_classes():
     t = pd.DataFrame({"frame": f, "track": 0, "class": cls, "y_corr_A": 0.0,
                       "x_corr_A": np.where(f < 29.5, 0.0, 3.2)})
     kw = dict(max_gap=4, hop_zone=4, hop_context=6)
-    pooled = tk.hop_counts(t, ["Vw", "Mo", "Sw"], **kw)
+    pooled = rates.hop_counts(t, ["Vw", "Mo", "Sw"], **kw)
     assert pooled["Vw"][0] + pooled["Sw"][0] == 1 and pooled["Mo"] == (0, 0)
-    shared = tk.hop_counts(t, ["Vw", "Mo", "Sw"], share_disputed=True, **kw)
+    shared = rates.hop_counts(t, ["Vw", "Mo", "Sw"], share_disputed=True, **kw)
     # steps 0..28 Vw (29 frames) + half the hop step; steps 30..58 Sw (29 frames) + the other half
     assert shared == {"Vw": (0.5, 29.5), "Mo": (0, 0), "Sw": (0.5, 29.5)}
     # sides that agree: the whole hop to their class, as without sharing
     same = t.assign(**{"class": np.where((f >= 26) & (f < 34), "Mo", "Vw").astype(object)})
-    assert tk.hop_counts(same, ["Vw", "Mo"], share_disputed=True, **kw) == tk.hop_counts(same, ["Vw", "Mo"], **kw)
-    assert tk.hop_counts(same, ["Vw", "Mo"], share_disputed=True, **kw)["Vw"] == (1, 59)
+    assert rates.hop_counts(same, ["Vw", "Mo"], share_disputed=True, **kw) == rates.hop_counts(same, ["Vw", "Mo"], **kw)
+    assert rates.hop_counts(same, ["Vw", "Mo"], share_disputed=True, **kw)["Vw"] == (1, 59)
 
 
 def test_pooled_hop_rates_sum_hops_and_frames_over_movies():
@@ -216,16 +217,16 @@ def test_pooled_hop_rates_sum_hops_and_frames_over_movies():
         t = pd.DataFrame({"frame": np.arange(11), "x_corr_A": x, "y_corr_A": 0.0, "class": "Vw", "track": 0})
         return t
     a, b = hopper(1), hopper(3)
-    assert tk.hop_counts(a, ["Vw"])["Vw"] == (1, 10) and tk.hop_counts(b, ["Vw"])["Vw"] == (3, 10)
+    assert rates.hop_counts(a, ["Vw"])["Vw"] == (1, 10) and rates.hop_counts(b, ["Vw"])["Vw"] == (3, 10)
     recovered_b = b.assign(x_corr_A=np.where(b.frame >= 9, 3 * 3.2, b.x_corr_A))  # one hop missed
-    pooled = tk.pooled_hop_rates([(a, a), (recovered_b, b)], ["Vw", "Sw"])
+    pooled = rates.pooled_hop_rates([(a, a), (recovered_b, b)], ["Vw", "Sw"])
     assert pooled.loc["Vw", "true hops"] == 4 and pooled.loc["Vw", "true rate"] == pytest.approx(0.2)
     assert pooled.loc["Vw", "recovered hops"] == 3
     assert pooled.loc["Vw", "rel error"] == pytest.approx(0.25)
     assert pooled.loc["Vw", "counting error 1/√N"] == pytest.approx(0.5)
     assert np.isnan(pooled.loc["Sw", "true rate"]) and np.isnan(pooled.loc["Sw", "rel error"])
     with pytest.raises(ValueError, match="no movies"):
-        tk.pooled_hop_rates([], ["Vw"])
+        rates.pooled_hop_rates([], ["Vw"])
 
 
 def test_link_movie_uses_the_movie_settings_and_checks_its_window():
@@ -248,6 +249,6 @@ def test_link_true_positions_follows_each_defect_through_its_hops():
     tracks = tk.link_true_positions(truth)
     assert (tracks.groupby("defect_id")["track"].nunique() == 1).all()
     assert tracks["track"].nunique() == 2
-    assert tk.hop_counts(tracks, ["Vw"])["Vw"] == (1, 18)
+    assert rates.hop_counts(tracks, ["Vw"])["Vw"] == (1, 18)
     with pytest.raises(ValueError, match="defect_id"):
         tk.link_true_positions(truth.drop(columns="defect_id"))

@@ -3,12 +3,14 @@ displacements and counts over time.
 
 Modules
 -------
+``rates``
+    Kinetics from tracks (notebook 07): class-to-class transitions, hop counts and rates, mean
+    Public: ``smooth_classes``, ``transition_counts``, ``transition_matrix``,
+    ``track_sequences``, ``truth_sequences``, ``hop_counts``, ``hop_rates``,
+    ``hop_rate_errors``, ``pooled_hop_rates``, ``msd_by_class``, ``diffusion_coefficients``.
 ``tracking``
-    Defects through time: linking detections into tracks (trackpy), scoring tracks against the
+    Defects through time: linking detections into tracks (trackpy) and counts over time
     Public: ``check_table``, ``link``, ``link_movie``, ``renumber_tracks``,
-    ``link_true_positions``, ``close_overlaps``, ``smooth_classes``, ``transition_counts``,
-    ``transition_matrix``, ``track_sequences``, ``truth_sequences``, ``hop_counts``,
-    ``hop_rates``, ``hop_rate_errors``, ``pooled_hop_rates``, ``msd_by_class``,
-    ``diffusion_coefficients``, ``counts_over_time``.
+    ``link_true_positions``, ``close_overlaps``, ``counts_over_time``.
 """
-__all__ = ['tracking']
+__all__ = ['rates', 'tracking']
