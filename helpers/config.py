@@ -108,7 +108,18 @@ class Sizes:
 
 
 def sizes(profile: str | None = None) -> Sizes:
-    """Profile-dependent sizes (``profile`` defaults to :func:`get_profile`)."""
+    """Profile-dependent sizes (``profile`` defaults to :func:`get_profile`).
+
+    Parameters
+    ----------
+    profile : {"paper", "ci"}, optional
+        The profile (default: ``DEFECTFINDER_PROFILE``).
+
+    Returns
+    -------
+    Sizes
+        Data sizes, epochs and frames of the profile.
+    """
     profile = profile or get_profile()
     if profile == "paper":
         return Sizes(profile, resim_sampling_A=0.07, resim_phonons=4, resim_per_class=1,
@@ -127,6 +138,16 @@ def set_seed(seed: int = SEED) -> np.random.Generator:
 
     TensorFlow is seeded through ``keras.utils.set_random_seed`` and op determinism is enabled,
     which makes training bit-identical across processes on the CPU.
+
+    Parameters
+    ----------
+    seed : int
+        Non-negative seed (one per notebook).
+
+    Returns
+    -------
+    numpy.random.Generator
+        A generator seeded with ``seed``.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -218,6 +239,16 @@ def output_dirs(profile: str | None = None) -> tuple[Path, Path]:
     The committed ``results/figures`` and ``results/metrics`` only when
     :func:`writes_committed_results`; else ``data/generated/scratch/`` (paper sizes, no profile set)
     or ``data/generated/ci/`` (a test run): never the committed results.
+
+    Parameters
+    ----------
+    profile : {"paper", "ci"}, optional
+        The profile (default: ``DEFECTFINDER_PROFILE``).
+
+    Returns
+    -------
+    (Path, Path)
+        The figures folder and the metrics folder, created if missing.
     """
     profile = profile or get_profile()
     if _committed(profile):

@@ -6,7 +6,8 @@ import pytest
 from helpers.detect import column_model
 from helpers.detect import columns as cl
 from helpers.detect import lattice as lat_mod
-from helpers.detect.pipeline import cnn_reading, column_classes
+from helpers.detect.column_reading import column_classes
+from helpers.detect.pipeline import cnn_reading
 from helpers.synthetic.render import probe_kernel, render_columns
 
 N_EXP = 1.7

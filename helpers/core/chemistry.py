@@ -145,7 +145,25 @@ class Chemistry:
 def chemistry_of(material: str = "WS2", dopants=None) -> Chemistry:
     """The :class:`Chemistry` of a material name (``WS2``, ``MoSe2``, an alloy such as ``WSSe``)
     and candidate dopants (element symbols). WS2 with no dopants given reads ``Mo`` as its
-    substituent (the poster's six classes); ``dopants=()`` gives none."""
+    substituent (the poster's six classes); ``dopants=()`` gives none.
+
+    Parameters
+    ----------
+    material : str
+        ``MoS2``, ``MoSe2``, ``MoTe2``, ``WS2``, ``WSe2``, ``WTe2`` or a mixed-chalcogen alloy.
+    dopants : iterable of str, optional
+        Candidate substituents (element symbols).
+
+    Returns
+    -------
+    Chemistry
+        Host metal and chalcogen, lattice constant (Å), candidate dopants and the class vocabulary.
+
+    Raises
+    ------
+    ValueError
+        For an unknown material or element.
+    """
     extra = ()
     if material in ALLOYS:
         material, second = ALLOYS[material]

@@ -10,7 +10,19 @@ class InputError(ValueError):
 
 
 def check_pixel_size(pixel_size_A, name: str = "pixel_size_A") -> float:
-    """A finite, positive pixel size in Å/px, or ValueError."""
+    """A finite, positive pixel size in Å/px, or ValueError.
+
+    Parameters
+    ----------
+    pixel_size_A : float
+        The value to check (Å/px).
+    name : str
+        How the error message names it.
+
+    Returns
+    -------
+    float
+    """
     if pixel_size_A is None:
         raise ValueError(f"{name} is missing: every image needs its pixel size in Å/px")
     try:
@@ -24,7 +36,23 @@ def check_pixel_size(pixel_size_A, name: str = "pixel_size_A") -> float:
 
 def check_image(image, name: str = "image", ndim: int = 2, min_shape: tuple[int, ...] | None = None
                 ) -> np.ndarray:
-    """A finite float array of the given dimensionality (and at least ``min_shape``), or ValueError."""
+    """A finite float array of the given dimensionality (and at least ``min_shape``), or ValueError.
+
+    Parameters
+    ----------
+    image : array-like
+        The array to check.
+    name : str
+        How the error message names it.
+    ndim : int
+        Required number of dimensions.
+    min_shape : tuple of int, optional
+        Smallest size of each dimension (px).
+
+    Returns
+    -------
+    ndarray of float
+    """
     arr = np.asarray(image)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"{name} must be a numeric array, got dtype {arr.dtype}")

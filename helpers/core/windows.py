@@ -45,6 +45,29 @@ def cut_window(image, pixel_size_A: float, centre_rc_px, out_px: int = WINDOW_PX
     ``image`` is sampled at ``pixel_size_A``; when the output is coarser, the image is first low-pass
     filtered (Gaussian, σ = 0.5 × the coarsening factor in input px) to avoid aliasing. Pixels that
     fall outside the image take the nearest edge value.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+        The image, sampled at ``pixel_size_A`` (Å/px).
+    pixel_size_A : float
+        Pixel size of ``image`` (Å/px).
+    centre_rc_px : (float, float)
+        Window centre (row, col) in ``image`` pixels.
+    out_px : int
+        Window size (px).
+    out_pixel_size_A : float
+        Pixel size of the window (Å/px; the library's by default).
+    angle_deg : float
+        Rotation of the window (degrees, counter-clockwise).
+    order : int
+        Spline order of the interpolation.
+    antialias : bool
+        Low-pass filter before coarsening.
+
+    Returns
+    -------
+    ndarray (out_px, out_px) float32
     """
     img = check_image(image, "image", ndim=2)
     in_ps = check_pixel_size(pixel_size_A)

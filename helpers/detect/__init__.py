@@ -16,6 +16,9 @@ Modules
     The column model: the lattice record and the least-squares patch fit of column amplitudes
     (px, Å).
     Public: ``ColumnLattice``, ``haadf_exponent``.
+``column_reading``
+    Classes of detections read from column intensities: the second reading of the poster's path
+    Public: ``column_classes``.
 ``columns``
     Quantitative HAADF: atomic-column intensities on the fitted lattice, and defect classes from
     them.
@@ -37,13 +40,13 @@ Modules
     ``blobs``.
 ``pipeline``
     Detect, classify and score the defects of a movie (notebooks 02 and 06).
-    Public: ``check_frame``, ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``,
-    ``classify_detections``, ``MovieAnalysis``, ``detect_frames``, ``fft_detect_frames``,
-    ``train_localizer_on_movie``, ``MovieAnalysisSettings``, ``analyze_movie``,
-    ``column_classes``, ``cnn_reading``.
+    Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``,
+    ``MovieAnalysis``, ``detect_frames``, ``fft_detect_frames``, ``train_localizer_on_movie``,
+    ``MovieAnalysisSettings``, ``analyze_movie``, ``cnn_reading``.
 ``registration``
     Drift between frames (phase correlation) and registered sums of neighbouring frames (px).
-    Public: ``frame_shifts``, ``averaged_frame``, ``registered_sum``.
+    Public: ``frame_shifts``, ``averaged_frame``, ``registered_sum``, ``check_frame``,
+    ``frame_stack``.
 ``site_decode``
     From site amplitudes to contents: gain calibration, cross-talk removal and the decoding of
     every site.
@@ -61,4 +64,4 @@ Modules
     Every lattice site read: column contents of both sublattices through time, and the defects.
     Public: ``defects_of``, ``SiteReading``, ``read_sites``, ``defect_table``, ``site_table``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'columns', 'lattice', 'localizer', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_measure', 'site_model', 'sites']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'lattice', 'localizer', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_measure', 'site_model', 'sites']

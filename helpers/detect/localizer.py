@@ -209,6 +209,28 @@ def train_localizer(frame, pixel_size_A: float, seed: int, p: LocalizerParams = 
     fully covered pixels, outside which no label is made). Training crops come from the left
     (1 − validation_fraction) of the frame, validation crops from the rest, so the validation loss
     is measured on pixels never trained on.
+
+    Parameters
+    ----------
+    frame : ndarray (H, W)
+        The frame (or registered sum) to train on, in counts.
+    pixel_size_A : float
+        Its pixel size (Å/px).
+    seed : int
+        Seed of the crops and the network's initialisation.
+    p : LocalizerParams
+        Network, crops, epochs, label radius and frame sums.
+    label_points_rc : ndarray (n, 2), optional
+        Defect positions (row, col px) to label instead of the FFT detections.
+    valid : ndarray (H, W) of bool, optional
+        Pixels where labels may be made.
+    verbose : int
+        Keras verbosity.
+
+    Returns
+    -------
+    LocalizerTraining
+        The model, its parameters, history, training time (s) and the label points (row, col px).
     """
     import keras
 
@@ -258,7 +280,28 @@ def probability_maps(model, frames, pixel_size_A: float, model_pixel_size_A: flo
                      batch_size: int = 4, background_A: float = 3.0) -> np.ndarray:
     """Defect probability maps (n, H, W) for frames (n, H, W) or one frame (H, W), at the frames'
     own pixel size (frames are resampled to the model's and the maps back); ``background_A`` as
-    the model was trained (``LocalizerParams.background_A``)."""
+    the model was trained (``LocalizerParams.background_A``).
+
+    Parameters
+    ----------
+    model : keras.Model
+        The localizer.
+    frames : ndarray (n, H, W) or (H, W)
+        Frames in counts (or sums of frames).
+    pixel_size_A : float
+        Pixel size of ``frames`` (Å/px).
+    model_pixel_size_A : float
+        Pixel size the model was trained at (Å/px).
+    batch_size : int
+        Frames per network call.
+    background_A : float
+        Background removal scale (Å) the model was trained with.
+
+    Returns
+    -------
+    ndarray (n, H, W)
+        Defect probability per pixel.
+    """
     arr = np.asarray(frames, np.float32)
     single = arr.ndim == 2
     if single:

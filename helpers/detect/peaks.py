@@ -105,6 +105,20 @@ def lattice_basis(image, pixel_size_A: float, lattice_a_A: float = 3.18) -> np.n
     basis is the least-squares fit of their integer indices. A lattice that is incommensurate with
     the frame (always, in practice) has its peaks between FFT pixels — the reason the Bragg mask
     leaves a periodic residual and this fit does not.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+        A lattice image.
+    pixel_size_A : float
+        Its pixel size (Å/px).
+    lattice_a_A : float
+        Lattice constant (Å), which places the search ring.
+
+    Returns
+    -------
+    ndarray (2, 2)
+        Reciprocal basis vectors (cycles/px), one per row.
     """
     from scipy.optimize import minimize
     from skimage.feature import peak_local_max

@@ -19,10 +19,8 @@ from helpers.classify.augment import normalize
 from helpers.classify.cams import cam_peak, cam_weights, upsample_cams
 from helpers.classify.classifier import LAST_CONV, MIRROR_VIEWS, as_input, stack_views, unmirror_mean
 from helpers.core.batches import predict_batches
-from helpers.core.validation import check_image, check_pixel_size
 from helpers.core.windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX, window_coordinates
-from helpers.detect import columns as cl
-from helpers.detect import lattice as lat
+from helpers.detect.column_reading import COLUMN_AVERAGE_FRAMES, UNKNOWN, column_classes
 from helpers.detect.localizer import (
     LocalizerParams,
     detections_from_map,
@@ -30,29 +28,10 @@ from helpers.detect.localizer import (
     probability_maps,
     train_localizer,
 )
-from helpers.detect.registration import averaged_frame, frame_shifts, registered_sum
+from helpers.detect.registration import averaged_frame, check_frame, frame_shifts, frame_stack, registered_sum
 from helpers.library.structures import CLASS_NAMES
 
-UNKNOWN = "unknown"
-
-
 TABLE_COLUMNS = ["frame", "id", "x_px", "y_px", "x_A", "y_A", "class", "probability"]
-
-
-#: ±frames over which a site's column ratio is averaged (:func:`column_classes`); chosen on a
-#: validation movie with another seed in notebook 06, never on the standard movie
-COLUMN_AVERAGE_FRAMES = 2
-
-
-def check_frame(frame, pixel_size_A, name: str = "frame") -> tuple[np.ndarray, float]:
-    """A 2D finite frame at least one window across, and its pixel size; else ValueError."""
-    ps = check_pixel_size(pixel_size_A)
-    arr = np.asarray(frame)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2D image, got shape {arr.shape}")
-    min_px = int(np.ceil(WINDOW_PX * LIBRARY_PIXEL_SIZE_A / ps))
-    img = check_image(arr, name, min_shape=(min_px, min_px))
-    return img, ps
 
 
 def windows_at(frame, pixel_size_A: float, centres_rc, order: int = 3) -> np.ndarray:
@@ -188,16 +167,6 @@ class MovieAnalysis:
         return self.n_frames / self.seconds["total"]
 
 
-def _as_stack(frames, pixel_size_A) -> np.ndarray:
-    arr = np.asarray(frames)
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3:
-        raise ValueError(f"frames must be a 2D frame or a 3D stack, got shape {arr.shape}")
-    check_frame(arr[0], pixel_size_A)
-    return arr
-
-
 def detect_frames(frames, pixel_size_A: float, localizer, localizer_pixel_size_A: float,
                   threshold: float = 0.5, half_window: int = 0, shifts=None,
                   background_A: float = 3.0, chunk: int = 16, progress: bool = False,
@@ -209,11 +178,41 @@ def detect_frames(frames, pixel_size_A: float, localizer, localizer_pixel_size_A
     dropped; ``shifts`` (from :func:`frame_shifts`) are computed when not given. ``half_window``
     and ``background_A`` must be those the localizer was trained with (its ``LocalizerParams``).
     ``return_maps``: also the probability maps (n, H, W), for figures.
+
+    Parameters
+    ----------
+    frames : ndarray (n, H, W)
+        The movie in counts.
+    pixel_size_A : float
+        Its pixel size (Å/px).
+    localizer : keras.Model
+        The pixel-wise localizer.
+    localizer_pixel_size_A : float
+        The pixel size it was trained at (Å/px).
+    threshold : float
+        Probability of a detection.
+    half_window : int
+        Frames summed on each side (as the localizer was trained).
+    shifts : ndarray (n, 2), optional
+        Drift of each frame (px).
+    background_A : float
+        Background removal scale (Å), as the localizer was trained.
+    chunk : int
+        Frames per network call.
+    progress : bool
+        Show a progress bar.
+    return_maps : bool
+        Also return the probability maps.
+
+    Returns
+    -------
+    list of ndarray (k, 2)
+        Detections (row, col px) per frame; with ``return_maps`` also the maps (n, H, W).
     """
     from tqdm.auto import tqdm
 
 
-    arr = _as_stack(frames, pixel_size_A)
+    arr = frame_stack(frames, pixel_size_A)
     if half_window > 0 and len(arr) > 1 and shifts is None:
         shifts = frame_shifts(arr)
     out, all_maps = [], []
@@ -246,7 +245,7 @@ def fft_detect_frames(frames, pixel_size_A: float, half_window: int = 0, shifts=
     from tqdm.auto import tqdm
 
 
-    arr = _as_stack(frames, pixel_size_A)
+    arr = frame_stack(frames, pixel_size_A)
     summed = half_window > 0 and len(arr) > 1
     if summed and shifts is None:
         shifts = frame_shifts(arr)
@@ -262,7 +261,7 @@ def train_localizer_on_movie(frames, pixel_size_A: float, seed: int, localizer_p
     its next ``2·sum_half_window`` frames after drift registration (:func:`registered_sum`), labelled
     by the FFT method; returns the ``LocalizerTraining``."""
 
-    arr = _as_stack(frames, pixel_size_A)
+    arr = frame_stack(frames, pixel_size_A)
     if shifts is None:
         shifts = frame_shifts(arr) if len(arr) > 1 else np.zeros((1, 2))
     first, valid = registered_sum(arr, shifts, 0, localizer_params.sum_half_window)
@@ -332,7 +331,7 @@ def analyze_movie(frames, pixel_size_A: float, localizer, localizer_params: Loca
     unknown_below, cam_flips = st.unknown_below, st.cam_flips
     from tqdm.auto import tqdm
 
-    arr = _as_stack(frames, pixel_size_A)
+    arr = frame_stack(frames, pixel_size_A)
     ps = float(pixel_size_A)
     t_all = time.perf_counter()
     multi = len(arr) > 1 and (classify_half_window > 0 or (detect_half_window > 0 and detections is None))
@@ -372,68 +371,6 @@ def analyze_movie(frames, pixel_size_A: float, localizer, localizer_params: Loca
     seconds = {"localize": t_loc, "adapt": t_adapt, "classify": t_cls,
                "columns": time.perf_counter() - t0, "total": time.perf_counter() - t_all}
     return MovieAnalysis(table, seconds, len(arr), detections)
-
-
-def column_classes(frames, pixel_size_A: float, table: pd.DataFrame, shifts=None, half_window: int = 2,
-                   unknown_below: float = 0.6, lattice_a_A: float = 3.18,
-                   average_frames: int = COLUMN_AVERAGE_FRAMES) -> pd.DataFrame:
-    """The defect table with classes read from column intensities (:mod:`helpers.detect.columns`).
-
-    The lattice, the S2 sublattice and the column width are fitted on the registered sum of the
-    first frames; every detection is snapped to its lattice site and measured on its frame's
-    registered ±``half_window`` sum (counts); the ratios of a site are averaged over the detections
-    on that same site within ±``average_frames`` frames (drift-corrected); the content-to-class
-    mixture is fitted to all detections of the movie at once. Adds ``site``, ``column_ratio`` (this
-    frame), ``column_ratio_mean`` (site-averaged, what the class is read from), ``column_class``
-    (out-of-library contents — a pristine ``W`` or ``S2`` column, a single S vacancy ``Vs`` —
-    included), ``column_probability``, and keeps the classifier's ``cnn_class``,
-    ``cnn_probability``. ``class`` becomes the column class when that is a library class with
-    probability ≥ ``unknown_below``, ``unknown`` when it is out of the library or less sure, and
-    stays the classifier's where the site could not be measured. If no WS2-like lattice is found,
-    the table is returned with the classifier's classes and a warning.
-    """
-    import warnings
-
-
-    arr = _as_stack(frames, pixel_size_A)
-    ps = float(pixel_size_A)
-    out = table.copy()
-    out["cnn_class"], out["cnn_probability"] = out["class"], out["probability"]
-    if shifts is None:
-        shifts = np.zeros((len(arr), 2))
-
-    def summed(t):
-        return registered_sum(arr, shifts, t, half_window)[0] if len(arr) > 1 and half_window > 0 else arr[t]
-
-    try:
-        first = summed(0)
-        lattice = lat.fit_column_lattice(first, ps, lattice_a_A)
-    except ValueError as err:
-        warnings.warn(f"column intensities not measured ({err}); classes are the classifier's")
-        return out
-    parts = []
-    for f, g in out.groupby("frame", sort=True):
-        r = cl.column_ratios(summed(int(f)), ps, lattice, g[["y_px", "x_px"]].to_numpy())
-        r.index = g.index
-        parts.append(r)
-    if not parts:
-        return out
-    ratios = pd.concat(parts).loc[out.index]
-    keys = cl.site_keys(ratios[["site_row", "site_col"]].to_numpy(float), ratios["site"].to_numpy(),
-                        out["frame"].to_numpy(), shifts, lat.lattice_origin(first, lattice), lattice)
-    mean = cl.average_over_site(keys, out["frame"].to_numpy(), ratios["ratio"].to_numpy(), average_frames)
-    read = cl.classify_ratios(pd.DataFrame({"site": ratios["site"], "ratio": mean}, index=out.index),
-                              lattice.s2_ratio)
-    out["site"], out["column_ratio"], out["column_ratio_mean"] = ratios["site"], ratios["ratio"], mean
-    out["column_class"], out["column_probability"] = read["column_class"], read["column_probability"]
-    measured = out["column_class"].notna()
-    in_lib = measured & out["column_class"].isin(CLASS_NAMES) & (out["column_probability"] >= unknown_below)
-    out.loc[measured, "class"] = UNKNOWN
-    out.loc[in_lib, "class"] = out.loc[in_lib, "column_class"]
-    out.loc[measured, "probability"] = out.loc[measured, "column_probability"]
-    out.attrs["column_lattice"] = lattice
-    out.attrs["column_gain"] = float(read["gain"].dropna().iloc[0]) if read["gain"].notna().any() else np.nan
-    return out
 
 
 def cnn_reading(table: pd.DataFrame) -> pd.DataFrame:

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from helpers.core.validation import check_image, check_pixel_size
+from helpers.core.windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
+
 
 def _stack(frames):
     """A 3D stack as it is: an array, or a lazy stack read frame by frame (``helpers.io.readers.
@@ -108,3 +111,26 @@ def registered_sum(frames, shifts, t: int, half_window: int) -> tuple[np.ndarray
         elif dc < 0:
             valid[:, dc:] = False
     return acc.astype(np.float32), valid
+
+
+def check_frame(frame, pixel_size_A, name: str = "frame") -> tuple[np.ndarray, float]:
+    """A 2D finite frame at least one window across, and its pixel size; else ValueError."""
+    ps = check_pixel_size(pixel_size_A)
+    arr = np.asarray(frame)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2D image, got shape {arr.shape}")
+    min_px = int(np.ceil(WINDOW_PX * LIBRARY_PIXEL_SIZE_A / ps))
+    img = check_image(arr, name, min_shape=(min_px, min_px))
+    return img, ps
+
+
+def frame_stack(frames, pixel_size_A) -> np.ndarray:
+    """Frames as a stack (n, H, W): one frame (H, W) becomes a stack of one; the first frame is
+    checked (:func:`check_frame`) with its pixel size (Å/px)."""
+    arr = np.asarray(frames)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise ValueError(f"frames must be a 2D frame or a 3D stack, got shape {arr.shape}")
+    check_frame(arr[0], pixel_size_A)
+    return arr

@@ -4,12 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from helpers.detect.pipeline import (
-    UNKNOWN,
-    _as_stack,
-    column_classes,
-)
-from helpers.detect.registration import frame_shifts
+from helpers.detect.column_reading import UNKNOWN, column_classes
+from helpers.detect.registration import frame_shifts, frame_stack
 from helpers.evaluation.matching import Match, _frame_matches, match_table
 from helpers.library.structures import CLASS_NAMES
 
@@ -35,7 +31,7 @@ def column_window_scores(frames, pixel_size_A: float, table: pd.DataFrame, truth
     """Classification accuracy (frames after the first, against ``truth``) of :func:`column_classes`
     for each site-averaging window (±frames) in ``windows``, on one movie's detections (a table
     from :func:`analyze_movie`): how the window is chosen on a validation movie."""
-    arr = _as_stack(frames, pixel_size_A)
+    arr = frame_stack(frames, pixel_size_A)
     if shifts is None:
         shifts = frame_shifts(arr) if len(arr) > 1 else np.zeros((1, 2))
     later_truth = truth[truth["frame"] > 0]

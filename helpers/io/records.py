@@ -51,6 +51,24 @@ def write_metrics(notebook: str, metrics: dict, sizes: dict | None = None,
     """Write (or update, with ``merge``) ``<metrics dir>/<notebook>.json`` atomically.
 
     ``sizes`` records the data sizes behind the numbers (images, epochs, frames…).
+
+    Parameters
+    ----------
+    notebook : str
+        Notebook stem (``06_apply_to_movie``).
+    metrics : dict
+        The numbers (NumPy and pandas values are converted to JSON).
+    sizes : dict, optional
+        Data sizes behind them.
+    profile : {"paper", "ci"}, optional
+        The profile (default: ``DEFECTFINDER_PROFILE``), which chooses the folder.
+    merge : bool
+        Keep keys of an existing record that ``metrics`` does not set.
+
+    Returns
+    -------
+    Path
+        The JSON file written.
     """
     if not notebook or "/" in notebook:
         raise ValueError(f"notebook must be a bare name like '00_simulate_library', got {notebook!r}")

@@ -73,7 +73,24 @@ TEST_LIBRARY_SPEC = LibrarySpec(
 
 def build_library(spec: LibrarySpec, conditions=None, progress: bool = True,
                   classes: tuple[str, ...] | None = None) -> dict:
-    """Simulate every field of ``spec`` and cut its windows; returns the arrays of the schema."""
+    """Simulate every field of ``spec`` and cut its windows; returns the arrays of the schema.
+
+    Parameters
+    ----------
+    spec : LibrarySpec
+        Orientations per class, defoci, phonon seeds, source sizes.
+    conditions : ImagingConditions, optional
+        Beam and detector (defaults: the library's).
+    progress : bool
+        Show a progress bar.
+    classes : tuple of str, optional
+        Simulate these classes only.
+
+    Returns
+    -------
+    dict
+        The arrays and attributes of the library file schema (:func:`write_library`).
+    """
     from tqdm.auto import tqdm
 
 

@@ -98,6 +98,27 @@ def simulate_field(class_name: str, conditions: ImagingConditions = ImagingCondi
     (:func:`helpers.library.structures.build_defect`), so fields of two classes on one sublattice with the
     same ``conditions`` share every other atom's frozen-phonon displacements and differ only at
     the defect.
+
+    Parameters
+    ----------
+    class_name : str
+        One of the six library classes.
+    conditions : ImagingConditions
+        Beam energy, convergence and detector angles, defocus, phonons, seed.
+    pixel_size_A : float
+        Pixel size of the simulated field (Å/px).
+    field_A : float, optional
+        Width of the field (Å).
+    window_px : int
+        Window size the field must hold at any rotation (px).
+    paired : bool
+        Defect atoms last (paired simulations).
+
+    Returns
+    -------
+    SimulatedField
+        The HAADF intensity (H, W), its pixel size (Å/px), the defect position (px), the class, the
+        conditions and the wall time (s).
     """
     import abtem  # heavy import only where simulation happens
 

@@ -95,6 +95,22 @@ def build_defect(name: str, min_size_A: float = 32.0, defect_atoms_last: bool = 
     atom is then in the same place of the list for all classes on one sublattice, so frozen
     phonons with one seed displace them identically (paired simulations that differ only at the
     defect).
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`CLASS_NAMES`.
+    min_size_A : float
+        Smallest supercell width (Å).
+    defect_atoms_last : bool
+        Put the defect column's atoms at the end of the list.
+
+    Returns
+    -------
+    atoms : ase.Atoms
+        The supercell.
+    position : ndarray (2,)
+        The defect's projected (x, y) position (Å).
     """
     class_index(name)
     atoms = pristine_ws2(min_size_A)
