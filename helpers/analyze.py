@@ -133,6 +133,22 @@ def prepare_file(path, out, settings: AnalysisSettings, overwrite: bool = False)
     """Check the output folder, read and check the input; no TensorFlow, no analysis.
 
     Raises :class:`InputError` (one line) for every expected problem.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to read.
+    out : str or Path
+        The result folder.
+    settings : AnalysisSettings
+        The analysis settings (checked).
+    overwrite : bool
+        Whether a previous result may be replaced.
+
+    Returns
+    -------
+    PreparedFile
+        The frames (on disk), the pixel size used and its calibration record, warnings.
     """
 
     path = Path(path)

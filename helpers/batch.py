@@ -30,7 +30,17 @@ BATCH_MARKER = "defectfinder batch"
 
 def expand_inputs(paths) -> list[Path]:
     """Files to analyze: the given files, and the readable files (by suffix) directly in the given
-    folders, sorted. A missing path is an error."""
+    folders, sorted. A missing path is an error.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        Files and folders.
+
+    Returns
+    -------
+    list of Path
+    """
     files = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -52,7 +62,18 @@ def expand_inputs(paths) -> list[Path]:
 
 
 def result_names(files) -> list[str]:
-    """One result folder name per file: ``stem_suffix``, numbered where two files share it."""
+    """One result folder name per file: ``stem_suffix``, numbered where two files share it.
+
+    Parameters
+    ----------
+    files : list of Path
+        The batch's files.
+
+    Returns
+    -------
+    list of str
+        Folder names, in the order of ``files``.
+    """
     names, used = [], {}
     for f in files:
         base = f"{f.stem}_{f.suffix.lstrip('.').lower()}" if f.suffix else f.name

@@ -127,7 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args) -> AnalysisSettings:
-    """The :class:`AnalysisSettings` of parsed command-line arguments (checked)."""
+    """The :class:`AnalysisSettings` of parsed command-line arguments (checked).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        From :func:`build_parser`.
+
+    Returns
+    -------
+    AnalysisSettings
+    """
     if args.pretrained and args.method not in (None, "pretrained"):
         raise InputError(f"--pretrained contradicts --method {args.method}")
     method = "pretrained" if args.pretrained else (args.method or "sites")
@@ -148,6 +158,16 @@ def main(argv=None) -> int:
     0: done; 2: an expected problem (one line on stderr, nothing written to ``--out``) or, in a
     batch, at least one file failed (each named in ``batch.json`` and on stderr); 130: interrupted
     (the old result, if any, is intact and no working folder is left).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status.
     """
     parser = build_parser()
     try:

@@ -206,7 +206,16 @@ def models_dir(profile: str | None = None) -> Path:
     """Where notebooks write trained models: the shipped ``data/models`` only when the committed
     results are written (:func:`writes_committed_results`), a scratch folder under
     ``data/generated/`` otherwise (a test run or a student's rerun never replaces shipped weights;
-    loading looks there first, then at the shipped ones)."""
+    loading looks there first, then at the shipped ones).
+
+    Parameters
+    ----------
+    profile : {"paper", "ci"}, optional
+
+    Returns
+    -------
+    Path
+    """
     profile = profile or get_profile()
     d = MODELS_DIR if _committed(profile) else _scratch(profile) / "models"
     d.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,18 @@ class AugmentParams:
 
 
 def normalize(window, low_pct: float = 0.5, high_pct: float = 99.5) -> np.ndarray:
-    """Scale a window to [0, 1] between robust percentiles (float32)."""
+    """Scale a window to [0, 1] between robust percentiles (float32).
+
+    Parameters
+    ----------
+    window : ndarray (H, W)
+    low_pct, high_pct : float
+        Percentiles mapped to 0 and 1.
+
+    Returns
+    -------
+    ndarray (H, W) float32
+    """
     img = check_image(window, "window").astype(np.float32)
     lo, hi = np.percentile(img, [low_pct, high_pct])
     if hi - lo <= 1e-12:
@@ -82,6 +93,31 @@ def affine_window(field, pixel_size_A: float, centre_rc_px, angle_deg: float = 0
     ``zoom`` < 1 magnifies (the window covers ``zoom`` × its nominal field of view). The field point
     ``centre_rc_px`` lands ``defect_offset_A`` (row, col; Å of the output) from the window centre,
     i.e. at output pixel ``out_px // 2 + defect_offset_A / out_pixel_size_A``.
+
+    Parameters
+    ----------
+    field : ndarray (H, W)
+        A simulated field.
+    pixel_size_A : float
+        Its pixel size (Å/px).
+    centre_rc_px : (float, float)
+        The defect in the field (px).
+    angle_deg, shear, zoom : float
+        Rotation (degrees), shear factor and zoom.
+    flip_h, flip_v : bool
+        Mirror left–right, up–down.
+    out_px : int
+        Window size (px).
+    out_pixel_size_A : float
+        Window pixel size (Å/px).
+    order : int
+        Interpolation order.
+    defect_offset_A : (float, float)
+        Where the defect lands from the window centre (Å).
+
+    Returns
+    -------
+    ndarray (out_px, out_px) float32
     """
     img = check_image(field, "field")
     ps = check_pixel_size(pixel_size_A)
@@ -104,7 +140,22 @@ def affine_window(field, pixel_size_A: float, centre_rc_px, angle_deg: float = 0
 
 
 def add_noise(img01: np.ndarray, kind: str, rng: np.random.Generator, p: AugmentParams) -> np.ndarray:
-    """One of the noise models on a [0, 1] image; returns a [0, 1] float32 image."""
+    """One of the noise models on a [0, 1] image; returns a [0, 1] float32 image.
+
+    Parameters
+    ----------
+    img01 : ndarray (H, W)
+        Image in [0, 1].
+    kind : str
+        One of :data:`NOISE_TYPES`.
+    rng : numpy.random.Generator
+    p : AugmentParams
+        Noise strengths.
+
+    Returns
+    -------
+    ndarray (H, W) float32 in [0, 1]
+    """
     if kind not in NOISE_TYPES:
         raise ValueError(f"unknown noise type {kind!r}; known: {NOISE_TYPES}")
     img = np.clip(img01.astype(np.float64), 0, 1)
@@ -130,7 +181,29 @@ def distort_one(field, field_pixel_size_A: float, centre_rc_px, orientation_deg:
                 source_fwhm_A: float, rng: np.random.Generator, p: AugmentParams = AugmentParams()
                 ) -> tuple[np.ndarray, tuple[float, float]]:
     """Steps 1–3 of the augmentation (geometry, distortions, normalization): the noise-free
-    64×64 window at 0.3 Å/px and the defect's (row, col) position in it (px)."""
+    64×64 window at 0.3 Å/px and the defect's (row, col) position in it (px).
+
+    Parameters
+    ----------
+    field : ndarray (H, W)
+        A simulated field.
+    field_pixel_size_A : float
+        Its pixel size (Å/px).
+    centre_rc_px : (float, float)
+        The defect in the field (px).
+    orientation_deg : float
+        The library image's orientation (degrees).
+    source_fwhm_A : float
+        Its source-size blur (Å).
+    rng : numpy.random.Generator
+    p : AugmentParams
+
+    Returns
+    -------
+    window : ndarray (64, 64) float32
+    defect_rc : (float, float)
+        Defect position in the window (px).
+    """
 
     angle = orientation_deg + rng.uniform(-p.rotation_deg, p.rotation_deg)
     shear = rng.uniform(-p.shear, p.shear)
@@ -162,7 +235,22 @@ def augment_one(field, field_pixel_size_A: float, centre_rc_px, orientation_deg:
                 source_fwhm_A: float, rng: np.random.Generator, p: AugmentParams = AugmentParams(),
                 noise: str | None = None) -> tuple[np.ndarray, str, tuple[float, float]]:
     """One augmented, normalized 64×64 window at 0.3 Å/px, its noise model and the defect's
-    (row, col) position in the window (px): :func:`distort_one`, then one noise model."""
+    (row, col) position in the window (px): :func:`distort_one`, then one noise model.
+
+    Parameters
+    ----------
+    field, field_pixel_size_A, centre_rc_px, orientation_deg, source_fwhm_A, rng, p
+        As :func:`distort_one`.
+    noise : str, optional
+        Force this noise model (default: drawn from ``p.noise_probs``).
+
+    Returns
+    -------
+    window : ndarray (64, 64) float32
+    noise : str
+    defect_rc : (float, float)
+        Defect position in the window (px).
+    """
     w, rc = distort_one(field, field_pixel_size_A, centre_rc_px, orientation_deg, source_fwhm_A, rng, p)
     kind = noise or str(rng.choice(NOISE_TYPES, p=np.asarray(p.noise_probs)))
     return add_noise(w, kind, rng, p), kind, rc
@@ -182,7 +270,20 @@ class AugmentedSet:
 
 
 def source_indices(lib, image_indices, balance: str = "library") -> np.ndarray:
-    """The library image each augmented image ``k`` is made from (independent of the set's size)."""
+    """The library image each augmented image ``k`` is made from (independent of the set's size).
+
+    Parameters
+    ----------
+    lib : Library
+    image_indices : array-like of int
+        Indices into the augmented set.
+    balance : {"library", "class"}
+
+    Returns
+    -------
+    ndarray of int
+        Library image indices.
+    """
     k = np.asarray(image_indices, dtype=np.int64)
     if balance == "library":
         return k % len(lib)
@@ -199,7 +300,29 @@ def augment_images(lib, seed: int, indices, p: AugmentParams = AugmentParams(), 
     ``SeedSequence([seed, k])``, so any subset is the same as in the whole set. Returns the windows
     (n, 64, 64) float16, their noise models and the defects' (row, col) positions (px); with
     ``noise=False`` the windows before the noise model (:func:`distort_one`; the noise models are
-    then not drawn and come back empty)."""
+    then not drawn and come back empty).
+
+    Parameters
+    ----------
+    lib : Library
+    seed : int
+        The set's seed.
+    indices : array-like of int
+        Which images of the set.
+    p : AugmentParams
+    balance : {"library", "class"}
+    noise : bool
+        Add the noise models (False: the windows before noise).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    windows : ndarray (n, 64, 64) float16
+    noise : ndarray of str
+    defect_rc : ndarray (n, 2)
+        Defect positions (px).
+    """
     from tqdm.auto import tqdm
 
     if not lib.fields:
@@ -265,7 +388,22 @@ def augment_library(lib, n_images: int, seed: int, p: AugmentParams = AugmentPar
 
 def save_augmented(aug: AugmentedSet, path: Path, params: AugmentParams, overwrite: bool = False) -> Path:
     """Write an :class:`AugmentedSet` and its parameters to HDF5 atomically (refuses to replace a
-    file unless told)."""
+    file unless told).
+
+    Parameters
+    ----------
+    aug : AugmentedSet
+    path : Path
+        The HDF5 file.
+    params : AugmentParams
+        Stored beside the images.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+    """
     import json
 
     import h5py
@@ -283,7 +421,16 @@ def save_augmented(aug: AugmentedSet, path: Path, params: AugmentParams, overwri
 
 
 def load_augmented(path: Path) -> AugmentedSet:
-    """Read an :class:`AugmentedSet` written by :func:`save_augmented`."""
+    """Read an :class:`AugmentedSet` written by :func:`save_augmented`.
+
+    Parameters
+    ----------
+    path : Path
+
+    Returns
+    -------
+    AugmentedSet
+    """
     import h5py
 
     path = Path(path)
@@ -296,7 +443,18 @@ def load_augmented(path: Path) -> AugmentedSet:
 
 
 def augmented_path(kind: str, n_images: int, seed: int) -> Path:
-    """Where notebook 01 caches an augmented set of ``kind``, size and seed (git-ignored)."""
+    """Where notebook 01 caches an augmented set of ``kind``, size and seed (git-ignored).
+
+    Parameters
+    ----------
+    kind : str
+        The library's kind (``library``, ``test_library``).
+    n_images, seed : int
+
+    Returns
+    -------
+    Path
+    """
 
     return config.GENERATED_DIR / "augmented" / f"{kind}_{n_images}_seed{seed}.h5"
 
@@ -306,6 +464,23 @@ def get_augmented(lib, n_images: int, seed: int, params: AugmentParams = Augment
     """The augmented set for (library, size, seed) from ``data/generated/augmented/``, made if missing.
 
     Generation is deterministic, so a regenerated file holds the same images.
+
+    Parameters
+    ----------
+    lib : Library
+    n_images : int
+        Size of the set.
+    seed : int
+    params : AugmentParams
+        A cached set made with other parameters is made again.
+    progress : bool
+        Show a progress bar when making it.
+    refresh : bool
+        Make it again even when cached.
+
+    Returns
+    -------
+    AugmentedSet
     """
     import json
 

@@ -18,6 +18,16 @@ def cam_weights(model) -> tuple[np.ndarray, np.ndarray]:
     """Effective linear map (features → class logits) of the head: W (k, n_classes), b (n_classes).
 
     Dense → BatchNorm (inference: affine) → Dropout (identity) → Dense: a composition of affine maps.
+
+    Parameters
+    ----------
+    model : keras.Model
+        From :func:`helpers.classify.classifier.build_classifier`.
+
+    Returns
+    -------
+    W : ndarray (k, n_classes)
+    b : ndarray (n_classes,)
     """
     d1 = model.get_layer("dense")
     bn = model.get_layer("dense_bn")
@@ -87,7 +97,18 @@ def class_activation_maps(model, images, classes=None, batch_size: int = 512, fl
 
 
 def upsample_cams(cams, size_px: int) -> np.ndarray:
-    """CAMs (n, h, w) at feature-map resolution → (n, size_px, size_px), bilinear, pixel-centred."""
+    """CAMs (n, h, w) at feature-map resolution → (n, size_px, size_px), bilinear, pixel-centred.
+
+    Parameters
+    ----------
+    cams : ndarray (n, h, w)
+    size_px : int
+        Output size (px).
+
+    Returns
+    -------
+    ndarray (n, size_px, size_px)
+    """
     from scipy import ndimage
 
     cams = np.asarray(cams)
@@ -100,7 +121,19 @@ def upsample_cams(cams, size_px: int) -> np.ndarray:
 
 
 def cam_peak(cam: np.ndarray, radius_px: int = 2) -> tuple[float, float]:
-    """Sub-pixel (row, col) of a CAM's maximum: intensity-weighted centroid around the peak."""
+    """Sub-pixel (row, col) of a CAM's maximum: intensity-weighted centroid around the peak.
+
+    Parameters
+    ----------
+    cam : ndarray (H, W)
+    radius_px : int
+        Half-size of the centroid box (px).
+
+    Returns
+    -------
+    (float, float)
+        Peak (row, col) in px.
+    """
     r, c = np.unravel_index(np.argmax(cam), cam.shape)
     r0, r1 = max(r - radius_px, 0), min(r + radius_px + 1, cam.shape[0])
     c0, c1 = max(c - radius_px, 0), min(c + radius_px + 1, cam.shape[1])
@@ -113,12 +146,42 @@ def cam_peak(cam: np.ndarray, radius_px: int = 2) -> tuple[float, float]:
 
 def cam_position_offsets_A(cams: np.ndarray, true_rc_px: np.ndarray,
                            pixel_size_A: float = LIBRARY_PIXEL_SIZE_A) -> np.ndarray:
-    """(row, col) offset (Å) of each CAM's peak from the true defect position, (n, 2)."""
+    """(row, col) offset (Å) of each CAM's peak from the true defect position, (n, 2).
+
+    Parameters
+    ----------
+    cams : ndarray (n, H, W)
+        Maps at window resolution.
+    true_rc_px : ndarray (n, 2)
+        True defect positions (px).
+    pixel_size_A : float
+        Window pixel size (Å/px).
+
+    Returns
+    -------
+    ndarray (n, 2)
+        Offsets (Å).
+    """
     peaks = np.array([cam_peak(c) for c in cams]).reshape(-1, 2)
     return (peaks - np.asarray(true_rc_px, float)) * pixel_size_A
 
 
 def cam_position_errors_A(cams: np.ndarray, true_rc_px: np.ndarray,
                           pixel_size_A: float = LIBRARY_PIXEL_SIZE_A) -> np.ndarray:
-    """Distance (Å) between each CAM's peak and the true defect position."""
+    """Distance (Å) between each CAM's peak and the true defect position.
+
+    Parameters
+    ----------
+    cams : ndarray (n, H, W)
+        Maps at window resolution.
+    true_rc_px : ndarray (n, 2)
+        True defect positions (px).
+    pixel_size_A : float
+        Window pixel size (Å/px).
+
+    Returns
+    -------
+    ndarray (n,)
+        Distances (Å).
+    """
     return np.linalg.norm(cam_position_offsets_A(cams, true_rc_px, pixel_size_A), axis=1)

@@ -38,6 +38,31 @@ def build_classifier(n_classes: int = 6, input_px: int = WINDOW_PX, dropout: flo
     default.
     BatchNorm momentum 0.9 (Keras' default is 0.99) lets the inference statistics settle within
     an epoch, which short grid-search trials need.
+
+    Parameters
+    ----------
+    n_classes : int
+    input_px : int
+        Window size (px).
+    dropout : float
+        Dropout in the head.
+    learning_rate : float
+        Adam's learning rate.
+    filters : tuple of int
+        Filters per block.
+    dense : int
+        Width of the dense layer.
+    bn_momentum : float
+        BatchNorm momentum.
+    head_bn : bool
+        BatchNorm after the dense layer.
+    conv_dropout : float
+        Dropout after each pooling block (the poster's placement; off by default).
+
+    Returns
+    -------
+    keras.Model
+        Compiled, with the last convolution named :data:`LAST_CONV`.
     """
     import keras
     from keras import layers
@@ -83,7 +108,16 @@ def build_classifier(n_classes: int = 6, input_px: int = WINDOW_PX, dropout: flo
 
 
 def as_input(images) -> np.ndarray:
-    """(n, h, w) or (n, h, w, 1) images in [0, 1] → float32 (n, h, w, 1)."""
+    """(n, h, w) or (n, h, w, 1) images in [0, 1] → float32 (n, h, w, 1).
+
+    Parameters
+    ----------
+    images : array-like (n, h, w) or (n, h, w, 1)
+
+    Returns
+    -------
+    ndarray (n, h, w, 1) float32
+    """
     x = np.asarray(images, dtype=np.float32)
     if x.ndim == 3:
         x = x[..., None]
@@ -153,7 +187,21 @@ def compile_schedule(model, schedule: str, n_train: int, epochs: int, batch_size
 
 def train_result(history: dict, seconds: float, n_train: int) -> TrainResult:
     """A :class:`TrainResult` from a Keras history (lists of floats), the wall time (s) and the
-    training images per epoch."""
+    training images per epoch.
+
+    Parameters
+    ----------
+    history : dict
+        Keras history (metric → values per epoch).
+    seconds : float
+        Wall time (s).
+    n_train : int
+        Training images per epoch.
+
+    Returns
+    -------
+    TrainResult
+    """
     n_ep = len(history["loss"])
     return TrainResult(history={k: [float(v) for v in vals] for k, vals in history.items()},
                        seconds=seconds, images_per_s=n_train * n_ep / seconds, epochs_run=n_ep)
@@ -221,7 +269,18 @@ MIRROR_VIEWS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (F
 
 
 def mirror(a: np.ndarray, view: tuple[bool, bool]) -> np.ndarray:
-    """Images or maps (n, h, w, ...) mirrored as ``view`` says; each view is its own inverse."""
+    """Images or maps (n, h, w, ...) mirrored as ``view`` says; each view is its own inverse.
+
+    Parameters
+    ----------
+    a : ndarray (n, h, w, ...)
+    view : (bool, bool)
+        (up–down, left–right) flips.
+
+    Returns
+    -------
+    ndarray
+    """
     if view[0]:
         a = a[:, ::-1]
     if view[1]:
@@ -230,13 +289,33 @@ def mirror(a: np.ndarray, view: tuple[bool, bool]) -> np.ndarray:
 
 
 def stack_views(x: np.ndarray, views) -> np.ndarray:
-    """Windows (n, h, w, ...) in each of ``views``, stacked view after view: (len(views)·n, ...)."""
+    """Windows (n, h, w, ...) in each of ``views``, stacked view after view: (len(views)·n, ...).
+
+    Parameters
+    ----------
+    x : ndarray (n, h, w, ...)
+    views : sequence of (bool, bool)
+
+    Returns
+    -------
+    ndarray (len(views)·n, h, w, ...)
+    """
     return np.concatenate([mirror(x, v) for v in views])
 
 
 def unmirror_mean(stacked: np.ndarray, views) -> np.ndarray:
     """Maps computed on :func:`stack_views` windows, (len(views)·n, h, w, ...): each view's maps
-    mirrored back into the original frame and averaged over the views, (n, h, w, ...)."""
+    mirrored back into the original frame and averaged over the views, (n, h, w, ...).
+
+    Parameters
+    ----------
+    stacked : ndarray (len(views)·n, h, w, ...)
+    views : sequence of (bool, bool)
+
+    Returns
+    -------
+    ndarray (n, h, w, ...)
+    """
     n = len(stacked) // len(views)
     return np.mean([mirror(stacked[j * n:(j + 1) * n], v) for j, v in enumerate(views)], axis=0)
 
@@ -244,7 +323,19 @@ def unmirror_mean(stacked: np.ndarray, views) -> np.ndarray:
 def predict_flips(model, images, batch_size: int = 512) -> np.ndarray:
     """Class probabilities (n, n_classes) averaged over each window and its three mirror images
     (up-down, left-right, both): test-time averaging over the flips the classifier was trained
-    with. Four passes, so a quarter of :func:`predict`'s throughput."""
+    with. Four passes, so a quarter of :func:`predict`'s throughput.
+
+    Parameters
+    ----------
+    model : keras.Model
+    images : ndarray (n, 64, 64)
+        Normalised windows.
+    batch_size : int
+
+    Returns
+    -------
+    ndarray (n, n_classes)
+    """
     x = as_input(images)
     return np.mean([predict(model, mirror(x, v), batch_size) for v in MIRROR_VIEWS], axis=0)
 

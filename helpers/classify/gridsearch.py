@@ -27,6 +27,25 @@ def run_grid_search(x_fit, y_fit, x_val, y_val, directory: Path, epochs: int, ba
     """Run every (lr, dropout) cell; returns (table, tuner, seconds).
 
     ``table`` maps (dropout, lr) to (train accuracy, validation accuracy) after the last epoch.
+
+    Parameters
+    ----------
+    x_fit, y_fit, x_val, y_val : ndarray
+        Fitting and validation windows and labels.
+    directory : Path
+        keras-tuner's working folder (replaced).
+    epochs, batch_size : int
+        Per trial.
+    n_classes, seed : int
+    learning_rates, dropouts : sequence of float
+        The grid.
+
+    Returns
+    -------
+    table : dict
+        (dropout, lr) → (train accuracy, validation accuracy).
+    tuner : keras_tuner.GridSearch
+    seconds : float
     """
     import keras_tuner as kt
 

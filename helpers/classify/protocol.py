@@ -12,7 +12,20 @@ from helpers.library.files import Library, load_library
 
 
 def random_split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The poster's random split of augmented images (leaky: copies of one simulation on both sides)."""
+    """The poster's random split of augmented images (leaky: copies of one simulation on both sides).
+
+    Parameters
+    ----------
+    n : int
+        Images in the set.
+    test_fraction : float
+    seed : int
+
+    Returns
+    -------
+    train, test : ndarray of int
+        Sorted indices.
+    """
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n)
     k = int(round(n * test_fraction))
@@ -24,6 +37,20 @@ def fit_validation_split(indices, seed: int, fit_fraction: float = 0.67, size: i
     """Split ``indices`` at random into fitting and validation parts (the poster's 67/33).
 
     With ``size``, a random subset of that many indices is split instead (grid-search trials).
+
+    Parameters
+    ----------
+    indices : array-like of int
+    seed : int
+    fit_fraction : float
+    size : int, optional
+        Split a random subset of this many indices.
+    sort : bool
+        Return sorted indices.
+
+    Returns
+    -------
+    fit, validation : ndarray of int
     """
     rng = np.random.default_rng(seed)
     indices = np.asarray(indices)
@@ -43,6 +70,13 @@ def poster_splits(n: int, seed: int, test_fraction: float = 0.2, fit_fraction: f
     -------
     fit, validation, random_test : ndarray of int
         Sorted indices into the augmented set.
+
+    Parameters
+    ----------
+    n : int
+        Images in the augmented set.
+    seed : int
+    test_fraction, fit_fraction : float
     """
     part, random_test = random_split(n, test_fraction, seed)
     fit, validation = fit_validation_split(part, seed, fit_fraction, sort=True)

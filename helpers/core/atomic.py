@@ -13,6 +13,20 @@ def atomic_output(path, overwrite: bool = False, suffix: str = ".part"):
 
     Raises FileExistsError when ``path`` exists and ``overwrite`` is false, so nothing already
     written is lost; an interrupted write leaves no half-written file behind.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write.
+    overwrite : bool
+        Replace an existing ``path``.
+    suffix : str
+        Suffix of the temporary file.
+
+    Yields
+    ------
+    Path
+        The temporary path to write to.
     """
     path = Path(path)
     if path.exists() and not overwrite:

@@ -16,6 +16,20 @@ def predict_batches(model, x: np.ndarray, batch_size: int = 512):
 
     Returns one array (n, ...) for a single-output model, a list of arrays for several outputs.
     An empty ``x`` gives empty outputs of the right trailing shape.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Any Keras model.
+    x : ndarray (n, ...)
+        Inputs.
+    batch_size : int
+        Inputs per call.
+
+    Returns
+    -------
+    ndarray or list of ndarray
+        The outputs, (n, ...) each.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")

@@ -92,11 +92,30 @@ class Chemistry:
         return WS2_LABELS if (self.metal, self.chalcogen) == ("W", "S") else {}
 
     def label(self, name: str) -> str:
-        """The table name of a vocabulary name (the poster's name for WS2, else the name itself)."""
+        """The table name of a vocabulary name (the poster's name for WS2, else the name itself).
+
+        Parameters
+        ----------
+        name : str
+            A vocabulary name (``Vac_M``, ``Se_S``, …).
+
+        Returns
+        -------
+        str
+        """
         return self.labels.get(name, name)
 
     def pristine(self, sublattice: str) -> str:
-        """Table name of the pristine content of a sublattice (``W``, ``S2``, ``Mo``, ``Se2`` …)."""
+        """Table name of the pristine content of a sublattice (``W``, ``S2``, ``Mo``, ``Se2`` …).
+
+        Parameters
+        ----------
+        sublattice : {"metal", "chalcogen"}
+
+        Returns
+        -------
+        str
+        """
         return self.metal if sublattice == METAL else f"{self.chalcogen}2"
 
     def site_contents(self) -> dict:
@@ -120,7 +139,17 @@ class Chemistry:
 
     def exponent_from_ratio(self, chalcogen_over_metal: float) -> float:
         """The HAADF exponent n for which the pristine chalcogen column (two atoms) reads
-        ``chalcogen_over_metal`` of the metal column (NaN where no n can)."""
+        ``chalcogen_over_metal`` of the metal column (NaN where no n can).
+
+        Parameters
+        ----------
+        chalcogen_over_metal : float
+            Measured pristine chalcogen / metal column reading.
+
+        Returns
+        -------
+        float
+        """
         r = chalcogen_over_metal / 2
         if not 0 < r < 1 or Z[self.chalcogen] == Z[self.metal]:
             return float("nan")
@@ -129,7 +158,19 @@ class Chemistry:
     def contents(self, metal_level: float, chalcogen_level: float, exponent: float) -> dict:
         """{sublattice: {name: expected reading}} in the units of the levels: the pristine metal
         column reads ``metal_level``, the pristine chalcogen column ``chalcogen_level``; one host
-        chalcogen half of it; other elements scaled from the host atom of their kind by (Z/Z_host)^n."""
+        chalcogen half of it; other elements scaled from the host atom of their kind by (Z/Z_host)^n.
+
+        Parameters
+        ----------
+        metal_level, chalcogen_level : float
+            Pristine readings of the two sublattices.
+        exponent : float
+            HAADF exponent.
+
+        Returns
+        -------
+        dict
+        """
         per_atom = {self.metal: metal_level, self.chalcogen: chalcogen_level / 2}
 
         def atom(e):
@@ -187,7 +228,22 @@ def chemistry_of(material: str = "WS2", dopants=None) -> Chemistry:
 
 def plausible_exponent(chem: Chemistry, chalcogen_over_metal: float) -> tuple[float, str | None]:
     """The HAADF exponent to use and, where the measured one is outside
-    :data:`HAADF_EXPONENT_RANGE`, a warning saying it was replaced by the prior."""
+    :data:`HAADF_EXPONENT_RANGE`, a warning saying it was replaced by the prior.
+
+    Parameters
+    ----------
+    chem : Chemistry
+        The material read.
+    chalcogen_over_metal : float
+        Measured pristine chalcogen-column / metal-column reading.
+
+    Returns
+    -------
+    exponent : float
+        HAADF exponent n (intensity ∝ Zⁿ) to use.
+    warning : str or None
+        Why the measured value was replaced, if it was.
+    """
     n = chem.exponent_from_ratio(chalcogen_over_metal)
     lo, hi = HAADF_EXPONENT_RANGE
     if np.isfinite(n) and lo <= n <= hi:

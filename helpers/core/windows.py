@@ -20,6 +20,22 @@ def window_coordinates(centre_rc_px, in_pixel_size_A: float, out_px: int = WINDO
     The output pixel (out_px//2, out_px//2) lands on ``centre_rc_px``; the content appears rotated
     counter-clockwise by ``angle_deg`` (as displayed with rows increasing downwards, rotation is
     taken about the window centre).
+
+    Parameters
+    ----------
+    centre_rc_px : (float, float)
+        Window centre in input pixels (row, col).
+    in_pixel_size_A, out_pixel_size_A : float
+        Pixel sizes of the image and of the window (Å/px).
+    out_px : int
+        Window size (px).
+    angle_deg : float
+        Rotation (degrees, counter-clockwise).
+
+    Returns
+    -------
+    ndarray (2, out_px, out_px)
+        Input (row, col) coordinates of each window pixel.
     """
     in_ps = check_pixel_size(in_pixel_size_A, "in_pixel_size_A")
     out_ps = check_pixel_size(out_pixel_size_A, "out_pixel_size_A")

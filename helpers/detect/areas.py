@@ -91,7 +91,18 @@ class AreaMap:
         return out
 
     def at(self, positions) -> np.ndarray:
-        """Label of each (row, col) px position (nearest grid point, clipped to the image)."""
+        """Label of each (row, col) px position (nearest grid point, clipped to the image).
+
+        Parameters
+        ----------
+        positions : ndarray (n, 2)
+            (row, col) px.
+
+        Returns
+        -------
+        ndarray (n,) uint8
+            Labels of :data:`AREA_NAMES`.
+        """
         pos = np.rint(np.asarray(positions, float).reshape(-1, 2) / self.step_px).astype(int)
         h, w = self.labels.shape
         return self.labels[np.clip(pos[:, 0], 0, h - 1), np.clip(pos[:, 1], 0, w - 1)]
@@ -113,6 +124,21 @@ def local_fields(image, freqs, sigma_px: float, step_px: int = 1) -> list:
     Done in Fourier space: one FFT of the frame zero-padded by 3σ; for each g the spectrum near g,
     times the Gaussian's transfer function, inverse-transformed onto a coarse grid (4× finer than
     the smoothed field needs) and interpolated at the output pixels. Returns complex arrays.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+    freqs : sequence of (float, float)
+        Frequencies (cycles/px).
+    sigma_px : float
+        Width of the Gaussian weight (px).
+    step_px : int
+        Grid step of the output (px).
+
+    Returns
+    -------
+    list of ndarray
+        One complex field per frequency on the coarse grid.
     """
     from scipy import fft as sfft
     from scipy import ndimage

@@ -36,7 +36,17 @@ class ColumnLattice:
 
 
 def haadf_exponent(s2_ratio: float) -> float:
-    """The HAADF exponent n for which an S2 column reads ``s2_ratio`` of a W column."""
+    """The HAADF exponent n for which an S2 column reads ``s2_ratio`` of a W column.
+
+    Parameters
+    ----------
+    s2_ratio : float
+        Pristine S2 / W column reading.
+
+    Returns
+    -------
+    float
+    """
     if not 0 < s2_ratio < 2:
         raise ValueError(f"S2/W ratio must be in (0, 2), got {s2_ratio}")
     return float(np.log(s2_ratio / 2) / np.log(Z["S"] / Z["W"]))

@@ -40,6 +40,29 @@ def column_classes(frames, pixel_size_A: float, table: pd.DataFrame, shifts=None
     probability ≥ ``unknown_below``, ``unknown`` when it is out of the library or less sure, and
     stays the classifier's where the site could not be measured. If no WS2-like lattice is found,
     the table is returned with the classifier's classes and a warning.
+
+    Parameters
+    ----------
+    frames : ndarray (n, H, W)
+        The movie in counts.
+    pixel_size_A : float
+        Pixel size (Å/px).
+    table : DataFrame
+        Detections with the classifier's classes (frame, x_px, y_px, class, probability).
+    shifts : ndarray (n, 2), optional
+        Drift of each frame (px).
+    half_window : int
+        Frames summed on each side for a reading.
+    unknown_below : float
+        Probability under which a class becomes ``unknown``.
+    lattice_a_A : float
+        Lattice constant (Å).
+    average_frames : int
+        Frames on each side a site's ratio is averaged over.
+
+    Returns
+    -------
+    DataFrame
     """
     arr = frame_stack(frames, pixel_size_A)
     ps = float(pixel_size_A)

@@ -51,6 +51,16 @@ def expected_contents(s2_ratio: float) -> dict:
 
     Metal site: ``Vw`` 0, ``Sw`` one S, ``Mo``, pristine ``W`` 1. Chalcogen site: ``Vs2`` 0,
     ``Vs`` one S (out of the library), pristine ``S2``, ``W2s2`` 1, ``Ws`` 1 + one S.
+
+    Parameters
+    ----------
+    s2_ratio : float
+        Pristine S2 / W column reading.
+
+    Returns
+    -------
+    dict
+        Sublattice → {content: reading in W units}.
     """
     n = haadf_exponent(s2_ratio)
     s, mo = (Z["S"] / Z["W"]) ** n, (Z["Mo"] / Z["W"]) ** n
@@ -72,6 +82,29 @@ def column_ratios(image, pixel_size_A: float, lattice: ColumnLattice, centres_rc
     ``w_amplitude`` (counts at a W column's centre). A site whose disc is cut by the border is fitted
     on the pixels inside the image (``partial``; else reported as edge) and, with fewer than 3 W
     neighbours there, normalized by the median W column of the frame.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+        In counts.
+    pixel_size_A : float
+        Pixel size (Å/px).
+    lattice : ColumnLattice
+    centres_rc : ndarray (n, 2)
+        Detections (px).
+    origin : ndarray (2,), optional
+        A metal site (px); found when None.
+    radius_A : float
+        Radius of the fitted patch (Å).
+    bins : int
+        Sub-pixel bins of the precomputed filters.
+    partial : bool
+        Fit sites whose patch the border cuts on the pixels inside.
+
+    Returns
+    -------
+    DataFrame
+        site, site_row, site_col, offset_A, ratio (W units), s2_ratio, w_amplitude per detection.
     """
     img = check_image(image, "image", min_shape=(16, 16)).astype(np.float64)
     ps = check_pixel_size(pixel_size_A)
@@ -106,7 +139,26 @@ def site_keys(sites_rc: np.ndarray, kinds, frames, shifts, origin0: np.ndarray,
               lattice: ColumnLattice) -> np.ndarray:
     """A label per measured site that is the same in every frame for the same lattice site:
     the site moved back by the frame's drift (``shifts``, :func:`helpers.detect.registration.frame_shifts`)
-    onto frame 0, whose metal site ``origin0`` anchors the integer lattice indices. Edge sites: ""."""
+    onto frame 0, whose metal site ``origin0`` anchors the integer lattice indices. Edge sites: "".
+
+    Parameters
+    ----------
+    sites_rc : ndarray (n, 2)
+        Measured sites (px).
+    kinds : ndarray (n,)
+        ``metal`` or ``chalcogen``.
+    frames : ndarray (n,)
+    shifts : ndarray (n_frames, 2)
+        Drift (px).
+    origin0 : ndarray (2,)
+        A metal site of frame 0 (px).
+    lattice : ColumnLattice
+
+    Returns
+    -------
+    ndarray (n,)
+        Keys; empty where the site was not measured.
+    """
     p = np.asarray(sites_rc, float).reshape(-1, 2) - np.asarray(shifts, float)[np.asarray(frames, int)]
     f = np.linalg.solve(lattice.vectors.T, (p - np.asarray(origin0, float)).T).T
     kinds = np.asarray(kinds, object)
@@ -120,7 +172,21 @@ def site_keys(sites_rc: np.ndarray, kinds, frames, shifts, origin0: np.ndarray,
 def average_over_site(keys, frames, values, half_window: int) -> np.ndarray:
     """Mean of ``values`` over the detections at the same site (``keys``) within ±``half_window``
     frames: a defect that stays on its site keeps its content for tens of frames, so its column
-    ratio can be read from more dose than one summed frame holds. Empty keys are left as they are."""
+    ratio can be read from more dose than one summed frame holds. Empty keys are left as they are.
+
+    Parameters
+    ----------
+    keys : ndarray (n,)
+        From :func:`site_keys`.
+    frames : ndarray (n,)
+    values : ndarray (n,)
+    half_window : int
+        Frames on each side.
+
+    Returns
+    -------
+    ndarray (n,)
+    """
     keys = np.asarray(keys, object)
     frames = np.asarray(frames, int)
     v = np.asarray(values, float)
@@ -158,6 +224,24 @@ def classify_ratios(ratios: pd.DataFrame, s2_ratio: float, iterations: int = 100
     its neighbour. Returns ``column_class`` (most probable content, out-of-library ones included),
     ``column_probability``, and the fitted ``offset`` (c_p · (1 − gain)), ``gain``, ``sigma``.
     Sites at the edge get NaN. With fewer than 20 measured sites the gain stays 1.
+
+    Parameters
+    ----------
+    ratios : DataFrame
+        site, ratio per detection.
+    s2_ratio : float
+        Pristine S2 / W reading.
+    iterations : int
+        EM iterations.
+    min_sigma : float
+        Smallest spread of a content (W units).
+    gain_range : (float, float)
+        Bounds of the fitted gain.
+
+    Returns
+    -------
+    DataFrame
+        column_class, column_probability, offset, gain, sigma per detection.
     """
     exp = expected_contents(s2_ratio)
     out = pd.DataFrame({"column_class": pd.Series([None] * len(ratios), dtype=object),

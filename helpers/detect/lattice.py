@@ -25,6 +25,16 @@ def lattice_origin(image, lattice: ColumnLattice) -> np.ndarray:
     The first-order Fourier components carry the metal sublattice plus the S2 one at its offset;
     their phase is corrected for the S2 share (ratio ``lattice.s2_ratio``), which would otherwise
     pull the origin by ~0.05 Å.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+    lattice : ColumnLattice
+
+    Returns
+    -------
+    ndarray (2,)
+        (row, col) px.
     """
     img = check_image(image, "image", min_shape=(16, 16)).astype(np.float64)
     recip = lattice.reciprocal

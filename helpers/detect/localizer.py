@@ -55,7 +55,16 @@ class LocalizerParams:
 
 
 def normalize_frame(frame) -> np.ndarray:
-    """Frame → float32 with median 0 and robust spread (1.4826 × MAD) 1."""
+    """Frame → float32 with median 0 and robust spread (1.4826 × MAD) 1.
+
+    Parameters
+    ----------
+    frame : ndarray (H, W)
+
+    Returns
+    -------
+    ndarray (H, W) float32
+    """
     x = check_image(frame, "frame").astype(np.float32)
     med = np.median(x)
     mad = np.median(np.abs(x - med)) * 1.4826
@@ -66,7 +75,22 @@ def normalize_frame(frame) -> np.ndarray:
 
 def network_input(frame, pixel_size_A: float, background_A: float = 3.0, background=None) -> np.ndarray:
     """What the network sees: the frame minus its slow background (Gaussian blur of
-    ``background_A``, or the ``background`` given), normalized (:func:`normalize_frame`)."""
+    ``background_A``, or the ``background`` given), normalized (:func:`normalize_frame`).
+
+    Parameters
+    ----------
+    frame : ndarray (H, W)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    background_A : float
+        Blur of the background estimate (Å).
+    background : ndarray (H, W), optional
+        A background to subtract instead.
+
+    Returns
+    -------
+    ndarray (H, W) float32
+    """
     x = check_image(frame, "frame").astype(np.float32)
     if background is not None:
         x = x - background
@@ -77,7 +101,19 @@ def network_input(frame, pixel_size_A: float, background_A: float = 3.0, backgro
 
 def build_localizer(filters: tuple[int, ...] = (16, 32, 64), learning_rate: float = 2e-3):
     """A compiled U-Net-style encoder–decoder for (H, W, 1) frames of any size divisible by
-    2^(len(filters) − 1); output: per-pixel defect probability (H, W, 1)."""
+    2^(len(filters) − 1); output: per-pixel defect probability (H, W, 1).
+
+    Parameters
+    ----------
+    filters : tuple of int
+        Filters per encoder level.
+    learning_rate : float
+        Adam's learning rate.
+
+    Returns
+    -------
+    keras.Model
+    """
     import keras
     from keras import layers
 
@@ -119,7 +155,19 @@ def _bce_dice(y_true, y_pred):
 
 
 def disc_labels(shape, points_rc, radius_px: float) -> np.ndarray:
-    """float32 map with discs of ``radius_px`` around each (row, col) point."""
+    """float32 map with discs of ``radius_px`` around each (row, col) point.
+
+    Parameters
+    ----------
+    shape : (int, int)
+    points_rc : ndarray (n, 2)
+        (row, col) px.
+    radius_px : float
+
+    Returns
+    -------
+    ndarray (H, W) float32
+    """
     lab = np.zeros(shape, np.float32)
     r = int(np.ceil(radius_px))
     yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
@@ -136,7 +184,26 @@ def fft_detections(frame, pixel_size_A: float, threshold: float = 6.0, min_dista
                    **fft_kwargs) -> np.ndarray:
     """Defect positions (row, col) in px by the FFT method: local maxima of the residual z-map
     above ``threshold`` inside the FFT labels, at least ``min_distance_A`` apart (``fft_kwargs``
-    go to :func:`helpers.detect.peaks.fft_labels`: ``method``, ``valid``, …)."""
+    go to :func:`helpers.detect.peaks.fft_labels`: ``method``, ``valid``, …).
+
+    Parameters
+    ----------
+    frame : ndarray (H, W)
+        In counts.
+    pixel_size_A : float
+        Pixel size (Å/px).
+    threshold : float
+        z-score of a detection.
+    min_distance_A : float
+        Smallest distance between detections (Å).
+    **fft_kwargs
+        Options of :func:`helpers.detect.peaks.fft_labels`.
+
+    Returns
+    -------
+    ndarray (n, 2)
+        (row, col) px.
+    """
     from skimage.feature import peak_local_max
 
 
@@ -158,6 +225,20 @@ def training_crops(frame, label_map, p: LocalizerParams, rng: np.random.Generato
     """Random crops (with the 8 flips/rotations and dose thinning) of a frame and its labels.
 
     ``columns`` (c0, c1) restricts crops to that column range of the frame.
+
+    Parameters
+    ----------
+    frame : ndarray (H, W)
+    label_map : ndarray (H, W)
+    p : LocalizerParams
+    rng : numpy.random.Generator
+    columns : (int, int), optional
+        Column range the crops come from.
+
+    Returns
+    -------
+    x, y : ndarray (n, s, s, 1)
+        Crops of the network input and of the labels.
     """
     img = check_image(frame, "frame")
     h, w = img.shape
@@ -267,7 +348,18 @@ def train_localizer(frame, pixel_size_A: float, seed: int, p: LocalizerParams = 
 
 
 def resample_frame(frame, pixel_size_A: float, out_pixel_size_A: float) -> np.ndarray:
-    """A frame resampled to another pixel size (anti-aliased when made coarser)."""
+    """A frame resampled to another pixel size (anti-aliased when made coarser).
+
+    Parameters
+    ----------
+    frame : ndarray (H, W)
+    pixel_size_A, out_pixel_size_A : float
+        Pixel sizes in and out (Å/px).
+
+    Returns
+    -------
+    ndarray
+    """
     img = check_image(frame, "frame").astype(np.float64)
     ps, out = check_pixel_size(pixel_size_A), check_pixel_size(out_pixel_size_A, "out_pixel_size_A")
     factor = ps / out
@@ -328,7 +420,22 @@ def detections_from_map(prob_map, pixel_size_A: float, threshold: float = 0.5,
                         min_distance_A: float = 1.5) -> np.ndarray:
     """Defect positions (row, col) in px: local maxima of the probability map above
     ``threshold``, at least ``min_distance_A`` apart, refined to the map-weighted centroid of the
-    3×3 neighbourhood."""
+    3×3 neighbourhood.
+
+    Parameters
+    ----------
+    prob_map : ndarray (H, W)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    threshold : float
+    min_distance_A : float
+        Smallest distance between detections (Å).
+
+    Returns
+    -------
+    ndarray (n, 2)
+        (row, col) px.
+    """
     from skimage.feature import peak_local_max
 
     m = check_image(prob_map, "probability map")
@@ -345,7 +452,20 @@ def detections_from_map(prob_map, pixel_size_A: float, threshold: float = 0.5,
 
 
 def save_localizer(model, params: LocalizerParams, path: Path, overwrite: bool = False) -> Path:
-    """The model (Keras v3) and, beside it, its parameters as JSON (pixel size above all)."""
+    """The model (Keras v3) and, beside it, its parameters as JSON (pixel size above all).
+
+    Parameters
+    ----------
+    model : keras.Model
+    params : LocalizerParams
+    path : Path
+        The ``.keras`` file.
+    overwrite : bool
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
     with atomic_output(path, overwrite, ".part.keras") as tmp:
         model.save(tmp)
@@ -356,7 +476,17 @@ def save_localizer(model, params: LocalizerParams, path: Path, overwrite: bool =
 
 
 def load_localizer(path: Path | None = None):
-    """(model, params, path): this profile's localizer (notebook 02), else the shipped one."""
+    """(model, params, path): this profile's localizer (notebook 02), else the shipped one.
+
+    Parameters
+    ----------
+    path : Path, optional
+        A ``.keras`` file with its JSON beside it.
+
+    Returns
+    -------
+    (keras.Model, LocalizerParams, Path)
+    """
     import keras
 
 

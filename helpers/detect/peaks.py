@@ -31,6 +31,22 @@ def bragg_mask(image, pixel_size_A: float, lattice_a_A: float = 3.18, radius_fra
     Peaks are local maxima of |FFT| more than ``n_sigma`` robust standard deviations above the
     median, at spatial frequencies between 0.5/a and 2.5/a; each is kept with a disc of radius
     ``radius_frac`` × 1/a (at least 3 frequency pixels). The zero frequency is always kept.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    lattice_a_A : float
+        Lattice constant (Å).
+    radius_frac : float
+        Disc radius as a fraction of the first-order spot radius.
+    n_sigma : float
+        Detection threshold of a peak.
+
+    Returns
+    -------
+    ndarray (H, W) of bool
     """
     img = check_image(image, "image")
     ps = check_pixel_size(pixel_size_A)
@@ -56,7 +72,20 @@ def bragg_mask(image, pixel_size_A: float, lattice_a_A: float = 3.18, radius_fra
 
 def highpass_mask(shape, pixel_size_A: float, cutoff_A: float = 6.0) -> np.ndarray:
     """The poster's alternative: keep every frequency above 1/cutoff (removes slow background),
-    plus zero frequency. Returned in fftshifted layout like :func:`bragg_mask`."""
+    plus zero frequency. Returned in fftshifted layout like :func:`bragg_mask`.
+
+    Parameters
+    ----------
+    shape : (int, int)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    cutoff_A : float
+        Longest period removed (Å).
+
+    Returns
+    -------
+    ndarray (H, W) of bool
+    """
     ps = check_pixel_size(pixel_size_A)
     ky = np.fft.fftshift(np.fft.fftfreq(shape[0], d=ps))[:, None]
     kx = np.fft.fftshift(np.fft.fftfreq(shape[1], d=ps))[None, :]
@@ -69,6 +98,14 @@ def periodic_smooth(image) -> tuple[np.ndarray, np.ndarray]:
 
     ``p`` has no jump across the frame edges, so its Fourier transform lacks the bright cross that
     the edges of a finite field of view put through every Bragg peak; ``s`` is smooth.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+
+    Returns
+    -------
+    p, s : ndarray (H, W)
     """
     u = np.asarray(image, np.float64)
     h, w = u.shape
@@ -176,6 +213,22 @@ def lattice_periodic(image, pixel_size_A: float, basis: np.ndarray | None = None
     at 10⁴ e/Å²). The Gram matrix of the complex exponentials over the frame is separable and
     analytic, so the fit costs a few FFT-sized products. An affine scan distortion keeps a lattice
     a lattice; bending or non-linear scan distortions do not (use ``method='bragg'`` there).
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    basis : ndarray (2, 2), optional
+        Reciprocal basis (:func:`lattice_basis`).
+    lattice_a_A : float
+        Lattice constant (Å).
+    kmax_per_A : float
+        Highest spatial frequency fitted (Å⁻¹).
+
+    Returns
+    -------
+    ndarray (H, W)
     """
     img = check_image(image, "image", min_shape=(16, 16)).astype(np.float64)
     ps = check_pixel_size(pixel_size_A)
@@ -198,7 +251,22 @@ def lattice_periodic(image, pixel_size_A: float, basis: np.ndarray | None = None
 def lattice_mask(shape, pixel_size_A: float, basis: np.ndarray, kmax_per_A: float = 1.3,
                  radius_px: float = 2.0) -> np.ndarray:
     """Fourier mask (fftshifted) with small discs at the fitted lattice frequencies — what
-    :func:`lattice_periodic` keeps, drawn on the FFT grid for figures."""
+    :func:`lattice_periodic` keeps, drawn on the FFT grid for figures.
+
+    Parameters
+    ----------
+    shape : (int, int)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    basis : ndarray (2, 2)
+    kmax_per_A : float
+    radius_px : float
+        Disc radius (frequency px).
+
+    Returns
+    -------
+    ndarray (H, W) of bool
+    """
     h, w = shape
     fy = np.fft.fftshift(np.fft.fftfreq(h))[:, None] * h
     fx = np.fft.fftshift(np.fft.fftfreq(w))[None, :] * w
@@ -233,6 +301,31 @@ def fft_labels(image, pixel_size_A: float, method: str = "lattice", lattice_a_A:
     z-score when the image is in detector counts (a sum of frames is counts too; for other units it
     is rescaled to unit robust spread). ``|z| > threshold`` marks non-periodic areas; areas below
     ``min_area_A2`` are dropped; ``valid`` (boolean map) zeroes z outside it.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+        In counts (or any linear intensity).
+    pixel_size_A : float
+        Pixel size (Å/px).
+    method : {"lattice", "bragg", "highpass"}
+    lattice_a_A : float
+        Lattice constant (Å).
+    smooth_A, background_A : float
+        Matched-filter and background scales (Å).
+    threshold : float
+        |z| of a non-periodic pixel.
+    min_area_A2 : float
+        Smallest area kept (Å²).
+    read_noise_counts : float
+        Read noise (counts).
+    valid : ndarray (H, W) of bool, optional
+        Pixels where labels may be made.
+
+    Returns
+    -------
+    FFTLabels
+        The periodic part, the residual z-map, the non-periodic areas and the Fourier mask.
     """
     img = check_image(image, "image", min_shape=(16, 16))
     ps = check_pixel_size(pixel_size_A)
@@ -270,7 +363,17 @@ def fft_labels(image, pixel_size_A: float, method: str = "lattice", lattice_a_A:
 
 
 def remove_small(mask: np.ndarray, min_pixels: float) -> np.ndarray:
-    """``mask`` without its connected regions smaller than ``min_pixels``."""
+    """``mask`` without its connected regions smaller than ``min_pixels``.
+
+    Parameters
+    ----------
+    mask : ndarray of bool
+    min_pixels : float
+
+    Returns
+    -------
+    ndarray of bool
+    """
     lab, n = ndimage.label(mask)
     if n == 0:
         return mask.astype(bool)
@@ -281,7 +384,20 @@ def remove_small(mask: np.ndarray, min_pixels: float) -> np.ndarray:
 
 
 def blobs(prob_map, threshold: float = 0.5, min_pixels: int = 3) -> np.ndarray:
-    """Centroids (row, col) of connected regions of ``prob_map > threshold``, weighted by the map."""
+    """Centroids (row, col) of connected regions of ``prob_map > threshold``, weighted by the map.
+
+    Parameters
+    ----------
+    prob_map : ndarray (H, W)
+    threshold : float
+    min_pixels : int
+        Smallest region kept (px).
+
+    Returns
+    -------
+    ndarray (n, 2)
+        (row, col) px.
+    """
     m = check_image(prob_map, "probability map")
     lab, n = ndimage.label(m > threshold)
     if n == 0:

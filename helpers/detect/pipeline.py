@@ -40,6 +40,20 @@ def windows_at(frame, pixel_size_A: float, centres_rc, order: int = 3) -> np.nda
     The same sampling as :func:`helpers.core.windows.cut_window` (anti-alias filter, then spline
     interpolation of ``order``), with the filter applied once per frame and all windows sampled in
     one call. (Linear interpolation, ``order=1``, gave the same movie accuracy, 0.730 vs 0.731.)
+
+    Parameters
+    ----------
+    frame : ndarray (H, W)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    centres_rc : ndarray (n, 2)
+        (row, col) px.
+    order : int
+        Spline order.
+
+    Returns
+    -------
+    ndarray (n, 64, 64) float32
     """
     from scipy import ndimage
 
@@ -113,6 +127,18 @@ def adapt_batchnorm(model, windows):
     itself, so that a different background, contrast or noise level does not shift every
     activation. Layers are updated in one training-mode pass with momentum 0, in which each
     layer already sees the re-normalized output of the layers before it.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The classifier.
+    windows : ndarray (n, 64, 64)
+        Windows of the new data.
+
+    Returns
+    -------
+    keras.Model
+        The adapted copy.
     """
     import keras
 
@@ -134,6 +160,23 @@ def classify_detections(clf: CentralClassifier, frame, pixel_size_A: float, cent
 
     The position moves to the CAM's peak when that lies within ``refine_max_A`` of the detection
     (farther peaks belong to a neighbour and are ignored).
+
+    Parameters
+    ----------
+    clf : CentralClassifier
+    frame : ndarray (H, W)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    centres_rc : ndarray (n, 2)
+        Detections (px).
+    unknown_below : float
+    refine_max_A : float
+        Largest CAM refinement (Å).
+
+    Returns
+    -------
+    DataFrame
+        x/y in px and Å, class, probability, best_class.
     """
     img, ps = check_frame(frame, pixel_size_A)
     c = np.asarray(centres_rc, float).reshape(-1, 2)
@@ -241,7 +284,27 @@ def fft_detect_frames(frames, pixel_size_A: float, half_window: int = 0, shifts=
                       method: str = "lattice", progress: bool = False, **kwargs) -> list:
     """The FFT method (``localizer.fft_detections``) applied to every frame — or, with
     ``half_window`` > 0, to every frame's :func:`registered_sum` — for comparison with the
-    localizer; detections (row, col) px per frame."""
+    localizer; detections (row, col) px per frame.
+
+    Parameters
+    ----------
+    frames : ndarray (n, H, W)
+        The movie in counts.
+    pixel_size_A : float
+        Pixel size (Å/px).
+    half_window : int
+        Frames summed on each side.
+    shifts : ndarray (n, 2), optional
+    method : str
+        Method of :func:`helpers.detect.peaks.fft_labels`.
+    progress : bool
+    **kwargs
+        Options of :func:`helpers.detect.localizer.fft_detections`.
+
+    Returns
+    -------
+    list of ndarray (k, 2)
+    """
     from tqdm.auto import tqdm
 
 
@@ -259,7 +322,22 @@ def fft_detect_frames(frames, pixel_size_A: float, half_window: int = 0, shifts=
 def train_localizer_on_movie(frames, pixel_size_A: float, seed: int, localizer_params, shifts=None):
     """Train a localizer on the first frames of a movie as notebook 02 does: frame 1 summed with
     its next ``2·sum_half_window`` frames after drift registration (:func:`registered_sum`), labelled
-    by the FFT method; returns the ``LocalizerTraining``."""
+    by the FFT method; returns the ``LocalizerTraining``.
+
+    Parameters
+    ----------
+    frames : ndarray (n, H, W)
+        The movie in counts.
+    pixel_size_A : float
+        Pixel size (Å/px).
+    seed : int
+    localizer_params : LocalizerParams
+    shifts : ndarray (n, 2), optional
+
+    Returns
+    -------
+    LocalizerTraining
+    """
 
     arr = frame_stack(frames, pixel_size_A)
     if shifts is None:
@@ -376,7 +454,17 @@ def analyze_movie(frames, pixel_size_A: float, localizer, localizer_params: Loca
 def cnn_reading(table: pd.DataFrame) -> pd.DataFrame:
     """The defect table with the classifier's own classes (``cnn_class``, ``cnn_probability``) in
     ``class`` / ``probability``: to score the poster's method beside the column intensities. A table
-    without them (``column_physics=False``) already holds the classifier's reading."""
+    without them (``column_physics=False``) already holds the classifier's reading.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`analyze_movie`.
+
+    Returns
+    -------
+    DataFrame
+    """
     if "cnn_class" not in table:
         return table
     return table.assign(**{"class": table["cnn_class"], "probability": table["cnn_probability"]})

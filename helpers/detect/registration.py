@@ -47,7 +47,21 @@ def frame_shifts(frames, upsample: int = 10) -> np.ndarray:
 
 def averaged_frame(frames, shifts, t: int, half_window: int) -> np.ndarray:
     """Frame ``t`` averaged with its ±``half_window`` neighbours, each shifted onto frame t's
-    sample position (linear interpolation); at the ends of the movie the window is one-sided."""
+    sample position (linear interpolation); at the ends of the movie the window is one-sided.
+
+    Parameters
+    ----------
+    frames : ndarray (n, H, W)
+        The movie in counts.
+    shifts : ndarray (n, 2)
+        Drift (px).
+    t : int
+    half_window : int
+
+    Returns
+    -------
+    ndarray (H, W)
+    """
     from scipy import ndimage
 
     arr = np.asarray(frames)
@@ -114,7 +128,20 @@ def registered_sum(frames, shifts, t: int, half_window: int) -> tuple[np.ndarray
 
 
 def check_frame(frame, pixel_size_A, name: str = "frame") -> tuple[np.ndarray, float]:
-    """A 2D finite frame at least one window across, and its pixel size; else ValueError."""
+    """A 2D finite frame at least one window across, and its pixel size; else ValueError.
+
+    Parameters
+    ----------
+    frame : array-like (H, W)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    name : str
+        How errors name it.
+
+    Returns
+    -------
+    (ndarray, float)
+    """
     ps = check_pixel_size(pixel_size_A)
     arr = np.asarray(frame)
     if arr.ndim != 2:
@@ -126,7 +153,17 @@ def check_frame(frame, pixel_size_A, name: str = "frame") -> tuple[np.ndarray, f
 
 def frame_stack(frames, pixel_size_A) -> np.ndarray:
     """Frames as a stack (n, H, W): one frame (H, W) becomes a stack of one; the first frame is
-    checked (:func:`check_frame`) with its pixel size (Å/px)."""
+    checked (:func:`check_frame`) with its pixel size (Å/px).
+
+    Parameters
+    ----------
+    frames : array-like (H, W) or (n, H, W)
+    pixel_size_A : float
+
+    Returns
+    -------
+    ndarray (n, H, W)
+    """
     arr = np.asarray(frames)
     if arr.ndim == 2:
         arr = arr[None]

@@ -50,7 +50,17 @@ STRONG_CHANGE = 0.3
 
 def strong_changes(contents: dict) -> dict:
     """{content: its change from the pristine content of its sublattice} for the contents whose
-    change is at least :data:`STRONG_CHANGE` of the metal column (WS2: Vw, Sw, Mo, W2s2, Ws)."""
+    change is at least :data:`STRONG_CHANGE` of the metal column (WS2: Vw, Sw, Mo, W2s2, Ws).
+
+    Parameters
+    ----------
+    contents : dict
+        Sublattice → {content: reading}.
+
+    Returns
+    -------
+    dict
+    """
     metal = _pristine_level(contents, METAL)
     return {c: v - _pristine_level(contents, k) for k in contents for c, v in contents[k].items()
             if abs(v - _pristine_level(contents, k)) >= STRONG_CHANGE * metal}
@@ -69,7 +79,26 @@ def calibrate_gain(reading, unbiased, kinds, classes, levels: dict, contents: di
     the sites decoded as strong defects (:func:`strong_changes`) in that reading over the same in
     the halo-term reading (unbiased, noisier), each signed as its content's change. Sums, not a
     regression on the noisy reading, so the noise neither selects nor attenuates. 1 when fewer
-    than ``min_sites`` such sites exist."""
+    than ``min_sites`` such sites exist.
+
+    Parameters
+    ----------
+    reading, unbiased : ndarray (n,)
+        Core-only and halo-term readings of the sites.
+    kinds, classes : ndarray (n,)
+        Sublattice and decoded content of each site.
+    levels : dict
+        Pristine reading per sublattice.
+    contents : dict
+        Expected readings.
+    min_sites : int
+        Fewest strong defects to calibrate on.
+
+    Returns
+    -------
+    float
+        The gain (1 when too few sites).
+    """
     base = np.array([levels[k] for k in kinds])
     strong = strong_changes(contents)
     cls = np.asarray(classes, object)
@@ -84,7 +113,16 @@ def calibrate_gain(reading, unbiased, kinds, classes, levels: dict, contents: di
 
 def neighbour_offsets(lattice: ColumnLattice) -> dict:
     """Lattice-index offsets (di, dj) of the nearest neighbours of a site: ``(kind, "other")`` the
-    three of the other sublattice (a/√3 away), ``(kind, "same")`` the six of its own (a away)."""
+    three of the other sublattice (a/√3 away), ``(kind, "same")`` the six of its own (a away).
+
+    Parameters
+    ----------
+    lattice : ColumnLattice
+
+    Returns
+    -------
+    dict
+    """
     A = lattice.vectors
     cf = np.asarray(lattice.chalcogen_frac, float)
     d = np.array([(i, j) for i in range(-2, 3) for j in range(-2, 3)], float)
@@ -101,7 +139,21 @@ def neighbour_offsets(lattice: ColumnLattice) -> dict:
 def neighbour_sums(frames, kinds, i, j, values, offsets: dict, frame_offset: int = 0) -> dict:
     """Per site and frame, the sum of ``values`` over its nearest neighbours of the other sublattice
     (``"other"``) and of its own (``"same"``), from the lattice indices (missing neighbours: 0);
-    ``frame_offset``: the neighbours' values ``frame_offset`` frames later."""
+    ``frame_offset``: the neighbours' values ``frame_offset`` frames later.
+
+    Parameters
+    ----------
+    frames, kinds, i, j, values : ndarray (n,)
+        Per site reading: frame, sublattice, lattice indices and the value summed.
+    offsets : dict
+        From :func:`neighbour_offsets`.
+    frame_offset : int
+
+    Returns
+    -------
+    dict
+        ``"other"``, ``"same"`` → ndarray (n,).
+    """
     frames, i, j = (np.asarray(x, np.int64) for x in (frames, i, j))
     kbit = (np.asarray(kinds, object) == CHALCOGEN).astype(np.int64)
     off = 1 << 20

@@ -15,6 +15,14 @@ def enumerate_sites(shape, origin_rc, lattice: ColumnLattice, margin_px: float):
 
     Returns (kinds (n,) object, positions (n, 2) row/col px, indices (n, 2) int: the lattice
     coordinates (i, j) of the site relative to the metal site at ``origin_rc``).
+
+    Parameters
+    ----------
+    shape : (int, int)
+    origin_rc : ndarray (2,)
+        A metal site (px).
+    lattice : ColumnLattice
+    margin_px : float
     """
     h, w = shape
     A = lattice.vectors
@@ -75,14 +83,43 @@ def measure_amplitudes(image, kinds, positions, lattice: ColumnLattice, radius_A
                        bins: int = 4, halo_A: float = 0.0) -> np.ndarray:
     """Least-squares column amplitude (image units) of each site, all sites of one kind and sub-pixel
     bin at once (:func:`_site_filters`; ``halo_A``: width σ of the site's halo term, 0 for none).
-    Every site's fitting disc must lie inside the image (see :func:`enumerate_sites`)."""
+    Every site's fitting disc must lie inside the image (see :func:`enumerate_sites`).
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+    kinds : ndarray (n,)
+    positions : ndarray (n, 2)
+        Sites (px).
+    lattice : ColumnLattice
+    radius_A : float
+        Fitting disc radius (Å).
+    bins : int
+        Sub-pixel bins.
+    halo_A : float
+
+    Returns
+    -------
+    ndarray (n,)
+    """
     return measure_amplitude_sets(image, kinds, positions, lattice, radius_A, bins, (halo_A,))[:, 0]
 
 
 def measure_amplitude_sets(image, kinds, positions, lattice: ColumnLattice, radius_A: float = 5.0,
                            bins: int = 4, halos_A: tuple = (0.0,)) -> np.ndarray:
     """:func:`measure_amplitudes` for several halo widths at once, (n, len(``halos_A``)): each site's
-    pixels are gathered once and every model's filter applied to them."""
+    pixels are gathered once and every model's filter applied to them.
+
+    Parameters
+    ----------
+    image, kinds, positions, lattice, radius_A, bins
+        As :func:`measure_amplitudes`.
+    halos_A : tuple of float
+
+    Returns
+    -------
+    ndarray (n, len(halos_A))
+    """
     img = np.asarray(image, np.float32)
     ps = float(lattice.pixel_size_A)
     filters = [_site_filters(tuple(map(tuple, lattice.vectors)), tuple(lattice.chalcogen_frac),
@@ -116,7 +153,19 @@ def measure_amplitude_sets(image, kinds, positions, lattice: ColumnLattice, radi
 
 def metal_reference(positions, kinds, amplitudes, k: int = 12) -> np.ndarray:
     """Per site: the median amplitude of its ``k`` nearest metal sites (itself excluded) — the local
-    pristine metal column, robust to a defect or two among them and to slow intensity changes."""
+    pristine metal column, robust to a defect or two among them and to slow intensity changes.
+
+    Parameters
+    ----------
+    positions : ndarray (n, 2)
+    kinds : ndarray (n,)
+    amplitudes : ndarray (n,)
+    k : int
+
+    Returns
+    -------
+    ndarray (n,)
+    """
     from scipy.spatial import cKDTree
 
     p = np.asarray(positions, float)
@@ -132,7 +181,17 @@ def metal_reference(positions, kinds, amplitudes, k: int = 12) -> np.ndarray:
 
 
 def central_crop(image, size: int) -> np.ndarray:
-    """The central ``size`` × ``size`` px of an image (all of it where it is smaller)."""
+    """The central ``size`` × ``size`` px of an image (all of it where it is smaller).
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+    size : int
+
+    Returns
+    -------
+    ndarray
+    """
     h, w = image.shape
     r0, c0 = max((h - size) // 2, 0), max((w - size) // 2, 0)
     return image[r0:r0 + min(size, h), c0:c0 + min(size, w)]
@@ -154,6 +213,21 @@ def local_displacements(image, lattice: ColumnLattice, origin_rc, sigma_px: floa
     where it falls below 10⁻⁴), centred and inverse-transformed onto a coarse grid (4× finer than
     the smoothed field needs), interpolated at the sites (cubic splines) and the carrier's small
     remainder restored exactly. Memory: one padded complex image; time: one FFT per frame.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+    lattice : ColumnLattice
+    origin_rc : ndarray (2,)
+        A metal site (px).
+    sigma_px : float
+        Smoothing of the phase fields (px).
+    positions : ndarray (n, 2)
+        Where to read the displacement (px).
+
+    Returns
+    -------
+    ndarray (n, 2)
     """
     from scipy import fft as sfft
     from scipy import ndimage
@@ -196,7 +270,20 @@ def local_displacements(image, lattice: ColumnLattice, origin_rc, sigma_px: floa
 
 def frame_origins(frames, lattice: ColumnLattice, shifts) -> np.ndarray:
     """Per frame, the metal site that is the same lattice site as frame 0's origin (row, col px):
-    the Fourier phases place the lattice in each frame, the drift picks the translate."""
+    the Fourier phases place the lattice in each frame, the drift picks the translate.
+
+    Parameters
+    ----------
+    frames : ndarray (n, H, W)
+        The movie in counts.
+    lattice : ColumnLattice
+    shifts : ndarray (n, 2)
+        Drift (px).
+
+    Returns
+    -------
+    ndarray (n, 2)
+    """
     A = lattice.vectors
     o0 = lattice_origin(np.asarray(frames[0], np.float64), lattice)
     out = np.empty((len(frames), 2))
@@ -235,7 +322,16 @@ COLUMN_SIGMA_RANGE_A = (0.25, 1.2)
 
 def plausible_width(lattice: ColumnLattice) -> tuple[ColumnLattice, str | None]:
     """The lattice with its column width brought into :data:`COLUMN_SIGMA_RANGE_A` (the nearest
-    bound), and a warning when that was needed."""
+    bound), and a warning when that was needed.
+
+    Parameters
+    ----------
+    lattice : ColumnLattice
+
+    Returns
+    -------
+    (ColumnLattice, str or None)
+    """
     from dataclasses import replace
 
     ps = lattice.pixel_size_A

@@ -46,7 +46,21 @@ def class_contents(metal_ratio: float, chalcogen_ratio: float, chemistry: Chemis
                    exponent: float | None = None) -> dict:
     """Expected reading (in pristine-metal units) of every content on each sublattice, pristine
     first, from the measured pristine levels (:meth:`helpers.core.chemistry.Chemistry.contents`; the
-    HAADF exponent from their ratio unless given)."""
+    HAADF exponent from their ratio unless given).
+
+    Parameters
+    ----------
+    metal_ratio, chalcogen_ratio : float
+        Measured pristine readings (metal units).
+    chemistry : Chemistry
+    exponent : float, optional
+        HAADF exponent.
+
+    Returns
+    -------
+    dict
+        Sublattice → {content: reading}.
+    """
     n = chemistry.exponent_from_ratio(chalcogen_ratio / metal_ratio) if exponent is None else exponent
     return chemistry.contents(metal_ratio, chalcogen_ratio, n)
 
@@ -94,7 +108,17 @@ class SiteParams:
     areas_every: int = 50
 
     def margin_px(self, pixel_size_A: float) -> float:
-        """Distance (px) from the frame edge inside which no site is read."""
+        """Distance (px) from the frame edge inside which no site is read.
+
+        Parameters
+        ----------
+        pixel_size_A : float
+            Pixel size (Å/px).
+
+        Returns
+        -------
+        float
+        """
         return max(self.edge_margin_A, self.radius_A) / pixel_size_A + 2
 
 
@@ -106,7 +130,20 @@ def transition_matrix(K: int, appear: float, leave: float, change: float, pristi
     """Per-frame content changes of one site (K contents, ``pristine`` the pristine one): a defect
     appears on a pristine site with probability ``appear`` (born, or hopped in), leaves it with
     ``leave`` (healed, or hopped out), turns into another defect content with ``change``; each
-    shared evenly among the contents it can go to."""
+    shared evenly among the contents it can go to.
+
+    Parameters
+    ----------
+    K : int
+    appear, leave, change : float
+        Per-frame probabilities.
+    pristine : int
+        Index of the pristine content.
+
+    Returns
+    -------
+    ndarray (K, K)
+    """
     T = np.full((K, K), change / max(K - 2, 1))
     T[pristine] = appear / (K - 1)
     T[:, pristine] = leave
@@ -131,6 +168,20 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
     the previous frame and this one (replacing the pristine row of ``transitions``; a neighbour's
     defect that just left makes its arrival likely). Forward–backward (scaled messages), all sites at
     once. With one frame this is Bayes' rule with that prior.
+
+    Parameters
+    ----------
+    obs : ndarray (n_sites, n_frames)
+    means : ndarray (K,)
+    sd : float or ndarray (K,)
+    transitions : ndarray (K, K)
+    prior_defect : float
+    pristine : int
+    appear : ndarray (n_sites, n_frames), optional
+
+    Returns
+    -------
+    ndarray (n_sites, n_frames, K)
     """
     x = np.asarray(obs, float)
     n, T = x.shape

@@ -63,7 +63,17 @@ from helpers.detect.site_model import (
 
 def defects_of(sites: pd.DataFrame) -> pd.DataFrame:
     """The defects of a classified site table: the significant sites (their content is not the
-    pristine one)."""
+    pristine one).
+
+    Parameters
+    ----------
+    sites : DataFrame
+        A classified site table.
+
+    Returns
+    -------
+    DataFrame
+    """
     return sites[sites["significant"]]
 
 
@@ -101,7 +111,17 @@ class SiteReading:
 
     def area_map_of(self, frame: int) -> tuple[AreaMap | None, np.ndarray]:
         """The area map that frame ``frame`` uses and its offset (row, col px) into that frame: the
-        drift since the frame it was found on. (None, 0) when not masked."""
+        drift since the frame it was found on. (None, 0) when not masked.
+
+        Parameters
+        ----------
+        frame : int
+            From 0.
+
+        Returns
+        -------
+        (AreaMap or None, ndarray (2,))
+        """
         keys = [k for k in self.area_maps if k <= frame]
         if not keys:
             return None, np.zeros(2)

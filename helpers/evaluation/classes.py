@@ -6,7 +6,17 @@ import pandas as pd
 
 
 def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
-    """Counts (n_classes × n_classes): rows true, columns predicted."""
+    """Counts (n_classes × n_classes): rows true, columns predicted.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int
+    n_classes : int
+
+    Returns
+    -------
+    ndarray (n_classes, n_classes) of int
+    """
     y_true = np.asarray(y_true, int)
     y_pred = np.asarray(y_pred, int)
     if y_true.shape != y_pred.shape:
@@ -20,7 +30,18 @@ def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
 
 
 def per_class_report(cm: np.ndarray, class_names) -> pd.DataFrame:
-    """Precision, recall, F1 and support per class from a confusion matrix (0 where undefined)."""
+    """Precision, recall, F1 and support per class from a confusion matrix (0 where undefined).
+
+    Parameters
+    ----------
+    cm : ndarray (K, K)
+    class_names : sequence of str
+
+    Returns
+    -------
+    DataFrame
+        One row per class.
+    """
     cm = np.asarray(cm, float)
     tp = np.diag(cm)
     support = cm.sum(axis=1)
@@ -34,6 +55,15 @@ def per_class_report(cm: np.ndarray, class_names) -> pd.DataFrame:
 
 
 def accuracy(cm: np.ndarray) -> float:
-    """The share of a confusion matrix on its diagonal."""
+    """The share of a confusion matrix on its diagonal.
+
+    Parameters
+    ----------
+    cm : ndarray (K, K)
+
+    Returns
+    -------
+    float
+    """
     total = cm.sum()
     return float(np.trace(cm) / total) if total else 0.0

@@ -10,7 +10,22 @@ from helpers.evaluation.matching import match_points
 def in_read_area(table: pd.DataFrame, frame_shape, pixel_size_A: float, margin_A: float) -> pd.DataFrame:
     """Rows of a table with x_A, y_A (Å; pixel centres at multiples of the pixel size) that lie at
     least ``margin_A`` inside a frame of ``frame_shape`` px: where a reader that leaves a border
-    of that width can report defects."""
+    of that width can report defects.
+
+    Parameters
+    ----------
+    table : DataFrame
+    frame_shape : (int, int)
+        (H, W) px.
+    pixel_size_A : float
+        Pixel size (Å/px).
+    margin_A : float
+        Border width (Å).
+
+    Returns
+    -------
+    DataFrame
+    """
     h, w = frame_shape[-2:]
     x, y = table["x_A"], table["y_A"]
     return table[(x >= margin_A) & (x <= (w - 1) * pixel_size_A - margin_A)

@@ -70,7 +70,18 @@ def match_points(pred, truth, tolerance: float) -> Match:
 
 
 def points_by_frame(table: pd.DataFrame, frames) -> dict:
-    """frame → (n, 2) (row, col) px of the table's detections, for the given frames."""
+    """frame → (n, 2) (row, col) px of the table's detections, for the given frames.
+
+    Parameters
+    ----------
+    table : DataFrame
+        Detections with frame, x_px, y_px.
+    frames : iterable of int
+
+    Returns
+    -------
+    dict
+    """
     return {f: table.loc[table["frame"] == f, ["y_px", "x_px"]].to_numpy() for f in frames}
 
 

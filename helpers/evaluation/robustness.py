@@ -25,7 +25,17 @@ from helpers.synthetic.params import standard_params
 def site_reading_variants(n_frames: int) -> dict:
     """Movies that differ from the standard one in one thing each (name → MovieParams): seed, pixel
     size (0.12, 0.16, 0.25 Å/px at the same ~102 Å field), dose per frame (×0.5, ×2), probe size
-    (0.8, 1.3 Å FWHM) and lattice constant (3.16 Å, MoS2's)."""
+    (0.8, 1.3 Å FWHM) and lattice constant (3.16 Å, MoS2's).
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames of each movie.
+
+    Returns
+    -------
+    dict
+    """
 
     field_A = 102.4
     v = {"standard": {}, "seed 7": {"seed": 7}, "seed 11": {"seed": 11}}
@@ -42,7 +52,19 @@ def score_site_reading(variants: dict, progress: bool = True) -> pd.DataFrame:
     score the defects against its truth (:func:`score_defects`): one row per variant with F1 at 1
     and 0.5 Å, precision, recall, class accuracy, recall per class, position bias and median error,
     defects reported in the margin, the share of sites masked (:mod:`helpers.detect.areas`; none expected
-    on these clean simulated monolayers) and the reading time."""
+    on these clean simulated monolayers) and the reading time.
+
+    Parameters
+    ----------
+    variants : dict
+        Name → MovieParams (:func:`site_reading_variants`).
+    progress : bool
+
+    Returns
+    -------
+    DataFrame
+        One row per variant.
+    """
     import time
 
     from tqdm.auto import tqdm
@@ -75,7 +97,25 @@ def robustness_table(variants: dict, localizer_params, model, seed: int, progres
     frames, as in notebook 02) of each movie, the classifier
     adapted to its first frames, then detection and classification of every frame (column
     intensities, and the classifier alone: ``classification_accuracy_cnn``) — on movie
-    variants (name → MovieParams) and score each."""
+    variants (name → MovieParams) and score each.
+
+    Parameters
+    ----------
+    variants : dict
+        Name → MovieParams.
+    localizer_params : LocalizerParams
+        How each movie's localizer is trained.
+    model : keras.Model
+        The classifier.
+    seed : int
+    progress : bool
+
+    Returns
+    -------
+    DataFrame
+        One row per variant: detection precision, recall, F1, classification accuracy (column
+        intensities and the classifier alone), unknown share, frames per second.
+    """
     from dataclasses import replace
 
     from tqdm.auto import tqdm

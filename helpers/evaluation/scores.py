@@ -13,14 +13,39 @@ from helpers.library.structures import CLASS_NAMES
 def score_detections(points_by_frame: dict, truth: pd.DataFrame, pixel_size_A: float,
                      tolerance_A: float = 1.0) -> pd.DataFrame:
     """Per-frame one-to-one matching of detections (frame → (n, 2) row/col px) with the truth
-    (rows of ``Movie.visible_truth()``); returns frame, tp, fp, fn, precision, recall, f1."""
+    (rows of ``Movie.visible_truth()``); returns frame, tp, fp, fn, precision, recall, f1.
+
+    Parameters
+    ----------
+    points_by_frame : dict
+        frame → (n, 2) row/col px.
+    truth : DataFrame
+    pixel_size_A : float
+        Pixel size (Å/px).
+    tolerance_A : float
+        Matching distance (Å).
+
+    Returns
+    -------
+    DataFrame
+    """
     rows = [(f, m.tp, m.fp, m.fn, m.precision, m.recall, m.f1)
             for f, _, m in _frame_matches(points_by_frame, truth, pixel_size_A, tolerance_A)]
     return pd.DataFrame(rows, columns=["frame", "tp", "fp", "fn", "precision", "recall", "f1"])
 
 
 def overall(scores: pd.DataFrame) -> dict:
-    """Precision, recall and F1 pooled over frames (from tp, fp, fn)."""
+    """Precision, recall and F1 pooled over frames (from tp, fp, fn).
+
+    Parameters
+    ----------
+    scores : DataFrame
+        From :func:`score_detections`.
+
+    Returns
+    -------
+    dict
+    """
     tp, fp, fn = (int(scores[k].sum()) for k in ("tp", "fp", "fn"))
     m = Match(np.zeros((0, 2), int), tp, fp, fn)
     return {"precision": m.precision, "recall": m.recall, "f1": m.f1, "tp": tp, "fp": fp, "fn": fn}
@@ -30,7 +55,28 @@ def column_window_scores(frames, pixel_size_A: float, table: pd.DataFrame, truth
                          windows, shifts=None, half_window: int = 2, unknown_below: float = 0.6) -> dict:
     """Classification accuracy (frames after the first, against ``truth``) of :func:`column_classes`
     for each site-averaging window (±frames) in ``windows``, on one movie's detections (a table
-    from :func:`analyze_movie`): how the window is chosen on a validation movie."""
+    from :func:`analyze_movie`): how the window is chosen on a validation movie.
+
+    Parameters
+    ----------
+    frames : ndarray (n, H, W)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    table : DataFrame
+        From :func:`helpers.detect.pipeline.analyze_movie` (``column_physics=False``).
+    truth : DataFrame
+    windows : iterable of int
+        Averaging half-windows to score (frames).
+    shifts : ndarray (n, 2), optional
+    half_window : int
+        Frames summed on each side for a reading.
+    unknown_below : float
+
+    Returns
+    -------
+    dict
+        Half-window → accuracy.
+    """
     arr = frame_stack(frames, pixel_size_A)
     if shifts is None:
         shifts = frame_shifts(arr) if len(arr) > 1 else np.zeros((1, 2))
@@ -45,7 +91,17 @@ def column_window_scores(frames, pixel_size_A: float, table: pd.DataFrame, truth
 def classification_scores(matches: pd.DataFrame) -> dict:
     """From :func:`match_table`: accuracy on correctly detected *library* defects (``unknown``
     counts as wrong), per-class recall (detected and correctly classified / all of that class),
-    the fraction of detections reported ``unknown``, and how out-of-library ``Vs`` defects fared."""
+    the fraction of detections reported ``unknown``, and how out-of-library ``Vs`` defects fared.
+
+    Parameters
+    ----------
+    matches : DataFrame
+        From :func:`helpers.evaluation.matching.match_table`.
+
+    Returns
+    -------
+    dict
+    """
     det = matches[(matches["id"] >= 0)]
     lib = det[det["true_class"].isin(CLASS_NAMES)]
     acc = float((lib["true_class"] == lib["pred_class"]).mean()) if len(lib) else 0.0
@@ -61,7 +117,22 @@ def classification_scores(matches: pd.DataFrame) -> dict:
 
 def detection_hits(points_by_frame: dict, truth: pd.DataFrame, pixel_size_A: float,
                    tolerance_A: float = 1.0) -> pd.DataFrame:
-    """One row per true defect in the given frames: frame, defect_id, class, hit (found or not)."""
+    """One row per true defect in the given frames: frame, defect_id, class, hit (found or not).
+
+    Parameters
+    ----------
+    points_by_frame : dict
+        frame → (n, 2) row/col px.
+    truth : DataFrame
+    pixel_size_A : float
+        Pixel size (Å/px).
+    tolerance_A : float
+        Matching distance (Å).
+
+    Returns
+    -------
+    DataFrame
+    """
     rows = []
     for f, t, m in _frame_matches(points_by_frame, truth, pixel_size_A, tolerance_A):
         hit = np.zeros(len(t), bool)

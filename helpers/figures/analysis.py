@@ -18,7 +18,26 @@ from helpers.figures.style import MARKERS, class_colour, class_marker, show_imag
 def plot_fft_method(frame, pixel_size_A: float, labels_by_method: dict, truth_frame, crop: int = 256,
                     images: dict | None = None):
     """Per method (rows): |FFT|, the kept Fourier mask, the residual z-map, labels over the frame
-    (``images``: name → the image that row analysed, when not ``frame``)."""
+    (``images``: name → the image that row analysed, when not ``frame``).
+
+    Parameters
+    ----------
+    frame : ndarray (H, W)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    labels_by_method : dict
+        Method name → FFTLabels.
+    truth_frame : DataFrame
+        True defects of the frame.
+    crop : int
+        Side of the shown crop (px).
+    images : dict, optional
+        Method name → the image it analysed.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     n = len(labels_by_method)
     fig, axes = plt.subplots(n, 4, figsize=(15, 3.9 * n), squeeze=False)
     sl = np.s_[:crop, :crop]
@@ -44,7 +63,18 @@ def plot_fft_method(frame, pixel_size_A: float, labels_by_method: dict, truth_fr
 
 
 def plot_localizer_training(history: dict, title: str = "localizer training (frame 1 only)"):
-    """Training and held-out loss per epoch of the localizer; returns the figure."""
+    """Training and held-out loss per epoch of the localizer; returns the figure.
+
+    Parameters
+    ----------
+    history : dict
+        Keras history.
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = plt.subplots(figsize=(5, 3.4))
     ax.plot(np.arange(1, len(history["loss"]) + 1), history["loss"], "o-", label="training crops")
     ax.plot(np.arange(1, len(history["val_loss"]) + 1), history["val_loss"], "s-",
@@ -58,7 +88,26 @@ def plot_localizer_training(history: dict, title: str = "localizer training (fra
 
 
 def plot_maps(frames, maps, det_by_frame, truth, pixel_size_A: float, which, crop: int = 256):
-    """Frame, probability map and detections (crosses) vs truth (markers) for a few frames."""
+    """Frame, probability map and detections (crosses) vs truth (markers) for a few frames.
+
+    Parameters
+    ----------
+    frames, maps : ndarray (n, H, W)
+        Frames and probability maps.
+    det_by_frame : list of ndarray (k, 2)
+        Detections (px).
+    truth : DataFrame
+    pixel_size_A : float
+        Pixel size (Å/px).
+    which : sequence of int
+        Frames shown.
+    crop : int
+        Side of the crop (px).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = plt.subplots(2, len(which), figsize=(4.2 * len(which), 8.2), squeeze=False)
     sl = np.s_[:crop, :crop]
     for k, f in enumerate(which):
@@ -77,7 +126,17 @@ def plot_maps(frames, maps, det_by_frame, truth, pixel_size_A: float, which, cro
 
 
 def plot_scores_per_frame(scores: dict):
-    """F1, precision, recall per frame for each method (``scores``: name → per-frame table)."""
+    """F1, precision, recall per frame for each method (``scores``: name → per-frame table).
+
+    Parameters
+    ----------
+    scores : dict
+        Method name → table of :func:`helpers.evaluation.scores.score_detections`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.4), sharey=True)
     for name, s in scores.items():
         for ax, key in zip(axes, ("f1", "precision", "recall")):
@@ -93,7 +152,17 @@ def plot_scores_per_frame(scores: dict):
 
 
 def plot_recall_by_class(recalls: dict):
-    """Bar chart: detection recall per true class for each method."""
+    """Bar chart: detection recall per true class for each method.
+
+    Parameters
+    ----------
+    recalls : dict
+        Method name → {class: recall}.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     df = pd.DataFrame(recalls)
     fig, ax = plt.subplots(figsize=(6.5, 3.4))
     df.plot.bar(ax=ax, rot=0, width=0.8)
@@ -107,7 +176,17 @@ def plot_recall_by_class(recalls: dict):
 
 def overlay_detections(ax, table_frame, size: float = 60, legend: bool = True) -> None:
     """Class-coloured markers at detected defect positions (any material's classes:
-    :func:`helpers.figures.style.class_colour`; unknown: grey circles)."""
+    :func:`helpers.figures.style.class_colour`; unknown: grey circles).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    table_frame : DataFrame
+        One frame's defects (x_px, y_px, class).
+    size : float
+        Marker size (points²).
+    legend : bool
+    """
     present = list(pd.unique(table_frame["class"])) if len(table_frame) else []
     order = [c for c in list(MARKERS) + ["unknown"] if c in present] + sorted(
         c for c in present if c not in MARKERS and c != "unknown")
@@ -128,7 +207,16 @@ AREA_COLOURS = {"no_lattice": "tab:orange", "thicker_or_contaminated": "tab:cyan
 
 def overlay_areas(ax, area_map, offset_rc=(0.0, 0.0), legend: bool = True) -> None:
     """The areas the lattice does not describe (:class:`helpers.detect.areas.AreaMap`), hatched and outlined
-    in their colour, shifted by ``offset_rc`` px (the drift since the frame the map was found on)."""
+    in their colour, shifted by ``offset_rc`` px (the drift since the frame the map was found on).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    area_map : AreaMap
+    offset_rc : (float, float)
+        Shift (px).
+    legend : bool
+    """
     from matplotlib.patches import Patch
 
 
@@ -154,7 +242,23 @@ def overlay_areas(ax, area_map, offset_rc=(0.0, 0.0), legend: bool = True) -> No
 
 
 def plot_overlays(frames, table, truth, pixel_size_A: float, which):
-    """The poster's figure: frames with class-coloured markers of the analysis, and the truth."""
+    """The poster's figure: frames with class-coloured markers of the analysis, and the truth.
+
+    Parameters
+    ----------
+    frames : ndarray (n, H, W)
+    table : DataFrame
+        Defects (frame from 0, x_px, y_px, class).
+    truth : DataFrame
+    pixel_size_A : float
+        Pixel size (Å/px).
+    which : sequence of int
+        Frames shown.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = plt.subplots(2, len(which), figsize=(5.6 * len(which), 10.5), squeeze=False)
     for k, f in enumerate(which):
         show_image(axes[0, k], frames[f], pixel_size_A, f"frame {f + 1}: detected and classified",
@@ -167,7 +271,17 @@ def plot_overlays(frames, table, truth, pixel_size_A: float, which):
 
 
 def plot_confusion(matches: pd.DataFrame):
-    """Counts of predicted vs true class over all frames, with 'missed', 'none' and 'unknown'."""
+    """Counts of predicted vs true class over all frames, with 'missed', 'none' and 'unknown'.
+
+    Parameters
+    ----------
+    matches : DataFrame
+        From :func:`helpers.evaluation.matching.match_table`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import seaborn as sns
 
     ct = pd.crosstab(matches["true_class"], matches["pred_class"])
@@ -189,6 +303,27 @@ def write_animation(frames, table, path: Path, every: int = 3, size_px: int = 25
 
     For display only, frames are smoothed by a Gaussian of ``display_smooth_px`` (shot noise
     compresses badly in a GIF) and scaled to ``size_px``.
+
+    Parameters
+    ----------
+    frames : ndarray (n, H, W)
+    table : DataFrame
+        Defects (frame from 0, x_px, y_px, class).
+    path : Path
+        The GIF.
+    every : int
+        Every how many frames one is shown.
+    size_px : int
+        Side of the GIF (px).
+    fps : int
+        Frames per second.
+    display_smooth_px : float
+        Display smoothing (px).
+    overwrite : bool
+
+    Returns
+    -------
+    Path
     """
     import imageio.v3 as iio
     from PIL import Image, ImageDraw
@@ -218,7 +353,23 @@ def plot_column_ratios(table: pd.DataFrame, matches: pd.DataFrame, expected: dic
                        bins: int = 120):
     """Site-averaged column ratio of every measured detection, per sublattice, coloured by the true
     class of the defect it matched (grey: false detections), with the content each class should
-    read (:func:`helpers.detect.columns.expected_contents`, scaled by the fitted gain) marked above."""
+    read (:func:`helpers.detect.columns.expected_contents`, scaled by the fitted gain) marked above.
+
+    Parameters
+    ----------
+    table : DataFrame
+        With ``column_ratio_mean`` and ``site``.
+    matches : DataFrame
+        From :func:`helpers.evaluation.matching.match_table`.
+    expected : dict
+        From :func:`helpers.detect.columns.expected_contents`.
+    gain : float
+    bins : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
 
     m = matches[matches["id"] >= 0].merge(table[["frame", "id", "site", "column_ratio_mean"]],
                                            on=["frame", "id"])

@@ -10,7 +10,18 @@ from helpers.classify.cams import cam_peak
 
 
 def plot_augmented_examples(lib, seed: int, params: AugmentParams = AugmentParams()):
-    """One augmented window per class (rows) and noise model (columns)."""
+    """One augmented window per class (rows) and noise model (columns).
+
+    Parameters
+    ----------
+    lib : Library
+    seed : int
+    params : AugmentParams
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     n = lib.fields["images"].shape[-1]
     ps = float(lib.attrs["field_pixel_size_A"])
     fig, axes = plt.subplots(len(lib.class_names), len(NOISE_TYPES) + 1,
@@ -38,7 +49,17 @@ def plot_augmented_examples(lib, seed: int, params: AugmentParams = AugmentParam
 
 
 def plot_learning_curves(history: dict):
-    """Loss and accuracy per epoch, training beside validation; returns the figure."""
+    """Loss and accuracy per epoch, training beside validation; returns the figure.
+
+    Parameters
+    ----------
+    history : dict
+        Keras history.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.6))
     ep = np.arange(1, len(history["loss"]) + 1)
     a1.plot(ep, history["loss"], "o-", label="train")
@@ -52,7 +73,18 @@ def plot_learning_curves(history: dict):
 
 
 def plot_confusions(cms: dict, class_names):
-    """Row-normalized confusion matrices (seaborn heatmaps), one panel per named test set."""
+    """Row-normalized confusion matrices (seaborn heatmaps), one panel per named test set.
+
+    Parameters
+    ----------
+    cms : dict
+        Panel title → confusion matrix.
+    class_names : sequence of str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import seaborn as sns
 
     fig, axes = plt.subplots(1, len(cms), figsize=(5.4 * len(cms), 4.6))
@@ -67,7 +99,20 @@ def plot_confusions(cms: dict, class_names):
 
 def plot_misclassified(images, y_true, y_pred, probs, class_names, n: int = 12):
     """Up to ``n`` misclassified windows with their true and predicted class and probability;
-    returns the figure."""
+    returns the figure.
+
+    Parameters
+    ----------
+    images : ndarray (n, 64, 64)
+    y_true, y_pred : ndarray (n,)
+    probs : ndarray (n, K)
+    class_names : sequence of str
+    n : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     wrong = np.flatnonzero(y_true != y_pred)[:n]
     cols = min(6, max(len(wrong), 1))
     rows = max(1, int(np.ceil(len(wrong) / cols)))
@@ -85,7 +130,18 @@ def plot_misclassified(images, y_true, y_pred, probs, class_names, n: int = 12):
 
 
 def plot_grid_tables(ours: dict, poster: dict, lrs, dropouts):
-    """Train/validation accuracy per (dropout, lr) cell: the poster's table beside ours."""
+    """Train/validation accuracy per (dropout, lr) cell: the poster's table beside ours.
+
+    Parameters
+    ----------
+    ours, poster : dict
+        (dropout, lr) → (train accuracy, validation accuracy).
+    lrs, dropouts : sequence of float
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.2))
     for ax, (title, table) in zip(axes, (("poster (random split)", poster), ("ours", ours))):
         val = np.array([[table[(d, lr)][1] for lr in lrs] for d in dropouts])
@@ -105,7 +161,25 @@ def plot_grid_tables(ours: dict, poster: dict, lrs, dropouts):
 
 def plot_cam_grid(images, cams, labels, preds, probs, errors_A, true_rc, class_names,
                   per_class: int = 2):
-    """Image, CAM overlay with peak (+) and truth (o), predicted class and position error."""
+    """Image, CAM overlay with peak (+) and truth (o), predicted class and position error.
+
+    Parameters
+    ----------
+    images, cams : ndarray (n, 64, 64)
+    labels, preds : ndarray (n,)
+    probs : ndarray (n, K)
+    errors_A : ndarray (n,)
+        Position errors (Å).
+    true_rc : ndarray (n, 2)
+        True defect positions (px).
+    class_names : sequence of str
+    per_class : int
+        Windows per class.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     rows = []
     for c in range(len(class_names)):
         rows += list(np.flatnonzero(labels == c)[:per_class])

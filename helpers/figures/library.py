@@ -12,7 +12,17 @@ ELEMENT_STYLE = {"W": ("#2b4c7e", 90), "Mo": ("#d95f02", 90), "S": ("#e6c229", 4
 
 
 def plot_structures(radius_A: float = 7.0):
-    """Top views ([001]) of the six defect models around the defect site; z order: metal on top."""
+    """Top views ([001]) of the six defect models around the defect site; z order: metal on top.
+
+    Parameters
+    ----------
+    radius_A : float
+        Shown radius around the defect (Å).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = plt.subplots(1, 6, figsize=(15, 2.9))
     for ax, name in zip(axes, CLASS_NAMES):
         atoms, site = build_defect(name, 20.0)
@@ -41,7 +51,17 @@ def plot_structures(radius_A: float = 7.0):
 
 
 def plot_library_grid(lib, title: str = "Simulated HAADF-STEM library"):
-    """One row per class, one column per orientation (the poster's 45-image figure)."""
+    """One row per class, one column per orientation (the poster's 45-image figure).
+
+    Parameters
+    ----------
+    lib : Library
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     orients = sorted(set(lib.orientation_deg.tolist()))
     fig, axes = plt.subplots(len(lib.class_names), len(orients),
                              figsize=(1.45 * len(orients), 1.55 * len(lib.class_names)))
@@ -67,7 +87,25 @@ def plot_library_grid(lib, title: str = "Simulated HAADF-STEM library"):
 
 def plot_simulation_steps(atoms, site, potential_image, potential_sampling_A, field, window,
                           window_pixel_size_A):
-    """Structure → projected potential → HAADF field → rotated, blurred library window."""
+    """Structure → projected potential → HAADF field → rotated, blurred library window.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+    site : ndarray (2,)
+        Defect position (Å).
+    potential_image : ndarray
+    potential_sampling_A : float
+        Sampling (Å).
+    field : SimulatedField
+    window : ndarray (64, 64)
+    window_pixel_size_A : float
+        Pixel size (Å/px).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.6))
     pos = atoms.get_positions()
     sym = np.array(atoms.get_chemical_symbols())
@@ -88,7 +126,20 @@ def plot_simulation_steps(atoms, site, potential_image, potential_sampling_A, fi
 
 
 def plot_line_profiles(lib, orientation_deg: float = 0.0, length_A: float = 12.0):
-    """Each class's window with the profile line, and the profile, with its signature numbers."""
+    """Each class's window with the profile line, and the profile, with its signature numbers.
+
+    Parameters
+    ----------
+    lib : Library
+    orientation_deg : float
+        The orientation shown.
+    length_A : float
+        Profile length (Å).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = plt.subplots(2, 6, figsize=(16, 5.6), gridspec_kw={"height_ratios": [1, 0.9]})
     table = []
     for c, name in enumerate(lib.class_names):
@@ -119,7 +170,17 @@ def plot_line_profiles(lib, orientation_deg: float = 0.0, length_A: float = 12.0
 
 
 def plot_resimulation_check(records):
-    """Shipped windows (top) and their re-simulations (bottom) with the correlation of each pair."""
+    """Shipped windows (top) and their re-simulations (bottom) with the correlation of each pair.
+
+    Parameters
+    ----------
+    records : list of dict
+        From :func:`helpers.library.files.resimulate_and_compare`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = plt.subplots(2, len(records), figsize=(2.2 * len(records), 4.6), squeeze=False)
     for k, r in enumerate(records):
         axes[0, k].imshow(r["shipped"], cmap="gray")

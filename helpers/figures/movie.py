@@ -11,7 +11,16 @@ from helpers.synthetic.params import MOVIE_CLASSES
 
 
 def overlay_truth(ax, truth_frame, size: float = 70, legend: bool = True) -> None:
-    """Class-coloured markers at the true defect positions of one frame (px coordinates)."""
+    """Class-coloured markers at the true defect positions of one frame (px coordinates).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    truth_frame : DataFrame
+    size : float
+        Marker size (points²).
+    legend : bool
+    """
     for cls in MOVIE_CLASSES:
         t = truth_frame[truth_frame["class"] == cls]
         if t.empty:
@@ -25,7 +34,18 @@ def overlay_truth(ax, truth_frame, size: float = 70, legend: bool = True) -> Non
 
 
 def plot_frame_with_truth(movie, frame: int = 0):
-    """One frame with its true defects drawn; returns the figure."""
+    """One frame with its true defects drawn; returns the figure.
+
+    Parameters
+    ----------
+    movie : Movie
+    frame : int
+        From 0.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, ax = plt.subplots(figsize=(8.2, 7))
     show_image(ax, movie.frames[frame], movie.pixel_size_A,
                f"frame {frame + 1} of {len(movie.frames)} with its ground truth", bar_A=10)
@@ -36,7 +56,20 @@ def plot_frame_with_truth(movie, frame: int = 0):
 
 def plot_class_zooms(movie, lib, frame: int = 0, half_A: float = 9.6):
     """Each class as it appears in the movie (resampled to the library's 0.3 Å/px) beside its
-    library window."""
+    library window.
+
+    Parameters
+    ----------
+    movie : Movie
+    lib : Library
+    frame : int
+    half_A : float
+        Half-width of each zoom (Å).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = plt.subplots(2, len(MOVIE_CLASSES), figsize=(2.1 * len(MOVIE_CLASSES), 4.6))
     t = movie.visible_truth(frame)
     ps = movie.pixel_size_A
@@ -67,7 +100,16 @@ def plot_class_zooms(movie, lib, frame: int = 0, half_A: float = 9.6):
 
 
 def plot_true_counts(movie):
-    """True defects per class over the frames and the accumulated dose; returns the figure."""
+    """True defects per class over the frames and the accumulated dose; returns the figure.
+
+    Parameters
+    ----------
+    movie : Movie
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     counts = counts_over_time(movie.visible_truth(), MOVIE_CLASSES, len(movie.frames))
     dose = (np.arange(len(movie.frames)) + 1) * movie.params.dose_e_per_A2 / 1e6
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4))
@@ -88,7 +130,18 @@ def plot_true_counts(movie):
 
 
 def plot_dose_series(movies: dict, crop_px: int = 160):
-    """Frame 1 of movies at several doses (same defects, same crop)."""
+    """Frame 1 of movies at several doses (same defects, same crop).
+
+    Parameters
+    ----------
+    movies : dict
+        Label → Movie.
+    crop_px : int
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     fig, axes = plt.subplots(1, len(movies), figsize=(3.6 * len(movies), 3.9))
     for ax, (dose, m) in zip(np.atleast_1d(axes), movies.items()):
         c = m.frames.shape[-1] // 2

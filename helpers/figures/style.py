@@ -32,7 +32,16 @@ _DOPANT_COLOURS = ("#d95f02", "#e31a1c", "#6a3d9a", "#b15928", "#ff7f00", "#cab2
 
 def class_role(name: str) -> str | None:
     """The role of a class name of the general vocabulary (``Vac_Mo`` → ``Vac_M``, ``Se_S`` →
-    ``D_X``, ``V_Mo`` → ``D_M`` …; the WS2 names map to theirs), or None for other names."""
+    ``D_X``, ``V_Mo`` → ``D_M`` …; the WS2 names map to theirs), or None for other names.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str or None
+    """
 
     ws2 = {v: k for k, v in _ROLE_OF.items()}
     if name in ws2:
@@ -55,7 +64,17 @@ def class_role(name: str) -> str | None:
 
 def class_colour(name: str) -> str:
     """A class's colour: the poster's for WS2 names; for any material the colour of its role
-    (a metal vacancy is pink in MoSe2 as in WS2), metal dopants told apart by element."""
+    (a metal vacancy is pink in MoSe2 as in WS2), metal dopants told apart by element.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str
+        A Matplotlib colour.
+    """
 
     if name in CLASS_COLOURS:
         return CLASS_COLOURS[name]
@@ -68,7 +87,17 @@ def class_colour(name: str) -> str:
 
 
 def class_marker(name: str) -> str:
-    """A class's marker: the poster's for WS2 names, the marker of its role for any material."""
+    """A class's marker: the poster's for WS2 names, the marker of its role for any material.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    str
+        A Matplotlib marker.
+    """
     if name in MARKERS:
         return MARKERS[name]
     role = class_role(name)
@@ -90,7 +119,21 @@ def savefig(fig, name: str, profile: str | None = None, dpi: int = 150) -> Path:
     plot as PNG and as PDF (vector), and the smaller file is kept — JPEG for noisy micrographs (a
     PNG of shot noise weighs several times more), PNG for clean simulated windows, PDF for plots of
     many points. A file of another format left by an earlier run is removed, so one figure has one
-    file."""
+    file.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    name : str
+        File stem.
+    profile : {"paper", "ci"}, optional
+        Chooses the folder (:func:`helpers.config.output_dirs`).
+    dpi : int
+
+    Returns
+    -------
+    Path
+    """
     from io import BytesIO
 
     if not name or "/" in name:
@@ -113,7 +156,18 @@ def savefig(fig, name: str, profile: str | None = None, dpi: int = 150) -> Path:
 
 def scalebar(ax, pixel_size_A: float, length_A: float = 5.0, colour: str = "white",
              loc: tuple[float, float] = (0.06, 0.08)) -> None:
-    """Draw a scale bar of ``length_A`` Å on an image axis of pixel size ``pixel_size_A``."""
+    """Draw a scale bar of ``length_A`` Å on an image axis of pixel size ``pixel_size_A``.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    pixel_size_A : float
+        Pixel size (Å/px).
+    length_A : float
+    colour : str
+    loc : (float, float)
+        Position in axes fractions.
+    """
 
     ps = check_pixel_size(pixel_size_A)
     x0, x1 = ax.get_xlim()
@@ -130,7 +184,19 @@ def scalebar(ax, pixel_size_A: float, length_A: float = 5.0, colour: str = "whit
 def show_image(ax, image, pixel_size_A: float | None = None, title: str | None = None,
                cmap: str = "gray", bar_A: float | None = 5.0) -> None:
     """An image on ``ax`` in grey, without ticks, with a title and a scale bar of ``bar_A`` Å when
-    the pixel size is known."""
+    the pixel size is known.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    image : ndarray (H, W)
+    pixel_size_A : float, optional
+        Pixel size (Å/px).
+    title : str, optional
+    cmap : str
+    bar_A : float, optional
+        Scale bar length (Å).
+    """
     ax.imshow(np.asarray(image), cmap=cmap, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])

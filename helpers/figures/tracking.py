@@ -9,7 +9,18 @@ from helpers.figures.style import class_colour
 
 
 def plot_counts(detected: pd.DataFrame, true: pd.DataFrame, classes):
-    """Defects per class per frame: the analysis (solid) beside the truth (dashed)."""
+    """Defects per class per frame: the analysis (solid) beside the truth (dashed).
+
+    Parameters
+    ----------
+    detected, true : DataFrame
+        Frames × classes (:func:`helpers.kinetics.tracking.counts_over_time`).
+    classes : sequence of str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     n = len(classes)
     cols = 4
     rows = int(np.ceil(n / cols))
@@ -40,7 +51,19 @@ def _track_class(tracks: pd.DataFrame, class_column: str = "class") -> pd.Series
 def plot_broom(tracks: pd.DataFrame, min_length: int = 3, x: str = "x_corr_A", y: str = "y_corr_A",
                class_column: str = "class"):
     """The broom graph: tracks in (x, y, frame), coloured by their most frequent class, and a 2D
-    companion (x against frame) that prints well. Tracks shorter than ``min_length`` are left out."""
+    companion (x against frame) that prints well. Tracks shorter than ``min_length`` are left out.
+
+    Parameters
+    ----------
+    tracks : DataFrame
+    min_length : int
+        Frames.
+    x, y, class_column : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     cls = _track_class(tracks, class_column)
     lengths = tracks.groupby("track").size()
     keep = lengths[lengths >= min_length].index
@@ -68,7 +91,18 @@ def plot_broom(tracks: pd.DataFrame, min_length: int = 3, x: str = "x_corr_A", y
 
 
 def plot_transitions(matrices: dict, classes):
-    """Heatmaps of per-frame transition probabilities (off-diagonal shown; diagonal = stay)."""
+    """Heatmaps of per-frame transition probabilities (off-diagonal shown; diagonal = stay).
+
+    Parameters
+    ----------
+    matrices : dict
+        Panel title → (K, K) matrix.
+    classes : sequence of str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     import seaborn as sns
 
     fig, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4), squeeze=False)
@@ -86,7 +120,19 @@ def plot_transitions(matrices: dict, classes):
 
 
 def plot_msd(msd: dict, a_A: float = 3.18):
-    """MSD against lag per class for each source (``msd``: name → table from msd_by_class)."""
+    """MSD against lag per class for each source (``msd``: name → table from msd_by_class).
+
+    Parameters
+    ----------
+    msd : dict
+        Source name → table of :func:`helpers.kinetics.rates.msd_by_class`.
+    a_A : float
+        Lattice constant (Å) for the one-hop reference.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     styles = ["-", "--", ":"]
     fig, ax = plt.subplots(figsize=(6, 4))
     for (name, m), ls in zip(msd.items(), styles):

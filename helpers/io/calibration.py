@@ -17,7 +17,18 @@ LATTICE_CONSTANTS_A = {**{m: a for m, (_, _, a) in MATERIALS.items()},
 
 def column_spacing_A(material: str = "WS2") -> float:
     """Distance (Å) between neighbouring atomic columns in projection: a/√3 on a honeycomb of
-    constant a (metal to chalcogen column in a 2H TMD, C–C in graphene, B–N in hBN)."""
+    constant a (metal to chalcogen column in a 2H TMD, C–C in graphene, B–N in hBN).
+
+    Parameters
+    ----------
+    material : str
+        A material of :data:`LATTICE_CONSTANTS_A`.
+
+    Returns
+    -------
+    float
+        Column spacing (Å).
+    """
     if material not in LATTICE_CONSTANTS_A:
         raise InputError(f"unknown material {material!r}; known: {sorted(LATTICE_CONSTANTS_A)}")
     return LATTICE_CONSTANTS_A[material] / np.sqrt(3)
@@ -31,7 +42,24 @@ def check_sampling(pixel_size_A: float, frame_shape, material: str = "WS2", path
     """Refuse a pixel size no lattice image of ``material`` can have: columns sampled by fewer
     than 3 px per column spacing (unresolved), or a frame smaller than one 64 px window at the
     library's 0.3 Å/px (19.2 Å). Checked before any work, so a wrong ``--pixel-size`` never ends
-    in a memory error."""
+    in a memory error.
+
+    Parameters
+    ----------
+    pixel_size_A : float
+        Pixel size (Å/px).
+    frame_shape : tuple of int
+        (H, W) of a frame (px).
+    material : str
+        The material imaged.
+    path : str or Path
+        The file, named in the error.
+
+    Raises
+    ------
+    InputError
+        Naming the problem.
+    """
     ps = check_pixel_size(pixel_size_A)
     spacing = column_spacing_A(material)
     top = spacing / MIN_PX_PER_COLUMN

@@ -257,7 +257,22 @@ def _read_rsciio(path: Path, kind: str, dataset: str | None = None):
 
 def select_frames(n_frames: int, frames: slice | None, path) -> slice:
     """Check a frame selection (0-based slice, as ``--frames A:B`` gives it) against ``n_frames``:
-    a range that reaches beyond the file is an error, never silently cut."""
+    a range that reaches beyond the file is an error, never silently cut.
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames in the file.
+    frames : slice, optional
+        The selection (all frames when None).
+    path : str or Path
+        The file, named in the error.
+
+    Returns
+    -------
+    slice
+        The selection with definite bounds.
+    """
     if frames is None:
         return slice(0, n_frames)
     a = 0 if frames.start is None else frames.start
@@ -347,7 +362,22 @@ def to_frame_stack(arr, path) -> tuple[FrameStack, list]:
     """What a reader returns → a float32 :class:`FrameStack`, with notes on integer, 8-bit and
     saturated data. A memory map or an open dataset stays on disk (its first and last frames are
     read now, so a damaged file fails before any work; every frame is checked as it is read); any
-    other array is converted whole by :func:`to_float_frames`."""
+    other array is converted whole by :func:`to_float_frames`.
+
+    Parameters
+    ----------
+    arr : array-like, memory map or HDF5 dataset
+        (H, W) or (n, H, W) as a reader produced it.
+    path : str or Path
+        The file, named in errors.
+
+    Returns
+    -------
+    stack : FrameStack
+        Float32 frames, read lazily where possible.
+    notes : list of str
+        What was noticed about the data (integer type, saturation).
+    """
     if isinstance(arr, np.memmap) and arr.ndim == 3 and arr.shape[-1] not in (3, 4) \
             and arr.flags.c_contiguous and getattr(arr, "filename", None):
         src = _FileFrames(arr.filename, arr.offset, arr.shape, arr.dtype)
@@ -376,7 +406,20 @@ def to_frame_stack(arr, path) -> tuple[FrameStack, list]:
 
 
 def to_float_frames(arr, path) -> tuple[np.ndarray, list]:
-    """Any numeric image/stack → float32 (n, H, W), with notes on integer, 8-bit and saturated data."""
+    """Any numeric image/stack → float32 (n, H, W), with notes on integer, 8-bit and saturated data.
+
+    Parameters
+    ----------
+    arr : array-like
+        (H, W) or (n, H, W) numeric data.
+    path : str or Path
+        The file, named in errors.
+
+    Returns
+    -------
+    frames : ndarray (n, H, W) float32
+    notes : list of str
+    """
     a = np.asarray(arr)
     notes = []
     if a.dtype.kind not in "uifb":
@@ -406,7 +449,18 @@ def to_float_frames(arr, path) -> tuple[np.ndarray, list]:
 
 
 def require_pixel_size(fr: Frames) -> float:
-    """The frames' pixel size (Å/px), or an :class:`InputError` saying how to give one."""
+    """The frames' pixel size (Å/px), or an :class:`InputError` saying how to give one.
+
+    Parameters
+    ----------
+    fr : Frames
+        From :func:`read_frames`.
+
+    Returns
+    -------
+    float
+        Pixel size (Å/px).
+    """
     if fr.pixel_size_A is None:
         _fail(fr.path, "no pixel size: the file has no calibration; pass --pixel-size (Å/px) or "
                        "--material to estimate it from the lattice")
@@ -414,5 +468,18 @@ def require_pixel_size(fr: Frames) -> float:
 
 
 def check_frames_usable(fr: Frames, material: str = "WS2") -> None:
-    """Frames whose pixel size resolves the lattice and that hold at least one library window."""
+    """Frames whose pixel size resolves the lattice and that hold at least one library window.
+
+    Parameters
+    ----------
+    fr : Frames
+        From :func:`read_frames`.
+    material : str
+        The material imaged.
+
+    Raises
+    ------
+    InputError
+        When the pixel size is missing or no lattice image can have it.
+    """
     check_sampling(require_pixel_size(fr), fr.data.shape, material, fr.path)

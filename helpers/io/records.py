@@ -32,7 +32,18 @@ def versions() -> dict[str, str]:
 
 
 def jsonable(x):
-    """Nested dicts/lists/NumPy values → plain JSON types (non-finite floats → None)."""
+    """Nested dicts/lists/NumPy values → plain JSON types (non-finite floats → None).
+
+    Parameters
+    ----------
+    x : object
+        Dicts, lists, tuples, NumPy arrays and scalars, pandas objects.
+
+    Returns
+    -------
+    object
+        The same structure in JSON types.
+    """
     if isinstance(x, dict):
         return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -93,7 +104,22 @@ def write_metrics(notebook: str, metrics: dict, sizes: dict | None = None,
 
 def read_metrics(notebook: str, profile: str | None = None, folder: Path | None = None) -> dict:
     """The metrics record of a notebook: from ``folder``, else the metrics folder of ``profile``
-    (:func:`helpers.config.output_dirs`); FileNotFoundError when none was written."""
+    (:func:`helpers.config.output_dirs`); FileNotFoundError when none was written.
+
+    Parameters
+    ----------
+    notebook : str
+        Notebook stem.
+    profile : {"paper", "ci"}, optional
+        Profile whose metrics folder is read.
+    folder : Path, optional
+        Read from this folder instead.
+
+    Returns
+    -------
+    dict
+        The record, with its ``_run`` block (profile, versions, sizes).
+    """
     mdir = Path(folder) if folder is not None else config.output_dirs(profile)[1]
     path = mdir / f"{notebook}.json"
     if not path.exists():

@@ -105,7 +105,18 @@ RESULTS_DOC = "docs/results.md"
 
 
 def table(headline_only: bool = False) -> str:
-    """The results table in Markdown (the headline rows only, or all)."""
+    """The results table in Markdown (the headline rows only, or all).
+
+    Parameters
+    ----------
+    headline_only : bool
+        Only the README's headline rows.
+
+    Returns
+    -------
+    str
+        A Markdown table from ``results/metrics``.
+    """
     lines = ["| notebook | quantity | value | profile |", "|---|---|---|---|"]
     cache = {}
     for nb, key, label, fmt, *flag in ROWS:
@@ -132,7 +143,19 @@ def table(headline_only: bool = False) -> str:
 
 
 def render(text: str, headline_only: bool = True) -> str:
-    """``text`` with the block between its RESULTS markers replaced by the current table."""
+    """``text`` with the block between its RESULTS markers replaced by the current table.
+
+    Parameters
+    ----------
+    text : str
+        A Markdown document with the RESULTS markers.
+    headline_only : bool
+        Render the headline rows only.
+
+    Returns
+    -------
+    str
+    """
     if START not in text or END not in text:
         raise ValueError("no RESULTS markers")
     head, rest = text.split(START, 1)
@@ -146,7 +169,18 @@ def targets() -> dict:
 
 
 def main(argv=None) -> int:
-    """Rewrite (or with ``--check`` check) the results tables; returns the exit status."""
+    """Rewrite (or with ``--check`` check) the results tables; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        ``--check`` to check instead of rewriting.
+
+    Returns
+    -------
+    int
+        0, or 1 when ``--check`` finds a stale table.
+    """
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--check", action="store_true")
     args = p.parse_args(argv)

@@ -63,7 +63,17 @@ def _summary_is_ours(path: Path) -> bool:
 
 def previous_result_problem(path: Path) -> str | None:
     """None when ``path`` is a folder holding a previous result of this command only; otherwise
-    what it is instead (one phrase)."""
+    what it is instead (one phrase).
+
+    Parameters
+    ----------
+    path : Path
+        An existing path given as the output folder.
+
+    Returns
+    -------
+    str or None
+    """
     if not path.is_dir():
         return "is not a folder"
     if not _summary_is_ours(path):
@@ -77,7 +87,19 @@ def previous_result_problem(path: Path) -> str | None:
 
 def check_not_input_or_cwd(out, inputs=()) -> Path:
     """``out`` as an absolute path, or :class:`InputError` when it is (or holds) the working folder
-    or one of ``inputs``."""
+    or one of ``inputs``.
+
+    Parameters
+    ----------
+    out : str or Path
+        The output folder.
+    inputs : iterable of str or Path
+        The files to be read.
+
+    Returns
+    -------
+    Path
+    """
     out = Path(os.path.abspath(Path(out).expanduser()))
     real = out.resolve()
     cwd = Path.cwd().resolve()
@@ -96,6 +118,19 @@ def check_output_folder(out, inputs=(), overwrite: bool = False) -> Path:
     """The resolved output folder, or :class:`InputError` naming why it cannot be used.
 
     ``inputs``: the files that will be read (the output may not be or contain any of them).
+
+    Parameters
+    ----------
+    out : str or Path
+        The output folder.
+    inputs : iterable of str or Path
+        The files to be read.
+    overwrite : bool
+        Whether a previous result may be replaced.
+
+    Returns
+    -------
+    Path
     """
     out = check_not_input_or_cwd(out, inputs)
     if out.is_symlink():
@@ -149,6 +184,16 @@ def recover_leftovers(out: Path) -> list[str]:
 
     A set-aside old result whose replacement never arrived is renamed back to ``out``; working
     folders of dead runs are removed (they never hold a finished result).
+
+    Parameters
+    ----------
+    out : Path
+        The output folder.
+
+    Returns
+    -------
+    list of str
+        One line per action taken.
     """
     out = Path(out)
     notes = []

@@ -12,7 +12,17 @@ import pandas as pd
 
 
 def smooth_classes(classes, window: int = 5) -> np.ndarray:
-    """Running majority vote of a track's per-frame classes (odd ``window``; ties keep the frame's own)."""
+    """Running majority vote of a track's per-frame classes (odd ``window``; ties keep the frame's own).
+
+    Parameters
+    ----------
+    classes : array-like of str
+    window : int
+
+    Returns
+    -------
+    ndarray of str
+    """
     c = np.asarray(classes, dtype=object)
     if window <= 1 or len(c) < 2:
         return c.copy()
@@ -75,7 +85,19 @@ def transition_matrix(counts: np.ndarray) -> np.ndarray:
 
 
 def track_sequences(tracks: pd.DataFrame, class_column: str = "class", smooth: int = 1):
-    """(frames, classes) of every track, classes optionally majority-smoothed."""
+    """(frames, classes) of every track, classes optionally majority-smoothed.
+
+    Parameters
+    ----------
+    tracks : DataFrame
+    class_column : str
+    smooth : int
+        Majority window (frames).
+
+    Returns
+    -------
+    list of (ndarray, ndarray)
+    """
     out = []
     for _, g in tracks.sort_values("frame").groupby("track"):
         out.append((g["frame"].to_numpy(), smooth_classes(g[class_column].to_numpy(), smooth)))
@@ -83,7 +105,17 @@ def track_sequences(tracks: pd.DataFrame, class_column: str = "class", smooth: i
 
 
 def truth_sequences(truth: pd.DataFrame):
-    """(frames, classes) of every true defect (in view)."""
+    """(frames, classes) of every true defect (in view).
+
+    Parameters
+    ----------
+    truth : DataFrame
+        ``Movie.visible_truth()``.
+
+    Returns
+    -------
+    list of (ndarray, ndarray)
+    """
     return [(g["frame"].to_numpy(), g["class"].to_numpy())
             for _, g in truth.sort_values("frame").groupby("defect_id")]
 
@@ -107,6 +139,24 @@ def hop_counts(tracks: pd.DataFrame, classes, hop_min_A: float = 1.6, smooth: in
     differ (a class change within a few frames of the hop, which the zone cannot place), each side's
     zone frames take their own side's class and the hop counts half to each class, instead of all
     of it to the class with more context frames.
+
+    Parameters
+    ----------
+    tracks : DataFrame
+        Linked defects.
+    classes : sequence of str
+    hop_min_A : float
+        Shortest hop (Å).
+    smooth : int
+    x, y, class_column : str
+    max_gap, hop_zone, hop_context : int
+        Frames (see above).
+    share_disputed : bool
+
+    Returns
+    -------
+    dict
+        Class → (hops, frames).
     """
     if max_gap < 1 or hop_zone < 0 or hop_context < 1:
         raise ValueError(f"need max_gap >= 1, hop_zone >= 0, hop_context >= 1; got {max_gap}, "
@@ -194,7 +244,21 @@ def hop_rate_errors(tracks: pd.DataFrame, true_tracks: pd.DataFrame, classes, sm
     """Per class with hops in ``true_tracks``: |recovered − true| / true hop rate, the recovered
     rate from ``tracks`` (:func:`hop_rates` with ``smooth`` and ``kw``), the true one from the true
     trajectories linked the same way (consecutive frames, no smoothing). NaN where ``tracks`` hold
-    no frames of the class."""
+    no frames of the class.
+
+    Parameters
+    ----------
+    tracks, true_tracks : DataFrame
+    classes : sequence of str
+    smooth : int
+    **kw
+        Options of :func:`hop_counts`.
+
+    Returns
+    -------
+    dict
+        Class → relative error.
+    """
     true = hop_rates(true_tracks, classes)
     rec = hop_rates(tracks, classes, smooth=smooth, **kw)
     return {c: abs(rec[c] - true[c]) / true[c] for c in classes if true[c] > 0}
@@ -207,6 +271,19 @@ def pooled_hop_rates(movies, classes, smooth: int = 1, **kw) -> pd.DataFrame:
     frames), the same of the recovered tracks (:func:`hop_counts` with ``smooth`` and ``kw``), both
     rates, |recovered − true| / true, and the counting error 1/√N of the pooled true hops. A rate
     from one movie with a dozen hops is known to ≈ 30 % from counting alone; pooling shrinks that.
+
+    Parameters
+    ----------
+    movies : list of (DataFrame, DataFrame)
+    classes : sequence of str
+    smooth : int
+    **kw
+        Options of :func:`hop_counts`.
+
+    Returns
+    -------
+    DataFrame
+        Per class: true hops and rate, recovered hops and rate, the relative error.
     """
     if not movies:
         raise ValueError("no movies to pool")
@@ -262,7 +339,18 @@ def msd_by_class(tracks: pd.DataFrame, max_lag: int = 20, x: str = "x_corr_A", y
 
 
 def diffusion_coefficients(msd: pd.DataFrame) -> dict:
-    """D (Å²/frame) per class from a least-squares line through the origin of MSD vs lag."""
+    """D (Å²/frame) per class from a least-squares line through the origin of MSD vs lag.
+
+    Parameters
+    ----------
+    msd : DataFrame
+        From :func:`msd_by_class`.
+
+    Returns
+    -------
+    dict
+        Class → D (Å²/frame).
+    """
     out = {}
     for cls, g in msd.groupby("class"):
         lag, v = g["lag"].to_numpy(float), g["msd_A2"].to_numpy(float)

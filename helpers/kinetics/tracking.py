@@ -27,7 +27,19 @@ MOVIE_JOIN_DISTANCE_A = 4.0
 
 
 def check_table(table: pd.DataFrame, required=REQUIRED, name: str = "defect table") -> pd.DataFrame:
-    """The table if it has the columns and at least one row; else ValueError naming the problem."""
+    """The table if it has the columns and at least one row; else ValueError naming the problem.
+
+    Parameters
+    ----------
+    table : DataFrame
+    required : tuple of str
+    name : str
+        How errors name it.
+
+    Returns
+    -------
+    DataFrame
+    """
     if not isinstance(table, pd.DataFrame):
         raise ValueError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
     missing = [c for c in required if c not in table.columns]
@@ -127,7 +139,16 @@ def link_movie(table: pd.DataFrame, sum_half_window: int) -> pd.DataFrame:
 
 def renumber_tracks(tracks: pd.DataFrame) -> pd.DataFrame:
     """Tracks numbered 1, 2, ... in order of their first detection (frame, then id), so the same
-    detections always give the same track numbers, whatever the linker's internal order."""
+    detections always give the same track numbers, whatever the linker's internal order.
+
+    Parameters
+    ----------
+    tracks : DataFrame
+
+    Returns
+    -------
+    DataFrame
+    """
     t = tracks.copy()
     first = t.sort_values(["frame", "id"]).drop_duplicates("track")["track"].to_numpy()
     t["track"] = t["track"].map({old: new for new, old in enumerate(first, start=1)})
@@ -137,7 +158,16 @@ def renumber_tracks(tracks: pd.DataFrame) -> pd.DataFrame:
 def link_true_positions(truth: pd.DataFrame) -> pd.DataFrame:
     """The movie's true defect positions (``visible_truth()``) linked as :func:`link_movie` links
     detections, without the overlap join (true positions sit at one site per frame): what the
-    tracker does with perfect detections, and the reference of the hop-rate errors."""
+    tracker does with perfect detections, and the reference of the hop-rate errors.
+
+    Parameters
+    ----------
+    truth : DataFrame
+
+    Returns
+    -------
+    DataFrame
+    """
     t = check_table(truth, REQUIRED + ("defect_id",), "truth table")
     return link(t.assign(id=t.groupby("frame").cumcount()), search_range_A=MOVIE_SEARCH_RANGE_A,
                 memory=MOVIE_MEMORY_FRAMES)
@@ -154,6 +184,18 @@ def close_overlaps(tracks: pd.DataFrame, max_distance_A: float = 3.6, max_overla
     frame t at its old site until ~t + h and at its new site from ~t − h; trackpy gives each site
     its own track, so the hop — one step of one defect — is lost. A neighbour that coexists with a
     track for longer than ``max_overlap`` frames is another defect and is never joined.
+
+    Parameters
+    ----------
+    tracks : DataFrame
+    max_distance_A : float
+        Largest end-to-start distance (Å).
+    max_overlap, max_gap : int
+        Frames.
+
+    Returns
+    -------
+    DataFrame
     """
     from scipy.optimize import linear_sum_assignment
 

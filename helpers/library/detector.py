@@ -7,7 +7,21 @@ import numpy as np
 
 def apply_detector_noise(expected_counts: np.ndarray, rng: np.random.Generator,
                          read_noise_counts: float) -> np.ndarray:
-    """Poisson counting noise on the expected counts plus Gaussian read noise (counts)."""
+    """Poisson counting noise on the expected counts plus Gaussian read noise (counts).
+
+    Parameters
+    ----------
+    expected_counts : ndarray
+        Expected detector counts per pixel.
+    rng : numpy.random.Generator
+    read_noise_counts : float
+        Standard deviation of the read noise (counts).
+
+    Returns
+    -------
+    ndarray
+        Noisy counts (float).
+    """
     if np.any(expected_counts < 0) or not np.all(np.isfinite(expected_counts)):
         raise ValueError("expected counts must be finite and ≥ 0")
     out = rng.poisson(expected_counts).astype(np.float64)
@@ -22,6 +36,19 @@ def scanline_jitter(image: np.ndarray, sigma_px: float, rng: np.random.Generator
 
     Offsets follow an AR(1) process: ``correlation`` 0 gives independent lines, larger values let
     neighbouring lines share part of their offset. Linear interpolation along each line.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+    sigma_px : float
+        r.m.s. line offset (px).
+    rng : numpy.random.Generator
+    correlation : float
+        AR(1) coefficient between neighbouring lines (0 to < 1).
+
+    Returns
+    -------
+    ndarray (H, W)
     """
     if not 0 <= correlation < 1:
         raise ValueError(f"correlation must be in [0, 1), got {correlation}")

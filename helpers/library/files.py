@@ -138,6 +138,26 @@ def cut_library_windows(spec: LibrarySpec, field_images: np.ndarray, field_index
 
     ``field_index`` maps (class name, condition index) to a row of ``field_images``. The source
     sizes are drawn from ``spec.seed`` in entry order, so the same spec gives the same windows.
+
+    Parameters
+    ----------
+    spec : LibrarySpec
+    field_images : ndarray (m, H, W)
+        Simulated fields.
+    field_index : dict
+        (class name, condition index) → row of ``field_images``.
+    field_pixel_size_A : float
+        Pixel size of the fields (Å/px).
+    defect_rc_px : (float, float) or ndarray
+        Defect position in the fields (px).
+    classes : tuple of str
+        Class order of the labels.
+
+    Returns
+    -------
+    dict
+        ``images`` (n, 64, 64) float32, ``labels``, ``orientation_deg``, ``defocus_A``,
+        ``source_fwhm_A``, ``field_index``, ``defect_rc_px``.
     """
 
     rng = np.random.default_rng(spec.seed)
@@ -176,7 +196,21 @@ def software_versions() -> dict[str, str]:
 
 
 def write_library(data: dict, path: Path, overwrite: bool = False) -> Path:
-    """Write a library to HDF5 atomically (temporary file, then rename); never overwrite silently."""
+    """Write a library to HDF5 atomically (temporary file, then rename); never overwrite silently.
+
+    Parameters
+    ----------
+    data : dict
+        From :func:`build_library`.
+    path : Path
+        The HDF5 file.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+    """
     import h5py
 
     with atomic_output(path, overwrite, ".h5.part") as tmp, h5py.File(tmp, "w") as f:
@@ -257,7 +291,13 @@ def load_library(path: Path) -> Library:
 
 
 def main(argv=None) -> None:
-    """``python -m helpers.library.files [library|test_library|both] [--overwrite]``: build and write."""
+    """``python -m helpers.library.files [library|test_library|both] [--overwrite]``: build and write.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Which library (``library``, ``test_library``, ``both``) and ``--overwrite``.
+    """
     import argparse
 
 
@@ -290,6 +330,27 @@ def resimulate_and_compare(path: Path, spec: LibrarySpec, conditions=None, per_c
     for a quick check) and ``full_field=False`` simulates only the window's own area; the defocus and phonon seed of each entry are kept. Returns one record per
     image: class, orientation, seconds, Pearson correlation, relative RMS difference and max
     relative difference (relative to the shipped window's maximum).
+
+    Parameters
+    ----------
+    path : Path
+        A shipped library file.
+    spec : LibrarySpec
+        Its specification.
+    conditions : ImagingConditions, optional
+        Override of the file's conditions.
+    per_class : int
+        Windows re-simulated per class.
+    full_field : bool
+        Simulate the whole field (else the window's area only).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    list of dict
+        One record per window: class, orientation, seconds, phonon configurations, correlation,
+        relative r.m.s. and maximum differences, and both windows.
     """
     from tqdm.auto import tqdm
 

@@ -19,7 +19,19 @@ HAADF_EXPONENT = 1.7
 
 
 def column_contrast(symbols: list[str], n: float = HAADF_EXPONENT) -> float:
-    """Σ Z^n of a column, relative to a single W atom."""
+    """Σ Z^n of a column, relative to a single W atom.
+
+    Parameters
+    ----------
+    symbols : list of str
+        Elements in the column.
+    n : float
+        HAADF exponent.
+
+    Returns
+    -------
+    float
+    """
     return float(sum(Z[s] ** n for s in symbols) / Z["W"] ** n)
 
 
@@ -37,7 +49,21 @@ class Signature:
 
 
 def column_peaks(window, pixel_size_A: float, min_separation_A: float = 0.6) -> np.ndarray:
-    """(row, col) of the local intensity maxima (atomic columns) of a window."""
+    """(row, col) of the local intensity maxima (atomic columns) of a window.
+
+    Parameters
+    ----------
+    window : ndarray (H, W)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    min_separation_A : float
+        Smallest distance between two peaks (Å).
+
+    Returns
+    -------
+    ndarray (k, 2)
+        Peak positions (px).
+    """
     img = check_image(window, "window")
     ps = check_pixel_size(pixel_size_A)
     md = max(1, int(round(min_separation_A / ps)))
@@ -51,6 +77,22 @@ def defect_signature(window, pixel_size_A: float, exclude_A: float = 2.6,
     The W reference is the median of the bright column peaks more than ``exclude_A`` from the centre,
     the S2 reference the median of the weak peaks (between 5 % and 45 % of W); the background is the
     5th percentile of the window. The centre value is the maximum within ``centre_radius_A``.
+
+    Parameters
+    ----------
+    window : ndarray (H, W)
+        A library window with the defect at its centre.
+    pixel_size_A : float
+        Pixel size (Å/px).
+    exclude_A : float
+        Radius around the centre left out of the references (Å).
+    centre_radius_A : float
+        Radius of the centre disc read (Å).
+
+    Returns
+    -------
+    Signature
+        Centre intensity relative to W and to S2, the references and the background.
     """
     img = check_image(window, "window")
     ps = check_pixel_size(pixel_size_A)
@@ -84,6 +126,22 @@ def defect_line_profile(window, pixel_size_A: float, length_A: float = 12.0,
     line runs from −length/2 to +length/2 through the centre; with ``towards='W'`` it is aimed at
     the nearest W column more than 1.5 Å away, which for a chalcogen site is the armchair line
     S2–W–(gap)–S2–W and for a metal site the zigzag line W–W.
+
+    Parameters
+    ----------
+    window : ndarray (H, W)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    length_A : float
+        Profile length (Å).
+    towards : {"W", "S2"}
+        The column the line aims at.
+
+    Returns
+    -------
+    distance_A, intensity : ndarray
+    end_points : ndarray (2, 2)
+        (row, col) px of the line's ends.
     """
     img = check_image(window, "window")
     ps = check_pixel_size(pixel_size_A)
@@ -112,6 +170,17 @@ def signature_matches(class_name: str, s: Signature) -> bool:
     Empty sites (``Vw``, ``Vs2``) read well below a pristine S2 column; a single S on a metal site
     (``Sw``) below an S2 column but above empty; ``Mo`` (Z = 42) well below W (Z = 74); a W on a
     chalcogen site (``W2s2``) like a W column; W + S in one column (``Ws``) brighter than W alone.
+
+    Parameters
+    ----------
+    class_name : str
+        A library class.
+    s : Signature
+        From :func:`defect_signature`.
+
+    Returns
+    -------
+    bool
     """
     rules = {"Vw": s.centre_over_S2 < 0.25, "Sw": 0.25 < s.centre_over_S2 < 0.9,
              "Mo": 0.3 < s.centre_over_W < 0.75, "W2s2": 0.85 < s.centre_over_W < 1.3,

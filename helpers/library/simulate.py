@@ -43,7 +43,18 @@ class ImagingConditions:
 
 
 def electron_wavelength_A(energy_eV: float) -> float:
-    """Relativistic electron wavelength in Å."""
+    """Relativistic electron wavelength in Å.
+
+    Parameters
+    ----------
+    energy_eV : float
+        Beam energy (eV).
+
+    Returns
+    -------
+    float
+        Wavelength (Å).
+    """
     if energy_eV <= 0:
         raise ValueError(f"energy_eV must be positive, got {energy_eV}")
     h, m0, e, c = 6.62607015e-34, 9.1093837015e-31, 1.602176634e-19, 299792458.0
@@ -52,7 +63,17 @@ def electron_wavelength_A(energy_eV: float) -> float:
 
 
 def probe_fwhm_A(cond: ImagingConditions) -> float:
-    """Diffraction-limited probe FWHM (Airy disc, ≈ 0.51 λ/α) in Å."""
+    """Diffraction-limited probe FWHM (Airy disc, ≈ 0.51 λ/α) in Å.
+
+    Parameters
+    ----------
+    cond : ImagingConditions
+
+    Returns
+    -------
+    float
+        Probe FWHM (Å).
+    """
     return 0.51 * electron_wavelength_A(cond.energy_eV) / (cond.semiangle_mrad * 1e-3)
 
 
@@ -84,7 +105,22 @@ class SimulatedField:
 
 def field_size_A(window_px: int = WINDOW_PX, pixel_size_A: float = LIBRARY_PIXEL_SIZE_A,
                  margin_A: float = 0.6) -> float:
-    """Side of a square field that holds the window at any rotation (window diagonal + margin)."""
+    """Side of a square field that holds the window at any rotation (window diagonal + margin).
+
+    Parameters
+    ----------
+    window_px : int
+        Window size (px).
+    pixel_size_A : float
+        Window pixel size (Å/px).
+    margin_A : float
+        Extra margin (Å).
+
+    Returns
+    -------
+    float
+        Field side (Å).
+    """
     return window_px * pixel_size_A * np.sqrt(2) + margin_A
 
 
@@ -175,7 +211,21 @@ def simulate_field(class_name: str, conditions: ImagingConditions = ImagingCondi
 
 def check_window(window_px: int, pixel_size_A: float, conditions: ImagingConditions = ImagingConditions()
                  ) -> None:
-    """ValueError when a window cannot show a defect: not larger than a few probe widths."""
+    """ValueError when a window cannot show a defect: not larger than a few probe widths.
+
+    Parameters
+    ----------
+    window_px : int
+        Window size (px).
+    pixel_size_A : float
+        Pixel size (Å/px).
+    conditions : ImagingConditions
+        The probe's conditions.
+
+    Raises
+    ------
+    ValueError
+    """
     ps = check_pixel_size(pixel_size_A)
     if int(window_px) != window_px or window_px < 1:
         raise ValueError(f"window_px must be a positive integer, got {window_px}")
@@ -188,7 +238,20 @@ def check_window(window_px: int, pixel_size_A: float, conditions: ImagingConditi
 
 
 def apply_source_size(image: np.ndarray, pixel_size_A: float, source_fwhm_A: float) -> np.ndarray:
-    """Blur with a Gaussian of FWHM ``source_fwhm_A`` (finite effective source size, incoherent)."""
+    """Blur with a Gaussian of FWHM ``source_fwhm_A`` (finite effective source size, incoherent).
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+    pixel_size_A : float
+        Pixel size (Å/px).
+    source_fwhm_A : float
+        Effective source size (Å, FWHM).
+
+    Returns
+    -------
+    ndarray (H, W)
+    """
     ps = check_pixel_size(pixel_size_A)
     if not np.isfinite(source_fwhm_A) or source_fwhm_A < 0:
         raise ValueError(f"source_fwhm_A must be ≥ 0, got {source_fwhm_A}")
@@ -202,7 +265,29 @@ def apply_source_size(image: np.ndarray, pixel_size_A: float, source_fwhm_A: flo
 def field_to_window(sim_field: SimulatedField | np.ndarray, angle_deg: float, source_fwhm_A: float,
                     pixel_size_A: float | None = None, centre_rc_px=None, window_px: int = WINDOW_PX,
                     out_pixel_size_A: float = LIBRARY_PIXEL_SIZE_A) -> np.ndarray:
-    """A library window: source-size blur, rotation by ``angle_deg`` about the defect, 64×64 crop."""
+    """A library window: source-size blur, rotation by ``angle_deg`` about the defect, 64×64 crop.
+
+    Parameters
+    ----------
+    sim_field : SimulatedField or ndarray (H, W)
+        The field (an array needs ``pixel_size_A`` and ``centre_rc_px``).
+    angle_deg : float
+        Rotation about the defect (degrees).
+    source_fwhm_A : float
+        Source-size blur (Å, FWHM).
+    pixel_size_A : float, optional
+        Pixel size of an array field (Å/px).
+    centre_rc_px : (float, float), optional
+        Defect position in an array field (px).
+    window_px : int
+        Window size (px).
+    out_pixel_size_A : float
+        Window pixel size (Å/px).
+
+    Returns
+    -------
+    ndarray (window_px, window_px) float32
+    """
     if isinstance(sim_field, SimulatedField):
         image, ps, centre = sim_field.image, sim_field.pixel_size_A, sim_field.defect_rc_px
     else:
@@ -216,7 +301,18 @@ def field_to_window(sim_field: SimulatedField | np.ndarray, angle_deg: float, so
 
 
 def projected_potential(atoms, sampling_A: float = 0.07) -> np.ndarray:
-    """The projected electrostatic potential of ``atoms`` (rows = y, cols = x), in V·Å."""
+    """The projected electrostatic potential of ``atoms`` (rows = y, cols = x), in V·Å.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+    sampling_A : float
+        Sampling of the potential (Å).
+
+    Returns
+    -------
+    ndarray (H, W)
+    """
     import abtem
 
     check_pixel_size(sampling_A, "sampling_A")

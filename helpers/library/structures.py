@@ -41,7 +41,17 @@ VACUUM_A: float = 2.0  # Å above and below the S planes
 
 
 def class_index(name: str) -> int:
-    """Label of a defect class name; a clear ValueError for unknown names."""
+    """Label of a defect class name; a clear ValueError for unknown names.
+
+    Parameters
+    ----------
+    name : str
+        A class name of :data:`CLASS_NAMES`.
+
+    Returns
+    -------
+    int
+    """
     if name not in CLASS_NAMES:
         raise ValueError(f"unknown defect class {name!r}; known classes: {', '.join(CLASS_NAMES)}")
     return CLASS_NAMES.index(name)
@@ -49,7 +59,21 @@ def class_index(name: str) -> int:
 
 def pristine_ws2(min_size_A: float = 32.0, a_A: float = LATTICE_A,
                  thickness_A: float = THICKNESS_A) -> Atoms:
-    """An orthogonal, periodic 2H-WS2 monolayer supercell at least ``min_size_A`` wide in x and y."""
+    """An orthogonal, periodic 2H-WS2 monolayer supercell at least ``min_size_A`` wide in x and y.
+
+    Parameters
+    ----------
+    min_size_A : float
+        Smallest width of the cell in x and y (Å).
+    a_A : float
+        Lattice constant (Å).
+    thickness_A : float
+        S–S distance across the layer (Å).
+
+    Returns
+    -------
+    ase.Atoms
+    """
     if not np.isfinite(min_size_A) or min_size_A <= 0:
         raise ValueError(f"min_size_A must be positive, got {min_size_A}")
     if a_A <= 0 or thickness_A <= 0:
@@ -153,6 +177,16 @@ def build_defect(name: str, min_size_A: float = 32.0, defect_atoms_last: bool = 
 
 
 def composition(atoms: Atoms) -> dict[str, int]:
-    """Counts per element."""
+    """Counts per element.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+
+    Returns
+    -------
+    dict
+        Element → count.
+    """
     syms, counts = np.unique(atoms.get_chemical_symbols(), return_counts=True)
     return {str(s): int(c) for s, c in zip(syms, counts)}

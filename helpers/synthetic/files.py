@@ -37,7 +37,18 @@ class Movie:
         return self.params.pixel_size_A
 
     def visible_truth(self, frame: int | None = None) -> pd.DataFrame:
-        """The true defects inside the field of view (of one frame, or of all)."""
+        """The true defects inside the field of view (of one frame, or of all).
+
+        Parameters
+        ----------
+        frame : int, optional
+            From 0 (all frames when None).
+
+        Returns
+        -------
+        DataFrame
+            frame, defect_id, class, sublattice, site_i, site_j, x/y in px and Å, in_view.
+        """
         t = self.truth[self.truth["in_view"]]
         return t if frame is None else t[t["frame"] == frame]
 
@@ -52,7 +63,18 @@ class Movie:
 
 
 def same_defects(a: "Movie", b: "Movie", frame: int = 0) -> bool:
-    """Whether two movies show the same defects (ids, classes, positions) in a frame."""
+    """Whether two movies show the same defects (ids, classes, positions) in a frame.
+
+    Parameters
+    ----------
+    a, b : Movie
+    frame : int
+        The frame compared (from 0).
+
+    Returns
+    -------
+    bool
+    """
     cols = ["defect_id", "class", "x_px", "y_px"]
     ta = a.visible_truth(frame)[cols].reset_index(drop=True)
     tb = b.visible_truth(frame)[cols].reset_index(drop=True)
@@ -60,12 +82,35 @@ def same_defects(a: "Movie", b: "Movie", frame: int = 0) -> bool:
 
 
 def movie_path(params: MovieParams) -> Path:
-    """Where :func:`standard_movie` caches a movie of these parameters (git-ignored)."""
+    """Where :func:`standard_movie` caches a movie of these parameters (git-ignored).
+
+    Parameters
+    ----------
+    params : MovieParams
+
+    Returns
+    -------
+    Path
+        ``data/generated/movies/movie_<content hash>.h5``.
+    """
     return config.GENERATED_DIR / "movies" / f"movie_{params.content_hash()}.h5"
 
 
 def save_movie(movie: Movie, path: Path, overwrite: bool = False) -> Path:
-    """Write frames, truth, events and parameters to HDF5 atomically."""
+    """Write frames, truth, events and parameters to HDF5 atomically.
+
+    Parameters
+    ----------
+    movie : Movie
+    path : Path
+        The HDF5 file.
+    overwrite : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    Path
+    """
     import h5py
 
     with atomic_output(path, overwrite, ".h5.part") as tmp, h5py.File(tmp, "w") as f:
@@ -97,7 +142,16 @@ def _params_from_json(text: str) -> MovieParams:
 
 
 def load_movie(path: Path) -> Movie:
-    """Read a movie written by :func:`save_movie`."""
+    """Read a movie written by :func:`save_movie`.
+
+    Parameters
+    ----------
+    path : Path
+
+    Returns
+    -------
+    Movie
+    """
     import h5py
 
     path = Path(path)

@@ -79,6 +79,21 @@ def simulate_kinetics(params: MovieParams, rng: np.random.Generator, theta: floa
     Each state maps defect id → (class, sublattice, i, j). Frame 0 is the initial population;
     frame t is the population after t steps. Defects live in a square sample region (the frame plus
     ``margin_A`` on each side, so that drift never reveals an unsimulated area).
+
+    Parameters
+    ----------
+    params : MovieParams
+    rng : numpy.random.Generator
+    theta : float
+        Lattice orientation (radians).
+
+    Returns
+    -------
+    states : list of dict
+        Per frame: defect id → (class, sublattice, i, j).
+    events : DataFrame
+        frame, defect_id, event, from_class, to_class.
+    lattice : _Lattice
     """
     k = params.kinetics
     half = _region_half_A(params)

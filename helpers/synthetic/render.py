@@ -11,7 +11,23 @@ from helpers.synthetic.params import (
 
 def probe_kernel(shape: tuple[int, int], pixel_size_A: float, fwhm_A: float, tail_fwhm_A: float,
                  tail_weight: float) -> np.ndarray:
-    """Probe intensity on a periodic grid centred at (0, 0): Gaussian core (peak 1) + weak tail."""
+    """Probe intensity on a periodic grid centred at (0, 0): Gaussian core (peak 1) + weak tail.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Grid (px).
+    pixel_size_A : float
+        Pixel size (Å/px).
+    fwhm_A, tail_fwhm_A : float
+        FWHM of the core and of the tail (Å).
+    tail_weight : float
+        Peak of the tail relative to the core.
+
+    Returns
+    -------
+    ndarray (H, W)
+    """
     ps = check_pixel_size(pixel_size_A)
     y = np.fft.fftfreq(shape[0]) * shape[0] * ps
     x = np.fft.fftfreq(shape[1]) * shape[1] * ps
@@ -23,7 +39,20 @@ def probe_kernel(shape: tuple[int, int], pixel_size_A: float, fwhm_A: float, tai
 
 def splat(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, weights: np.ndarray
           ) -> np.ndarray:
-    """Deposit point weights at sub-pixel (row, col) positions with bilinear weights."""
+    """Deposit point weights at sub-pixel (row, col) positions with bilinear weights.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Grid (px).
+    rows, cols : ndarray (k,)
+        Positions (px).
+    weights : ndarray (k,)
+
+    Returns
+    -------
+    ndarray (H, W)
+    """
     img = np.zeros(shape, dtype=np.float64)
     r0 = np.floor(rows).astype(int)
     c0 = np.floor(cols).astype(int)
@@ -42,6 +71,21 @@ def render_columns(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, w
 
     ``kernel_ft`` is ``np.fft.rfft2`` of :func:`probe_kernel` on the same grid. Returns the HAADF
     signal in units of the beam fraction (a column of weight w peaks at ≈ w).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Grid (px).
+    rows, cols : ndarray (k,)
+        Column positions (px).
+    weights : ndarray (k,)
+        Column signals (beam fraction).
+    kernel_ft : ndarray
+        ``rfft2`` of the probe kernel on this grid.
+
+    Returns
+    -------
+    ndarray (H, W)
     """
     img = splat(shape, rows, cols, weights)
     return np.clip(np.fft.irfft2(np.fft.rfft2(img) * kernel_ft, s=shape), 0, None)
@@ -63,6 +107,19 @@ def frame_transform(params: MovieParams, drift_A: np.ndarray, xy_sample_A: np.nd
 
     Drift shifts the lattice between frames; the scan distortion adds a shear of x with y and a
     slight y scale, as slow drift during a raster scan does.
+
+    Parameters
+    ----------
+    params : MovieParams
+    drift_A : ndarray (2,)
+        This frame's drift (Å).
+    xy_sample_A : ndarray (k, 2)
+        Sample coordinates (Å).
+
+    Returns
+    -------
+    ndarray (k, 2)
+        Frame coordinates (Å).
     """
     half_frame = params.frame_px * params.pixel_size_A / 2
     x = xy_sample_A[:, 0] + drift_A[0]
