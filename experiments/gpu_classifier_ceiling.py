@@ -37,21 +37,21 @@ import numpy as np  # noqa: E402
 from training import train_epoch_by_epoch  # noqa: E402
 
 from helpers import config
-from helpers.classify import augment, classifier, protocol
+from helpers.classify import augment, augmented_sets, classifier, protocol
 from helpers.library import files as library
 
 
 def _make(args):
     kind, n, seed = args
     lib = library.load_library(config.LIBRARY_FILE if kind == "train" else config.TEST_LIBRARY_FILE)
-    augment.get_augmented(lib, n, seed, progress=False)
+    augmented_sets.get_augmented(lib, n, seed, progress=False)
     return kind, n, seed
 
 
 def _clean(args):
     start, stop, n_train, seed = args
     lib = library.load_library(config.LIBRARY_FILE)
-    aug = augment.get_augmented(lib, n_train, seed, progress=False)
+    aug = augmented_sets.get_augmented(lib, n_train, seed, progress=False)
     return noise_redraws.clean_windows(lib, aug, np.arange(start, stop), progress=False)
 
 
@@ -111,12 +111,12 @@ def protocol03(a) -> int:
         clean = np.concatenate(pool.map(_clean, chunks))
     out = {"backend": os.environ["KERAS_BACKEND"], "generate_s": time.perf_counter() - t0, "runs": {}}
     lib = library.load_library(config.LIBRARY_FILE)
-    test = augment.get_augmented(library.load_library(config.TEST_LIBRARY_FILE), n_test, seed + 1, progress=False)
-    data = augment.get_augmented(lib, n_train, seed, progress=False)
+    test = augmented_sets.get_augmented(library.load_library(config.TEST_LIBRARY_FILE), n_test, seed + 1, progress=False)
+    data = augmented_sets.get_augmented(lib, n_train, seed, progress=False)
     fit_idx, val_idx, test_random = protocol.poster_splits(n_train, seed)
     x, y = data.images, data.labels
     redraws = noise_redraws.NoiseRedraws(clean[fit_idx], data.noise[fit_idx], fit_idx, seed, first=x[fit_idx])
-    sets = _Sets([x[fit_idx]] + [augment.get_augmented(lib, n_train, s, progress=False).images[fit_idx]
+    sets = _Sets([x[fit_idx]] + [augmented_sets.get_augmented(lib, n_train, s, progress=False).images[fit_idx]
                                   for _, _, s in jobs[2:]])
     variants = {"fixed_set": (None, 0), "fresh_noise_each_epoch": (redraws, 0),
                 "fixed_set_other_seed": (None, 1), "fresh_set_each_epoch": (sets, 0)}
@@ -174,8 +174,8 @@ def main(argv=None) -> int:
     gen_s = time.perf_counter() - t0
     lib = library.load_library(config.LIBRARY_FILE)
     test_lib = library.load_library(config.TEST_LIBRARY_FILE)
-    test = augment.get_augmented(test_lib, n_test, seed + 1, progress=False)
-    sets = [augment.get_augmented(lib, n_train, s, progress=False) for _, _, s in jobs[:-1]]
+    test = augmented_sets.get_augmented(test_lib, n_test, seed + 1, progress=False)
+    sets = [augmented_sets.get_augmented(lib, n_train, s, progress=False) for _, _, s in jobs[:-1]]
     fit_idx, val_idx, test_random = protocol.poster_splits(n_train, seed)
     x_test = classifier.as_input(test.images)
     out = {"backend": os.environ["KERAS_BACKEND"], "generate_s": gen_s, "runs": {}}

@@ -1,7 +1,6 @@
 """``analyze_file``: one microscope file to a result folder, with its settings in one dataclass."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -15,7 +14,7 @@ import pandas as pd
 from helpers import config
 from helpers.classify.classifier import load_classifier
 from helpers.core.atomic import atomic_output
-from helpers.core.chemistry import ALLOYS, MATERIALS, Z, chemistry_of
+from helpers.core.chemistry import ALLOYS, MATERIALS, chemistry_of
 from helpers.core.validation import InputError, check_pixel_size
 from helpers.detect import cache
 from helpers.detect import localizer as lz
@@ -40,19 +39,9 @@ from helpers.io.result_folder import (
 from helpers.kinetics import tracking as tk
 from helpers.library import structures
 
-EXIT_INPUT = 2
-
-
-EXIT_INTERRUPTED = 130
-
-
 #: detection methods: every lattice site read (default), the poster's localizer trained on frame 1
 #: of the file, or the shipped localizer
 METHODS = ("sites", "localizer", "pretrained")
-
-
-class Interrupted(BaseException):
-    """SIGTERM (or SIGINT) arrived: unwind, removing the working folder, and exit."""
 
 
 @dataclass
@@ -307,17 +296,6 @@ def _analyze_into(job: PreparedFile, folder: Path, log=print) -> dict:
     if job.settings.method == "sites":
         return _analyze_sites(job, folder, log)
     return _analyze_localizer(job, folder, log)
-
-
-def _elements_arg(text: str) -> tuple[str, ...]:
-    """``Ti,V,Re`` → ('Ti', 'V', 'Re'); checked against the periodic table the reading knows."""
-
-    out = tuple(e.strip() for e in text.split(",") if e.strip())
-    bad = [e for e in out if e not in Z]
-    if bad or not out:
-        raise argparse.ArgumentTypeError(f"unknown element(s) {', '.join(bad) or repr(text)}; known: "
-                                         f"{', '.join(sorted(Z, key=Z.get))}")
-    return out
 
 
 def _analyze_localizer(job: PreparedFile, folder: Path, log=print) -> dict:

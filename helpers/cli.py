@@ -30,19 +30,35 @@ import threading
 from pathlib import Path
 
 from helpers.analyze import (
-    EXIT_INPUT,
-    EXIT_INTERRUPTED,
     METHODS,
     AnalysisSettings,
-    Interrupted,
-    _elements_arg,
     analyze_file,
 )
 from helpers.batch import (
     BATCH_FILE,
     run_batch,
 )
+from helpers.core.chemistry import Z
 from helpers.core.validation import InputError
+
+#: exit status of an expected problem and of an interrupt (SIGINT, SIGTERM)
+EXIT_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class Interrupted(BaseException):
+    """SIGTERM (or SIGINT) arrived: unwind, removing the working folder, and exit."""
+
+
+def _elements_arg(text: str) -> tuple[str, ...]:
+    """``Ti,V,Re`` → ('Ti', 'V', 'Re'); checked against the periodic table the reading knows."""
+
+    out = tuple(e.strip() for e in text.split(",") if e.strip())
+    bad = [e for e in out if e not in Z]
+    if bad or not out:
+        raise argparse.ArgumentTypeError(f"unknown element(s) {', '.join(bad) or repr(text)}; known: "
+                                         f"{', '.join(sorted(Z, key=Z.get))}")
+    return out
 
 
 class _Parser(argparse.ArgumentParser):

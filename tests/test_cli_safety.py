@@ -16,7 +16,7 @@ import pytest
 import tifffile
 
 from helpers import analyze as cli
-from helpers.cli import main
+from helpers.cli import Interrupted, main
 from helpers.core import validation
 from helpers.io import readers as fm
 from helpers.io import result_folder as rf
@@ -151,7 +151,7 @@ def test_interrupted_analysis_keeps_the_old_result_and_leaves_no_working_folder(
 
     def interrupted(job, folder, log=print):
         (folder / "defects.csv").write_text("half written")
-        raise cli.Interrupted("SIGTERM")
+        raise Interrupted("SIGTERM")
 
     monkeypatch.setattr(cli, "_analyze_into", interrupted)
     assert main(["analyze", str(stack), "--out", str(res), "--overwrite", "--pretrained", "--quiet"]) == 130
@@ -191,7 +191,7 @@ def test_signals_are_held_during_the_swap(tmp_path, monkeypatch):
 
     def on_term(signum, frame):
         got.append("term")
-        raise cli.Interrupted("SIGTERM")
+        raise Interrupted("SIGTERM")
 
     real_rename = os.rename
 
@@ -204,7 +204,7 @@ def test_signals_are_held_during_the_swap(tmp_path, monkeypatch):
 
     old = signal.signal(signal.SIGTERM, on_term)
     try:
-        with pytest.raises(cli.Interrupted):
+        with pytest.raises(Interrupted):
             with rf.ResultFolder(out, overwrite=True) as tmp:
                 (tmp / "summary.json").write_text(json.dumps({rf.MARKER_KEY: rf.MARKER_VALUE, "new": 1}))
                 monkeypatch.setattr(os, "rename", rename_then_signal)

@@ -9,8 +9,9 @@ from helpers.classify.classifier import MIRROR_VIEWS, build_classifier, mirror
 from helpers.core.windows import cut_window
 from helpers.detect import cache
 from helpers.detect import localizer as lz
-from helpers.detect import pipeline as ma
+from helpers.detect import localizer_training as lzt
 from helpers.detect import registration as reg
+from helpers.detect import window_classifier as wc
 from helpers.evaluation import matching as match_mod
 from helpers.evaluation import scores as ev
 from helpers.figures.analysis import write_animation
@@ -31,7 +32,7 @@ def test_detections_from_map_known_answers_and_edges():
 
 
 def test_disc_labels_radius_and_border():
-    lab = lz.disc_labels((32, 32), [[16, 16], [0, 0]], 3.0)
+    lab = lzt.disc_labels((32, 32), [[16, 16], [0, 0]], 3.0)
     assert lab[16, 16] == 1 and lab[16, 19] == 1 and lab[16, 20] == 0
     assert lab[0, 0] == 1 and lab.sum() == 29 + 11  # full disc + the quarter left inside
 
@@ -43,7 +44,7 @@ def _lattice(ps, n, period_A=3.0):
 
 def test_window_resampling_keeps_the_physical_period():
     img = _lattice(0.2, 256)
-    w = ma.windows_at(img, 0.2, [[128, 128]])[0]  # 0.3 Å/px windows
+    w = wc.windows_at(img, 0.2, [[128, 128]])[0]  # 0.3 Å/px windows
     spec = np.abs(np.fft.rfft(w.mean(axis=0) - w.mean()))
     k = np.argmax(spec)
     period_A = 64 / k * 0.3
@@ -54,11 +55,11 @@ def test_windows_at_matches_cut_window_on_the_whole_frame():
     rng = np.random.default_rng(0)
     img = rng.poisson(5.0, (200, 220)).astype(np.float32)
     rc = np.array([[100.3, 110.7], [2.0, 3.0], [198.5, 150.2]])
-    a = ma.windows_at(img, 0.2, rc)
+    a = wc.windows_at(img, 0.2, rc)
     b = np.stack([normalize(cut_window(img, 0.2, x)) for x in rc])
     assert np.allclose(a, b, atol=2e-3)
     b1 = np.stack([normalize(cut_window(img, 0.2, x, order=1)) for x in rc])
-    assert np.allclose(ma.windows_at(img, 0.2, rc, order=1), b1, atol=2e-3)
+    assert np.allclose(wc.windows_at(img, 0.2, rc, order=1), b1, atol=2e-3)
 
 
 @pytest.mark.parametrize("bad, ps, msg", [
@@ -69,11 +70,11 @@ def test_windows_at_matches_cut_window_on_the_whole_frame():
 ])
 def test_bad_frames_give_clear_errors(bad, ps, msg):
     with pytest.raises(ValueError, match=msg):
-        ma.windows_at(bad, ps, [[100, 100]])
+        wc.windows_at(bad, ps, [[100, 100]])
 
 
 def test_localizer_is_fully_convolutional_and_small():
-    model = lz.build_localizer()
+    model = lzt.build_localizer()
     assert model.count_params() <= 500_000
     out = model.predict(np.zeros((1, 96, 128, 1), np.float32), verbose=0)
     assert out.shape == (1, 96, 128, 1) and np.all((out >= 0) & (out <= 1))
@@ -94,14 +95,14 @@ def test_central_classifier_without_a_disc_is_the_softmax():
     model = build_classifier()
     x = np.random.default_rng(2).random((5, 64, 64)).astype(np.float32)
     p_model = model.predict(x[..., None], verbose=0)
-    p, cams = ma.CentralClassifier(model, central_radius_A=None)(x)
+    p, cams = wc.CentralClassifier(model, central_radius_A=None)(x)
     assert np.allclose(p, p_model, atol=1e-4)
     assert cams.shape == (5, 16, 16)
-    p_c, _ = ma.CentralClassifier(model, central_radius_A=3.0)(x)
+    p_c, _ = wc.CentralClassifier(model, central_radius_A=3.0)(x)
     assert np.allclose(p_c.sum(axis=1), 1)
     # mirror-averaged: the maps (class scores in space) are the mean of the mirrored views' maps, so
     # the probabilities are the softmax of the mean score (not predict_flips' mean probability)
-    p_f, cams_f = ma.CentralClassifier(model, central_radius_A=None, flips=True)(x)
+    p_f, cams_f = wc.CentralClassifier(model, central_radius_A=None, flips=True)(x)
     assert np.allclose(p_f.sum(axis=1), 1) and cams_f.shape == (5, 16, 16)
     best = p_f.argmax(1)
     views = [mirror(class_activation_maps(model, mirror(x, v), classes=best)[0], v) for v in MIRROR_VIEWS]
@@ -187,7 +188,7 @@ def test_adapt_batchnorm_matches_the_target_statistics_and_keeps_the_weights():
     import keras
     model = build_classifier()
     x = np.random.default_rng(5).random((64, 64, 64)).astype(np.float32) * 0.5 + 0.3
-    adapted = ma.adapt_batchnorm(model, x)
+    adapted = wc.adapt_batchnorm(model, x)
     bn = adapted.get_layer("bn0_0")
     sub = keras.Model(adapted.inputs, adapted.get_layer("conv0_0").output)
     feats = np.asarray(sub.predict(x[..., None], verbose=0))
@@ -196,4 +197,4 @@ def test_adapt_batchnorm_matches_the_target_statistics_and_keeps_the_weights():
     # the original model is untouched
     assert np.allclose(np.asarray(model.get_layer("bn0_0").moving_mean), 0)
     with pytest.raises(ValueError, match="at least 32"):
-        ma.adapt_batchnorm(model, x[:5])
+        wc.adapt_batchnorm(model, x[:5])

@@ -7,8 +7,11 @@ Modules
     Augmentation of the simulated library into the classifier's data set.
     Public: ``AugmentParams``, ``normalize``, ``affine_window``, ``add_noise``, ``distort_one``,
     ``augment_one``, ``AugmentedSet``, ``source_indices``, ``augment_images``,
-    ``augment_library``, ``save_augmented``, ``load_augmented``, ``augmented_path``,
-    ``get_augmented``.
+    ``augment_library``.
+``augmented_sets``
+    Augmented sets on disk: written once per (library, size, seed) under
+    ``data/generated/augmented/`` and read back (notebook 01 makes them; 03-05 read them).
+    Public: ``save_augmented``, ``load_augmented``, ``augmented_path``, ``get_augmented``.
 ``cams``
     Class activation maps (Zhou et al., CVPR 2016) of the classifier and their peak positions
     (px, Å).
@@ -28,4 +31,4 @@ Modules
     Public: ``random_split``, ``fit_validation_split``, ``poster_splits``, ``PosterData``,
     ``poster_data``.
 """
-__all__ = ['augment', 'cams', 'classifier', 'gridsearch', 'protocol']
+__all__ = ['augment', 'augmented_sets', 'cams', 'classifier', 'gridsearch', 'protocol']

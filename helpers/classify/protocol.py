@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from helpers import config
-from helpers.classify.augment import AugmentedSet, get_augmented
+from helpers.classify.augment import AugmentedSet
+from helpers.classify.augmented_sets import get_augmented
 from helpers.library.files import Library, load_library
 
 

@@ -29,10 +29,14 @@ Modules
     Public: ``lattice_origin``, ``fit_column_lattice``.
 ``localizer``
     The pixel-wise defect localizer: a small fully convolutional encoder–decoder.
-    Public: ``LocalizerParams``, ``normalize_frame``, ``network_input``, ``build_localizer``,
-    ``disc_labels``, ``fft_detections``, ``training_crops``, ``LocalizerTraining``,
-    ``train_localizer``, ``resample_frame``, ``probability_maps``, ``detections_from_map``,
-    ``save_localizer``, ``load_localizer``.
+    Public: ``LocalizerParams``, ``normalize_frame``, ``network_input``, ``resample_frame``,
+    ``probability_maps``, ``detections_from_map``, ``save_localizer``, ``load_localizer``.
+``localizer_training``
+    Training the pixel-wise localizer (notebook 02): labels from the FFT method, training crops
+    with dose thinning, the network and its training on one frame (or a registered sum of the
+    first frames).
+    Public: ``build_localizer``, ``disc_labels``, ``fft_detections``, ``training_crops``,
+    ``LocalizerTraining``, ``train_localizer``.
 ``peaks``
     Finding non-periodic areas (defects) in a lattice image by its Fourier transform, and blobs
     Public: ``bragg_mask``, ``highpass_mask``, ``periodic_smooth``, ``lattice_basis``,
@@ -40,9 +44,8 @@ Modules
     ``blobs``.
 ``pipeline``
     Detect, classify and score the defects of a movie (notebooks 02 and 06).
-    Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``,
-    ``MovieAnalysis``, ``detect_frames``, ``fft_detect_frames``, ``train_localizer_on_movie``,
-    ``MovieAnalysisSettings``, ``analyze_movie``, ``cnn_reading``.
+    Public: ``MovieAnalysis``, ``detect_frames``, ``fft_detect_frames``,
+    ``train_localizer_on_movie``, ``MovieAnalysisSettings``, ``analyze_movie``, ``cnn_reading``.
 ``registration``
     Drift between frames (phase correlation) and registered sums of neighbouring frames (px).
     Public: ``frame_shifts``, ``averaged_frame``, ``registered_sum``, ``check_frame``,
@@ -63,5 +66,10 @@ Modules
 ``sites``
     Every lattice site read: column contents of both sublattices through time, and the defects.
     Public: ``defects_of``, ``SiteReading``, ``read_sites``, ``defect_table``, ``site_table``.
+``window_classifier``
+    The classifier on the windows of a movie's detections: windows at the library's pixel size,
+    BatchNorm adapted to the movie (AdaBN), the class read from the CAM near the window centre,
+    positions refined by the CAM peak.
+    Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'lattice', 'localizer', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_measure', 'site_model', 'sites']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_measure', 'site_model', 'sites', 'window_classifier']

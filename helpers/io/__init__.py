@@ -10,7 +10,7 @@ Modules
     ``check_calibration``.
 ``readers``
     Reading microscope files: images and stacks with their pixel size, through RosettaSciIO and
-    Public: ``FrameStack``, ``Frames``, ``select_frames``, ``read_frames``, ``to_frame_stack``,
+    Public: ``Frames``, ``select_frames``, ``read_frames``, ``to_frame_stack``,
     ``to_float_frames``, ``require_pixel_size``, ``check_frames_usable``.
 ``records``
     Headline numbers of each notebook, written to ``results/metrics/<notebook>.json``.
@@ -23,6 +23,10 @@ Modules
     The command's output folder: checked before any work, built aside, swapped in atomically.
     Public: ``umask``, ``previous_result_problem``, ``check_not_input_or_cwd``,
     ``check_output_folder``, ``recover_leftovers``, ``ResultFolder``.
+``stacks``
+    Frame stacks read lazily: a (n, H, W) float32 view of a file's frames, read and checked
+    frame by frame (NumPy memory maps, uncompressed TIFF, HDF5 datasets).
+    Public: ``FrameStack``.
 ``tiff``
     TIFF reading: memory-mapped frames, the completeness check and the pixel size from the tags.
 ``units``
@@ -32,4 +36,4 @@ Modules
     Writers of the formats DefectFinder reads back: ImageJ TIFF, RosettaSciIO TIFF, NCEM EMD.
     Public: ``write_imagej_tiff``, ``write_rsciio_tiff``, ``write_ncem_emd``.
 """
-__all__ = ['calibration', 'readers', 'records', 'report', 'result_folder', 'tiff', 'units', 'writers']
+__all__ = ['calibration', 'readers', 'records', 'report', 'result_folder', 'stacks', 'tiff', 'units', 'writers']

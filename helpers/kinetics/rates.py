@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 
-
 def smooth_classes(classes, window: int = 5) -> np.ndarray:
     """Running majority vote of a track's per-frame classes (odd ``window``; ties keep the frame's own).
 

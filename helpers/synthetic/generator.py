@@ -189,7 +189,7 @@ def generate_movie(params: MovieParams | None = None, progress: bool = True,
     ``frames_to``: an ImageJ TIFF path the frames are written to one by one as they are rendered
     (calibrated in nm, as :func:`helpers.io.writers.write_imagej_tiff` writes it), so a movie longer
     than memory can be made; the movie's ``frames`` are then that file, read frame by frame (a
-    :class:`helpers.io.readers.FrameStack`). Without it the frames are held in memory.
+    :class:`helpers.io.stacks.FrameStack`). Without it the frames are held in memory.
 
     Parameters
     ----------
