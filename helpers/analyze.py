@@ -22,6 +22,7 @@ from helpers.detect import pipeline as ma
 from helpers.detect import site_model as sm
 from helpers.detect import sites as st
 from helpers.detect.cache import write_table
+from helpers.detect.column_reading import UNKNOWN
 from helpers.detect.localizer import LocalizerParams
 from helpers.figures import analysis as af
 from helpers.figures import tracking as tkf
@@ -357,7 +358,7 @@ def _analyze_localizer(job: PreparedFile, folder: Path, log=print) -> dict:
         tracks = tk.renumber_tracks(tk.link_movie(table, lp.sum_half_window))
         table = table.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
         summary["tracks"] = int(tracks["track"].nunique())
-    _write_figures(job, table, folder, list(structures.CLASS_NAMES) + [ma.UNKNOWN])
+    _write_figures(job, table, folder, list(structures.CLASS_NAMES) + [UNKNOWN])
     cache.write_table(table.assign(frame=table["frame"] + first + 1), folder / "defects.csv", overwrite=True)
     summary["total_s"] = time.perf_counter() - t_start
     (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
