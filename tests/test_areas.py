@@ -130,6 +130,27 @@ def test_any_materials_classes_are_drawn():
     plt.close(fig)
 
 
+def test_saved_micrographs_are_drawn_at_their_own_resolution():
+    from PIL import Image
+
+    frame = np.random.default_rng(2).random((300, 300))
+    fig, ax = plt.subplots(figsize=(6, 6))  # the frame drawn ~4.6 in wide: 700 px at 150 dpi
+    ax.imshow(frame)
+    big = Image.open(plotting.savefig(fig, "test_resolution_figure", profile="ci", dpi=150))
+    assert big.size[0] < 600  # saved near one pixel per data pixel, not at 150 dpi
+    ax.set_xlim(0, 60)  # a zoom on 60 data pixels: the floor resolution, not below
+    ax.set_ylim(60, 0)
+    zoom = plotting.savefig(fig, "test_resolution_figure", profile="ci", dpi=150)
+    assert Image.open(zoom).size[0] >= 6 * 0.7 * plotting.MIN_MICROGRAPH_DPI
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.imshow(np.random.default_rng(2).random((64, 64)))  # a window, not a micrograph: 150 dpi
+    small = Image.open(plotting.savefig(fig, "test_resolution_figure", profile="ci", dpi=150))
+    assert small.size[0] > 600
+    zoom.unlink()
+    plt.close(fig)
+
+
 def test_saved_figures_keep_the_smaller_of_png_and_jpeg():
 
     fig, ax = plt.subplots()

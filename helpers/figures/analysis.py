@@ -297,12 +297,18 @@ def plot_confusion(matches: pd.DataFrame):
     return fig
 
 
+#: grey levels of the animation: a GIF holds 256 palette entries, the rest are the class colours
+ANIMATION_GREY_LEVELS = 32
+
+
 def write_animation(frames, table, path: Path, every: int = 3, size_px: int = 256, fps: int = 8,
                     display_smooth_px: float = 1.0, overwrite: bool = True) -> Path:
-    """GIF of the movie with class-coloured circles at the detections (imageio + Pillow).
+    """GIF of the movie with class-coloured circles at the detections (Pillow).
 
     For display only, frames are smoothed by a Gaussian of ``display_smooth_px`` (shot noise
-    compresses badly in a GIF) and scaled to ``size_px``.
+    compresses badly in a GIF), scaled to ``size_px`` and drawn in
+    :data:`ANIMATION_GREY_LEVELS` grey levels of a fixed palette that also holds the class colours:
+    no dithering, so the GIF stays a few hundred kB.
 
     Parameters
     ----------
@@ -325,27 +331,36 @@ def write_animation(frames, table, path: Path, every: int = 3, size_px: int = 25
     -------
     Path
     """
-    import imageio.v3 as iio
+    from matplotlib.colors import to_rgb
     from PIL import Image, ImageDraw
     from scipy import ndimage
 
     frames = np.asarray(frames)
     scale = size_px / frames.shape[2]
     lo, hi = np.percentile(ndimage.gaussian_filter(frames[0], display_smooth_px), [0.5, 99.8])
+    grey = ANIMATION_GREY_LEVELS
+    classes = sorted(set(table["class"])) if len(table) else []
+    colours = [tuple(int(round(255 * c)) for c in to_rgb(class_colour(k))) for k in classes]
+    palette = [v for g in np.linspace(0, 255, grey).round().astype(int) for v in (g, g, g)]
+    palette += [v for rgb in colours + [(255, 255, 255)] for v in rgb]
+    index = {k: grey + i for i, k in enumerate(classes)}
+    white = grey + len(classes)
     out = []
     for f in range(0, len(frames), every):
         g = np.clip((ndimage.gaussian_filter(frames[f], display_smooth_px) - lo) / (hi - lo), 0, 1)
         im = Image.fromarray((g * 255).astype(np.uint8)).resize((size_px, size_px), Image.BILINEAR)
-        im = im.convert("RGB")
+        levels = np.rint(np.asarray(im, float) / 255 * (grey - 1)).astype(np.uint8)
+        im = Image.fromarray(levels, mode="P")
+        im.putpalette(palette)
         draw = ImageDraw.Draw(im)
         for _, d in table[table.frame == f].iterrows():
             x, y, r = d.x_px * scale, d.y_px * scale, 5
-            draw.ellipse((x - r, y - r, x + r, y + r), outline=class_colour(d["class"]),
-                         width=2)
-        draw.text((4, 4), f"frame {f + 1}", fill="#ffffff")
-        out.append(np.asarray(im))
+            draw.ellipse((x - r, y - r, x + r, y + r), outline=index[d["class"]], width=2)
+        draw.text((4, 4), f"frame {f + 1}", fill=white)
+        out.append(im)
     with atomic_output(path, overwrite, ".gif.part") as tmp:
-        iio.imwrite(tmp, np.stack(out), extension=".gif", duration=int(1000 / fps), loop=0)
+        out[0].save(tmp, format="GIF", save_all=True, append_images=out[1:], duration=int(1000 / fps),
+                    loop=0)
     return Path(path)
 
 

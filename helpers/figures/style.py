@@ -113,13 +113,44 @@ SAVED_JPEG_QUALITY = 85
 _SAVED_FORMATS = ("png", "jpg", "pdf")
 
 
+#: a saved image is at least this many pixels on a side to count as a micrograph (frames, maps),
+#: whose resolution :func:`savefig` matches; smaller ones (64² windows) are enlarged as drawn
+MICROGRAPH_MIN_SIDE_PX = 256
+#: the lowest resolution a figure holding a micrograph is saved at (dpi): its text stays legible
+MIN_MICROGRAPH_DPI = 100
+
+
+def _micrograph_upsampling(fig, dpi: float) -> float:
+    """How many figure pixels each data pixel of the most enlarged micrograph in ``fig`` would
+    take at ``dpi`` (1.0 when the figure holds none). Rendering a frame at more pixels than it has
+    adds no information, only weight: a noisy 512² frame drawn 800 px wide is a 2.4× heavier JPEG."""
+    from matplotlib.transforms import Bbox
+
+    fig.canvas.draw()
+    worst = 1.0
+    for ax in fig.axes:
+        for im in ax.images:
+            shape = np.shape(im.get_array())
+            if min(shape[:2]) < MICROGRAPH_MIN_SIDE_PX:
+                continue
+            whole = im.get_window_extent()
+            shown = Bbox.intersection(whole, ax.bbox)  # a zoomed panel shows part of the frame
+            if shown is None or whole.width <= 0 or shown.width <= 0:
+                continue
+            data_px = shape[1] * shown.width / whole.width
+            worst = max(worst, shown.width / fig.dpi * dpi / data_px)
+    return worst
+
+
 def savefig(fig, name: str, profile: str | None = None, dpi: int = 150) -> Path:
     """Save ``fig`` in the profile's figures folder and return the path. A figure that shows an
     image (frames, maps) is rendered as PNG and as JPEG (quality :data:`SAVED_JPEG_QUALITY`), a
     plot as PNG and as PDF (vector), and the smaller file is kept — JPEG for noisy micrographs (a
     PNG of shot noise weighs several times more), PNG for clean simulated windows, PDF for plots of
-    many points. A file of another format left by an earlier run is removed, so one figure has one
-    file.
+    many points. A figure holding a micrograph (an image ≥ :data:`MICROGRAPH_MIN_SIDE_PX` on a
+    side) is saved at the resolution that draws its most enlarged micrograph at one figure pixel per
+    data pixel (not above ``dpi``, not below :data:`MIN_MICROGRAPH_DPI`). A file of another format
+    left by an earlier run is removed, so one figure has one file.
 
     Parameters
     ----------
@@ -139,6 +170,8 @@ def savefig(fig, name: str, profile: str | None = None, dpi: int = 150) -> Path:
     if not name or "/" in name:
         raise ValueError(f"figure name must be a bare file stem, got {name!r}")
     figs, _ = config.output_dirs(profile)
+    if _shows_image(fig):
+        dpi = max(MIN_MICROGRAPH_DPI, min(dpi, dpi / _micrograph_upsampling(fig, dpi)))
     rendered = {}
     for ext in (("png", "jpg") if _shows_image(fig) else ("png", "pdf")):
         buf = BytesIO()
