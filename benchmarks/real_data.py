@@ -17,7 +17,10 @@ For every readable file of DIR (its material and dopants from ``--material``, el
    everything else of the real image (noise, distortion, contamination) kept. Read again: detection
    F1 within 1 Å and class accuracy over the injected sites, pooled over three injections (seeds
    0–2: ~25 sites of a 512² image each, 12 Å apart); the share of the other lattice sites
-   newly reported (pristine sites reported as defects).
+   newly reported (pristine sites reported as defects). Per class, its separation from the pristine
+   content in units of the measured one-frame reading noise (d′) and the class accuracy a
+   nearest-level reading with that noise would reach
+   (:func:`helpers.detect.sites.class_separations`): what a single frame of that image allows.
 3. **Crop stability**: the central three quarters of the frame read on their own; the share of
    defects found in both readings (within 0.5 Å) in the area both read.
 
@@ -164,6 +167,7 @@ def injected_scores(frame, base, n_inject: int, seeds) -> dict:
 
     ps, chem = base.lattice.pixel_size_A, base.chemistry
     before = st.defect_table(base)
+    sep = st.class_separations(base)
     n_truth = n_new = n_tp = n_right = n_other = 0
     per_class = {}
     for seed in seeds:
@@ -190,7 +194,13 @@ def injected_scores(frame, base, n_inject: int, seeds) -> dict:
             "pristine_reported_share": (n_new - n_tp) / max(n_other, 1),
             "f1_1A": 2 * precision * recall / (precision + recall) if n_tp else 0.0,
             "precision_1A": precision, "recall_1A": recall, "class_accuracy": n_right / n_tp if n_tp else 0.0,
-            "per_class": {k: {"injected": v[0], "found": v[1], "class_right": v[2]} for k, v in per_class.items()}}
+            "per_class": {k: {"injected": v[0], "found": v[1], "class_right": v[2],
+                              "d_prime": float(sep.loc[k, "d_prime"]),
+                              "nearest_level_accuracy": float(sep.loc[k, "nearest_level_accuracy"])}
+                          for k, v in per_class.items()},
+            "nearest_level_accuracy": float(np.average(sep.loc[list(per_class), "nearest_level_accuracy"],
+                                                       weights=[v[0] for v in per_class.values()]))
+            if per_class else float("nan")}
 
 
 def crop_stability(frame, base, ps: float) -> dict:
@@ -224,7 +234,8 @@ def summary_line(r: dict) -> str:
     if "failed" in r:
         return f"{r['file']} ({r['material']}): {r['failed']}"
     inj, crop = r["injected"], r["crop_stability"]
-    inj_s = inj.get("failed") or f"injected F1 {inj['f1_1A']:.3f}, class {inj['class_accuracy']:.3f}"
+    inj_s = inj.get("failed") or (f"injected F1 {inj['f1_1A']:.3f}, class {inj['class_accuracy']:.3f} "
+                                  f"(noise allows {inj['nearest_level_accuracy']:.3f})")
     crop_s = crop.get("failed") or f"crop {crop['share_in_both']:.3f}"
     masked = 100 * r.get("masked", {}).get("masked", 0.0)
     return (f"{r['file']} ({r['material']}): {r['defects']} defects, {100 * r['defective_share']:.2f} % of sites, "

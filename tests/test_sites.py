@@ -164,3 +164,36 @@ def test_a_stack_read_from_disk_reads_as_the_same_movie_in_memory(tmp_path):
     lazy = st.read_sites(fm.read_frames(tif).data, m.pixel_size_A)
     eager = st.read_sites(m.frames, m.pixel_size_A)
     pd.testing.assert_frame_equal(lazy.sites, eager.sites)
+
+
+def test_episodes_and_recall_by_lifetime_on_a_tiny_truth():
+    # defect 1: 3 frames on one site, then hops (new episode of 2 frames); defect 2: one frame
+    truth = pd.DataFrame({"frame": [0, 1, 2, 3, 4, 0], "defect_id": [1, 1, 1, 1, 1, 2],
+                          "class": ["Vs"] * 5 + ["Mo"], "site_i": [0, 0, 0, 1, 1, 5], "site_j": [0] * 6,
+                          "x_A": [5.0, 5, 5, 8, 8, 20], "y_A": [5.0] * 6})
+    ep = evaluation.defect_episodes(truth)
+    assert ep["lifetime"].tolist() == [3, 3, 3, 2, 2, 1]
+    assert ep.groupby("episode")["frame"].size().sort_values().tolist() == [1, 2, 3]
+    one = ep[ep["defect_id"] == 1]
+    assert one["from_end"].tolist() == [0, 1, 0, 0, 0]
+    found = pd.DataFrame({"frame": [1, 2, 3, 0], "x_A": [5.2, 5.0, 8.0, 40.0], "y_A": [5.0] * 4,
+                          "class": ["Vs"] * 4})
+    r = evaluation.recall_by_lifetime(found, truth, 0.2, (200, 200), bins=(2, 5))
+    by = r.set_index(["class", "lifetime_frames"])["recall"]
+    assert by[("Vs", "3–5")] == pytest.approx(2 / 3) and by[("Vs", "1–2")] == 0.5
+    assert by[("Mo", "1–2")] == 0.0  # the call 20 Å away is not a hit
+    assert r["defect_frames"].sum() == len(truth)
+
+
+def test_class_separations_follow_the_measured_noise():
+    movie = generate_movie(standard_params(n_frames=4, frame_px=128, seed=5), progress=False)
+    r = st.read_sites(movie.frames, movie.pixel_size_A)
+    sep = st.class_separations(r)
+    pristine = sep.loc[["W", "S2"]]
+    assert (pristine["d_prime"] == 0).all()
+    assert set(sm.DEFECT_CLASSES) <= set(sep.index)
+    # a missing W column is many noise widths away, a single S far fewer
+    assert sep.loc["Vw", "d_prime"] > 5 * sep.loc["Vs", "d_prime"] > 0
+    assert ((sep["nearest_level_accuracy"] > 0) & (sep["nearest_level_accuracy"] <= 1)).all()
+    r.noise = {k: 2 * v for k, v in r.noise.items()}  # twice the noise: half the separation
+    assert st.class_separations(r).loc["Vs", "d_prime"] == pytest.approx(sep.loc["Vs", "d_prime"] / 2)

@@ -65,7 +65,8 @@ Modules
     Public: ``class_contents``, ``SiteParams``, ``transition_matrix``, ``site_posteriors``.
 ``sites``
     Every lattice site read: column contents of both sublattices through time, and the defects.
-    Public: ``defects_of``, ``SiteReading``, ``read_sites``, ``defect_table``, ``site_table``.
+    Public: ``defects_of``, ``SiteReading``, ``read_sites``, ``defect_table``, ``site_table``,
+    ``class_separations``.
 ``window_classifier``
     The classifier on the windows of a movie's detections: windows at the library's pixel size,
     BatchNorm adapted to the movie (AdaBN), the class read from the CAM near the window centre,

@@ -7,8 +7,9 @@ Modules
     Confusion matrices and per-class scores of a classifier.
     Public: ``confusion_matrix``, ``per_class_report``, ``accuracy``.
 ``defects``
-    Scores: confusion matrices and per-class precision, recall and F1 (no division by zero).
-    Public: ``in_read_area``, ``score_defects``.
+    Reported defects against a movie's truth: the read area, detection, class and position
+    scores, and recall by how long each defect stays.
+    Public: ``in_read_area``, ``score_defects``, ``defect_episodes``, ``recall_by_lifetime``.
 ``matching``
     Matching found points to true points within a tolerance (Å), one to one.
     Public: ``Match``, ``match_points``, ``points_by_frame``, ``match_table``.

@@ -1,4 +1,5 @@
-"""Scores: confusion matrices and per-class precision, recall and F1 (no division by zero)."""
+"""Reported defects against a movie's truth: the read area, detection, class and position scores, and
+recall by how long each defect stays."""
 from __future__ import annotations
 
 import numpy as np
@@ -99,3 +100,82 @@ def score_defects(found: pd.DataFrame, truth: pd.DataFrame, pixel_size_A: float,
             out["position_bias_A"] = [float(pr["dx"].mean()), float(pr["dy"].mean())] if len(pr) else [np.nan, np.nan]
             out["position_median_error_A"] = float(np.median(np.hypot(pr["dx"], pr["dy"]))) if len(pr) else np.nan
     return out
+
+
+#: lifetime bins (frames) of :func:`recall_by_lifetime`: right edges, the last open
+LIFETIME_BINS = (2, 5, 10, 20, 50)
+
+
+def defect_episodes(truth: pd.DataFrame) -> pd.DataFrame:
+    """``truth`` with each row's episode: the run of consecutive frames in which one defect stays on
+    one site as one class. Adds ``episode``, ``lifetime`` (frames of the episode) and ``from_end``
+    (frames to the nearer end of the episode: 0 on its first and last frame).
+
+    Parameters
+    ----------
+    truth : DataFrame
+        frame, defect_id, class, site_i, site_j (a movie's truth).
+
+    Returns
+    -------
+    DataFrame
+        A copy, sorted by defect and frame.
+    """
+    t = truth.sort_values(["defect_id", "frame"]).copy()
+    new = ((t["defect_id"] != t["defect_id"].shift()) | (t["frame"] != t["frame"].shift() + 1)
+           | (t["class"] != t["class"].shift()) | (t["site_i"] != t["site_i"].shift())
+           | (t["site_j"] != t["site_j"].shift()))
+    t["episode"] = new.cumsum().to_numpy() - 1
+    frame = t.groupby("episode")["frame"]
+    first, last = frame.transform("min"), frame.transform("max")
+    t["lifetime"] = last - first + 1
+    t["from_end"] = np.minimum(t["frame"] - first, last - t["frame"])
+    return t
+
+
+def recall_by_lifetime(found: pd.DataFrame, truth: pd.DataFrame, pixel_size_A: float, frame_shape,
+                       margin_A: float = 0.0, tolerance_A: float = 1.0, bins=LIFETIME_BINS) -> pd.DataFrame:
+    """Recall of every true class by the lifetime of the defect's episode
+    (:func:`defect_episodes`): a defect seen for many frames can be found at a dose at which one
+    frame cannot show it, a short-lived one cannot. Matching as :func:`score_defects` (one to one
+    per frame, any class); the truth restricted to the read area.
+
+    Parameters
+    ----------
+    found, truth : DataFrame
+        frame, x_A, y_A, class; ``truth`` also defect_id, site_i, site_j.
+    pixel_size_A : float
+        Pixel size (Å/px).
+    frame_shape : tuple
+        (H, W) of the frames (px).
+    margin_A : float
+        Width of the border not read (Å).
+    tolerance_A : float
+        Matching distance (Å).
+    bins : sequence of int
+        Right edges of the lifetime bins (frames); the last bin is open.
+
+    Returns
+    -------
+    DataFrame
+        One row per class and lifetime bin: ``defect_frames``, ``recall``, and ``recall_inner``
+        (frames at least 2 from either end of the episode; NaN where none).
+    """
+    t = in_read_area(defect_episodes(truth), frame_shape, pixel_size_A, margin_A).reset_index(drop=True)
+    hit = np.zeros(len(t), bool)
+    ff = {f: g for f, g in found.groupby("frame")}
+    for f, g in t.groupby("frame"):
+        d = ff.get(f)
+        if d is None:
+            continue
+        m = match_points(d[["x_A", "y_A"]].to_numpy(), g[["x_A", "y_A"]].to_numpy(), tolerance_A)
+        hit[g.index.to_numpy()[m.pairs[:, 1]]] = True
+    edges = [0, *bins, np.inf]
+    labels = [f"{a + 1}–{b}" if np.isfinite(b) else f">{a}" for a, b in zip(edges[:-1], edges[1:])]
+    t = t.assign(hit=hit, life=pd.cut(t["lifetime"], edges, labels=labels), inner=t["from_end"] >= 2)
+    rows = []
+    for (cls, life), g in t.groupby(["class", "life"], observed=True):
+        inner = g[g["inner"]]
+        rows.append({"class": cls, "lifetime_frames": life, "defect_frames": len(g), "recall": g["hit"].mean(),
+                     "recall_inner": inner["hit"].mean() if len(inner) else np.nan})
+    return pd.DataFrame(rows)
