@@ -58,8 +58,9 @@ def jsonable(x):
 
 
 def write_metrics(notebook: str, metrics: dict, sizes: dict | None = None,
-                  profile: str | None = None, merge: bool = True) -> Path:
-    """Write (or update, with ``merge``) ``<metrics dir>/<notebook>.json`` atomically.
+                  profile: str | None = None, merge: bool = False) -> Path:
+    """Write ``<metrics dir>/<notebook>.json`` atomically: the record of this run, replacing the
+    last one, so no number of an older run survives beside the new ones (``merge``: add to it).
 
     ``sizes`` records the data sizes behind the numbers (images, epochs, frames…).
 
@@ -74,7 +75,7 @@ def write_metrics(notebook: str, metrics: dict, sizes: dict | None = None,
     profile : {"paper", "ci"}, optional
         The profile (default: ``DEFECTFINDER_PROFILE``), which chooses the folder.
     merge : bool
-        Keep keys of an existing record that ``metrics`` does not set.
+        Keep keys of an existing record that ``metrics`` does not set (several writes of one run).
 
     Returns
     -------
