@@ -54,3 +54,46 @@ def test_contamination_of_the_real_ws2_image_is_masked(tmp_path):
     assert 0.03 < r["masked"]["thicker_or_contaminated"] < 0.3, r["masked"]
     assert r["sites_masked"] > 50 and r["defective_share"] < 0.01
     assert "failed" not in r["crop_stability"], r["crop_stability"]
+
+
+def test_injected_changes_read_like_the_images_own_defects():
+    """An injected content change carries the probe halo that the image's own defects show: read
+    with Gaussian cores only it is ``gain`` times what the reading with a halo term gives, as the
+    reading calibrated on the image's defects (no real images needed)."""
+    import numpy as np
+
+    from helpers.detect import site_model as sm
+    from helpers.detect import sites as st
+    from helpers.detect.site_measure import measure_amplitude_sets
+    from helpers.synthetic.generator import generate_movie
+    from helpers.synthetic.params import standard_params
+
+    bench = _bench()
+    movie = generate_movie(standard_params(n_frames=1, frame_px=160, seed=3), progress=False)
+    reading = st.read_sites(movie.frames[0], movie.pixel_size_A)
+    p = sm.SiteParams()
+    for gain in (0.85, 1.0, 1.25):
+        reading.gain = gain
+        reading.sites["significant"] = False
+        zero = np.zeros_like(movie.frames[0], dtype=np.float64)
+        img, truth, ps = bench.inject(zero, reading, 1, seed=0)
+        x, y, name = truth[0]
+        s = reading.sites
+        site = s.iloc[int(np.argmin(np.hypot(s["x_A"] - x, s["y_A"] - y)))]
+        core, halo = measure_amplitude_sets(img, np.array([site["kind"]], object), site[["row", "col"]].to_numpy(float)[None],
+                                            reading.lattice, p.radius_A, p.bins, (0.0, p.halo_A))[0]
+        assert core / halo == pytest.approx(gain, rel=0.02), (gain, core, halo)
+
+
+def test_the_summary_table_has_one_row_per_file():
+    bench = _bench()
+    row = {"file": "a.npy", "material": "MoS2", "pixel_size_A": 0.17, "pixel_size_source": "lattice",
+           "pixel_size_vs_lattice": 0.01, "sites_per_frame": 1000.0, "defective_share": 0.02,
+           "masked": {"masked": 0.04}, "command_s": 3.0,
+           "injected": {"f1_1A": 0.9, "precision_1A": 0.95, "recall_1A": 0.85, "class_accuracy": 0.7,
+                        "nearest_level_accuracy": 0.75, "pristine_reported_share": 0.001},
+           "crop_stability": {"share_in_both": 0.9, "whole": 10, "crop": 9}}
+    table = bench.summary_table([row, {"file": "b.tif", "material": "WS2", "failed": "ValueError: no lattice"}])
+    lines = table.strip().splitlines()
+    assert len(lines) == 4 and all(line.count("|") == lines[0].count("|") for line in lines)
+    assert "0.900 (0.95 / 0.85)" in lines[2] and "0.700 (0.750)" in lines[2] and "no lattice" in lines[3]
