@@ -151,6 +151,29 @@ def test_saved_micrographs_are_drawn_at_their_own_resolution():
     plt.close(fig)
 
 
+def test_inline_plots_of_many_lines_take_a_palette():
+    from io import BytesIO
+
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for k in range(200):
+        ax.plot(np.cumsum(rng.normal(size=150)), lw=0.8, alpha=0.7)
+    buf = BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    png = buf.getvalue()
+    small = plotting.palette_png(png)
+    assert len(small) < 0.6 * len(png)
+    a = np.asarray(Image.open(BytesIO(png)).convert("RGB"), float)
+    b = np.asarray(Image.open(BytesIO(small)).convert("RGB"), float)
+    assert a.shape == b.shape and np.abs(a - b).mean() < 3  # the same picture, on a 0-255 scale
+    flat = BytesIO()
+    Image.new("RGB", (50, 50), "white").save(flat, format="PNG")
+    assert plotting.palette_png(flat.getvalue()) == flat.getvalue()  # never larger
+
+
 def test_saved_figures_keep_the_smaller_of_png_and_jpeg():
 
     fig, ax = plt.subplots()

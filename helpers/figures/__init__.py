@@ -27,7 +27,7 @@ Modules
 ``style``
     Figure helpers: consistent style, and saving every figure to the profile's figures folder.
     Public: ``class_role``, ``class_colour``, ``class_marker``, ``savefig``, ``scalebar``,
-    ``show_image``, ``inline_figures_at_screen_weight``.
+    ``show_image``, ``palette_png``, ``inline_figures_at_screen_weight``.
 ``tracking``
     Figures of notebook 07: counts over time, the broom graph, transition matrices, MSD curves.
     Public: ``plot_counts``, ``plot_broom``, ``plot_transitions``, ``plot_msd``.
