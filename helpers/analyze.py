@@ -240,7 +240,11 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
     if areas.get("masked", 0) > 0:
         log("masked (the lattice does not describe them; their sites are not read as defects): "
             + ", ".join(f"{k.replace('_', ' ')} {100 * v:.1f} %" for k, v in areas.items()
-                        if k not in ("lattice", "masked") and v > 0) + " of the image")
+                        if k not in ("lattice", "masked", "other_grain") and v > 0) + " of the image")
+    for g in reading.grains:
+        if g["read"]:
+            log(f"another grain ({100 * g['area_fraction']:.0f} % of the image, turned {g['rotation_deg']:+.1f}°) "
+                f"read with its own lattice: {g['sites_per_frame']:.0f} sites per frame, {g['defects']} defect readings")
     summary = _summary_head(job)
     lat = reading.lattice
     summary.update({
@@ -259,6 +263,7 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
                       "dopants": list(chem.dopants), "classes": classes,
                       "class_atoms": {name: list(atoms) for sub in chem.site_contents().values()
                                       for name, atoms in sub.items()}},
+        "grains": reading.grains,
         "detections": int(len(table)),
         "counts_per_class": table["class"].value_counts().to_dict(),
         "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),

@@ -185,6 +185,27 @@ def test_episodes_and_recall_by_lifetime_on_a_tiny_truth():
     assert r["defect_frames"].sum() == len(truth)
 
 
+def test_class_accuracy_by_origin_splits_arrivals_from_conversions_in_place():
+    # defect 1 arrives as W2s2 (2 frames), then gains an S in place (Ws, 2 frames); defect 2 arrives
+    # as Ws on another site; a hop (new site) is an arrival, not a conversion
+    truth = pd.DataFrame({"frame": [0, 1, 2, 3, 0, 1, 2], "defect_id": [1, 1, 1, 1, 2, 2, 2],
+                          "class": ["W2s2", "W2s2", "Ws", "Ws", "Ws", "Ws", "Ws"],
+                          "site_i": [0, 0, 0, 0, 5, 5, 6], "site_j": [0] * 7,
+                          "x_A": [5.0, 5, 5, 5, 20, 20, 23], "y_A": [5.0] * 7})
+    ep = evaluation.defect_episodes(truth)
+    assert ep["converted"].tolist() == [False, False, True, True, False, False, False]
+    # the reading keeps calling defect 1 W2s2 after its conversion; defect 2 is right but for frame 2
+    found = pd.DataFrame({"frame": [0, 1, 2, 3, 0, 1, 2], "x_A": [5.0, 5, 5, 5, 20, 20, 23],
+                          "y_A": [5.0] * 7, "class": ["W2s2", "W2s2", "W2s2", "W2s2", "Ws", "Ws", "W2s2"]})
+    r = evaluation.class_accuracy_by_origin(found, truth, 0.2, (200, 200)).set_index(["class", "origin"])
+    assert r.loc[("Ws", "converted"), "class_accuracy"] == 0.0
+    assert r.loc[("Ws", "arrived"), "class_accuracy"] == pytest.approx(2 / 3)
+    assert r.loc[("all", "arrived"), "found"] == 5
+    assert r.loc[("all", "arrived"), "class_accuracy"] == pytest.approx(4 / 5)
+    only_ws = evaluation.class_accuracy_by_origin(found, truth, 0.2, (200, 200), classes=["Ws"])
+    assert set(only_ws["class"]) == {"Ws", "all"}
+
+
 def test_class_separations_follow_the_measured_noise():
     movie = generate_movie(standard_params(n_frames=4, frame_px=128, seed=5), progress=False)
     r = st.read_sites(movie.frames, movie.pixel_size_A)

@@ -24,6 +24,10 @@ Modules
     them.
     Public: ``expected_contents``, ``column_ratios``, ``site_keys``, ``average_over_site``,
     ``classify_ratios``.
+``grains``
+    A second grain read with its own lattice.
+    Public: ``GrainParams``, ``Grain``, ``orientation_deg``, ``find_other_grains``,
+    ``read_other_grains``.
 ``lattice``
     The column lattice fitted on the data: vectors, sublattice placement, column width (Å, px).
     Public: ``lattice_origin``, ``fit_column_lattice``.
@@ -73,4 +77,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_measure', 'site_model', 'sites', 'window_classifier']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_measure', 'site_model', 'sites', 'window_classifier']

@@ -21,8 +21,9 @@ columns are still read well), and below the contamination of the real developmen
 (β 3–3.5 in the brighter band of the 60 kV WS2 image). Areas smaller than a few unit cells
 are dropped (a point defect or a noise blob), the rest grown by about a lattice constant (the
 columns at the rim of a hole are not lattice columns either). Masked sites are read and listed
-(``area`` in ``sites.csv``) but never reported as defects. A second grain is masked, not read
-with its own lattice.
+(``area`` in ``sites.csv``) but never reported as defects. A grain of another orientation is first
+masked as ``no_lattice``; where it is large enough, :mod:`helpers.detect.grains` reads it with its own
+lattice and relabels it ``other_grain``.
 
 Positions are (row, col) px; lengths in Å.
 """
@@ -36,11 +37,17 @@ from helpers.core.validation import check_image, check_pixel_size
 from helpers.detect.column_model import ColumnLattice
 
 #: labels of :attr:`AreaMap.labels`
-LATTICE, NO_LATTICE, THICKER, HOLE = 0, 1, 2, 3
+LATTICE, NO_LATTICE, THICKER, HOLE, OTHER_GRAIN = 0, 1, 2, 3, 4
 
 
 #: names of the labels as written in ``sites.csv`` and ``summary.json``
-AREA_NAMES = {LATTICE: "lattice", NO_LATTICE: "no_lattice", THICKER: "thicker_or_contaminated", HOLE: "hole"}
+AREA_NAMES = {LATTICE: "lattice", NO_LATTICE: "no_lattice", THICKER: "thicker_or_contaminated", HOLE: "hole",
+              OTHER_GRAIN: "other_grain"}
+
+
+#: labels whose sites are read (``other_grain``: a grain of another orientation, read with its own
+#: lattice by :func:`helpers.detect.grains.read_other_grains`)
+READ_LABELS = (LATTICE, OTHER_GRAIN)
 
 
 @dataclass
@@ -80,12 +87,12 @@ class AreaMap:
 
     @property
     def mask(self) -> np.ndarray:
-        """True where the lattice does not describe the image."""
-        return self.labels != LATTICE
+        """True where no lattice read describes the image (neither the main one nor another grain's)."""
+        return ~np.isin(self.labels, READ_LABELS)
 
     def fractions(self) -> dict:
         """Share of the image's area of each label (:data:`AREA_NAMES`) and ``masked`` (all but
-        ``lattice``)."""
+        ``lattice`` and ``other_grain``)."""
         out = {AREA_NAMES[k]: float(np.mean(self.labels == k)) for k in AREA_NAMES}
         out["masked"] = float(np.mean(self.mask))
         return out

@@ -106,6 +106,8 @@ class SiteParams:
     areas: AreaParams = field(default_factory=AreaParams)
     #: movies: the areas are found on the registered sum of every this many-th frame
     areas_every: int = 50
+    #: read a masked grain of another orientation with its own lattice (:mod:`helpers.detect.grains`)
+    read_grains: bool = True
 
     def margin_px(self, pixel_size_A: float) -> float:
         """Distance (px) from the frame edge inside which no site is read.

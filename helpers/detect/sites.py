@@ -39,6 +39,7 @@ from helpers.core.chemistry import CHALCOGEN, METAL, Chemistry
 from helpers.core.validation import check_image, check_pixel_size
 from helpers.detect.areas import AREA_NAMES, AreaMap, find_areas
 from helpers.detect.column_model import ColumnLattice
+from helpers.detect.grains import read_other_grains
 from helpers.detect.lattice import fit_column_lattice
 from helpers.detect.registration import frame_shifts, registered_sum
 from helpers.detect.site_decode import (
@@ -95,6 +96,10 @@ class SiteReading:
     #: {first frame: :class:`helpers.detect.areas.AreaMap`} where the areas were found (frames until the
     #: next key use it, shifted by the drift); empty when not masked
     area_maps: dict = field(default_factory=dict)
+    #: grains of another orientation read with their own lattice (:mod:`helpers.detect.grains`): one
+    #: dict each (rotation, area, sites, defects, their reading's noise and gain); their sites are in
+    #: ``sites`` with ``grain`` > 0
+    grains: list = field(default_factory=list)
 
     @property
     def defects(self) -> pd.DataFrame:
@@ -137,7 +142,7 @@ LATTICE_FIT_PX, LATTICE_FIT_A = 512, 100.0
 
 def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p: SiteParams | None = None,
                shifts=None, lattice: ColumnLattice | None = None, progress: bool = False,
-               chemistry: Chemistry = WS2) -> SiteReading:
+               chemistry: Chemistry = WS2, area_map: AreaMap | None = None) -> SiteReading:
     """Read every lattice site of an image or a movie and find the defects among them.
 
     ``chemistry`` (:func:`helpers.core.chemistry.chemistry_of`): the material's elements and candidate
@@ -168,6 +173,9 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         Show a progress bar.
     chemistry : Chemistry
         Elements and candidate dopants that name the contents.
+    area_map : AreaMap, optional
+        Areas imposed on the first frame (followed by the drift) instead of those found on the data
+        (``p.mask_areas``); :func:`helpers.detect.grains.read_other_grains` reads a grain this way.
 
     Returns
     -------
@@ -213,7 +221,11 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         if p.follow_distortion:  # the local lattice phase of the frame's registered sum (less noise)
             ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
             pos = pos + local_displacements(ref_img, lattice, origins[t], p.distortion_sigma_A / ps, pos)
-        if p.mask_areas:
+        if area_map is not None:
+            if t == 0:
+                area_maps[0], area_at = area_map, 0
+            area = area_maps[0].at(pos - (shifts[t] - shifts[0]))
+        elif p.mask_areas:
             if t % max(int(p.areas_every), 1) == 0:
                 ta = time.perf_counter()
                 if ref_img is None:
@@ -246,10 +258,17 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     seconds["total"] = sum(seconds.values())
     keep = SITE_COLUMNS + ["ratio_halo", "posterior_defect"]
     sites.drop(columns=[c for c in sites.columns if c not in keep], inplace=True)
-    return SiteReading(sites[keep] if list(sites.columns) != keep else sites, lattice, contents, noise, gain,
-                       np.asarray(shifts, float), seconds, chemistry, exponent,
-                       contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)] / contents[METAL][chemistry.pristine(METAL)],
-                       notes, area_maps)
+    reading = SiteReading(sites[keep] if list(sites.columns) != keep else sites, lattice, contents, noise, gain,
+                          np.asarray(shifts, float), seconds, chemistry, exponent,
+                          contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)] / contents[METAL][chemistry.pristine(METAL)],
+                          notes, area_maps)
+    if p.read_grains and area_map is None and area_maps:
+        t0 = time.perf_counter()
+        reading = read_other_grains(arr, reading, read_sites, ps, chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A,
+                                    p, chemistry)
+        reading.seconds["grains"] = time.perf_counter() - t0
+        reading.seconds["total"] += reading.seconds["grains"]
+    return reading
 
 
 def defect_table(reading: SiteReading) -> pd.DataFrame:
@@ -274,6 +293,8 @@ def defect_table(reading: SiteReading) -> pd.DataFrame:
                         "class": d["class"].to_numpy(), "probability": d["probability"].to_numpy(),
                         "site": d["kind"].to_numpy(), "i": d["i"].to_numpy(), "j": d["j"].to_numpy(),
                         "content": d["content"].to_numpy(), "z": d["z"].to_numpy()})
+    if "grain" in d:
+        out["grain"] = d["grain"].to_numpy()
     out = out.sort_values(["frame", "y_px", "x_px"], kind="stable").reset_index(drop=True)
     out.insert(1, "id", out.groupby("frame").cumcount())
     return out
@@ -301,7 +322,7 @@ def site_table(reading: SiteReading, frames: slice | None = None) -> pd.DataFram
         f = s["frame"].to_numpy()
         lo, hi = np.searchsorted(f, [frames.start or 0, frames.stop if frames.stop is not None else f.max() + 1])
         s = s.iloc[lo:hi]
-    return pd.DataFrame({"frame": s["frame"], "site": s["kind"], "i": s["i"], "j": s["j"],
+    out = pd.DataFrame({"frame": s["frame"], "site": s["kind"], "i": s["i"], "j": s["j"],
                          "x_px": s["col"], "y_px": s["row"], "x_A": s["x_A"], "y_A": s["y_A"],
                          "amplitude": s["amplitude"], "content": s["content"], "z": s["z"],
                          "class": s["class"], "probability": s["probability"],
@@ -309,6 +330,9 @@ def site_table(reading: SiteReading, frames: slice | None = None) -> pd.DataFram
                          "area": pd.Categorical.from_codes(s["area"].to_numpy(np.int8) if "area" in s
                                                            else np.zeros(len(s), np.int8),
                                                            [AREA_NAMES[k] for k in sorted(AREA_NAMES)])})
+    if "grain" in s:
+        out["grain"] = s["grain"].to_numpy()
+    return out
 
 
 def class_separations(reading: SiteReading) -> pd.DataFrame:

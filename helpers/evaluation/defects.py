@@ -108,8 +108,10 @@ LIFETIME_BINS = (2, 5, 10, 20, 50)
 
 def defect_episodes(truth: pd.DataFrame) -> pd.DataFrame:
     """``truth`` with each row's episode: the run of consecutive frames in which one defect stays on
-    one site as one class. Adds ``episode``, ``lifetime`` (frames of the episode) and ``from_end``
-    (frames to the nearer end of the episode: 0 on its first and last frame).
+    one site as one class. Adds ``episode``, ``lifetime`` (frames of the episode), ``from_end``
+    (frames to the nearer end of the episode: 0 on its first and last frame) and ``converted``
+    (True when the episode began as a change of content in place: the same defect held the same
+    site as another class in the frame before, e.g. a ``Ws`` column that lost its S atom).
 
     Parameters
     ----------
@@ -126,11 +128,31 @@ def defect_episodes(truth: pd.DataFrame) -> pd.DataFrame:
            | (t["class"] != t["class"].shift()) | (t["site_i"] != t["site_i"].shift())
            | (t["site_j"] != t["site_j"].shift()))
     t["episode"] = new.cumsum().to_numpy() - 1
+    in_place = ((t["defect_id"] == t["defect_id"].shift()) & (t["frame"] == t["frame"].shift() + 1)
+                & (t["site_i"] == t["site_i"].shift()) & (t["site_j"] == t["site_j"].shift())
+                & (t["class"] != t["class"].shift()))
+    t["converted"] = in_place.groupby(t["episode"]).transform("first").to_numpy(bool)
     frame = t.groupby("episode")["frame"]
     first, last = frame.transform("min"), frame.transform("max")
     t["lifetime"] = last - first + 1
     t["from_end"] = np.minimum(t["frame"] - first, last - t["frame"])
     return t
+
+
+def _episodes_found(found, truth, pixel_size_A, frame_shape, margin_A, tolerance_A) -> pd.DataFrame:
+    """The truth in the read area with its episodes (:func:`defect_episodes`) and ``found_class``:
+    the class of the found defect matched to each row (one to one per frame, any class; None where
+    none was)."""
+    t = in_read_area(defect_episodes(truth), frame_shape, pixel_size_A, margin_A).reset_index(drop=True)
+    got = np.full(len(t), None, object)
+    ff = {f: g for f, g in found.groupby("frame")}
+    for f, g in t.groupby("frame"):
+        d = ff.get(f)
+        if d is None:
+            continue
+        m = match_points(d[["x_A", "y_A"]].to_numpy(), g[["x_A", "y_A"]].to_numpy(), tolerance_A)
+        got[g.index.to_numpy()[m.pairs[:, 1]]] = d["class"].to_numpy()[m.pairs[:, 0]]
+    return t.assign(found_class=got)
 
 
 def recall_by_lifetime(found: pd.DataFrame, truth: pd.DataFrame, pixel_size_A: float, frame_shape,
@@ -161,15 +183,8 @@ def recall_by_lifetime(found: pd.DataFrame, truth: pd.DataFrame, pixel_size_A: f
         One row per class and lifetime bin: ``defect_frames``, ``recall``, and ``recall_inner``
         (frames at least 2 from either end of the episode; NaN where none).
     """
-    t = in_read_area(defect_episodes(truth), frame_shape, pixel_size_A, margin_A).reset_index(drop=True)
-    hit = np.zeros(len(t), bool)
-    ff = {f: g for f, g in found.groupby("frame")}
-    for f, g in t.groupby("frame"):
-        d = ff.get(f)
-        if d is None:
-            continue
-        m = match_points(d[["x_A", "y_A"]].to_numpy(), g[["x_A", "y_A"]].to_numpy(), tolerance_A)
-        hit[g.index.to_numpy()[m.pairs[:, 1]]] = True
+    t = _episodes_found(found, truth, pixel_size_A, frame_shape, margin_A, tolerance_A)
+    hit = t["found_class"].notna().to_numpy()
     edges = [0, *bins, np.inf]
     labels = [f"{a + 1}–{b}" if np.isfinite(b) else f">{a}" for a, b in zip(edges[:-1], edges[1:])]
     t = t.assign(hit=hit, life=pd.cut(t["lifetime"], edges, labels=labels), inner=t["from_end"] >= 2)
@@ -179,3 +194,45 @@ def recall_by_lifetime(found: pd.DataFrame, truth: pd.DataFrame, pixel_size_A: f
         rows.append({"class": cls, "lifetime_frames": life, "defect_frames": len(g), "recall": g["hit"].mean(),
                      "recall_inner": inner["hit"].mean() if len(inner) else np.nan})
     return pd.DataFrame(rows)
+
+
+def class_accuracy_by_origin(found: pd.DataFrame, truth: pd.DataFrame, pixel_size_A: float, frame_shape,
+                             margin_A: float = 0.0, tolerance_A: float = 1.0, classes=None) -> pd.DataFrame:
+    """Class accuracy of the found defects split by how each true defect's episode began
+    (:func:`defect_episodes`): ``arrived`` on a pristine site (born or hopped in), or ``converted``
+    in place from another defect content (a column that gained or lost one atom). A conversion by
+    one chalcogen atom changes a reading by ~0.07 of a metal column, so it is the hard case.
+    Matching as :func:`score_defects` (one to one per frame, any class).
+
+    Parameters
+    ----------
+    found, truth : DataFrame
+        frame, x_A, y_A, class; ``truth`` also defect_id, site_i, site_j.
+    pixel_size_A : float
+        Pixel size (Å/px).
+    frame_shape : tuple
+        (H, W) of the frames (px).
+    margin_A : float
+        Width of the border not read (Å).
+    tolerance_A : float
+        Matching distance (Å).
+    classes : sequence of str, optional
+        True classes scored (default: all).
+
+    Returns
+    -------
+    DataFrame
+        One row per true class and origin, plus ``all`` rows per origin: ``found`` (matched
+        defect-frames) and ``class_accuracy``.
+    """
+    t = _episodes_found(found, truth, pixel_size_A, frame_shape, margin_A, tolerance_A)
+    if classes is not None:
+        t = t[t["class"].isin(classes)]
+    t = t.assign(origin=np.where(t["converted"], "converted", "arrived"))
+    t = t[t["found_class"].notna()]
+    t = t.assign(right=t["found_class"] == t["class"])
+    rows = [{"class": c, "origin": o, "found": len(g), "class_accuracy": g["right"].mean()}
+            for (c, o), g in t.groupby(["class", "origin"])]
+    rows += [{"class": "all", "origin": o, "found": len(g), "class_accuracy": g["right"].mean()}
+             for o, g in t.groupby("origin")]
+    return pd.DataFrame(rows, columns=["class", "origin", "found", "class_accuracy"])

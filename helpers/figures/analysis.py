@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.core.atomic import atomic_output
-from helpers.detect.areas import AREA_NAMES
+from helpers.detect.areas import AREA_NAMES, OTHER_GRAIN
 from helpers.detect.columns import PRISTINE_CONTENT_OF
 from helpers.figures.movie import overlay_truth
 from helpers.figures.style import MARKERS, class_colour, class_marker, show_image
@@ -205,9 +205,14 @@ def overlay_detections(ax, table_frame, size: float = 60, legend: bool = True) -
 AREA_COLOURS = {"no_lattice": "tab:orange", "thicker_or_contaminated": "tab:cyan", "hole": "tab:red"}
 
 
+#: outline of a grain read with its own lattice (:mod:`helpers.detect.grains`)
+OTHER_GRAIN_COLOUR = "tab:olive"
+
+
 def overlay_areas(ax, area_map, offset_rc=(0.0, 0.0), legend: bool = True) -> None:
     """The areas the lattice does not describe (:class:`helpers.detect.areas.AreaMap`), hatched and outlined
-    in their colour, shifted by ``offset_rc`` px (the drift since the frame the map was found on).
+    in their colour, shifted by ``offset_rc`` px (the drift since the frame the map was found on); a
+    grain read with its own lattice (``other_grain``) outlined with a dashed line.
 
     Parameters
     ----------
@@ -239,6 +244,14 @@ def overlay_areas(ax, area_map, offset_rc=(0.0, 0.0), legend: bool = True) -> No
     if legend and handles:
         ax.add_artist(ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(1.01, 0.0), fontsize=8,
                                 frameon=False, title="masked (not read as defects)", title_fontsize=8))
+    grain = lab == OTHER_GRAIN  # drawn last: its outline is shared with the masked rim around it
+    if np.any(grain):  # read with its own lattice: outlined, not hatched
+        ax.contour(x, y, grain.astype(float), [0.5], colors=OTHER_GRAIN_COLOUR, linewidths=1.2, linestyles="--")
+        if legend:
+            label = f"another grain, read with its own lattice ({100 * fractions['other_grain']:.0f} % of the area)"
+            ax.add_artist(ax.legend(handles=[Patch(facecolor="none", edgecolor=OTHER_GRAIN_COLOUR, linestyle="--",
+                                                   label=label)],
+                                    loc="upper left", bbox_to_anchor=(1.01, 0.0), fontsize=8, frameon=False))
 
 
 def plot_overlays(frames, table, truth, pixel_size_A: float, which):
