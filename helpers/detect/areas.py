@@ -191,6 +191,32 @@ def _relative_spread(x: np.ndarray) -> tuple[float, float]:
     return med, float(1.4826 * np.median(np.abs(x - med)))
 
 
+def lattice_amplitude(image, lattice: ColumnLattice, sigma_px: float, step: int = 1):
+    """Local amplitude of the lattice's three first-order components (the geometric-phase field's
+    magnitude) and the local mean, both Gaussian averages over ``sigma_px``, on every ``step``-th
+    pixel. The components are taken of the image less its local mean (a detector offset or a
+    background slope would leak into them at the frame's edges).
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+    lattice : ColumnLattice
+    sigma_px : float
+        Width of the Gaussian weight (px).
+    step : int
+        Grid step of the output (px).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Amplitude and mean on the grid (intensity units).
+    """
+    img = np.asarray(image, np.float64)
+    mean_full = local_fields(img, [(0.0, 0.0)], sigma_px)[0].real
+    fields = local_fields(img - mean_full, _first_order(lattice), sigma_px, step)
+    return np.sqrt(sum(np.abs(f) ** 2 for f in fields)), mean_full[::step, ::step]
+
+
 def find_areas(image, lattice: ColumnLattice, pixel_size_A: float, p: AreaParams | None = None) -> AreaMap:
     """Label every pixel of ``image`` as lattice, no lattice (amorphous, another grain), hole or
     thicker/contaminated (:data:`AREA_NAMES`) from the local lattice amplitude and background at
@@ -219,13 +245,7 @@ def find_areas(image, lattice: ColumnLattice, pixel_size_A: float, p: AreaParams
     img = check_image(np.asarray(image, np.float64), "image", min_shape=(16, 16))
     sigma_px = p.scale_A / ps
     step = max(int(sigma_px / 4), 1)  # the measures are smooth on the scale of σ
-    # the lattice's components of the image less its mean (a detector offset or a background slope
-    # would leak into them at the frame's edges): the mean at full resolution first
-    mean_full = local_fields(img, [(0.0, 0.0)], sigma_px)[0].real
-    mean = mean_full[::step, ::step]
-    fields = local_fields(img - mean_full, _first_order(lattice), sigma_px, step)
-    del mean_full
-    amp = np.sqrt(sum(np.abs(f) ** 2 for f in fields))
+    amp, mean = lattice_amplitude(img, lattice, sigma_px, step)
     amp_median = max(float(np.median(amp)), 1e-12 * max(float(np.abs(img).max()), 1.0))
     ell = amp / amp_median
     beta = (mean - np.median(mean)) / amp_median

@@ -22,10 +22,9 @@ import numpy as np
 import pandas as pd
 
 from helpers.core.validation import check_pixel_size
-from helpers.detect.areas import LATTICE, NO_LATTICE, OTHER_GRAIN, AreaMap, _first_order, local_fields
+from helpers.detect.areas import LATTICE, NO_LATTICE, OTHER_GRAIN, AreaMap, lattice_amplitude
 from helpers.detect.column_model import ColumnLattice
 from helpers.detect.lattice import fit_column_lattice
-from helpers.detect.registration import registered_sum
 
 
 @dataclass
@@ -72,19 +71,10 @@ def orientation_deg(lattice: ColumnLattice) -> float:
     return float(np.degrees(np.arctan2(a1[0], a1[1])) % 60.0)
 
 
-def _amplitude(image, lattice: ColumnLattice, sigma_px: float, step: int) -> np.ndarray:
-    """Local amplitude of the lattice's three first-order components (as :func:`find_areas`)."""
-    img = np.asarray(image, np.float64)
-    mean = local_fields(img, [(0.0, 0.0)], sigma_px)[0].real
-    fields = local_fields(img - mean, _first_order(lattice), sigma_px, step)
-    return np.sqrt(sum(np.abs(f) ** 2 for f in fields))
-
-
-def _full_res(labels_mask: np.ndarray, step: int, shape) -> np.ndarray:
-    """A mask on the area map's grid brought to every pixel (nearest grid point)."""
-    r = np.clip(np.rint(np.arange(shape[0]) / step).astype(int), 0, labels_mask.shape[0] - 1)
-    c = np.clip(np.rint(np.arange(shape[1]) / step).astype(int), 0, labels_mask.shape[1] - 1)
-    return labels_mask[np.ix_(r, c)]
+def _label_mask(area_map: AreaMap, label: int, shape) -> np.ndarray:
+    """Pixels of ``shape`` whose area label (:meth:`AreaMap.at`) is ``label``."""
+    rc = np.indices(shape).reshape(2, -1).T
+    return (area_map.at(rc) == label).reshape(shape)
 
 
 def find_other_grains(image, area_map: AreaMap, lattice: ColumnLattice, pixel_size_A: float,
@@ -119,7 +109,7 @@ def find_other_grains(image, area_map: AreaMap, lattice: ColumnLattice, pixel_si
         return []
     rim_px = p.rim_A / ps
     cell_px2 = abs(np.linalg.det(lattice.vectors))
-    full = _full_res(area_map.labels == NO_LATTICE, area_map.step_px, img.shape)
+    full = _label_mask(area_map, NO_LATTICE, img.shape)
     lab, n = ndimage.label(full)
     sigma_px = area_map.params.scale_A / ps
     step = area_map.step_px
@@ -140,9 +130,9 @@ def find_other_grains(image, area_map: AreaMap, lattice: ColumnLattice, pixel_si
         if abs(rot) < p.min_rotation_deg:
             continue
         if main_amp is None:  # the main lattice's amplitude on the main grain
-            amp = _amplitude(img, lattice, sigma_px, step)
+            amp = lattice_amplitude(img, lattice, sigma_px, step)[0]
             main_amp = float(np.median(amp[area_map.labels == LATTICE]))
-        amp_own = _amplitude(crop, own, sigma_px, step)
+        amp_own = lattice_amplitude(crop, own, sigma_px, step)[0]
         ratio = float(np.median(amp_own[inner[::step, ::step][:amp_own.shape[0], :amp_own.shape[1]]])) / main_amp
         if ratio < area_map.params.lattice_below:
             continue
@@ -166,8 +156,8 @@ class _CroppedFrames:
         return np.asarray(self._stack[int(t)])[self._box]
 
 
-def read_other_grains(frames, reading, read, pixel_size_A: float, lattice_a_A: float, p=None, chemistry=None,
-                      grain_params: GrainParams | None = None):
+def read_other_grains(frames, reading, read, image, pixel_size_A: float, lattice_a_A: float, p=None,
+                      chemistry=None, grain_params: GrainParams | None = None):
     """``reading`` with the sites of every other grain read with its own lattice.
 
     The grains are looked for on the first area map of ``reading`` (:func:`find_other_grains`).
@@ -184,6 +174,8 @@ def read_other_grains(frames, reading, read, pixel_size_A: float, lattice_a_A: f
         From :func:`helpers.detect.sites.read_sites`.
     read : callable
         :func:`helpers.detect.sites.read_sites` (passed in: that module calls this one).
+    image : ndarray (H, W)
+        The image the first area map of ``reading`` was found on (a frame or registered sum).
     pixel_size_A : float
         Pixel size (Å/px).
     lattice_a_A : float
@@ -208,8 +200,7 @@ def read_other_grains(frames, reading, read, pixel_size_A: float, lattice_a_A: f
         return reading
     arr = frames if getattr(frames, "ndim", 2) == 3 else np.asarray(frames)[None]
     n = len(arr)
-    first = registered_sum(arr, reading.shifts, 0, 2)[0] if n > 1 else np.asarray(arr[0], np.float64)
-    grains = find_other_grains(first, reading.area_maps[0], reading.lattice, ps, lattice_a_A, gp)
+    grains = find_other_grains(image, reading.area_maps[0], reading.lattice, ps, lattice_a_A, gp)
     if not grains:
         return reading
     chem = chemistry or reading.chemistry

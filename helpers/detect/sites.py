@@ -212,7 +212,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     t0 = time.perf_counter()
     origins = frame_origins(arr, lattice, shifts)
     cols = {k: [] for k in ("frame", "kind", "i", "j", "row", "col", "amplitude", "ratio", "ratio_halo", "area")}
-    area_maps, t_areas, area_at = {}, 0.0, None
+    area_maps, t_areas, area_at, area_image = {}, 0.0, None, None
     shifts = np.asarray(shifts, float)
     for t in tqdm(range(n), desc="reading sites", disable=not progress):
         img = arr[t].astype(np.float64)
@@ -231,6 +231,8 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
                 if ref_img is None:
                     ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
                 area_maps[t] = find_areas(ref_img, lattice, ps, p.areas)
+                if t == 0:
+                    area_image = ref_img  # other grains are looked for on it
                 if t:  # only the first map keeps its measures (figures); later ones their labels
                     area_maps[t].lattice_amplitude = area_maps[t].background = None
                 area_at, t_areas = t, t_areas + time.perf_counter() - ta
@@ -262,10 +264,10 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
                           np.asarray(shifts, float), seconds, chemistry, exponent,
                           contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)] / contents[METAL][chemistry.pristine(METAL)],
                           notes, area_maps)
-    if p.read_grains and area_map is None and area_maps:
+    if p.read_grains and area_image is not None:
         t0 = time.perf_counter()
-        reading = read_other_grains(arr, reading, read_sites, ps, chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A,
-                                    p, chemistry)
+        a_A = chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A
+        reading = read_other_grains(arr, reading, read_sites, area_image, ps, a_A, p, chemistry)
         reading.seconds["grains"] = time.perf_counter() - t0
         reading.seconds["total"] += reading.seconds["grains"]
     return reading
