@@ -183,6 +183,12 @@ def test_episodes_and_recall_by_lifetime_on_a_tiny_truth():
     assert by[("Vs", "3–5")] == pytest.approx(2 / 3) and by[("Vs", "1–2")] == 0.5
     assert by[("Mo", "1–2")] == 0.0  # the call 20 Å away is not a hit
     assert r["defect_frames"].sum() == len(truth)
+    # a pivot on the bins orders them by length, not by their labels' text
+    wide = r.pivot(index="class", columns="lifetime_frames", values="recall")
+    assert [str(c) for c in wide.columns] == ["1–2", "3–5"]
+    assert list(evaluation.recall_by_lifetime(found, truth, 0.2, (200, 200), bins=(2, 10, 20))
+                .pivot(index="class", columns="lifetime_frames", values="recall").columns
+                .categories) == ["1–2", "3–10", "11–20", ">20"]
 
 
 def test_class_accuracy_by_origin_splits_arrivals_from_conversions_in_place():
@@ -214,7 +220,7 @@ def test_class_separations_follow_the_measured_noise():
     assert (pristine["d_prime"] == 0).all()
     assert set(sm.DEFECT_CLASSES) <= set(sep.index)
     # a missing W column is many noise widths away, a single S far fewer
-    assert sep.loc["Vw", "d_prime"] > 5 * sep.loc["Vs", "d_prime"] > 0
+    assert sep.loc["Vw", "d_prime"] > 3 * sep.loc["Vs", "d_prime"] > 0
     assert ((sep["nearest_level_accuracy"] > 0) & (sep["nearest_level_accuracy"] <= 1)).all()
     r.noise = {k: 2 * v for k, v in r.noise.items()}  # twice the noise: half the separation
     assert st.class_separations(r).loc["Vs", "d_prime"] == pytest.approx(sep.loc["Vs", "d_prime"] / 2)

@@ -9,6 +9,7 @@ from helpers.library.structures import (
     class_index,
     composition,
     pristine_ws2,
+    ws2_with_defects,
 )
 
 
@@ -95,3 +96,31 @@ def test_paired_structures_share_every_atom_off_the_defect_in_the_same_order(pai
         plain, _ = build_defect(name, 20.0)
         assert (sorted(zip(plain.get_chemical_symbols(), np.round(plain.get_positions(), 6).tolist()))
                 == sorted(zip(atoms.get_chemical_symbols(), np.round(pos, 6).tolist())))
+
+
+def test_several_defects_placed_apart_with_the_right_atoms():
+    counts = {"Mo": 1, "Vw": 1, "Sw": 1, "Vs2": 1, "Vs": 2, "W2s2": 1, "Ws": 1}
+    atoms, truth = ws2_with_defects(30.0, counts, np.random.default_rng(3), min_distance_A=6.0)
+    pristine = composition(pristine_ws2(30.0))
+    comp = composition(atoms)
+    # W: −Mo −Vw −Sw +W2s2 +Ws; S: +Sw −2 (Vs2) −2 (Vs) −2 (W2s2) −1 (Ws)
+    assert comp["W"] == pristine["W"] - 3 + 2
+    assert comp["Mo"] == 1
+    assert comp["S"] == pristine["S"] + 1 - 2 - 2 - 2 - 1
+    assert sorted(d["class"] for d in truth) == sorted(k for k, n in counts.items() for _ in range(n))
+    xy = np.array([[d["x_A"], d["y_A"]] for d in truth])
+    cell = np.diag(atoms.cell)[:2]
+    dd = np.abs(xy[:, None, :] - xy[None, :, :])
+    dd = np.minimum(dd, cell - dd)
+    dist = np.hypot(dd[..., 0], dd[..., 1])[np.triu_indices(len(xy), 1)]
+    assert dist.min() >= 6.0 - 1e-9  # the sites are the nearest ones to targets ≥ 6 Å apart
+
+
+def test_several_defects_same_seed_same_cell_and_clear_errors():
+    a1, t1 = ws2_with_defects(20.0, {"Vs": 2, "Mo": 1}, np.random.default_rng(0))
+    a2, t2 = ws2_with_defects(20.0, {"Vs": 2, "Mo": 1}, np.random.default_rng(0))
+    assert t1 == t2 and np.array_equal(a1.get_positions(), a2.get_positions())
+    with pytest.raises(ValueError, match="unknown defect class"):
+        ws2_with_defects(20.0, {"Xx": 1}, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="no room"):
+        ws2_with_defects(10.0, {"Vw": 20}, np.random.default_rng(0), min_distance_A=8.0)

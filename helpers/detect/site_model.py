@@ -121,7 +121,7 @@ class SiteParams:
         -------
         float
         """
-        return max(self.edge_margin_A, self.radius_A) / pixel_size_A + 2
+        return max(self.edge_margin_A, self.radius_A) / pixel_size_A
 
 
 def _log_gauss(x, mu, sd):

@@ -221,6 +221,10 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         if p.follow_distortion:  # the local lattice phase of the frame's registered sum (less noise)
             ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
             pos = pos + local_displacements(ref_img, lattice, origins[t], p.distortion_sigma_A / ps, pos)
+            # the margin holds for the displaced positions too (nothing reported inside it)
+            m = p.margin_px(ps)
+            inside = np.all((pos >= m) & (pos <= np.array(img.shape) - 1 - m), axis=1)
+            kinds, pos, ij = kinds[inside], pos[inside], ij[inside]
         if area_map is not None:
             if t == 0:
                 area_maps[0], area_at = area_map, 0

@@ -180,8 +180,9 @@ def recall_by_lifetime(found: pd.DataFrame, truth: pd.DataFrame, pixel_size_A: f
     Returns
     -------
     DataFrame
-        One row per class and lifetime bin: ``defect_frames``, ``recall``, and ``recall_inner``
-        (frames at least 2 from either end of the episode; NaN where none).
+        One row per class and lifetime bin (``lifetime_frames``, an ordered categorical):
+        ``defect_frames``, ``recall``, and ``recall_inner`` (frames at least 2 from either end of
+        the episode; NaN where none).
     """
     t = _episodes_found(found, truth, pixel_size_A, frame_shape, margin_A, tolerance_A)
     hit = t["found_class"].notna().to_numpy()
@@ -193,7 +194,10 @@ def recall_by_lifetime(found: pd.DataFrame, truth: pd.DataFrame, pixel_size_A: f
         inner = g[g["inner"]]
         rows.append({"class": cls, "lifetime_frames": life, "defect_frames": len(g), "recall": g["hit"].mean(),
                      "recall_inner": inner["hit"].mean() if len(inner) else np.nan})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=["class", "lifetime_frames", "defect_frames", "recall", "recall_inner"])
+    # ordered by length (a pivot on the bins keeps this order, not the labels' text order)
+    out["lifetime_frames"] = pd.Categorical(out["lifetime_frames"], categories=labels, ordered=True)
+    return out
 
 
 def class_accuracy_by_origin(found: pd.DataFrame, truth: pd.DataFrame, pixel_size_A: float, frame_shape,

@@ -124,6 +124,84 @@ def field_size_A(window_px: int = WINDOW_PX, pixel_size_A: float = LIBRARY_PIXEL
     return window_px * pixel_size_A * np.sqrt(2) + margin_A
 
 
+def _prism_setup(atoms, conditions: ImagingConditions, exact_grid: bool = False):
+    """abTEM objects of one PRISM simulation of ``atoms``: the scattering matrix (frozen phonons as
+    ``conditions`` asks), the aberrations, the annular detector and the potential's grid.
+    ``exact_grid``: a grid that the interpolation factor divides exactly (the library's fields keep
+    the grid they were simulated with)."""
+    import abtem
+
+    abtem.config.set({"device": "cpu", "fft": "fftw", "precision": "float32"})
+    cell = np.diag(atoms.cell)[:2]
+    # potential sampling must reach the detector's outer angle after 2/3 antialiasing
+    lam = electron_wavelength_A(conditions.energy_eV)
+    max_sampling = lam / (2 * conditions.detector_outer_mrad * 1e-3) * (2 / 3) * 0.98
+    sampling = min(conditions.potential_sampling_A, max_sampling)
+    f = conditions.prism_interpolation
+    gpts = tuple(_fft_friendly(int(np.ceil(c / sampling))) for c in cell)
+    # make gpts divisible by the PRISM interpolation factor
+    gpts = tuple(_fft_friendly(g + (-g) % f) if (g % f) else g for g in gpts)
+    if exact_grid:
+        gpts = tuple(next(m for m in range(g, 4 * g + f) if m % f == 0 and _fft_friendly(m) == m)
+                     for g in gpts)
+    if conditions.phonon_configs > 1:
+        sigmas = {s: PHONON_SIGMAS_A[s] for s in set(atoms.get_chemical_symbols())}
+        frozen = abtem.FrozenPhonons(atoms, num_configs=conditions.phonon_configs, sigmas=sigmas,
+                                     seed=conditions.phonon_seed)
+    else:
+        frozen = atoms
+    potential = abtem.Potential(frozen, gpts=gpts, projection="infinite",
+                                slice_thickness=conditions.slice_thickness_A,
+                                parametrization="lobato")
+    detector = abtem.AnnularDetector(inner=conditions.detector_inner_mrad,
+                                     outer=conditions.detector_outer_mrad)
+    smatrix = abtem.SMatrix(potential=potential, energy=conditions.energy_eV,
+                            semiangle_cutoff=conditions.semiangle_mrad, interpolation=f)
+    ctf = abtem.CTF(defocus=conditions.defocus_A, Cs=conditions.Cs_A,
+                    semiangle_cutoff=conditions.semiangle_mrad, energy=conditions.energy_eV)
+    return smatrix, ctf, detector, gpts
+
+
+def _scan(smatrix, scan, detector, ctf) -> np.ndarray:
+    """Run a PRISM scan; the HAADF image as (rows = y, cols = x), phonon configurations averaged."""
+    measurement = smatrix.scan(scan=scan, detectors=detector, ctf=ctf).compute(progress_bar=False)
+    arr = np.asarray(measurement.array, dtype=np.float64)
+    if arr.ndim == 3:  # frozen-phonon ensemble not yet reduced
+        arr = arr.mean(axis=0)
+    return arr.T.astype(np.float32)  # abTEM indexes (x, y); images here are (row=y, col=x)
+
+
+def simulate_cell(atoms, conditions: ImagingConditions = ImagingConditions(),
+                  pixel_size_A: float = 0.16) -> np.ndarray:
+    """HAADF image of a whole periodic cell (abTEM PRISM), scanned from (0, 0) in steps of about
+    ``pixel_size_A``: each side of the cell holds a whole number of pixels (step = side / pixels,
+    within half a pixel per side of the request), so the image is exactly periodic; rows = y, cols = x.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        An orthogonal periodic cell (e.g. :func:`helpers.library.structures.ws2_with_defects`).
+    conditions : ImagingConditions
+    pixel_size_A : float
+        Scan step (Å/px).
+
+    Returns
+    -------
+    ndarray (H, W)
+        Fraction of the beam on the detector per scan position.
+    """
+    import abtem
+
+    ps = check_pixel_size(pixel_size_A)
+    cell = np.diag(atoms.cell)[:2]
+    check_window(int(min(cell) // ps), ps, conditions)  # the cell must hold a few probe widths
+    n = [int(round(c / ps)) for c in cell]
+    smatrix, ctf, detector, _ = _prism_setup(atoms, conditions, exact_grid=True)
+    scan = abtem.GridScan(start=(0.0, 0.0), end=tuple(float(c) for c in cell), gpts=tuple(n),
+                          endpoint=False)
+    return _scan(smatrix, scan, detector, ctf)
+
+
 def simulate_field(class_name: str, conditions: ImagingConditions = ImagingConditions(),
                    pixel_size_A: float = LIBRARY_PIXEL_SIZE_A, field_A: float | None = None,
                    window_px: int = WINDOW_PX, paired: bool = False) -> SimulatedField:
@@ -165,46 +243,16 @@ def simulate_field(class_name: str, conditions: ImagingConditions = ImagingCondi
         field_A = field_size_A(window_px, ps)
     if field_A <= 0:
         raise ValueError(f"field_A must be positive, got {field_A}")
-    abtem.config.set({"device": "cpu", "fft": "fftw", "precision": "float32"})
     atoms, site = build_defect(class_name, min_size_A=field_A + 4.0, defect_atoms_last=paired)
-    cell = np.diag(atoms.cell)[:2]
-    # potential sampling must reach the detector's outer angle after 2/3 antialiasing
-    lam = electron_wavelength_A(conditions.energy_eV)
-    max_sampling = lam / (2 * conditions.detector_outer_mrad * 1e-3) * (2 / 3) * 0.98
-    sampling = min(conditions.potential_sampling_A, max_sampling)
-    gpts = tuple(_fft_friendly(int(np.ceil(c / sampling))) for c in cell)
-    # make gpts divisible by the PRISM interpolation factor
-    f = conditions.prism_interpolation
-    gpts = tuple(_fft_friendly(g + (-g) % f) if (g % f) else g for g in gpts)
-    if conditions.phonon_configs > 1:
-        sigmas = {s: PHONON_SIGMAS_A[s] for s in set(atoms.get_chemical_symbols())}
-        frozen = abtem.FrozenPhonons(atoms, num_configs=conditions.phonon_configs, sigmas=sigmas,
-                                     seed=conditions.phonon_seed)
-    else:
-        frozen = atoms
-    potential = abtem.Potential(frozen, gpts=gpts, projection="infinite",
-                                slice_thickness=conditions.slice_thickness_A,
-                                parametrization="lobato")
+    smatrix, ctf, detector, gpts = _prism_setup(atoms, conditions)
     n = int(round(field_A / ps))
     half = n // 2
     start = (site[0] - half * ps, site[1] - half * ps)
     scan = abtem.GridScan(start=start, end=(start[0] + n * ps, start[1] + n * ps), gpts=(n, n),
                           endpoint=False)
-    detector = abtem.AnnularDetector(inner=conditions.detector_inner_mrad,
-                                     outer=conditions.detector_outer_mrad)
-    smatrix = abtem.SMatrix(potential=potential, energy=conditions.energy_eV,
-                            semiangle_cutoff=conditions.semiangle_mrad,
-                            interpolation=conditions.prism_interpolation)
-    ctf = abtem.CTF(defocus=conditions.defocus_A, Cs=conditions.Cs_A,
-                    semiangle_cutoff=conditions.semiangle_mrad, energy=conditions.energy_eV)
     t0 = time.perf_counter()
-    measurement = smatrix.scan(scan=scan, detectors=detector, ctf=ctf)
-    measurement = measurement.compute(progress_bar=False)
-    arr = np.asarray(measurement.array, dtype=np.float64)
-    if arr.ndim == 3:  # frozen-phonon ensemble not yet reduced
-        arr = arr.mean(axis=0)
+    image = _scan(smatrix, scan, detector, ctf)
     seconds = time.perf_counter() - t0
-    image = arr.T.astype(np.float32)  # abTEM indexes (x, y); images here are (row=y, col=x)
     return SimulatedField(image=image, pixel_size_A=ps, defect_rc_px=(float(half), float(half)),
                           class_name=class_name, conditions=conditions, seconds=seconds, gpts=gpts)
 

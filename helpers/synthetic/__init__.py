@@ -10,6 +10,10 @@ Modules
 ``generator``
     The synthetic experimental movie: beam-driven WS2 defect dynamics with ground truth.
     Public: ``simulate_kinetics``, ``generate_movie``, ``standard_movie``.
+``multislice``
+    Movies from a multislice simulation: one periodic cell made into frames with drift, a
+    finite source, scan-line jitter and counting noise, with the truth.
+    Public: ``shift_and_blur_periodic``, ``frames_from_cell``.
 ``params``
     Parameters of the synthetic movie: sample, kinetics, imaging (lengths in Å, times in
     frames).
@@ -18,4 +22,4 @@ Modules
     Rendering of atom columns into frames: probe kernels, splatting, the scan transform (px, Å).
     Public: ``probe_kernel``, ``splat``, ``render_columns``, ``frame_transform``.
 """
-__all__ = ['files', 'generator', 'params', 'render']
+__all__ = ['files', 'generator', 'multislice', 'params', 'render']
