@@ -118,3 +118,28 @@ def test_an_amorphous_patch_is_masked_not_read_as_a_grain():
     r = st.read_sites(img, a.pixel_size_A)
     assert r.area_fractions()["no_lattice"] > 0.3
     assert r.grains == [] and "grain" not in r.sites
+
+
+def test_two_grains_sharing_the_centre_give_one_lattice_and_a_grain():
+    """Half the frame turned by 25°: the six strongest Fourier peaks mix both grains; the basis is
+    one grain's hexagon (its own peaks only), the other grain is read with its own lattice."""
+    from helpers.detect.peaks import lattice_basis
+
+    a = generate_movie(standard_params(n_frames=1, frame_px=SIZE_PX, seed=5, orientation_deg=0.0), progress=False)
+    b = generate_movie(standard_params(n_frames=1, frame_px=640, seed=6, orientation_deg=0.0), progress=False)
+    turned, _ = _rotated(b.frames[0].astype(float), 25.0, (SIZE_PX, SIZE_PX))
+    img = a.frames[0].astype(float).copy()
+    img[:, SIZE_PX // 2:] = turned[:, SIZE_PX // 2:]
+    ps = a.pixel_size_A
+    basis = lattice_basis(img, ps, a.params.lattice_a_A)
+    single = lattice_basis(a.frames[0].astype(float), ps, a.params.lattice_a_A)
+    angle = lambda v: np.degrees(np.arctan2(v[0], v[1])) % 60  # noqa: E731
+    off = [min(abs(angle(basis[0]) - angle(ref)) % 60, 60 - abs(angle(basis[0]) - angle(ref)) % 60)
+           for ref in (single[0], single[0] @ np.array([[np.cos(np.radians(25)), np.sin(np.radians(25))],
+                                                        [-np.sin(np.radians(25)), np.cos(np.radians(25))]]))]
+    assert min(off) < 0.5  # one grain's orientation, not a mixture
+    assert np.allclose(np.linalg.norm(basis, axis=1), np.linalg.norm(single, axis=1), rtol=0.01)
+    r = st.read_sites(img, ps)
+    assert len(r.grains) == 1 and r.grains[0]["read"]
+    assert abs(abs(r.grains[0]["rotation_deg"]) - 25.0) < 1.0
+    assert r.sites["significant"].mean() < 0.05

@@ -61,7 +61,7 @@ def _frame_w_amplitude(img: np.ndarray, origin: np.ndarray, lattice: ColumnLatti
 
 
 def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_patches: int = 40,
-                       radius_A: float = 5.0, seed: int = 0) -> ColumnLattice:
+                       radius_A: float = 5.0, seed: int = 0, mask=None) -> ColumnLattice:
     """The lattice, the S2 sublattice and the column width of a (pristine-dominated) image.
 
     The column width is the one at which the hollow sites of the honeycomb — which hold no atoms —
@@ -82,6 +82,9 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
         Radius of each fitted patch (Å).
     seed : int
         Seed of the patch choice.
+    mask : ndarray (H, W) of bool, optional
+        Where the patches may lie (the lattice's own area: not another grain, a hole or a thick
+        patch); everywhere when None or when fewer than ``n_patches`` / 4 such places are found.
 
     Returns
     -------
@@ -101,6 +104,14 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
     if min(h, w) <= 2 * margin + 8:
         raise ValueError(f"image {img.shape} too small for column fits of {radius_A} Å at {ps} Å/px")
     pts = rng.uniform(margin, [h - margin, w - margin], (n_patches, 2))
+    if mask is not None:
+        mask = np.asarray(mask, bool)
+        if mask.shape != img.shape:
+            raise ValueError(f"mask shape {mask.shape} differs from the image's {img.shape}")
+        more = rng.uniform(margin, [h - margin, w - margin], (50 * n_patches, 2))
+        inside = more[mask[more[:, 0].astype(int), more[:, 1].astype(int)]][:n_patches]
+        if len(inside) >= max(n_patches // 4, 5):
+            pts = inside
 
     def probe(frac, sigma_px, s2_ratio=0.15):
         lat = ColumnLattice(tuple(map(tuple, A)), frac, float(sigma_px), ps, s2_ratio)

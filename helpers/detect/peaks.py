@@ -135,6 +135,58 @@ def _dtft(image: np.ndarray, f_rc) -> complex:
     return complex(rows @ ex)
 
 
+def _refine_peaks(x: np.ndarray, peaks_rc: np.ndarray, fy: np.ndarray, fx: np.ndarray) -> np.ndarray:
+    """Each FFT-grid peak refined off the grid by maximising |Fourier transform| of ``x``."""
+    from scipy.optimize import minimize
+
+    h, w = x.shape
+    refined = []
+    for r, c in peaks_rc:
+        v = np.array([fy[r, 0], fx[0, c]])
+        res = minimize(lambda q: -abs(_dtft(x, q)), v, method="Nelder-Mead",
+                       options={"xatol": 1e-7, "fatol": 1e-9,
+                                "initial_simplex": [v, v + [0.5 / h, 0], v + [0, 0.5 / w]]})
+        refined.append(res.x)
+    return np.array(refined)
+
+
+def _hexagon_basis(refined: np.ndarray) -> np.ndarray:
+    """Least-squares basis of refined first-order peaks (the first is b1, the one nearest 60° from
+    it b2); peaks that are not near an integer combination of b1 and b2 (another lattice) are left
+    out of the fit. ValueError when no peak lies near 60° from the first."""
+    b1 = refined[0]
+    ang = np.degrees(np.arctan2(refined[:, 0], refined[:, 1]) - np.arctan2(b1[0], b1[1])) % 360
+    j = int(np.argmin(np.abs(ang - 60)))
+    if abs(ang[j] - 60) > 10:
+        raise ValueError("the first-order Fourier peaks do not form a hexagonal lattice")
+    basis = np.array([b1, refined[j]])
+    frac = refined @ np.linalg.inv(basis)
+    on = np.abs(frac - np.round(frac)).max(1) < 0.15
+    basis, *_ = np.linalg.lstsq(np.round(frac[on]), refined[on], rcond=None)
+    return basis
+
+
+def _one_hexagon(peaks_rc: np.ndarray, fy: np.ndarray, fx: np.ndarray, tol: float) -> np.ndarray:
+    """The first-order peaks of one lattice among FFT peaks ordered by strength: the strongest, and
+    those of the others that sit where its 60° rotations fall (within ``tol`` cycles/px), in their
+    order. A second grain of another orientation (its own, weaker hexagon) and stray peaks in the
+    band are left out, so they cannot pull the basis; for one lattice these are the six strongest
+    peaks. Returns the peaks found (the caller decides whether they are enough)."""
+    if len(peaks_rc) == 0:
+        return peaks_rc
+    f = np.stack([fy[peaks_rc[:, 0]], fx[peaks_rc[:, 1]]], axis=1)
+    keep = [0]
+    for k in range(1, 6):
+        a = np.radians(60 * k)
+        rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])  # (row, col) = (y, x)
+        target = rot @ f[0]
+        d = np.linalg.norm(f - target, axis=1)
+        i = int(np.argmin(d))
+        if d[i] <= tol and i not in keep:
+            keep.append(i)
+    return peaks_rc[sorted(keep)]
+
+
 def lattice_basis(image, pixel_size_A: float, lattice_a_A: float = 3.18) -> np.ndarray:
     """Reciprocal basis (2 × 2, rows = vectors (f_row, f_col) in cycles/px) of a hexagonal lattice
     image, to a small fraction of a frequency pixel.
@@ -159,7 +211,6 @@ def lattice_basis(image, pixel_size_A: float, lattice_a_A: float = 3.18) -> np.n
     ndarray (2, 2)
         Reciprocal basis vectors (cycles/px), one per row.
     """
-    from scipy.optimize import minimize
     from skimage.feature import peak_local_max
 
     img = check_image(image, "image", min_shape=(16, 16)).astype(np.float64)
@@ -172,27 +223,23 @@ def lattice_basis(image, pixel_size_A: float, lattice_a_A: float = 3.18) -> np.n
     g1 = 2.0 / (np.sqrt(3.0) * lattice_a_A) * ps  # cycles/px
     k = np.hypot(fy, fx)
     band = (k > 0.8 * g1) & (k < 1.2 * g1)
-    pk = peak_local_max(np.where(band, mag, 0.0), min_distance=2, num_peaks=6, exclude_border=False)
-    if len(pk) < 3:
+    cand = peak_local_max(np.where(band, mag, 0.0), min_distance=2, num_peaks=24, exclude_border=False)
+    if len(cand) < 3:
         raise ValueError(f"no hexagonal lattice of a = {lattice_a_A} Å found at {ps} Å/px "
                          "(fewer than 3 first-order peaks): check the pixel size and the material")
-    refined = []
-    for r, c in pk:
-        v = np.array([fy[r, 0], fx[0, c]])
-        res = minimize(lambda q: -abs(_dtft(x, q)), v, method="Nelder-Mead",
-                       options={"xatol": 1e-7, "fatol": 1e-9,
-                                "initial_simplex": [v, v + [0.5 / h, 0], v + [0, 0.5 / w]]})
-        refined.append(res.x)
-    refined = np.array(refined)
-    b1 = refined[0]
-    ang = np.degrees(np.arctan2(refined[:, 0], refined[:, 1]) - np.arctan2(b1[0], b1[1])) % 360
-    j = int(np.argmin(np.abs(ang - 60)))
-    if abs(ang[j] - 60) > 10:
-        raise ValueError("the first-order Fourier peaks do not form a hexagonal lattice")
-    b2 = refined[j]
-    basis = np.array([b1, b2])
-    idx = np.round(refined @ np.linalg.inv(basis)).astype(float)
-    basis, *_ = np.linalg.lstsq(idx, refined, rcond=None)
+    try:
+        refined = _refine_peaks(x, cand[:6], fy, fx)
+        basis = _hexagon_basis(refined)
+    except ValueError:
+        # the six strongest peaks are not one hexagon (two grains share the image): keep the
+        # strongest peak's own hexagon, of peaks well above the noise of the band
+        vals = mag[cand[:, 0], cand[:, 1]]
+        med = np.median(mag[band])
+        strong = vals > med + 8 * 1.4826 * np.median(np.abs(mag[band] - med))
+        pk = _one_hexagon(cand[strong], fy[:, 0], fx[0, :], 1.5 / min(h, w))
+        if len(pk) < 4:
+            raise
+        basis = _hexagon_basis(_refine_peaks(x, pk, fy, fx))
     return basis
 
 

@@ -298,10 +298,13 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
             cls[sel] = np.where(is_def, np.array(names, object)[best], names[0])
             post_best[sel] = np.where(is_def, pr[np.arange(len(sel)), best], pr[:, 0])
             post_def[sel] = 1 - pr[:, 0]
+        # masked sites decode as their prior (pristine) and read whatever the area holds: they
+        # must not enter the fits of the gain and of the crosstalk
+        cls_read = np.where(lattice_area, cls, MASKED)
         if step == 0:
-            gain = calibrate_gain(rel, rel_h, kinds, cls, levels, contents)
+            gain = calibrate_gain(rel, rel_h, kinds, cls_read, levels, contents)
         elif step == 1:
-            rel, crosstalk = _remove_crosstalk(rel0, kinds, cls, s, contents, offsets)
+            rel, crosstalk = _remove_crosstalk(rel0, kinds, cls_read, s, contents, offsets)
         elif step == 2:
             appear = _hop_arrivals(s, kinds, post_def, offsets)
     # the content each reading stands for, the gain taken out (metal units)

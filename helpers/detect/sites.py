@@ -37,7 +37,7 @@ import pandas as pd
 
 from helpers.core.chemistry import CHALCOGEN, METAL, Chemistry
 from helpers.core.validation import check_image, check_pixel_size
-from helpers.detect.areas import AREA_NAMES, AreaMap, find_areas
+from helpers.detect.areas import AREA_NAMES, LATTICE, AreaMap, find_areas
 from helpers.detect.column_model import ColumnLattice
 from helpers.detect.grains import read_other_grains
 from helpers.detect.lattice import fit_column_lattice
@@ -140,6 +140,28 @@ class SiteReading:
 LATTICE_FIT_PX, LATTICE_FIT_A = 512, 100.0
 
 
+#: the column model is refitted on the lattice's own area when more than this share of the fitting
+#: crop is something else (another grain, a hole, a thick or contaminated patch)
+REFIT_ABOVE_MASKED = 0.05
+
+
+def _refit_on_own_area(crop: np.ndarray, lattice: ColumnLattice, pixel_size_A: float, lattice_a_A: float,
+                       area_params) -> ColumnLattice:
+    """The column model (width, chalcogen ratio, sublattice) refitted with its patches inside the
+    lattice's own area of ``crop`` (:func:`find_areas` with the first fit), where more than
+    :data:`REFIT_ABOVE_MASKED` of the crop is not that lattice: patches on another grain or a thick
+    patch pull the width and ratio. The basis needs no refit (one hexagon's own Fourier peaks)."""
+    amap = find_areas(crop, lattice, pixel_size_A, area_params)
+    if np.mean(amap.labels == LATTICE) >= 1 - REFIT_ABOVE_MASKED:
+        return lattice
+    rr, cc = np.mgrid[:crop.shape[0], :crop.shape[1]]
+    own = amap.at(np.stack([rr.ravel(), cc.ravel()], 1)).reshape(crop.shape) == LATTICE
+    try:
+        return fit_column_lattice(crop, pixel_size_A, lattice_a_A, mask=own)
+    except ValueError:  # the first fit stands
+        return lattice
+
+
 def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p: SiteParams | None = None,
                shifts=None, lattice: ColumnLattice | None = None, progress: bool = False,
                chemistry: Chemistry = WS2, area_map: AreaMap | None = None) -> SiteReading:
@@ -206,7 +228,10 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         first = registered_sum(arr, shifts, 0, p.sum_half_window)[0] if n > 1 else arr[0]
         size = max(LATTICE_FIT_PX, int(np.ceil(LATTICE_FIT_A / ps)))
         a = chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A
-        lattice = fit_column_lattice(central_crop(first, size), ps, a)
+        crop = central_crop(first, size)
+        lattice = fit_column_lattice(crop, ps, a)
+        if p.mask_areas and area_map is None:
+            lattice = _refit_on_own_area(crop, lattice, ps, a, p.areas)
     lattice, width_note = plausible_width(lattice)
     t_lat = time.perf_counter() - t0
     t0 = time.perf_counter()
