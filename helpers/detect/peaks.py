@@ -167,23 +167,16 @@ def _hexagon_basis(refined: np.ndarray) -> np.ndarray:
 
 
 def _one_hexagon(peaks_rc: np.ndarray, fy: np.ndarray, fx: np.ndarray, tol: float) -> np.ndarray:
-    """The first-order peaks of one lattice among FFT peaks ordered by strength: the strongest, and
-    those of the others that sit where its 60° rotations fall (within ``tol`` cycles/px), in their
-    order. A second grain of another orientation (its own, weaker hexagon) and stray peaks in the
-    band are left out, so they cannot pull the basis; for one lattice these are the six strongest
-    peaks. Returns the peaks found (the caller decides whether they are enough)."""
+    """Among FFT peaks ordered by strength, the strongest and those at its 60° rotations (within
+    ``tol`` cycles/px), in their order: one lattice's hexagon, without another grain's or stray peaks."""
     if len(peaks_rc) == 0:
         return peaks_rc
     f = np.stack([fy[peaks_rc[:, 0]], fx[peaks_rc[:, 1]]], axis=1)
     keep = [0]
-    for k in range(1, 6):
-        a = np.radians(60 * k)
-        rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])  # (row, col) = (y, x)
-        target = rot @ f[0]
-        d = np.linalg.norm(f - target, axis=1)
-        i = int(np.argmin(d))
-        if d[i] <= tol and i not in keep:
-            keep.append(i)
+    for a in np.radians(60 * np.arange(1, 6)):
+        d = np.linalg.norm(f - np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]]) @ f[0], axis=1)
+        if d.min() <= tol and int(np.argmin(d)) not in keep:
+            keep.append(int(np.argmin(d)))
     return peaks_rc[sorted(keep)]
 
 
