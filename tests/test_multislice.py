@@ -75,3 +75,26 @@ def test_multislice_cell_is_periodic_with_metal_columns_brightest():
     w = np.mean([at(p) for p in pos[sym == "W", :2]])
     s2 = np.mean([at(p) for p in pos[sym == "S", :2]])
     assert w > 1.5 * s2 > 0 and img.min() < 0.5 * s2
+
+
+def test_site_reading_finds_defects_in_multislice_frames():
+    """Frames another code rendered (abTEM multislice: no Σ Zⁿ columns, no Gaussian probe): every
+    defect found at its site; metal-site classes right (the W2s2/Ws pair is one S atom apart)."""
+    from helpers.detect import site_model as sm
+    from helpers.detect import sites as st
+    from helpers.evaluation.defects import score_defects
+
+    atoms, truth = ws2_with_defects(24.0, {"Vw": 1, "W2s2": 1, "Mo": 1}, np.random.default_rng(1))
+    img = simulate_cell(atoms, ImagingConditions(phonon_configs=1, prism_interpolation=4), 0.2)
+    side = np.diag(atoms.cell)[:2]
+    ps_xy = side / np.array([img.shape[1], img.shape[0]])
+    ps = float(ps_xy.mean())
+    truth = pd.DataFrame(truth).assign(x_A=lambda d: d.x_A * ps / ps_xy[0], y_A=lambda d: d.y_A * ps / ps_xy[1])
+    frames, t = frames_from_cell(img, truth, ps, 3, 300, 1e4, np.random.default_rng(0))
+    found = st.defect_table(st.read_sites(frames, ps)).assign(frame=lambda d: d.frame + 1)
+    sc = score_defects(found, t, ps, frames.shape[1:], sm.EDGE_MARGIN_A, classes=sm.DEFECT_CLASSES)
+    assert sc["true_defects"] >= 15 and sc["f1_1A"] >= 0.95 and sc["position_median_error_A"] < 0.1
+    for name, f, x, y in zip(t["class"], t["frame"], t["x_A"], t["y_A"]):
+        c = found[np.hypot(found.x_A - x, found.y_A - y).lt(1.0) & found.frame.eq(f)]["class"]
+        if len(c):
+            assert c.iloc[0] in ({"W2s2", "Ws"} if name == "W2s2" else {name}), (name, list(c))
