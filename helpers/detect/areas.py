@@ -114,6 +114,21 @@ class AreaMap:
         h, w = self.labels.shape
         return self.labels[np.clip(pos[:, 0], 0, h - 1), np.clip(pos[:, 1], 0, w - 1)]
 
+    def pixels_of(self, label: int) -> np.ndarray:
+        """Every pixel of the image (``shape``) whose label (:meth:`at`) is ``label``.
+
+        Parameters
+        ----------
+        label : int
+            One of :data:`AREA_NAMES`.
+
+        Returns
+        -------
+        ndarray (H, W) bool
+        """
+        rc = np.indices(self.shape).reshape(2, -1).T
+        return (self.at(rc) == label).reshape(self.shape)
+
 
 def _first_order(lattice: ColumnLattice) -> np.ndarray:
     """The three first-order reciprocal vectors (cycles/px) of the hexagonal lattice."""

@@ -71,12 +71,6 @@ def orientation_deg(lattice: ColumnLattice) -> float:
     return float(np.degrees(np.arctan2(a1[0], a1[1])) % 60.0)
 
 
-def _label_mask(area_map: AreaMap, label: int, shape) -> np.ndarray:
-    """Pixels of ``shape`` whose area label (:meth:`AreaMap.at`) is ``label``."""
-    rc = np.indices(shape).reshape(2, -1).T
-    return (area_map.at(rc) == label).reshape(shape)
-
-
 def find_other_grains(image, area_map: AreaMap, lattice: ColumnLattice, pixel_size_A: float,
                       lattice_a_A: float, p: GrainParams | None = None) -> list[Grain]:
     """The ``no_lattice`` areas of ``area_map`` that hold a lattice of another orientation.
@@ -109,7 +103,7 @@ def find_other_grains(image, area_map: AreaMap, lattice: ColumnLattice, pixel_si
         return []
     rim_px = p.rim_A / ps
     cell_px2 = abs(np.linalg.det(lattice.vectors))
-    full = _label_mask(area_map, NO_LATTICE, img.shape)
+    full = area_map.pixels_of(NO_LATTICE)
     lab, n = ndimage.label(full)
     sigma_px = area_map.params.scale_A / ps
     step = area_map.step_px

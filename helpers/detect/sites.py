@@ -154,10 +154,8 @@ def _refit_on_own_area(crop: np.ndarray, lattice: ColumnLattice, pixel_size_A: f
     amap = find_areas(crop, lattice, pixel_size_A, area_params)
     if np.mean(amap.labels == LATTICE) >= 1 - REFIT_ABOVE_MASKED:
         return lattice
-    rr, cc = np.mgrid[:crop.shape[0], :crop.shape[1]]
-    own = amap.at(np.stack([rr.ravel(), cc.ravel()], 1)).reshape(crop.shape) == LATTICE
     try:
-        return fit_column_lattice(crop, pixel_size_A, lattice_a_A, mask=own)
+        return fit_column_lattice(crop, pixel_size_A, lattice_a_A, mask=amap.pixels_of(LATTICE))
     except ValueError:  # the first fit stands
         return lattice
 
