@@ -153,9 +153,10 @@ def prepare_file(path, out, settings: AnalysisSettings, overwrite: bool = False)
         cal = calib.check_calibration(fr.data[0], ps, settings.material)
         if not cal["ok"]:
             est, off = cal["lattice_estimate_A"], 100 * cal["relative_difference"]
+            tol = 100 * calib.CALIBRATION_TOLERANCE
             if fr.pixel_size_source == "file":  # the lattice is the better ruler: use it, say so
                 warnings_.append(f"calibration: the file's pixel size {ps:.4f} Å/px differs from the "
-                                 f"{settings.material} lattice by {off:+.1f} % (more than 5 %); the lattice "
+                                 f"{settings.material} lattice by {off:+.1f} % (more than {tol:.0f} %); the lattice "
                                  f"value {est:.4f} Å/px is used (give --pixel-size to impose one)")
                 cal["used"], cal["file_pixel_size_A"] = "lattice", ps
                 fr.pixel_size_A, fr.pixel_size_source, ps = est, "lattice (file value off)", est
@@ -163,7 +164,7 @@ def prepare_file(path, out, settings: AnalysisSettings, overwrite: bool = False)
             else:
                 warnings_.append(f"calibration: the given pixel size {ps:.4f} Å/px differs from the "
                                  f"{settings.material} lattice estimate {est:.4f} Å/px by {off:+.1f} % "
-                                 "(more than 5 %); kept because it was given")
+                                 f"(more than {tol:.0f} %); kept because it was given")
                 cal["used"] = "given"
         else:
             cal["used"] = fr.pixel_size_source

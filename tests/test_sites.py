@@ -224,3 +224,64 @@ def test_class_separations_follow_the_measured_noise():
     assert ((sep["nearest_level_accuracy"] > 0) & (sep["nearest_level_accuracy"] <= 1)).all()
     r.noise = {k: 2 * v for k, v in r.noise.items()}  # twice the noise: half the separation
     assert st.class_separations(r).loc["Vs", "d_prime"] == pytest.approx(sep.loc["Vs", "d_prime"] / 2)
+
+
+def _honeycomb_sites(n: int = 36):
+    """One frame of an n × n honeycomb (both sublattices) as the decoder's site table, and its
+    neighbour offsets."""
+    from types import SimpleNamespace
+
+    from helpers.detect.site_decode import neighbour_offsets
+
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    i = np.concatenate([ii.ravel(), ii.ravel()])
+    j = np.concatenate([jj.ravel(), jj.ravel()])
+    kinds = np.array([METAL] * ii.size + [CHALCOGEN] * ii.size, object)
+    s = pd.DataFrame({"frame": 0, "i": i, "j": j, "kind": kinds})
+    lat = SimpleNamespace(vectors=np.array([[3.16, 0.0], [1.58, 2.737]]), chalcogen_frac=(1 / 3, 1 / 3))
+    return s, kinds, neighbour_offsets(lat)
+
+
+def test_the_crosstalk_is_fitted_on_isolated_defects_not_on_complexes():
+    """A metal vacancy's probe tail lowers its three chalcogen neighbours by 0.03 per unit change.
+    A quarter of the vacancies are complexes (one chalcogen neighbour decoded empty, the other
+    sites around them 0.2 lower still: partly empty, decoded pristine): the coefficient must stay
+    the probe tail's and leave those sites low (they are the complex's own vacancies). With a
+    handful of isolated defects in a noisy frame the coefficient is shrunk towards no crosstalk."""
+    from helpers.detect.site_decode import _remove_crosstalk, neighbour_sums
+
+    contents = {METAL: {"W": 1.0, "Vac_W": 0.0}, CHALCOGEN: {"S2": 0.4, "Vac_S": 0.2, "Vac_S2": 0.0}}
+    s, kinds, offsets = _honeycomb_sites()
+    rng = np.random.default_rng(0)
+    metal = np.flatnonzero(kinds == METAL)
+    on_grid = (s["i"].to_numpy() % 4 == 2) & (s["j"].to_numpy() % 4 == 2)
+    vac = metal[on_grid[metal]]  # 64 metal vacancies, 4 sites apart
+    complexes = vac[::4]  # a quarter of them: vacancy + partly empty chalcogen neighbours
+    cls = np.where(kinds == METAL, "W", "S2").astype(object)
+    cls[vac] = "Vac_W"
+    in_cx = np.zeros(len(s))
+    in_cx[complexes] = 1.0
+    beside_cx = neighbour_sums(s["frame"], kinds, s["i"], s["j"], in_cx, offsets)
+    beside_cx = (beside_cx["other"] + beside_cx["same"]) > 0
+    ci, cj = s["i"].to_numpy(), s["j"].to_numpy()
+    for m in complexes:  # the complex's decoded chalcogen vacancy: its first chalcogen neighbour
+        di, dj = offsets[(METAL, "other")][0]
+        cls[np.flatnonzero((kinds == CHALCOGEN) & (ci == ci[m] + di) & (cj == cj[m] + dj))] = "Vac_S2"
+    change = pd.Series(cls).map({"W": 0.0, "Vac_W": -1.0, "S2": 0.0, "Vac_S2": -0.4}).to_numpy()
+    beside = neighbour_sums(s["frame"], kinds, s["i"], s["j"], change, offsets)
+    pristine = np.where(kinds == METAL, 1.0, 0.4)
+    rel = pristine + change + 0.03 * (beside["other"] + beside["same"])
+    rel = rel - 0.2 * (beside_cx & (cls == "S2"))
+    rel = rel + rng.normal(0, 0.01, len(s))
+    out, coef = _remove_crosstalk(rel, kinds, cls, s, contents, offsets)
+    assert coef[CHALCOGEN]["other"] == pytest.approx(0.03, abs=0.005), coef
+    low = beside_cx & (cls == "S2")
+    assert np.all(out[low] < 0.4 - 0.15)  # the complexes' chalcogen neighbours still read low
+    # few isolated defects, reading noise 0.1: the fit is shrunk towards no crosstalk
+    few = np.zeros(len(s), bool)
+    few[vac[:8]] = True
+    cls2 = np.where(kinds == METAL, "W", "S2").astype(object)
+    cls2[few] = "Vac_W"
+    noisy = pristine + np.where(few, -1.0, 0.0) + rng.normal(0, 0.1, len(s))
+    _, coef2 = _remove_crosstalk(noisy, kinds, cls2, s, contents, offsets)
+    assert abs(coef2[CHALCOGEN]["other"]) < 0.03, coef2
