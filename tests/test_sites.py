@@ -285,3 +285,41 @@ def test_the_crosstalk_is_fitted_on_isolated_defects_not_on_complexes():
     noisy = pristine + np.where(few, -1.0, 0.0) + rng.normal(0, 0.1, len(s))
     _, coef2 = _remove_crosstalk(noisy, kinds, cls2, s, contents, offsets)
     assert abs(coef2[CHALCOGEN]["other"]) < 0.03, coef2
+
+
+def test_expected_content_changes_match_the_enumeration_of_every_path():
+    """The E step of the site model: expected changes summed over sites and frame pairs equal those
+    of a brute-force sum over every content path of a tiny model (one reading missing); a single
+    image keeps the prior rates, a long run of changes moves them."""
+    import itertools
+
+    rng = np.random.default_rng(0)
+    K, T, n = 3, 5, 3
+    means, sd = np.array([1.0, 0.0, 0.5]), 0.4
+    trans = sm.transition_matrix(K, 0.1, 0.2, 0.1)
+    obs = rng.normal(0.6, 0.5, (n, T))
+    obs[1, 2] = np.nan
+    post, counts = sm.site_posteriors(obs, means, sd, trans, 0.3, transition_counts=True)
+    prior = np.array([0.7, 0.15, 0.15])
+    want, want_post = np.zeros((K, K)), np.zeros((n, T, K))
+    for s in range(n):
+        total, acc, acc_post = 0.0, np.zeros((K, K)), np.zeros((T, K))
+        for path in itertools.product(range(K), repeat=T):
+            p = prior[path[0]]
+            for t in range(T):
+                if np.isfinite(obs[s, t]):
+                    p *= np.exp(-(obs[s, t] - means[path[t]]) ** 2 / (2 * sd ** 2))
+                if t:
+                    p *= trans[path[t - 1], path[t]]
+            total += p
+            for t in range(T):
+                acc_post[t, path[t]] += p
+                if t < T - 1:
+                    acc[path[t], path[t + 1]] += p
+        want += acc / total
+        want_post[s] = acc_post / total
+    assert np.allclose(counts, want, atol=1e-12) and np.allclose(post, want_post, atol=1e-12)
+    assert counts.sum() == pytest.approx(n * (T - 1))
+    assert np.allclose(sm.fit_transitions(np.zeros((K, K)), trans), trans)  # one frame: the prior
+    moved = sm.fit_transitions(np.array([[1e4, 0, 0], [0, 900, 100], [0, 0, 1e3]]), trans)
+    assert moved[1, 2] == pytest.approx(100 / 1050 + 50 * trans[1, 2] / 1050) and np.allclose(moved.sum(1), 1)

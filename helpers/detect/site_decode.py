@@ -16,6 +16,7 @@ from helpers.detect.site_model import (
     WS2,
     SiteParams,
     class_contents,
+    fit_transitions,
     site_posteriors,
     transition_matrix,
 )
@@ -185,16 +186,16 @@ def neighbour_sums(frames, kinds, i, j, values, offsets: dict, frame_offset: int
 HOP_ARRIVAL = 0.3
 
 
-def _hop_arrivals(s: pd.DataFrame, kinds, post_def, offsets: dict) -> np.ndarray:
-    """Per site and frame, the probability that a defect arrives: :data:`APPEAR_PER_FRAME`, plus
-    :data:`HOP_ARRIVAL` times the probability that a neighbour of the same sublattice lost its defect
-    between the frame before and the frame after (a hop goes to one of six neighbours: the
-    neighbour's loss is shared among them, so a sixth of it counts)."""
+def _hop_arrivals(s: pd.DataFrame, kinds, post_def, offsets: dict, base) -> np.ndarray:
+    """Per site and frame, the probability that a defect arrives: ``base`` (per site: its
+    sublattice's appearance rate), plus :data:`HOP_ARRIVAL` times the probability that a neighbour of
+    the same sublattice lost its defect between the frame before and the frame after (a hop goes to
+    one of six neighbours: the neighbour's loss is shared among them, so a sixth of it counts)."""
     f, i, j = s["frame"].to_numpy(), s["i"].to_numpy(), s["j"].to_numpy()
     before = neighbour_sums(f, kinds, i, j, post_def, offsets, frame_offset=-1)["same"]
     after = neighbour_sums(f, kinds, i, j, post_def, offsets, frame_offset=1)["same"]
     left = np.clip(before - after, 0.0, 6.0) / 6.0
-    return np.clip(APPEAR_PER_FRAME + HOP_ARRIVAL * left, APPEAR_PER_FRAME, 0.5)
+    return np.clip(base + HOP_ARRIVAL * left, base, 0.5)
 
 
 #: prior standard deviation of a crosstalk coefficient (reading change of a site per unit content
@@ -303,6 +304,7 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
     rel0 = rel.copy()
     crosstalk = {}
     appear = None
+    rates = {}  # sublattice → transition matrix, refitted at each of the first three passes
     for step in range(4):  # decode; calibrate the gain; decode; correct the crosstalk; decode;
         # let a neighbour's departing defect make its arrival likely; decode
         for kind in (METAL, CHALCOGEN):
@@ -313,12 +315,17 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
             sc, inv = np.unique(codes[sel], return_inverse=True)
             obs = np.full((len(sc), T), np.nan)
             obs[inv, frames[sel]] = np.where(lattice_area[sel], rel[sel], np.nan)  # masked: unobserved
-            trans = transition_matrix(len(names), APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME)
-            app = None
-            if appear is not None:
-                app = np.full((len(sc), T), APPEAR_PER_FRAME)
+            trans = rates.get(kind)
+            if trans is None:
+                trans = transition_matrix(len(names), APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME)
+            if appear is None:  # the rates of content changes from this movie's own sites (below)
+                post, counts = site_posteriors(obs, means, noise_of(means), trans, PRIOR_DEFECT,
+                                               transition_counts=True)
+                rates[kind] = fit_transitions(counts, trans)
+            else:
+                app = np.full((len(sc), T), 1.0 - trans[0, 0])
                 app[inv, frames[sel]] = appear[sel]
-            post = site_posteriors(obs, means, noise_of(means), trans, PRIOR_DEFECT, appear=app)
+                post = site_posteriors(obs, means, noise_of(means), trans, PRIOR_DEFECT, appear=app)
             pr = post[inv, frames[sel]]  # (len(sel), K)
             best = pr[:, 1:].argmax(1) + 1
             is_def = pr[:, 0] < p.pristine_below
@@ -333,7 +340,8 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
         elif step == 1:
             rel, crosstalk = _remove_crosstalk(rel0, kinds, cls_read, s, contents, offsets)
         elif step == 2:
-            appear = _hop_arrivals(s, kinds, post_def, offsets)
+            base = pd.Series(kinds).map({k: 1.0 - rates[k][0, 0] for k in rates}).to_numpy(float)
+            appear = _hop_arrivals(s, kinds, post_def, offsets, base)
     # the content each reading stands for, the gain taken out (metal units)
     pristine = s["kind"].map({k: _pristine_level(contents, k) for k in contents}).to_numpy(float)
     s["content"] = pristine + (rel - pristine) / gain

@@ -67,7 +67,7 @@ def class_contents(metal_ratio: float, chalcogen_ratio: float, chemistry: Chemis
 
 #: per frame and site: a defect appears on a pristine site (born or hopped in), leaves (healed or
 #: hopped out), changes into another defect content — the prior of the site model, chosen once
-#: as orders of magnitude of what beam-driven defects do, not fitted to any movie
+#: as orders of magnitude of what beam-driven defects do; a movie refits them (:func:`fit_transitions`)
 APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME = 1e-3, 0.02, 0.01
 
 
@@ -156,8 +156,37 @@ def transition_matrix(K: int, appear: float, leave: float, change: float, pristi
     return T
 
 
+#: weight of the prior transition matrix when the rates are fitted to a movie, in frames per content:
+#: a content seen for fewer frames keeps its prior rates; one seen for thousands (a defect class over
+#: a 150-frame movie) gets its own
+RATE_PRIOR_FRAMES = 50.0
+
+
+def fit_transitions(counts: np.ndarray, prior: np.ndarray, prior_frames: float = RATE_PRIOR_FRAMES) -> np.ndarray:
+    """The transition matrix refitted to the expected content changes of a movie (the M step of
+    Baum–Welch, :func:`site_posteriors` with ``transition_counts``), each row's prior counted as
+    ``prior_frames`` frames of observation: row i = (counts_i + w·prior_i) / (Σ counts_i + w).
+    A single image (no frame pairs) keeps the prior.
+
+    Parameters
+    ----------
+    counts : ndarray (K, K)
+        Expected number of changes from content i to j.
+    prior : ndarray (K, K)
+        The prior transition matrix (rows sum to 1).
+    prior_frames : float
+        Weight of the prior, in frames.
+
+    Returns
+    -------
+    ndarray (K, K)
+    """
+    counts = np.asarray(counts, float)
+    return (counts + prior_frames * prior) / (counts.sum(1, keepdims=True) + prior_frames)
+
+
 def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndarray, prior_defect: float,
-                    pristine: int = 0, appear=None) -> np.ndarray:
+                    pristine: int = 0, appear=None, transition_counts: bool = False):
     """Posterior probability of each content state of each site in each frame (hidden Markov model).
 
     ``obs`` (n_sites, n_frames): the site's reading per frame (NaN where it was not read);
@@ -167,8 +196,9 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
     :func:`transition_matrix`); the first
     frame is pristine with probability 1 − ``prior_defect``. ``appear`` (n_sites, n_frames),
     optional: per site and frame, the probability that a defect appears on the pristine site between
-    the previous frame and this one (replacing the pristine row of ``transitions``; a neighbour's
-    defect that just left makes its arrival likely). Forward–backward (scaled messages), all sites at
+    the previous frame and this one (replacing the pristine row of ``transitions``, shared among the
+    defect contents as that row shares it; a neighbour's defect that just left makes its arrival
+    likely). Forward–backward (scaled messages), all sites at
     once. With one frame this is Bayes' rule with that prior.
 
     Parameters
@@ -180,10 +210,14 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
     prior_defect : float
     pristine : int
     appear : ndarray (n_sites, n_frames), optional
+    transition_counts : bool
+        Also return the expected number of each content change (K × K, summed over sites and
+        frame pairs; the E step of Baum–Welch; ``appear`` must then be None).
 
     Returns
     -------
     ndarray (n_sites, n_frames, K)
+        The posteriors; with ``transition_counts``, (posteriors, counts).
     """
     x = np.asarray(obs, float)
     n, T = x.shape
@@ -200,12 +234,13 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
     del le
     app = None if appear is None else np.clip(np.asarray(appear, float), 1e-12, 0.999)
     others = [k for k in range(K) if k != pristine]
+    shares = trans[pristine, others] / trans[pristine, others].sum()  # which content arrives
 
     def step_forward(a, t):  # a (n, K) at frame t−1 → predicted at frame t
         out = a @ trans
         if app is not None:  # the pristine row differs per site
             row = np.empty((n, K))
-            row[:, others] = (app[:, t] / (K - 1))[:, None]
+            row[:, others] = app[:, t, None] * shares[None]
             row[:, pristine] = 1 - app[:, t]
             out += a[:, pristine, None] * (row - trans[pristine][None])
         return out
@@ -214,7 +249,7 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
         out = b @ trans.T
         if app is not None:
             row = np.empty((n, K))
-            row[:, others] = (app[:, t] / (K - 1))[:, None]
+            row[:, others] = app[:, t, None] * shares[None]
             row[:, pristine] = 1 - app[:, t]
             out[:, pristine] += ((row - trans[pristine][None]) * b).sum(1)
         return out
@@ -227,8 +262,16 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
         fwd[:, t] = a / a.sum(1, keepdims=True)
     post = fwd  # reused in place: posterior ∝ forward × backward
     b = np.ones((n, K))
+    counts = np.zeros((K, K))
+    if transition_counts and app is not None:
+        raise ValueError("transition counts need one transition matrix for all sites (appear=None)")
     for t in range(T - 2, -1, -1):
-        b = step_backward(emis[:, t + 1] * b, t + 1)
+        eb = emis[:, t + 1] * b
+        if transition_counts:  # P(content i at t, j at t+1 | all frames) ∝ fwd_t(i) T_ij eb_j
+            pair_sum = ((post[:, t] @ trans) * eb).sum(1)
+            counts += trans * ((post[:, t] / pair_sum[:, None]).T @ eb)
+        b = step_backward(eb, t + 1)
         b /= b.sum(1, keepdims=True)
         post[:, t] *= b
-    return post / post.sum(2, keepdims=True)
+    post /= post.sum(2, keepdims=True)
+    return (post, counts) if transition_counts else post

@@ -23,8 +23,9 @@ sublattice by more than the noise allows:
 4. Each site's readings through the movie go into a hidden Markov model of its content
    (:func:`site_posteriors`): pristine, or a defect content of its sublattice — metal site empty
    (``Vw``), one chalcogen (``Sw``), a lighter metal (``Mo``); chalcogen site empty (``Vs2``), one
-   atom (``Vs``), a metal (``W2s2``), metal + chalcogen (``Ws``). A site is a defect in a frame
-   where its pristine content is the less probable one. One image: the same with one frame.
+   atom (``Vs``), a metal (``W2s2``), metal + chalcogen (``Ws``); its rates of content change
+   refitted to the movie (:func:`helpers.detect.site_model.fit_transitions`). A site is a defect in
+   a frame where its pristine content is the less probable one. One image: the same with one frame.
 
 Positions are (row, col) px with pixel centres at integer coordinates; lengths in Å.
 """
