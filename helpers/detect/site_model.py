@@ -162,11 +162,16 @@ def transition_matrix(K: int, appear: float, leave: float, change: float, pristi
 RATE_PRIOR_FRAMES = 50.0
 
 
-def fit_transitions(counts: np.ndarray, prior: np.ndarray, prior_frames: float = RATE_PRIOR_FRAMES) -> np.ndarray:
+def fit_transitions(counts: np.ndarray, prior: np.ndarray, prior_frames: float = RATE_PRIOR_FRAMES,
+                    keep=(0,)) -> np.ndarray:
     """The transition matrix refitted to the expected content changes of a movie (the M step of
     Baum–Welch, :func:`site_posteriors` with ``transition_counts``), each row's prior counted as
     ``prior_frames`` frames of observation: row i = (counts_i + w·prior_i) / (Σ counts_i + w).
-    A single image (no frame pairs) keeps the prior.
+    A single image (no frame pairs) keeps the prior. The rows in ``keep`` stay the prior: by default
+    the pristine one (how often a defect appears), because every false call of a first pass looks
+    like an arrival — refitted on ten multislice frames whose defects stand still, it tripled the
+    appearance of single S vacancies and their false calls (precision 0.897 → 0.867). How long a
+    defect stays and what it changes into are measured on the defects themselves.
 
     Parameters
     ----------
@@ -176,13 +181,17 @@ def fit_transitions(counts: np.ndarray, prior: np.ndarray, prior_frames: float =
         The prior transition matrix (rows sum to 1).
     prior_frames : float
         Weight of the prior, in frames.
+    keep : tuple of int
+        Rows that keep the prior.
 
     Returns
     -------
     ndarray (K, K)
     """
     counts = np.asarray(counts, float)
-    return (counts + prior_frames * prior) / (counts.sum(1, keepdims=True) + prior_frames)
+    out = (counts + prior_frames * prior) / (counts.sum(1, keepdims=True) + prior_frames)
+    out[list(keep)] = np.asarray(prior, float)[list(keep)]
+    return out
 
 
 def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndarray, prior_defect: float,
