@@ -186,16 +186,16 @@ def neighbour_sums(frames, kinds, i, j, values, offsets: dict, frame_offset: int
 HOP_ARRIVAL = 0.3
 
 
-def _hop_arrivals(s: pd.DataFrame, kinds, post_def, offsets: dict, base) -> np.ndarray:
-    """Per site and frame, the probability that a defect arrives: ``base`` (per site: its
-    sublattice's appearance rate), plus :data:`HOP_ARRIVAL` times the probability that a neighbour of
-    the same sublattice lost its defect between the frame before and the frame after (a hop goes to
-    one of six neighbours: the neighbour's loss is shared among them, so a sixth of it counts)."""
+def _hop_arrivals(s: pd.DataFrame, kinds, post_def, offsets: dict) -> np.ndarray:
+    """Per site and frame, the probability that a defect arrives: :data:`APPEAR_PER_FRAME`, plus
+    :data:`HOP_ARRIVAL` times the probability that a neighbour of the same sublattice lost its defect
+    between the frame before and the frame after (a hop goes to one of six neighbours: the
+    neighbour's loss is shared among them, so a sixth of it counts)."""
     f, i, j = s["frame"].to_numpy(), s["i"].to_numpy(), s["j"].to_numpy()
     before = neighbour_sums(f, kinds, i, j, post_def, offsets, frame_offset=-1)["same"]
     after = neighbour_sums(f, kinds, i, j, post_def, offsets, frame_offset=1)["same"]
     left = np.clip(before - after, 0.0, 6.0) / 6.0
-    return np.clip(base + HOP_ARRIVAL * left, base, 0.5)
+    return np.clip(APPEAR_PER_FRAME + HOP_ARRIVAL * left, APPEAR_PER_FRAME, 0.5)
 
 
 #: prior standard deviation of a crosstalk coefficient (reading change of a site per unit content
@@ -323,7 +323,7 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
                                                transition_counts=True)
                 rates[kind] = fit_transitions(counts, trans)
             else:
-                app = np.full((len(sc), T), 1.0 - trans[0, 0])
+                app = np.full((len(sc), T), APPEAR_PER_FRAME)  # the appearance rate is not refitted
                 app[inv, frames[sel]] = appear[sel]
                 post = site_posteriors(obs, means, noise_of(means), trans, PRIOR_DEFECT, appear=app)
             pr = post[inv, frames[sel]]  # (len(sel), K)
@@ -340,8 +340,7 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
         elif step == 1:
             rel, crosstalk = _remove_crosstalk(rel0, kinds, cls_read, s, contents, offsets)
         elif step == 2:
-            base = pd.Series(kinds).map({k: 1.0 - rates[k][0, 0] for k in rates}).to_numpy(float)
-            appear = _hop_arrivals(s, kinds, post_def, offsets, base)
+            appear = _hop_arrivals(s, kinds, post_def, offsets)
     # the content each reading stands for, the gain taken out (metal units)
     pristine = s["kind"].map({k: _pristine_level(contents, k) for k in contents}).to_numpy(float)
     s["content"] = pristine + (rel - pristine) / gain
