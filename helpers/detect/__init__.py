@@ -58,6 +58,9 @@ Modules
     From site amplitudes to contents: gain calibration, cross-talk removal and the decoding of
     every site.
     Public: ``strong_changes``, ``calibrate_gain``, ``neighbour_offsets``, ``neighbour_sums``.
+``site_hops``
+    Hop rates from every site read: pairs of neighbouring sites through the movie (notebook 07).
+    Public: ``hop_rates_from_sites``.
 ``site_measure``
     Reading the column amplitudes of every lattice site of a frame (least squares on the fitted
     lattice).
@@ -66,7 +69,8 @@ Modules
     ``plausible_width``.
 ``site_model``
     What a site can hold and the hidden Markov model of its content through time.
-    Public: ``class_contents``, ``SiteParams``, ``transition_matrix``, ``site_posteriors``.
+    Public: ``class_contents``, ``SiteParams``, ``reading_noise``, ``reading_sd``,
+    ``transition_matrix``, ``fit_transitions``, ``site_posteriors``.
 ``sites``
     Every lattice site read: column contents of both sublattices through time, and the defects.
     Public: ``defects_of``, ``SiteReading``, ``read_sites``, ``defect_table``, ``site_table``,
@@ -77,4 +81,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_measure', 'site_model', 'sites', 'window_classifier']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_hops', 'site_measure', 'site_model', 'sites', 'window_classifier']

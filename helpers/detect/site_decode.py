@@ -17,6 +17,8 @@ from helpers.detect.site_model import (
     SiteParams,
     class_contents,
     fit_transitions,
+    reading_noise,
+    reading_sd,
     site_posteriors,
     transition_matrix,
 )
@@ -275,20 +277,10 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
     exponent, warning = plausible_exponent(chemistry, chal_c / metal_c)
     notes = [warning] if warning else []
     contents = class_contents(metal_c, chal_c, chemistry, exponent)
-    # shot noise: the variance of a reading grows linearly with the content it holds; the two
-    # pristine contents (metal, chalcogen) and their measured noise fix the line
-    slope = ((noise[METAL] ** 2 - noise[CHALCOGEN] ** 2) / (metal_c - chal_c)
-             if abs(metal_c - chal_c) > 1e-6 * metal_c else 0.0)
-    if slope > 0:
-        floor = noise[CHALCOGEN] ** 2 - slope * chal_c
-        if floor < 0.25 * noise[CHALCOGEN] ** 2:  # the line would leave an empty column (almost) noiseless:
-            floor = 0.25 * noise[CHALCOGEN] ** 2  # keep a quarter of the chalcogen's variance, through the metal's
-            slope = max((noise[METAL] ** 2 - floor) / metal_c, 0.0)
-    else:
-        slope, floor = 0.0, max(noise.values()) ** 2
+    floor, slope = reading_noise(metal_c, chal_c, noise[METAL], noise[CHALCOGEN])
 
     def noise_of(content):
-        return np.sqrt(np.maximum(floor + slope * np.maximum(content, 0.0), 0.25 * floor))
+        return reading_sd(content, floor, slope)
 
     # one code per site (kind, i, j): integer keys, no strings per reading
     key = ((s["kind"].to_numpy() == CHALCOGEN).astype(np.int64) << 42) \

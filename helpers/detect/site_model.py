@@ -124,6 +124,52 @@ class SiteParams:
         return max(self.edge_margin_A, self.radius_A) / pixel_size_A
 
 
+def reading_noise(metal_level: float, chalcogen_level: float, metal_sd: float, chalcogen_sd: float):
+    """The noise of one site reading as a line in its content (shot noise: the variance grows
+    linearly with the content), fixed by the two pristine contents and their measured noise.
+
+    Where the line would leave an empty column (almost) noiseless, a quarter of the chalcogen's
+    variance is kept and the line goes through the metal's; without a rise, the larger variance.
+
+    Parameters
+    ----------
+    metal_level, chalcogen_level : float
+        Pristine readings of the two sublattices.
+    metal_sd, chalcogen_sd : float
+        Their measured noise (same units).
+
+    Returns
+    -------
+    tuple of float
+        (floor, slope): variance = floor + slope × content (see :func:`reading_sd`).
+    """
+    slope = ((metal_sd ** 2 - chalcogen_sd ** 2) / (metal_level - chalcogen_level)
+             if abs(metal_level - chalcogen_level) > 1e-6 * metal_level else 0.0)
+    if slope > 0:
+        floor = chalcogen_sd ** 2 - slope * chalcogen_level
+        if floor < 0.25 * chalcogen_sd ** 2:
+            floor = 0.25 * chalcogen_sd ** 2
+            slope = max((metal_sd ** 2 - floor) / metal_level, 0.0)
+    else:
+        slope, floor = 0.0, max(metal_sd, chalcogen_sd) ** 2
+    return float(floor), float(slope)
+
+
+def reading_sd(content, floor: float, slope: float):
+    """Noise (standard deviation) of one reading of ``content`` on the line of :func:`reading_noise`.
+
+    Parameters
+    ----------
+    content : float or ndarray
+    floor, slope : float
+
+    Returns
+    -------
+    float or ndarray
+    """
+    return np.sqrt(np.maximum(floor + slope * np.maximum(content, 0.0), 0.25 * floor))
+
+
 def _log_gauss(x, mu, sd):
     return -0.5 * ((x - mu) / sd) ** 2 - np.log(sd)
 

@@ -95,6 +95,7 @@ ROWS = [
     ("07_temporal_and_broom", "hop_rate_rel_error_pooled", "kinetics: the same, pooled over 3 movies (450 frames)", "{:.0%}"),
     ("07_temporal_and_broom", "tracking_kinetics_s", "tracking + kinetics (s)", "{:.1f}"),
     ("07_temporal_and_broom", "site_reading_hop_rate_rel_error_pooled", "kinetics from every site read: hop rate error, pooled over 3 movies", "{:.0%}"),
+    ("07_temporal_and_broom", "site_pairs_hop_rate_rel_error_pooled", "kinetics from pairs of sites' readings: hop rate error, pooled over 3 movies", "{:.0%}"),
     ("08_your_own_data", "calibration_error_percent", "lattice calibration error on the TIFF stack (%)", "{:+.2f}"),
     ("08_your_own_data", "cli_analysis_s", "`python -m helpers analyze` on the TIFF stack (s)", "{:.0f}"),
 ]
