@@ -19,6 +19,7 @@ from helpers.core.validation import InputError, check_pixel_size
 from helpers.detect import cache
 from helpers.detect import localizer as lz
 from helpers.detect import pipeline as ma
+from helpers.detect import site_hops
 from helpers.detect import site_model as sm
 from helpers.detect import sites as st
 from helpers.detect.cache import write_table
@@ -276,6 +277,7 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
         tracks = tk.renumber_tracks(tk.link_movie(table, 0))
         table = table.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
         summary["tracks"] = int(tracks["track"].nunique())
+        summary["hop_rates_per_frame"] = site_hops.hop_rates_from_sites(reading)["hop rate"].dropna().round(5).to_dict()
     _write_figures(job, table, folder, classes, reading)
     # frames numbered from 1 as in the file (ImageJ, overlays, summary.json), everywhere a person reads them
     write_table(table.assign(frame=table["frame"] + first + 1), folder / "defects.csv", overwrite=True)

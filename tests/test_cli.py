@@ -63,6 +63,9 @@ def test_default_path_reads_every_site(stack, tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert s["method"] == "sites" and s["frames"] == 4 and "localizer" not in s
     assert 0.9 < s["column_reading"]["gain"] < 1.2 and s["sites_read_per_frame"] > 150
+    # a movie's kinetics: a hop rate per class seen (hops per frame on a site), from the pair model
+    rates = s["hop_rates_per_frame"]
+    assert rates and set(rates) <= set(s["chemistry"]["classes"]) and all(0 <= v < 0.5 for v in rates.values())
     t = pd.read_csv(out / "defects.csv")
     assert {"frame", "id", "x_px", "y_px", "x_A", "y_A", "class", "probability", "site", "i", "j", "content",
             "z", "track"} <= set(t.columns)

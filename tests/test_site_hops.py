@@ -7,7 +7,7 @@ import pytest
 from helpers.core.chemistry import CHALCOGEN, METAL
 from helpers.detect import site_hops as sh
 from helpers.detect.column_model import ColumnLattice
-from helpers.detect.site_model import WS2, class_contents
+from helpers.detect.site_model import WS2, class_contents, transition_matrix
 from helpers.detect.sites import SiteReading
 
 LATTICE = ColumnLattice(vectors_px=((0.0, 16.0), (13.856, 8.0)), chalcogen_frac=(1 / 3, 1 / 3),
@@ -58,10 +58,16 @@ def _reading(occupied, n_sites=14, noise=0.03, seed=1, unread=()):
 
 
 def test_the_pair_transitions_are_probabilities():
-    M = sh._pair_transitions(0.05, 0.02, 1e-3, 6)
-    assert np.all(M >= 0)
+    S = transition_matrix(3, 1e-3, 0.02, 0.01)
+    M = sh._pair_matrix(S, np.array([0.0, 0.05, 0.1]), 6)
+    assert M.shape == (9, 9) and np.all(M >= 0)
     np.testing.assert_allclose(M.sum(1), 1.0)
-    assert M[1, 2] > M[1, 3]  # from one site to the other: a hop, not a second defect arriving
+    # (defect 1 here, pristine there) → (pristine, defect 1 there): the hop to the partner, a sixth of 0.05
+    assert M[1 * 3 + 0, 0 * 3 + 1] == pytest.approx(0.05 / 6, rel=0.01)
+    # a hop onto an occupied partner is blocked: the first site keeps its defect with the hop's share
+    keeps = lambda b: M[1 * 3 + b].reshape(3, 3)[1].sum()  # noqa: E731
+    assert keeps(2) == pytest.approx(S[1, 1] - 0.05 * 5 / 6)
+    assert keeps(0) == pytest.approx(S[1, 1] - 0.05)
 
 
 def test_the_hop_rate_of_walking_vacancies_is_recovered():
@@ -105,3 +111,13 @@ def test_one_frame_is_not_a_movie():
     occupied, _, _ = _walk(n_frames=1)
     with pytest.raises(ValueError, match="one frame"):
         sh.hop_rates_from_sites(_reading(occupied))
+
+
+def test_the_pairs_taken_in_chunks_give_the_same_rates(monkeypatch):
+    occupied, _, _ = _walk(n_frames=60, seed=7)
+    reading = _reading(occupied)
+    whole = sh.hop_rates_from_sites(reading, classes=["Vs2"])
+    monkeypatch.setattr(sh, "CHUNK_VALUES", 60 * 25 * 7)  # seven pairs per chunk
+    parts = sh.hop_rates_from_sites(reading, classes=["Vs2"])
+    np.testing.assert_allclose(parts[["hops", "exposure", "hop rate"]].to_numpy(float),
+                               whole[["hops", "exposure", "hop rate"]].to_numpy(float), rtol=1e-9)

@@ -5,24 +5,27 @@ defect that reads weakly in one frame (a single chalcogen vacancy: its reading m
 noise width) is found only after several frames at its new site, so most of its hops break its
 track and are never counted. Here the readings themselves are used, found or not:
 
-1. For a class ``c``, every pair of neighbouring sites of its sublattice (one lattice step apart)
-   of which one site ever read as ``c`` (the decoded class of :func:`helpers.detect.sites.read_sites`)
-   is followed through the movie by a hidden Markov model of four states: neither, the first, the
-   second or both sites hold a defect of class ``c``. Each site gains one at
-   :data:`helpers.detect.site_model.APPEAR_PER_FRAME` and loses it at the rate ``leave`` (healed, or
-   turned into another content) or by a hop to one of its other neighbours; a hop from one site to
-   the other moves it at ``hop`` / 6 (a sixth of the hops go to each neighbour).
-2. A site's reading is explained by the content of ``c`` where it holds the defect, by the content
-   the site decoding gave it (pristine, or another defect) where not. A hop shows as one site's
-   reading falling and its neighbour's rising in the same frame: the pair model weighs that
-   against a departure and an unrelated arrival, whether or not either side was found.
-3. ``hop`` and ``leave`` are fitted by expectation–maximisation (forward–backward of all pairs at
-   once): the hop rate is the expected number of hops over the exposure — frames a defect spends on
-   a site, times the share of its six neighbours that are read (a hop beyond the frame's margin
-   cannot be seen) — hops per frame as :func:`helpers.kinetics.rates.hop_rates` counts them on tracks.
+1. Every pair of neighbouring sites of a sublattice (one lattice step apart) of which one site
+   ever read as a defect (:func:`helpers.detect.sites.read_sites`) is followed through the movie
+   by a hidden Markov model of the two sites' contents together (K² states for K contents). Each
+   site changes its content as one site does (:func:`helpers.detect.site_model.transition_matrix`,
+   refitted to the movie as :func:`helpers.detect.site_model.fit_transitions` does), and a defect of
+   content k hops to one of its six neighbours at the rate ``hop[k]`` — to the partner (a sixth of
+   the hops) when the partner is pristine, which moves it; to another neighbour, which takes it out
+   of the pair.
+2. Each reading is explained by the content of its site (Gaussian, the noise line of the reading,
+   :func:`helpers.detect.site_model.reading_noise`). A hop shows as one site's reading falling and
+   its neighbour's rising in the same frame: the model weighs it against a departure and an
+   unrelated arrival, and against a change of content, whether or not either side was found, and
+   it does not need the class read right in every frame (a ``W2s2`` read as ``Ws`` before its hop
+   still counts where the frames together say ``W2s2``).
+3. The hop rates and the content changes are fitted by expectation–maximisation (forward–backward
+   of all pairs, in chunks): the hop rate of a content is its expected number of hops over its
+   exposure — frames a defect spends on a site, times the share of its six neighbours that are read
+   (a hop beyond the frame's margin cannot be seen) — hops per frame as
+   :func:`helpers.kinetics.rates.hop_rates` counts them on tracks.
 
-A wrong decoded class (``Ws`` read where the truth is ``W2s2``) stays wrong here: its hops count
-for the class it was read as. Lengths in Å, rates per frame.
+Rates per frame; sites by their lattice indices.
 """
 from __future__ import annotations
 
@@ -33,31 +36,37 @@ from helpers.core.chemistry import CHALCOGEN, METAL
 from helpers.detect.site_decode import neighbour_offsets
 from helpers.detect.site_model import (
     APPEAR_PER_FRAME,
+    CHANGE_PER_FRAME,
     LEAVE_PER_FRAME,
     MASKED,
     PRIOR_DEFECT,
+    fit_transitions,
     reading_noise,
     reading_sd,
+    transition_matrix,
 )
 from helpers.detect.sites import SiteReading
 
+#: largest array of the forward–backward pass (values, float64): pairs are taken in chunks below it (small
+#: chunks stay in the processor cache: 1e6 ran twice as fast as one chunk on the standard movie)
+CHUNK_VALUES = 1e6
 #: start of the fit and prior: hops per frame of a defect on a site
 HOP_START = 0.02
 #: expectation–maximisation steps
-EM_STEPS = 15
+EM_STEPS = 8
 #: pseudo-frames of the rate prior (HOP_START and LEAVE_PER_FRAME), so that a class seen for a few
 #: frames keeps a finite rate
 RATE_PRIOR_FRAMES = 5.0
-#: a log-likelihood ratio per reading is clipped to ±this (one outlier cannot decide a frame alone)
-MAX_LOG_RATIO = 25.0
 
 
 def _sublattice_readings(reading: SiteReading, kind: str):
     """Per site of sublattice ``kind``: (i, j) and its readings and decoded classes through the movie
     (n_sites, n_frames), in the reading units of the decoding (NaN, class '' where not read or
-    masked)."""
+    masked; the main grain only)."""
     s = reading.sites
     sel = s["kind"].to_numpy() == kind
+    if "grain" in s:  # a second grain read with its own lattice has its own indices: left out
+        sel &= s["grain"].to_numpy() == 0
     f = s["frame"].to_numpy()[sel]
     ij = np.stack([s["i"].to_numpy()[sel], s["j"].to_numpy()[sel]], 1).astype(np.int64)
     uniq, inv = np.unique(ij, axis=0, return_inverse=True)
@@ -93,72 +102,88 @@ def _neighbour_pairs(ij: np.ndarray, candidate: np.ndarray, offsets: np.ndarray)
     return np.array(sorted(pairs), np.int64).reshape(-1, 2)
 
 
-def _pair_transitions(hop: float, leave: float, appear: float, n_neighbours: int) -> np.ndarray:
-    """4 × 4 transitions of a pair of neighbouring sites, states (neither, first, second, both
-    hold the defect): each site independently gains it at ``appear`` and loses it at ``leave`` plus
-    its hops to its other neighbours; from one site to the other at ``hop`` / ``n_neighbours``."""
-    to_partner = hop / n_neighbours
-    out = leave + hop - to_partner  # lost to the pair: left, or hopped to another neighbour
-    stay = 1 - leave - hop
-    M = np.zeros((4, 4))
-    M[0] = [(1 - appear) ** 2, appear * (1 - appear), (1 - appear) * appear, appear ** 2]
-    M[1] = [out * (1 - appear), stay * (1 - appear), to_partner + out * appear, stay * appear]
-    M[2] = [out * (1 - appear), to_partner + out * appear, stay * (1 - appear), stay * appear]
-    q = out + to_partner  # both occupied: a hop to the partner is blocked, the site keeps it
-    M[3] = [q * q, (1 - q) * q, q * (1 - q), (1 - q) ** 2]
+def _pair_matrix(S: np.ndarray, hop: np.ndarray, n_neighbours: int) -> np.ndarray:
+    """K² × K² transitions of a pair of neighbouring sites (state a·K + b: the first site holds content
+    a, the second b). ``S`` (K × K): one site's content changes per frame (row 0 the pristine
+    content); ``hop`` (K,): per-frame probability that a defect of each content hops to one of its
+    ``n_neighbours`` neighbours. A hop to the partner moves the defect when the partner is
+    pristine (blocked otherwise: the site keeps it); a hop to another neighbour leaves the pair."""
+    K = len(S)
+    share = (n_neighbours - 1) / n_neighbours
+    free, blocked = S.copy(), S.copy()
+    for k in range(1, K):
+        free[k, k] -= hop[k]
+        free[k, 0] += hop[k] * share  # sums to 1 − hop/n: the rest is the hop to the partner
+        blocked[k, k] -= hop[k] * share
+        blocked[k, 0] += hop[k] * share
+    M = np.zeros((K * K, K * K))
+    for a in range(K):
+        for b in range(K):
+            ra = free[a] if b == 0 else blocked[a]
+            rb = free[b] if a == 0 else blocked[b]
+            M[a * K + b] = np.outer(ra, rb).ravel()
+    for k in range(1, K):
+        M[k * K, k] += hop[k] / n_neighbours  # (k, pristine) → (pristine, k)
+        M[k, k * K] += hop[k] / n_neighbours
     return M
 
 
-def _pair_counts(log_ratio: np.ndarray, observed: np.ndarray, pairs: np.ndarray, hop: float, leave: float,
-                 appear: float, first: float, n_neighbours: int):
-    """Forward–backward of every pair at once. ``log_ratio`` (n, T): per site and frame, log p(reading |
-    the defect) − log p(reading | the content the site was decoded as); ``observed`` (n, T): the site
-    was read. Frame pairs count where the site (for a hop or the exposure to one: both sites) was
-    read in both frames. Returns expected (hops, frames the defect stays on the lattice, frames
-    it leaves it, exposure: frames with a defect times the share of neighbours read)."""
-    n, T = log_ratio.shape
-    M = _pair_transitions(hop, leave, appear, n_neighbours)
-    lr = np.clip(log_ratio, -MAX_LOG_RATIO, MAX_LOG_RATIO)
-    la, lb = lr[pairs[:, 0]], lr[pairs[:, 1]]  # (P, T)
-    logE = np.stack([np.zeros_like(la), la, lb, la + lb], -1)  # (P, T, 4)
-    E = np.exp(logE - logE.max(-1, keepdims=True))
-    P = len(pairs)
-    alpha = np.empty((P, T, 4))
-    c = np.empty((P, T))
-    a = np.array([(1 - first) ** 2, first * (1 - first), (1 - first) * first, first ** 2])[None] * E[:, 0]
-    c[:, 0] = a.sum(1)
-    alpha[:, 0] = a / c[:, :1]
+def _pair_emissions(loglik: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Per frame and pair, the likelihood of each joint state (T, P, K²; frame first, so that one
+    frame is contiguous), scaled by its largest; ``loglik`` (n, T, K): per site, frame and content,
+    log p(reading | content)."""
+    n, T, K = loglik.shape
+    lt = np.ascontiguousarray(loglik.transpose(1, 0, 2))  # (T, n, K)
+    logE = (lt[:, pairs[:, 0], :, None] + lt[:, pairs[:, 1], None, :]).reshape(T, len(pairs), K * K)
+    logE -= logE.max(-1, keepdims=True)
+    return np.exp(logE, out=logE)
+
+
+def _pair_expectations(E: np.ndarray, observed: np.ndarray, pairs: np.ndarray, member: np.ndarray,
+                       S: np.ndarray, hop: np.ndarray, first: np.ndarray, n_neighbours: int):
+    """Forward–backward of every pair at once. ``E`` (T, P, K²): :func:`_pair_emissions`;
+    ``observed`` (n, T): the site was read; ``member`` (n,): each site's number of pairs (of all
+    chunks). A frame pair counts where the
+    site (for a hop or the exposure to one: both sites) was read in both frames.
+
+    Returns per content: expected hops, exposure (frames on a site times the share of its
+    neighbours read, over ``n_neighbours``), and the expected content changes of one site (K × K,
+    each site's pairs averaged; hops taken out)."""
+    T, P, KK = E.shape
+    K = len(S)
+    M = _pair_matrix(S, hop, n_neighbours)
+    alpha = np.empty((T, P, KK))
+    c = np.empty((T, P))
+    a = np.outer(first, first).ravel()[None] * E[0]
+    c[0] = a.sum(1)
+    alpha[0] = a / c[0, :, None]
     for t in range(1, T):
-        a = (alpha[:, t - 1] @ M) * E[:, t]
-        c[:, t] = a.sum(1)
-        alpha[:, t] = a / c[:, t, None]
-    beta = np.empty((P, T, 4))
-    beta[:, -1] = 1.0
+        a = (alpha[t - 1] @ M) * E[t]
+        c[t] = a.sum(1)
+        alpha[t] = a / c[t, :, None]
+    nxt = np.empty((T - 1, P, KK))  # emission × backward message of the next frame, over its scale
+    b = np.ones((P, KK))
     for t in range(T - 2, -1, -1):
-        beta[:, t] = ((E[:, t + 1] * beta[:, t + 1]) @ M.T) / c[:, t + 1, None]
-    nxt = E[:, 1:] * beta[:, 1:] / c[:, 1:, None]
-    ok = observed[:, :-1] & observed[:, 1:]
-    oa, ob = ok[pairs[:, 0]].astype(float), ok[pairs[:, 1]].astype(float)
+        nxt[t] = E[t + 1] * b / c[t + 1, :, None]
+        b = nxt[t] @ M.T
+    ok = (observed[:, :-1] & observed[:, 1:]).T  # (T − 1, n)
+    oa, ob = ok[:, pairs[:, 0]].astype(float), ok[:, pairs[:, 1]].astype(float)
 
-    def xi(w):  # expected transitions (P, 4, 4), summed over the frame pairs weighted by w (P, T−1)
-        return np.einsum("pt,pti,ptj->pij", w, alpha[:, :-1], nxt) * M[None]
+    def xi(w):  # expected transitions (K², K²), summed over frame pairs and pairs weighted by w (T−1, P)
+        return np.einsum("tp,tpi,tpj->ij", w, alpha[:-1], nxt, optimize=True) * M
 
-    xa, xb, xab = xi(oa), xi(ob), xi(oa * ob)
-    hop_share = (hop / n_neighbours) / M[1, 2] if M[1, 2] > 0 else 0.0
-    hops = float(((xab[:, 1, 2] + xab[:, 2, 1]) * hop_share).sum())
-    a_has, b_has = [1, 3], [2, 3]
-    a_lost, b_lost = [0, 2], [0, 1]
-
-    def moves(x, has, to):
-        return x[:, has][:, :, to].sum((1, 2))
-
-    keep = np.bincount(pairs[:, 0], moves(xa, a_has, a_has), n) + np.bincount(pairs[:, 1], moves(xb, b_has, b_has), n)
-    lose = np.bincount(pairs[:, 0], moves(xa, a_has, a_lost), n) + np.bincount(pairs[:, 1], moves(xb, b_has, b_lost), n)
-    member = np.bincount(pairs.ravel(), minlength=n)
-    used = member > 0
-    # exposure: per frame pair with a defect on a site, each read neighbour is a sixth of a chance to see a hop
-    exposure = (moves(xab, a_has, [0, 1, 2, 3]) + moves(xab, b_has, [0, 1, 2, 3])).sum() / n_neighbours
-    return hops, float((keep[used] / member[used]).sum()), float((lose[used] / member[used]).sum()), float(exposure)
+    both = xi(oa * ob).reshape(K, K, K, K)  # (a, b, a', b')
+    hop_share = np.array([0.0] + [(hop[k] / n_neighbours) / M[k * K, k] for k in range(1, K)])
+    hops = np.array([0.0] + [both[k, 0, 0, k] + both[0, k, k, 0] for k in range(1, K)]) * hop_share
+    occupancy = both.sum((2, 3))  # (a, b) at the first frame of a pair
+    exposure = (occupancy.sum(1) + occupancy.sum(0)) / n_neighbours
+    # one site's content changes: each member's side, weighted by 1 / (its number of pairs)
+    changes = (xi(oa / member[pairs[:, 0]]).reshape(K, K, K, K).sum((1, 3))
+               + xi(ob / member[pairs[:, 1]]).reshape(K, K, K, K).sum((0, 2)))
+    # every hop is a departure of one site and an arrival on another, not a content change
+    changes[1:, 0] -= hops[1:]
+    changes[0, 1:] -= hops[1:]
+    return hops, exposure, changes
 
 
 def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_STEPS) -> pd.DataFrame:
@@ -193,32 +218,44 @@ def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_
     rows = {}
     for kind in (METAL, CHALCOGEN):
         names = list(contents[kind])
-        cp = contents[kind][names[0]]
-        mean = {k: cp + reading.gain * (v - cp) for k, v in contents[kind].items()}
+        K = len(names)
         wanted = [c for c in names[1:] if classes is None or c in classes]
         if not wanted:
             continue
+        cp = contents[kind][names[0]]
+        means = np.array([cp + reading.gain * (contents[kind][k] - cp) for k in names])
         ij, x, cls = _sublattice_readings(reading, kind)
-        first = PRIOR_DEFECT / (len(names) - 1)
-        for c in wanted:
-            # the alternative of every reading: the content its site was decoded as, pristine where
-            # that is c itself
-            alt = np.where((cls == c) | (cls == ""), names[0], cls)
-            mu_alt = np.vectorize(mean.get, otypes=[float])(alt)
-            lr = _log_gauss(x, mean[c], floor, slope) - _log_gauss(x, mu_alt, floor, slope)
-            lr = np.where(np.isfinite(x), lr, 0.0)
-            pairs = _neighbour_pairs(ij, (cls == c).any(1), offsets[(kind, "same")])
-            hop, leave = HOP_START, LEAVE_PER_FRAME
-            hops = frames = lose = exposure = 0.0
-            for _ in range(max(em_steps, 1) if len(pairs) else 0):
-                hops, keep, lose, exposure = _pair_counts(lr, np.isfinite(x), pairs, hop, leave, APPEAR_PER_FRAME,
-                                                          first, len(offsets[(kind, "same")]))
-                frames = keep + hops  # a hop keeps the defect on the lattice
-                hop = (hops + RATE_PRIOR_FRAMES * HOP_START) / (exposure + RATE_PRIOR_FRAMES)
-                leave = (lose - hops + RATE_PRIOR_FRAMES * LEAVE_PER_FRAME) / (frames + lose + RATE_PRIOR_FRAMES)
-                leave = max(leave, 1e-6)
-            rows[c] = {"hops": hops, "frames": frames, "exposure": exposure,
-                       "hop rate": hops / exposure if exposure > 0 else np.nan,
-                       "leave rate": leave, "pairs": len(pairs),
+        observed = np.isfinite(x)
+        loglik = np.where(observed[:, :, None], _log_gauss(x[:, :, None], means[None, None], floor, slope), 0.0)
+        pairs = _neighbour_pairs(ij, np.isin(cls, names[1:]).any(1), offsets[(kind, "same")])
+        n_nb = len(offsets[(kind, "same")])
+        member = np.bincount(pairs.ravel(), minlength=len(ij)).astype(float)  # pairs per site
+        first = np.full(K, PRIOR_DEFECT / (K - 1))
+        first[0] = 1 - PRIOR_DEFECT
+        prior = transition_matrix(K, APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME)
+        S, hop = prior, np.r_[0.0, np.full(K - 1, HOP_START)]
+        hops, exposure, changes = np.zeros(K), np.zeros(K), np.zeros((K, K))
+        # pairs in chunks of at most CHUNK_VALUES values per array (a long movie's pairs do not fit at once);
+        # the emissions are kept between steps where one chunk holds them all
+        size = max(1, int(CHUNK_VALUES // (loglik.shape[1] * K * K)))
+        chunks = [pairs[a:a + size] for a in range(0, len(pairs), size)]
+        cached = [_pair_emissions(loglik, chunks[0])] if len(chunks) == 1 else None
+        for _ in range(max(em_steps, 1) if len(pairs) else 0):
+            hops, exposure, changes = np.zeros(K), np.zeros(K), np.zeros((K, K))
+            for q, part in enumerate(chunks):
+                E = cached[q] if cached else _pair_emissions(loglik, part)
+                out = _pair_expectations(E, observed, part, member, S, hop, first, n_nb)
+                hops, exposure, changes = hops + out[0], exposure + out[1], changes + out[2]
+            changes = np.maximum(changes, 0.0)
+            hop = (hops + RATE_PRIOR_FRAMES * HOP_START) / (exposure + RATE_PRIOR_FRAMES)
+            hop[0] = 0.0
+            S = fit_transitions(changes, prior)
+        for k, c in enumerate(names):
+            if c not in wanted:
+                continue
+            frames = changes[k, k] + hops[k]  # a hop keeps the defect on the lattice
+            rows[c] = {"hops": hops[k], "frames": frames, "exposure": exposure[k],
+                       "hop rate": hops[k] / exposure[k] if exposure[k] > 0 else np.nan,
+                       "leave rate": float(S[k, 0]), "pairs": len(pairs),
                        "sites": int(len(np.unique(pairs))) if len(pairs) else 0}
-    return pd.DataFrame(rows).T
+    return pd.DataFrame.from_dict(rows, orient="index")
