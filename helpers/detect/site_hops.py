@@ -248,8 +248,10 @@ def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_
                 hops, exposure, changes = hops + out[0], exposure + out[1], changes + out[2]
             changes = np.maximum(changes, 0.0)
             hop = (hops + RATE_PRIOR_FRAMES * HOP_START) / (exposure + RATE_PRIOR_FRAMES)
-            hop[0] = 0.0
             S = fit_transitions(changes, prior)
+            # a content that flickers (few frames per stay) cannot hop more often than it stays
+            hop = np.minimum(hop, 0.5 * np.diag(S))
+            hop[0] = 0.0
         for k, c in enumerate(names):
             if c not in wanted:
                 continue
