@@ -2,7 +2,8 @@
 
 Each case runs in a fresh process, so its peak resident memory is its own:
 
-- ``movie``: the standard movie (150 frames of 512² at 0.2 Å/px), read and decoded;
+- ``movie``: the standard movie (150 frames of 512² at 0.2 Å/px), read and decoded, then its hop
+  rates from pairs of sites (:func:`helpers.detect.site_hops.hop_rates_from_sites`, timed apart);
 - ``frame1024`` / ``frame4096``: one frame of 1024² / 4096² px (0.2 Å/px), read;
 - ``command``: ``python -m helpers analyze`` on the standard movie as an ImageJ TIFF, end to end
   (reading the file, the site reading, tracks, figures, CSVs);
@@ -28,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from helpers.detect import site_hops
 from helpers.detect import sites as st
 from helpers.io import writers as fm
 from helpers.synthetic.generator import generate_movie, standard_movie
@@ -59,7 +61,11 @@ def run_case(case: str, stream_dir: Path | None = None) -> dict:
         t0 = time.perf_counter()
         r = st.read_sites(m.frames, m.pixel_size_A)
         s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        site_hops.hop_rates_from_sites(r)  # the kinetics the command adds for a movie
+        kinetics_s = time.perf_counter() - t0
         return {"case": case, "frames": len(m.frames), "frame_px": m.frames.shape[1], "seconds": s,
+                "kinetics_s": kinetics_s,
                 "frames_per_s": len(m.frames) / s, "breakdown_s": r.seconds, "site_readings": len(r.sites),
                 "defects": int(len(r.defects)), "peak_rss_mb": _peak_mb(), "peak_rss_before_mb": base}
     if case.startswith("frame"):
@@ -118,6 +124,8 @@ def main() -> None:
         extra = ""
         if "breakdown_s" in res:
             extra = " (" + ", ".join(f"{k} {v:.1f} s" for k, v in res["breakdown_s"].items() if k != "total") + ")"
+        if "kinetics_s" in res:
+            extra += f"; hop rates from pairs of sites {res['kinetics_s']:.1f} s more"
         print(f"{case}: {res['frames']} frame(s), {res['seconds']:.1f} s{extra}; "
               f"{res.get('site_readings', '-')} site readings, {res['defects']} defects; "
               f"peak RSS {res['peak_rss_mb']:.0f} MB")
