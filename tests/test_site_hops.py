@@ -97,7 +97,7 @@ def test_weak_readings_still_give_the_rate_where_thresholded_tracks_would_not():
 
 def test_a_hop_beyond_the_read_area_is_not_counted_as_exposure():
     # the last 4 of 14 lattice columns are not read: the exposure counts only the neighbours read, so
-    # the rate stays right although the walkers' hops to the unread half are never seen
+    # the rate stays right although the walkers' hops to the unread part are never seen
     occupied, hops, frames = _walk(seed=5)
     unread = {(i, j) for i in range(14) for j in range(10, 14)}
     seen = [{p for p in occ if p not in unread} for occ in occupied]
