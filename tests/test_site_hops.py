@@ -121,3 +121,13 @@ def test_the_pairs_taken_in_chunks_give_the_same_rates(monkeypatch):
     parts = sh.hop_rates_from_sites(reading, classes=["Vs2"])
     np.testing.assert_allclose(parts[["hops", "exposure", "hop rate"]].to_numpy(float),
                                whole[["hops", "exposure", "hop rate"]].to_numpy(float), rtol=1e-9)
+
+
+def test_movies_pool_by_their_hops_and_exposures():
+    a = pd.DataFrame({"hops": [2.0, 0.0], "exposure": [100.0, 0.0]}, index=["Vs", "Mo"])
+    b = pd.DataFrame({"hops": [6.0, 0.0], "exposure": [100.0, 0.0]}, index=["Vs", "Mo"])
+    p = sh.pooled_hop_rates([a, b])
+    assert p.loc["Vs", "hop rate"] == pytest.approx(0.04)  # 8 hops over 200 frames, not the mean of two rates
+    assert np.isnan(p.loc["Mo", "hop rate"])
+    with pytest.raises(ValueError, match="no movies"):
+        sh.pooled_hop_rates([])

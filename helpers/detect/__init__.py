@@ -60,7 +60,7 @@ Modules
     Public: ``strong_changes``, ``calibrate_gain``, ``neighbour_offsets``, ``neighbour_sums``.
 ``site_hops``
     Hop rates from every site read: pairs of neighbouring sites through the movie (notebook 07).
-    Public: ``hop_rates_from_sites``.
+    Public: ``hop_rates_from_sites``, ``pooled_hop_rates``.
 ``site_measure``
     Reading the column amplitudes of every lattice site of a frame (least squares on the fitted
     lattice).

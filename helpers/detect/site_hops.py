@@ -40,6 +40,7 @@ from helpers.detect.site_model import (
     LEAVE_PER_FRAME,
     MASKED,
     PRIOR_DEFECT,
+    _log_gauss,
     fit_transitions,
     reading_noise,
     reading_sd,
@@ -81,12 +82,6 @@ def _sublattice_readings(reading: SiteReading, kind: str):
     x[inv[read], f[read]] = rel[read]
     c[inv[read], f[read]] = cls[read]
     return uniq, x, c
-
-
-def _log_gauss(x, mu, floor: float, slope: float):
-    """log N(x; mu, sd) up to a constant, sd from the noise line of the reading."""
-    sd = reading_sd(mu, floor, slope)
-    return -0.5 * ((x - mu) / sd) ** 2 - np.log(sd)
 
 
 def _neighbour_pairs(ij: np.ndarray, candidate: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -226,7 +221,8 @@ def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_
         means = np.array([cp + reading.gain * (contents[kind][k] - cp) for k in names])
         ij, x, cls = _sublattice_readings(reading, kind)
         observed = np.isfinite(x)
-        loglik = np.where(observed[:, :, None], _log_gauss(x[:, :, None], means[None, None], floor, slope), 0.0)
+        loglik = np.where(observed[:, :, None],
+                          _log_gauss(x[:, :, None], means[None, None], reading_sd(means, floor, slope)[None, None]), 0.0)
         pairs = _neighbour_pairs(ij, np.isin(cls, names[1:]).any(1), offsets[(kind, "same")])
         n_nb = len(offsets[(kind, "same")])
         member = np.bincount(pairs.ravel(), minlength=len(ij)).astype(float)  # pairs per site
@@ -261,3 +257,24 @@ def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_
                        "leave rate": float(S[k, 0]), "pairs": len(pairs),
                        "sites": int(len(np.unique(pairs))) if len(pairs) else 0}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def pooled_hop_rates(fits) -> pd.DataFrame:
+    """Hop rates pooled over movies: the hops and exposures of several :func:`hop_rates_from_sites`
+    tables summed per class (a rate from one movie with a dozen hops is known to ≈ 30 %).
+
+    Parameters
+    ----------
+    fits : list of DataFrame
+        :func:`hop_rates_from_sites` of each movie.
+
+    Returns
+    -------
+    DataFrame
+        Per class: ``hops``, ``exposure`` and ``hop rate`` (NaN without exposure).
+    """
+    if not fits:
+        raise ValueError("no movies to pool")
+    hops = sum(f["hops"] for f in fits)
+    exposure = sum(f["exposure"] for f in fits)
+    return pd.DataFrame({"hops": hops, "exposure": exposure, "hop rate": hops / exposure.where(exposure > 0)})
