@@ -224,6 +224,13 @@ def test_class_separations_follow_the_measured_noise():
     assert ((sep["nearest_level_accuracy"] > 0) & (sep["nearest_level_accuracy"] <= 1)).all()
     r.noise = {k: 2 * v for k, v in r.noise.items()}  # twice the noise: half the separation
     assert st.class_separations(r).loc["Vs", "d_prime"] == pytest.approx(sep.loc["Vs", "d_prime"] / 2)
+    # a reading that shows content changes at half their size (gain 0.5) separates them half as far
+    r.noise = {k: v / 2 for k, v in r.noise.items()}
+    r.gain = r.gain / 2
+    half = st.class_separations(r)
+    assert half.loc["Vs", "d_prime"] == pytest.approx(sep.loc["Vs", "d_prime"] / 2)
+    assert (half["content"] == sep["content"]).all()
+    assert half.loc["Vs", "nearest_level_accuracy"] < sep.loc["Vs", "nearest_level_accuracy"]
 
 
 def _honeycomb_sites(n: int = 36):

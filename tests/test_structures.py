@@ -8,7 +8,9 @@ from helpers.library.structures import (
     build_defect,
     class_index,
     composition,
+    pristine_tmd,
     pristine_ws2,
+    tmd_with_substitutions,
     ws2_with_defects,
 )
 
@@ -124,3 +126,33 @@ def test_several_defects_same_seed_same_cell_and_clear_errors():
         ws2_with_defects(20.0, {"Xx": 1}, np.random.default_rng(0))
     with pytest.raises(ValueError, match="no room"):
         ws2_with_defects(10.0, {"Vw": 20}, np.random.default_rng(0), min_distance_A=8.0)
+
+
+def test_any_tmd_with_substitutions_named_as_the_column_reading_names_them():
+    counts = {"V_W": 3, "Vac_W": 1, "Vac_Se": 2, "Vac_Se2": 1, "S_Se": 2}
+    atoms, truth = tmd_with_substitutions("WSe2", 25.0, 3.28, 3.34, counts, np.random.default_rng(1))
+    pristine = composition(pristine_tmd("WSe2", 25.0, 3.28, 3.34))
+    comp = composition(atoms)
+    assert pristine["Se"] == 2 * pristine["W"]
+    assert comp["V"] == 3 and comp["W"] == pristine["W"] - 4
+    assert comp["S"] == 2 and comp["Se"] == pristine["Se"] - 2 - 2 - 2
+    assert sorted(d["class"] for d in truth) == sorted(k for k, n in counts.items() for _ in range(n))
+    # each defect sits on a site of its own sublattice: V right on a W column of the pristine cell
+    pos = atoms.get_positions()
+    sym = np.array(atoms.get_chemical_symbols())
+    for d in truth:
+        on = np.hypot(pos[:, 0] - d["x_A"], pos[:, 1] - d["y_A"]) < 0.1
+        if d["class"] == "V_W":
+            assert list(sym[on]) == ["V"]
+        elif d["class"] == "Vac_Se":
+            assert list(sym[on]) == ["Se"]
+        elif d["class"] == "S_Se":
+            assert sorted(sym[on]) == ["S", "Se"]
+        else:
+            assert not on.any()
+    a2, t2 = tmd_with_substitutions("WSe2", 25.0, 3.28, 3.34, counts, np.random.default_rng(1))
+    assert t2 == truth and np.array_equal(a2.get_positions(), pos)
+    with pytest.raises(ValueError, match="unknown defect 'V_S'"):
+        tmd_with_substitutions("WSe2", 25.0, 3.28, 3.34, {"V_S": 1}, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="no room"):
+        tmd_with_substitutions("MoS2", 10.0, 3.16, 3.17, {"Vac_Mo": 30}, np.random.default_rng(0))

@@ -135,25 +135,32 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
         sigma = 0.5 * (lo + hi)
         return sigma, probe(frac, sigma, r)[0]
 
+    def refined(frac, sigma, s2):
+        for _ in range(2):  # the origin's phase correction assumed the ratio: refit with the one measured
+            if not 0.02 < s2 < 1.0 or abs(s2 - lat_ratio_used[-1]) < 0.05:
+                break
+            lat_ratio_used.append(s2)
+            sigma, s2 = width(frac, s2)
+        return sigma, s2
+
     sigma0 = 0.45 / ps
     s_a, _ = probe((1 / 3, 2 / 3), sigma0)
     s_b, _ = probe((2 / 3, 1 / 3), sigma0)
     frac = (1 / 3, 2 / 3) if s_a > s_b else (2 / 3, 1 / 3)
     sigma, s2 = width(frac, 0.15)
+    if 0.02 < s2 < 1.0 and max(s_a, s_b) > 0:
+        sigma, s2 = refined(frac, sigma, s2)
     if not 0.02 < s2 < 1.0 or max(s_a, s_b) <= 0:
         # the Fourier-phase origin assumed a faint chalcogen sublattice (S2/W 0.15); where the two
-        # sublattices read alike (thick, contaminated, low-angle detector) it can land between the
-        # columns: order the three honeycomb sites by the image itself and start from that contrast
+        # sublattices read alike (thick, contaminated, low-angle detector, a noisy frame of a
+        # selenide) it can land between the columns or on the wrong sublattice: order the three
+        # honeycomb sites by the image itself and start from that contrast
         frac, ratio = _sublattices_by_intensity(img, A, ps)
-        sigma, s2 = width(frac, ratio)
-    for _ in range(2):  # the origin's phase correction assumed the ratio: refit with the one measured
-        if not 0.02 < s2 < 1.0 or abs(s2 - lat_ratio_used[-1]) < 0.05:
-            break
-        lat_ratio_used.append(s2)
-        sigma, s2 = width(frac, s2)
+        sigma, s2 = refined(frac, *width(frac, ratio))
     if not 0.02 < s2 < 1.0:
         raise ValueError(f"S2/W ratio {s2:.3f} is not that of a transition-metal dichalcogenide: "
-                         "check the pixel size and the lattice constant")
+                         "check the pixel size and the lattice constant (or the frame is too noisy "
+                         "to tell the two sublattices apart)")
     return ColumnLattice(tuple(map(tuple, A)), frac, float(sigma), ps, float(s2))
 
 

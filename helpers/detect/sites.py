@@ -366,8 +366,9 @@ def site_table(reading: SiteReading, frames: slice | None = None) -> pd.DataFram
 
 
 def class_separations(reading: SiteReading) -> pd.DataFrame:
-    """What one frame of this reading can show, per content: how far each content lies from its
-    sublattice's pristine content in units of the one-frame reading noise measured on the data
+    """What one frame of this reading can show, per content: how far its reading lies from that of
+    its sublattice's pristine content (the content difference times the reading's gain, as the
+    decoder places its levels) in units of the one-frame reading noise measured on the data
     (d′), and the chance that one frame's reading of such a site lies nearer its own content than
     any other of its sublattice (Gaussian noise, equal priors). A content with d′ below ~3 cannot be
     found in a single frame of a thousand sites without false calls; the movie's posterior over a
@@ -386,13 +387,17 @@ def class_separations(reading: SiteReading) -> pd.DataFrame:
     from scipy.stats import norm
 
     rows = {}
-    for kind, levels in reading.contents.items():
+    for kind, content_levels in reading.contents.items():
         sd = float(reading.noise[kind])
-        pristine = levels[reading.chemistry.pristine(kind)]
+        # a content change reads gain times its size (the decoder's levels): the separations a
+        # reading shows are those of the read levels, in the units of the measured noise
+        pristine = content_levels[reading.chemistry.pristine(kind)]
+        levels = {n: pristine + reading.gain * (v - pristine) for n, v in content_levels.items()}
         for name, v in levels.items():
             below = [v - w for w in levels.values() if w < v]
             above = [w - v for w in levels.values() if w > v]
             acc = 1.0 - (norm.sf(min(below) / (2 * sd)) if below else 0.0) - (norm.sf(min(above) / (2 * sd)) if above else 0.0)
-            rows[name] = {"sublattice": kind, "content": float(v), "d_prime": float(abs(v - pristine) / sd),
+            rows[name] = {"sublattice": kind, "content": float(content_levels[name]),
+                          "d_prime": float(abs(v - pristine) / sd),
                           "nearest_level_accuracy": float(acc)}
     return pd.DataFrame.from_dict(rows, orient="index")

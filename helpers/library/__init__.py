@@ -21,8 +21,9 @@ Modules
     ``SimulatedField``, ``field_size_A``, ``simulate_cell``, ``simulate_field``, ``check_window``,
     ``apply_source_size``, ``field_to_window``, ``projected_potential``.
 ``structures``
-    Monolayer 2H-WS2 supercells with one point defect at the centre, or several (ASE).
-    Public: ``class_index``, ``pristine_ws2``, ``build_defect``, ``ws2_with_defects``,
-    ``composition``.
+    Monolayer 2H-WS2 supercells with one point defect at the centre, or several (ASE); cells of
+    any MX2 with substitutions and vacancies named in the column vocabulary.
+    Public: ``class_index``, ``pristine_ws2``, ``pristine_tmd``, ``build_defect``,
+    ``ws2_with_defects``, ``composition``, ``tmd_with_substitutions``.
 """
 __all__ = ['detector', 'files', 'physics', 'simulate', 'structures']

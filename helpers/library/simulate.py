@@ -17,8 +17,10 @@ from helpers.core.validation import check_pixel_size
 from helpers.core.windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX, cut_window
 from helpers.library.structures import build_defect, class_index
 
-#: Frozen-phonon r.m.s. displacements (Å, per direction) at room temperature.
+#: Frozen-phonon r.m.s. displacements (Å, per direction) at room temperature; other elements
+#: (dopants, other chalcogens) take PHONON_SIGMA_OTHER_A
 PHONON_SIGMAS_A = {"W": 0.06, "Mo": 0.07, "S": 0.08}
+PHONON_SIGMA_OTHER_A = 0.07
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def _prism_setup(atoms, conditions: ImagingConditions, exact_grid: bool = False)
         gpts = tuple(next(m for m in range(g, 4 * g + f) if m % f == 0 and _fft_friendly(m) == m)
                      for g in gpts)
     if conditions.phonon_configs > 1:
-        sigmas = {s: PHONON_SIGMAS_A[s] for s in set(atoms.get_chemical_symbols())}
+        sigmas = {s: PHONON_SIGMAS_A.get(s, PHONON_SIGMA_OTHER_A) for s in set(atoms.get_chemical_symbols())}
         frozen = abtem.FrozenPhonons(atoms, num_configs=conditions.phonon_configs, sigmas=sigmas,
                                      seed=conditions.phonon_seed)
     else:

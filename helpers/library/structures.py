@@ -1,4 +1,5 @@
-"""Monolayer 2H-WS2 supercells with one point defect at the centre, or several (ASE).
+"""Monolayer 2H-WS2 supercells with one point defect at the centre, or several (ASE); cells of any
+MX2 with substitutions and vacancies named in the column vocabulary (``V_W``, ``Vac_Se``, …).
 
 Seen along [001], W columns and S2 columns (two S atoms stacked) sit on two interleaved triangular
 sublattices. The six defect classes keep the poster's names and label order.
@@ -76,9 +77,33 @@ def pristine_ws2(min_size_A: float = 32.0, a_A: float = LATTICE_A,
     """
     if not np.isfinite(min_size_A) or min_size_A <= 0:
         raise ValueError(f"min_size_A must be positive, got {min_size_A}")
+    return pristine_tmd("WS2", min_size_A, a_A, thickness_A)
+
+
+def pristine_tmd(formula: str, min_size_A: float, a_A: float, thickness_A: float) -> Atoms:
+    """An orthogonal, periodic 2H monolayer supercell of any MX2 (``"WSe2"``, ``"MoS2"``, …) at least
+    ``min_size_A`` wide in x and y.
+
+    Parameters
+    ----------
+    formula : str
+        ASE formula of the unit, metal first.
+    min_size_A : float
+        Smallest width of the cell in x and y (Å).
+    a_A : float
+        Lattice constant (Å).
+    thickness_A : float
+        Chalcogen–chalcogen distance across the layer (Å).
+
+    Returns
+    -------
+    ase.Atoms
+    """
+    if not np.isfinite(min_size_A) or min_size_A <= 0:
+        raise ValueError(f"min_size_A must be positive, got {min_size_A}")
     if a_A <= 0 or thickness_A <= 0:
         raise ValueError("lattice constant and thickness must be positive")
-    unit = mx2("WS2", kind="2H", a=a_A, thickness=thickness_A, vacuum=VACUUM_A)
+    unit = mx2(formula, kind="2H", a=a_A, thickness=thickness_A, vacuum=VACUUM_A)
     # orthogonal rectangle a × a√3 holds two formula units: (1,0) and (1,2) combinations of the
     # hexagonal vectors
     ortho = _orthogonalize(unit, a_A)
@@ -102,7 +127,7 @@ def _orthogonalize(unit: Atoms, a_A: float) -> Atoms:
     _, idx = np.unique(np.round(out.get_scaled_positions() * 1e4).astype(int), axis=0, return_index=True)
     out = out[np.sort(idx)]
     if len(out) != 6:  # pragma: no cover - guards the construction above
-        raise RuntimeError(f"orthogonal WS2 cell has {len(out)} atoms, expected 6")
+        raise RuntimeError(f"orthogonal MX2 cell has {len(out)} atoms, expected 6")
     return out
 
 
@@ -260,3 +285,79 @@ def composition(atoms: Atoms) -> dict[str, int]:
     """
     syms, counts = np.unique(atoms.get_chemical_symbols(), return_counts=True)
     return {str(s): int(c) for s, c in zip(syms, counts)}
+
+
+def tmd_with_substitutions(formula: str, min_size_A: float, a_A: float, thickness_A: float,
+                           n_per_class: dict, rng: np.random.Generator, min_distance_A: float = 6.0
+                           ) -> tuple[Atoms, list[dict]]:
+    """A periodic MX2 supercell (:func:`pristine_tmd`) with point defects at random sites at least
+    ``min_distance_A`` apart (periodic distance), named as the column reading names them
+    (:func:`helpers.core.chemistry.chemistry_of`): ``X_M`` the metal replaced by element X,
+    ``Vac_M`` the metal missing, ``Vac_C`` one chalcogen of a column missing, ``Vac_C2`` both,
+    ``X_C`` one chalcogen of a column replaced by X (the lower one, in place).
+
+    Parameters
+    ----------
+    formula : str
+        ASE formula, metal first (``"WSe2"``).
+    min_size_A, a_A, thickness_A : float
+        Smallest cell width, lattice constant, chalcogen–chalcogen distance (Å).
+    n_per_class : dict
+        Class name → number of defects.
+    rng : numpy.random.Generator
+    min_distance_A : float
+        Smallest distance between two defects (Å).
+
+    Returns
+    -------
+    atoms : ase.Atoms
+    truth : list of dict
+        ``class``, ``x_A``, ``y_A`` (the site's projected position) per defect.
+    """
+    from ase.data import atomic_numbers
+
+    atoms = pristine_tmd(formula, min_size_A, a_A, thickness_A)
+    sym = np.array(atoms.get_chemical_symbols())
+    els, counts = np.unique(sym, return_counts=True)
+    metal, chalcogen = str(els[np.argmin(counts)]), str(els[np.argmax(counts)])  # M X2
+    edits = {}
+    for name, n in n_per_class.items():
+        what, _, host = name.partition("_")
+        if host not in (metal, chalcogen, chalcogen + "2") or (host == chalcogen + "2" and what != "Vac") \
+                or (what != "Vac" and what not in atomic_numbers) or int(n) < 0:
+            raise ValueError(f"unknown defect {name!r} for {formula}: use X_{metal}, Vac_{metal}, "
+                             f"X_{chalcogen}, Vac_{chalcogen} or Vac_{chalcogen}2 with a count ≥ 0")
+        edits[name] = (what, host)
+    cell = np.diag(atoms.cell)[:2]
+    pos = atoms.get_positions()
+    sites = {metal: pos[sym == metal, :2]}
+    cpos = pos[sym == chalcogen, :2]
+    _, first = np.unique(np.round(cpos * 100).astype(int), axis=0, return_index=True)
+    sites[chalcogen] = cpos[np.sort(first)]
+    names = [k for k, n in n_per_class.items() for _ in range(int(n))]
+    rng.shuffle(names)
+    placed, truth, remove, used = np.zeros((0, 2)), [], [], set()
+    for name in names:
+        what, host = edits[name]
+        cand = sites[metal if host == metal else chalcogen]
+        for _ in range(1000):
+            k = int(rng.integers(len(cand)))
+            d = np.abs(placed - cand[k][None, :])
+            d = np.minimum(d, cell[None, :] - d)
+            if (host, k) not in used and (not len(placed) or np.hypot(d[:, 0], d[:, 1]).min() >= min_distance_A):
+                break
+        else:
+            raise ValueError(f"no room for {len(names)} defects {min_distance_A} Å apart in a "
+                             f"{cell[0]:.0f} × {cell[1]:.0f} Å cell")
+        used.add((host, k))
+        site = cand[k]
+        on = np.flatnonzero(np.linalg.norm(pos[:, :2] - site[None, :], axis=1) < 0.1)
+        on = on[np.argsort(pos[on, 2])]  # lower atom first
+        if what == "Vac":
+            remove.extend(on.tolist() if host != chalcogen else on[:1].tolist())
+        else:
+            atoms[int(on[0])].symbol = what
+        placed = np.vstack([placed, site[None, :]])
+        truth.append({"class": name, "x_A": float(site[0]), "y_A": float(site[1])})
+    del atoms[sorted(set(remove))]
+    return atoms, truth
