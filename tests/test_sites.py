@@ -148,6 +148,30 @@ def test_site_posteriors_integrate_evidence_over_frames():
     assert one[0, 0, 1] == pytest.approx(0.01 * lr / (0.01 * lr + 0.99))  # Bayes' rule
 
 
+def test_a_single_image_learns_which_defect_contents_are_common_from_its_own_sites():
+    """Empirical Bayes: the split of the defect prior among the contents from one image's sites
+    (levels and noise fixed; the equal split counted as SHARE_PRIOR_DEFECTS defect sites); the total
+    defect prior stays PRIOR_DEFECT."""
+    rng = np.random.default_rng(0)
+    means, sd = np.array([1.0, 0.0, 0.14, 0.27]), 0.06  # W, Vac_W, V_W, Se_W (a V-doped WSe2)
+    trans = sm.transition_matrix(4, 1e-3, 0.02, 0.01)
+    w0 = sm.first_frame_prior(4, sm.PRIOR_DEFECT)
+    doped = np.r_[rng.normal(1.0, sd, 1950), rng.normal(0.14, sd, 50), np.nan]  # 2.5 % V; NaN: not read
+    shares = sm.content_shares(doped, means, sd)
+    assert shares.sum() == pytest.approx(1) and shares[0] == pytest.approx(w0[0])
+    split = shares[1:] / shares[1:].sum()  # equal: 1/3 each; V readings overlap both neighbours
+    assert split[1] > 0.55 and split[0] < split[1] / 2 and split[2] < split[1] / 2, split
+    # a dim metal site halfway between V_W and Se_W: called V_W in the doped image, where V is common
+    post = sm.site_posteriors(np.array([[0.205]]), means, sd, trans, shares)[0, 0]
+    assert post.argmax() == 2 and post[2] > 0.7
+    equal = sm.site_posteriors(np.array([[0.205]]), means, sd, trans, sm.PRIOR_DEFECT)[0, 0]
+    assert equal[2] == pytest.approx(equal[3], rel=0.01)  # equal shares: a coin toss
+    # a pristine image keeps (nearly) the equal split; nothing read keeps the default
+    pristine = sm.content_shares(rng.normal(1.0, sd, 2000), means, sd)
+    assert pristine[1:] == pytest.approx(w0[1:], rel=0.3)
+    assert np.array_equal(sm.content_shares(np.array([np.nan]), means, sd), w0)
+
+
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match="NaN"):
         st.read_sites(np.full((128, 128), np.nan), 0.2)

@@ -70,7 +70,8 @@ Modules
 ``site_model``
     What a site can hold and the hidden Markov model of its content through time.
     Public: ``class_contents``, ``SiteParams``, ``reading_noise``, ``reading_sd``,
-    ``transition_matrix``, ``fit_transitions``, ``site_posteriors``.
+    ``transition_matrix``, ``fit_transitions``, ``first_frame_prior``, ``content_shares``,
+    ``site_posteriors``.
 ``sites``
     Every lattice site read: column contents of both sublattices through time, and the defects.
     Public: ``defects_of``, ``SiteReading``, ``read_sites``, ``defect_table``, ``site_table``,

@@ -16,6 +16,7 @@ from helpers.detect.site_model import (
     WS2,
     SiteParams,
     class_contents,
+    content_shares,
     fit_transitions,
     reading_noise,
     reading_sd,
@@ -310,14 +311,17 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
             trans = rates.get(kind)
             if trans is None:
                 trans = transition_matrix(len(names), APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME)
+            # a single image: the contents' shares from its own sites (a movie's first frame keeps
+            # the default; its sites' histories carry the evidence)
+            first = content_shares(obs, means, noise_of(means)) if T == 1 else PRIOR_DEFECT
             if appear is None:  # the rates of content changes from this movie's own sites (below)
-                post, counts = site_posteriors(obs, means, noise_of(means), trans, PRIOR_DEFECT,
+                post, counts = site_posteriors(obs, means, noise_of(means), trans, first,
                                                transition_counts=True)
                 rates[kind] = fit_transitions(counts, trans)
             else:
                 app = np.full((len(sc), T), APPEAR_PER_FRAME)  # the appearance rate is not refitted
                 app[inv, frames[sel]] = appear[sel]
-                post = site_posteriors(obs, means, noise_of(means), trans, PRIOR_DEFECT, appear=app)
+                post = site_posteriors(obs, means, noise_of(means), trans, first, appear=app)
             pr = post[inv, frames[sel]]  # (len(sel), K)
             best = pr[:, 1:].argmax(1) + 1
             is_def = pr[:, 0] < p.pristine_below

@@ -23,7 +23,9 @@ track and are never counted. Here the readings themselves are used, found or not
    of all pairs, in chunks): the hop rate of a content is its expected number of hops over its
    exposure — frames a defect spends on a site, times the share of its six neighbours that are read
    (a hop beyond the frame's margin cannot be seen) — hops per frame as
-   :func:`helpers.kinetics.rates.hop_rates` counts them on tracks.
+   :func:`helpers.kinetics.rates.hop_rates` counts them on tracks. A movie longer than about 1.5
+   windows (:data:`WINDOW_FRAMES`) is fitted window by window, each window with the pairs that
+   read a defect in it, the sums pooled over windows.
 
 Rates per frame; sites by their lattice indices.
 """
@@ -55,6 +57,11 @@ CHUNK_VALUES = 1e6
 HOP_START = 0.02
 #: expectation–maximisation steps
 EM_STEPS = 8
+#: frames per window: a longer movie is fitted in windows of about this length (each window's pairs
+#: those with a defect read in that window), so that the cost grows with the movie's length, not with
+#: its length times the pairs of the whole movie (on a long beam-driven movie almost every site
+#: reads as a defect some time: a 1,000-frame movie of 1024² ran for more than 20 minutes in one piece)
+WINDOW_FRAMES = 150
 #: pseudo-frames of the rate prior (HOP_START and LEAVE_PER_FRAME), so that a class seen for a few
 #: frames keeps a finite rate
 RATE_PRIOR_FRAMES = 5.0
@@ -223,24 +230,32 @@ def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_
         observed = np.isfinite(x)
         loglik = np.where(observed[:, :, None],
                           _log_gauss(x[:, :, None], means[None, None], reading_sd(means, floor, slope)[None, None]), 0.0)
-        pairs = _neighbour_pairs(ij, np.isin(cls, names[1:]).any(1), offsets[(kind, "same")])
         n_nb = len(offsets[(kind, "same")])
-        member = np.bincount(pairs.ravel(), minlength=len(ij)).astype(float)  # pairs per site
+        is_defect = np.isin(cls, names[1:])
+        # windows of the movie, each with its pairs in chunks of at most CHUNK_VALUES values per array
+        # (a long movie's pairs do not fit at once); the emissions are kept between steps where one
+        # chunk holds them all
+        T = x.shape[1]
+        edges = np.linspace(0, T, max(1, int(round(T / WINDOW_FRAMES))) + 1).astype(int)
+        chunks, all_pairs = [], []
+        for a, b in zip(edges[:-1], edges[1:]):
+            pairs = _neighbour_pairs(ij, is_defect[:, a:b].any(1), offsets[(kind, "same")])
+            member = np.bincount(pairs.ravel(), minlength=len(ij)).astype(float)  # pairs per site
+            size = max(1, int(CHUNK_VALUES // ((b - a) * K * K)))
+            chunks += [(a, b, pairs[c:c + size], member) for c in range(0, len(pairs), size)]
+            all_pairs.append(pairs)
+        pairs = np.unique(np.concatenate(all_pairs), axis=0)
         first = np.full(K, PRIOR_DEFECT / (K - 1))
         first[0] = 1 - PRIOR_DEFECT
         prior = transition_matrix(K, APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME)
         S, hop = prior, np.r_[0.0, np.full(K - 1, HOP_START)]
         hops, exposure, changes = np.zeros(K), np.zeros(K), np.zeros((K, K))
-        # pairs in chunks of at most CHUNK_VALUES values per array (a long movie's pairs do not fit at once);
-        # the emissions are kept between steps where one chunk holds them all
-        size = max(1, int(CHUNK_VALUES // (loglik.shape[1] * K * K)))
-        chunks = [pairs[a:a + size] for a in range(0, len(pairs), size)]
-        cached = [_pair_emissions(loglik, chunks[0])] if len(chunks) == 1 else None
+        cached = [_pair_emissions(loglik[:, a:b], part) for a, b, part, _ in chunks] if len(chunks) == 1 else None
         for _ in range(max(em_steps, 1) if len(pairs) else 0):
             hops, exposure, changes = np.zeros(K), np.zeros(K), np.zeros((K, K))
-            for q, part in enumerate(chunks):
-                E = cached[q] if cached else _pair_emissions(loglik, part)
-                out = _pair_expectations(E, observed, part, member, S, hop, first, n_nb)
+            for q, (a, b, part, member) in enumerate(chunks):
+                E = cached[q] if cached else _pair_emissions(loglik[:, a:b], part)
+                out = _pair_expectations(E, observed[:, a:b], part, member, S, hop, first, n_nb)
                 hops, exposure, changes = hops + out[0], exposure + out[1], changes + out[2]
             changes = np.maximum(changes, 0.0)
             hop = (hops + RATE_PRIOR_FRAMES * HOP_START) / (exposure + RATE_PRIOR_FRAMES)

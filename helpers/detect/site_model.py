@@ -240,7 +240,76 @@ def fit_transitions(counts: np.ndarray, prior: np.ndarray, prior_frames: float =
     return out
 
 
-def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndarray, prior_defect: float,
+#: weight of the equal split of the defect prior among the defect contents when a single image's
+#: own split is fitted (:func:`content_shares`), in defect sites
+SHARE_PRIOR_DEFECTS = 30.0
+
+
+def first_frame_prior(K: int, prior_defect: float, pristine: int = 0) -> np.ndarray:
+    """The default first-frame (single-image) probabilities of the K contents: pristine with
+    probability 1 − ``prior_defect``, the rest shared equally.
+
+    Parameters
+    ----------
+    K : int
+    prior_defect : float
+    pristine : int
+
+    Returns
+    -------
+    ndarray (K,)
+    """
+    prior = np.full(K, prior_defect / (K - 1))
+    prior[pristine] = 1 - prior_defect
+    return prior
+
+
+def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float = PRIOR_DEFECT,
+                   pristine: int = 0, prior_defects: float = SHARE_PRIOR_DEFECTS, steps: int = 25) -> np.ndarray:
+    """Which defect contents are common among the sites of one image, from their readings
+    (empirical Bayes): a mixture of Gaussians at the contents' readings with their noise, where
+    only the split of the defect prior among the defect contents is fitted (EM; the equal split
+    counted as ``prior_defects`` defect sites). The total stays ``prior_defect``: a noisy image's
+    heavy tails would otherwise raise it and report pristine sites. In a V-doped image a dim metal
+    site then reads as ``V_W`` rather than as a vacancy or an antisite halfway between.
+
+    Parameters
+    ----------
+    obs : ndarray
+        Readings of the sites (NaN: not read).
+    means : ndarray (K,)
+    sd : float or ndarray (K,)
+    prior_defect : float
+    pristine : int
+    prior_defects : float
+        Weight of the equal split, in defect sites.
+    steps : int
+        EM steps.
+
+    Returns
+    -------
+    ndarray (K,)
+        The first-frame prior for :func:`site_posteriors` (sum 1, pristine 1 − ``prior_defect``).
+    """
+    x = np.asarray(obs, float).ravel()
+    x = x[np.isfinite(x)]
+    K = len(means)
+    w = first_frame_prior(K, prior_defect, pristine)
+    if not len(x):
+        return w
+    others = np.array([k for k in range(K) if k != pristine])
+    sd = np.broadcast_to(np.asarray(sd, float), (K,))
+    le = _log_gauss(x[:, None], np.asarray(means, float)[None], sd[None])
+    e = np.exp(le - le.max(1, keepdims=True))
+    for _ in range(steps):
+        r = e * w
+        r /= r.sum(1, keepdims=True)
+        n = r[:, others].sum(0)
+        w[others] = prior_defect * (n + prior_defects / len(others)) / (n.sum() + prior_defects)
+    return w
+
+
+def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndarray, prior_defect,
                     pristine: int = 0, appear=None, transition_counts: bool = False):
     """Posterior probability of each content state of each site in each frame (hidden Markov model).
 
@@ -249,7 +318,8 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
     value, or one per content: shot noise grows with the content). A site
     changes its content from one frame to the next as ``transitions`` (K × K, rows from; see
     :func:`transition_matrix`); the first
-    frame is pristine with probability 1 − ``prior_defect``. ``appear`` (n_sites, n_frames),
+    frame is pristine with probability 1 − ``prior_defect`` (or, given K values, with those
+    probabilities of the contents: :func:`content_shares`). ``appear`` (n_sites, n_frames),
     optional: per site and frame, the probability that a defect appears on the pristine site between
     the previous frame and this one (replacing the pristine row of ``transitions``, shared among the
     defect contents as that row shares it; a neighbour's defect that just left makes its arrival
@@ -262,7 +332,7 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
     means : ndarray (K,)
     sd : float or ndarray (K,)
     transitions : ndarray (K, K)
-    prior_defect : float
+    prior_defect : float or ndarray (K,)
     pristine : int
     appear : ndarray (n_sites, n_frames), optional
     transition_counts : bool
@@ -278,8 +348,10 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
     n, T = x.shape
     K = len(means)
     trans = np.asarray(transitions, float)
-    prior = np.full(K, prior_defect / (K - 1))
-    prior[pristine] = 1 - prior_defect
+    if np.ndim(prior_defect):
+        prior = np.asarray(prior_defect, float) / np.sum(prior_defect)
+    else:
+        prior = first_frame_prior(K, prior_defect, pristine)
     sd = np.broadcast_to(np.asarray(sd, float), (K,))
     le = _log_gauss(x[:, :, None], np.asarray(means)[None, None], sd[None, None])  # (n, T, K)
     le = np.where(np.isfinite(x)[:, :, None], le, 0.0)
