@@ -38,7 +38,7 @@ from helpers.detect import site_model as sm
 from helpers.evaluation.defects import in_read_area, score_defects
 from helpers.evaluation.matching import match_points
 from helpers.io.writers import write_imagej_tiff
-from helpers.library.simulate import ImagingConditions, simulate_cell
+from helpers.library.simulate import ImagingConditions, simulate_cell_cached
 from helpers.library.structures import tmd_with_substitutions
 from helpers.synthetic.multislice import frames_from_cell
 
@@ -58,23 +58,8 @@ def simulated_cell(seed: int, phonons: int, cache: Path):
     atoms, truth = tmd_with_substitutions("WSe2", CELL_A, A_WSE2, THICKNESS_WSE2, DEFECTS_PER_CELL,
                                           np.random.default_rng(seed))
     path = cache / f"wse2_v_cell_seed{seed}_ph{phonons}_ps{PIXEL_SIZE_A}.npz"
-    if path.exists():
-        z = np.load(path)
-        image, seconds = z["image"], float(z["seconds"])
-    else:
-        t0 = time.perf_counter()
-        image = simulate_cell(atoms, cond, PIXEL_SIZE_A)
-        seconds = time.perf_counter() - t0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, image=image, seconds=seconds)
-    side = np.diag(atoms.cell)[:2]
-    ps_xy = side / np.array([image.shape[1], image.shape[0]])
-    ps = float(ps_xy.mean())
-    for d in truth:
-        d["x_A"] *= ps / ps_xy[0]
-        d["y_A"] *= ps / ps_xy[1]
-    return image, truth, ps, {"seed": seed, "atoms": len(atoms), "simulation_s": round(seconds, 1),
-                              "conditions": cond.as_attrs()}
+    image, truth, ps, info = simulate_cell_cached(atoms, truth, cond, PIXEL_SIZE_A, path)
+    return image, truth, ps, {"seed": seed, **info}
 
 
 def bin2(frame: np.ndarray) -> np.ndarray:

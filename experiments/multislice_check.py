@@ -30,7 +30,7 @@ from helpers import analyze_file, config
 from helpers.detect import site_model as sm
 from helpers.evaluation.defects import score_defects
 from helpers.io.writers import write_imagej_tiff
-from helpers.library.simulate import ImagingConditions, simulate_cell
+from helpers.library.simulate import ImagingConditions, simulate_cell_cached
 from helpers.library.structures import ws2_with_defects
 from helpers.synthetic.multislice import frames_from_cell
 
@@ -46,25 +46,8 @@ def simulated_cell(seed: int, phonons: int, cache: Path) -> tuple[np.ndarray, li
     cond = ImagingConditions(phonon_configs=phonons, phonon_seed=seed, prism_interpolation=8)
     atoms, truth = ws2_with_defects(CELL_A, DEFECTS_PER_CELL, np.random.default_rng(seed))
     path = cache / f"ws2_cell_seed{seed}_ph{phonons}_ps{PIXEL_SIZE_A}.npz"
-    if path.exists():
-        z = np.load(path)
-        image, seconds = z["image"], float(z["seconds"])
-    else:
-        t0 = time.perf_counter()
-        image = simulate_cell(atoms, cond, PIXEL_SIZE_A)
-        seconds = time.perf_counter() - t0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(path, image=image, seconds=seconds)
-    side = np.diag(atoms.cell)[:2]  # (x, y) Å
-    ps_xy = side / np.array([image.shape[1], image.shape[0]])
-    ps = float(ps_xy.mean())
-    # truth in the image's own pixel grid, expressed with one pixel size
-    for d in truth:
-        d["x_A"] *= ps / ps_xy[0]
-        d["y_A"] *= ps / ps_xy[1]
-    info = {"seed": seed, "atoms": len(atoms), "cell_A": [round(float(s), 3) for s in side],
-            "pixel_size_xy_A": [round(float(p), 5) for p in ps_xy], "simulation_s": round(seconds, 1),
-            "conditions": cond.as_attrs()}
+    image, truth, ps, info = simulate_cell_cached(atoms, truth, cond, PIXEL_SIZE_A, path)
+    info = {"seed": seed, **info}
     return image, truth, ps, info
 
 

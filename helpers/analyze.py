@@ -266,8 +266,7 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
                       "class_atoms": {name: list(atoms) for sub in chem.site_contents().values()
                                       for name, atoms in sub.items()}},
         "grains": reading.grains,
-        "detections": int(len(table)),
-        "counts_per_class": table["class"].value_counts().to_dict(),
+        "detections": int(len(table)), "counts_per_class": table["class"].value_counts().to_dict(),
         "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),
         "timings_s": {k: round(v, 3) for k, v in reading.seconds.items()},
         "analysis_s": reading.seconds["total"], "frames_per_s": fr.n_frames / reading.seconds["total"],
@@ -277,7 +276,8 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
         tracks = tk.renumber_tracks(tk.link_movie(table, 0))
         table = table.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
         summary["tracks"] = int(tracks["track"].nunique())
-        summary["hop_rates_per_frame"] = site_hops.hop_rates_from_sites(reading)["hop rate"].dropna().round(5).to_dict()
+        hops = site_hops.hop_rates_from_sites(reading, progress=not s.quiet)
+        summary["hop_rates_per_frame"] = hops["hop rate"].dropna().round(5).to_dict()
     _write_figures(job, table, folder, classes, reading)
     # frames numbered from 1 as in the file (ImageJ, overlays, summary.json), everywhere a person reads them
     write_table(table.assign(frame=table["frame"] + first + 1), folder / "defects.csv", overwrite=True)
@@ -356,8 +356,7 @@ def _analyze_localizer(job: PreparedFile, folder: Path, log=print) -> dict:
     summary = _summary_head(job)
     summary.update({
         "localizer": loc_source, "column_intensities": columns,
-        "detections": int(len(table)),
-        "counts_per_class": table["class"].value_counts().to_dict(),
+        "detections": int(len(table)), "counts_per_class": table["class"].value_counts().to_dict(),
         "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),
         "localizer_train_s": train_s, "analysis_s": res.seconds["total"],
         "frames_per_s": res.frames_per_s, "warnings": warnings_,

@@ -98,3 +98,27 @@ def test_site_reading_finds_defects_in_multislice_frames():
         c = found[np.hypot(found.x_A - x, found.y_A - y).lt(1.0) & found.frame.eq(f)]["class"]
         if len(c):
             assert c.iloc[0] in ({"W2s2", "Ws"} if name == "W2s2" else {name}), (name, list(c))
+
+
+def test_a_cached_cell_is_simulated_once_and_its_truth_moved_to_the_image_grid(tmp_path, monkeypatch):
+    from helpers.library import simulate
+
+    atoms = pristine_ws2(20.0)
+    side = np.diag(atoms.cell)[:2]  # (x, y) Å
+    calls = []
+
+    def fake(atoms_, cond, ps):
+        calls.append(ps)
+        return np.ones((int(round(side[1] / ps)), int(round(side[0] / ps))), np.float32)
+
+    monkeypatch.setattr(simulate, "simulate_cell", fake)
+    path = tmp_path / "cell.npz"
+    cond = ImagingConditions(phonon_configs=1)
+    img, truth, ps, info = simulate.simulate_cell_cached(atoms, [{"x_A": 10.0, "y_A": 10.0}], cond, 0.16, path)
+    again, truth2, ps2, _ = simulate.simulate_cell_cached(atoms, [{"x_A": 10.0, "y_A": 10.0}], cond, 0.16, path)
+    assert calls == [0.16] and path.exists() and np.array_equal(img, again) and ps == ps2
+    ps_xy = side / np.array([img.shape[1], img.shape[0]])
+    assert ps == pytest.approx(ps_xy.mean())
+    # a defect at pixel (10 / ps_x, 10 / ps_y) of the image sits there when read with the mean step
+    assert truth[0]["x_A"] / ps == pytest.approx(10.0 / ps_xy[0]) and truth == truth2
+    assert info["atoms"] == len(atoms) and info["conditions"]["phonon_configs"] == 1

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from helpers.core.chemistry import CHALCOGEN, METAL
 from helpers.detect.site_decode import neighbour_offsets
@@ -188,7 +189,8 @@ def _pair_expectations(E: np.ndarray, observed: np.ndarray, pairs: np.ndarray, m
     return hops, exposure, changes
 
 
-def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_STEPS) -> pd.DataFrame:
+def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_STEPS,
+                         progress: bool = False) -> pd.DataFrame:
     """Per defect class of the reading: hops per frame, fitted on every site's readings (see the
     module docstring).
 
@@ -200,6 +202,8 @@ def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_
         Classes to fit (every defect content of the reading's chemistry when None).
     em_steps : int
         Expectation–maximisation steps.
+    progress : bool
+        Show a progress bar per sublattice (minutes on a long, dense movie).
 
     Returns
     -------
@@ -251,9 +255,12 @@ def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_
         S, hop = prior, np.r_[0.0, np.full(K - 1, HOP_START)]
         hops, exposure, changes = np.zeros(K), np.zeros(K), np.zeros((K, K))
         cached = [_pair_emissions(loglik[:, a:b], part) for a, b, part, _ in chunks] if len(chunks) == 1 else None
-        for _ in range(max(em_steps, 1) if len(pairs) else 0):
+        n_steps = max(em_steps, 1) if len(pairs) else 0
+        bar = tqdm(total=n_steps * len(chunks), desc=f"hop rates ({kind})", disable=not progress, leave=False)
+        for _ in range(n_steps):
             hops, exposure, changes = np.zeros(K), np.zeros(K), np.zeros((K, K))
             for q, (a, b, part, member) in enumerate(chunks):
+                bar.update()
                 E = cached[q] if cached else _pair_emissions(loglik[:, a:b], part)
                 out = _pair_expectations(E, observed[:, a:b], part, member, S, hop, first, n_nb)
                 hops, exposure, changes = hops + out[0], exposure + out[1], changes + out[2]
@@ -263,6 +270,7 @@ def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_
             # a content that flickers (few frames per stay) cannot hop more often than it stays
             hop = np.minimum(hop, 0.5 * np.diag(S))
             hop[0] = 0.0
+        bar.close()
         for k, c in enumerate(names):
             if c not in wanted:
                 continue

@@ -18,7 +18,8 @@ Modules
 ``simulate``
     HAADF-STEM simulation of WS2 defects with abTEM (PRISM multislice), and library windows.
     Public: ``ImagingConditions``, ``electron_wavelength_A``, ``probe_fwhm_A``,
-    ``SimulatedField``, ``field_size_A``, ``simulate_cell``, ``simulate_field``, ``check_window``,
+    ``SimulatedField``, ``field_size_A``, ``simulate_cell``, ``simulate_cell_cached``,
+    ``simulate_field``, ``check_window``,
     ``apply_source_size``, ``field_to_window``, ``projected_potential``.
 ``structures``
     Monolayer 2H-WS2 supercells with one point defect at the centre, or several (ASE); cells of

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -202,6 +203,55 @@ def simulate_cell(atoms, conditions: ImagingConditions = ImagingConditions(),
     scan = abtem.GridScan(start=(0.0, 0.0), end=tuple(float(c) for c in cell), gpts=tuple(n),
                           endpoint=False)
     return _scan(smatrix, scan, detector, ctf)
+
+
+def simulate_cell_cached(atoms, truth: list, conditions: ImagingConditions, pixel_size_A: float, path
+                         ) -> tuple[np.ndarray, list, float, dict]:
+    """:func:`simulate_cell`, kept in the ``.npz`` file ``path`` (simulated once, read after), with
+    the defects' positions ``truth`` (dicts with ``x_A``, ``y_A``) moved into the image's own pixel
+    grid: each side holds a whole number of pixels, so x and y steps differ slightly, and the image
+    is then read with their mean.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+    truth : list of dict
+        Positions from the cell's origin (Å); changed in place.
+    conditions : ImagingConditions
+    pixel_size_A : float
+        Requested scan step (Å/px).
+    path : str or Path
+        The cache file.
+
+    Returns
+    -------
+    image : ndarray (H, W)
+    truth : list of dict
+    pixel_size_A : float
+        The mean step of the image (Å/px).
+    info : dict
+        ``atoms``, ``cell_A``, ``pixel_size_xy_A``, ``simulation_s`` (of the first run), ``conditions``.
+    """
+    path = Path(path)
+    if path.exists():
+        z = np.load(path)
+        image, seconds = z["image"], float(z["seconds"])
+    else:
+        t0 = time.perf_counter()
+        image = simulate_cell(atoms, conditions, pixel_size_A)
+        seconds = time.perf_counter() - t0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, image=image, seconds=seconds)
+    side = np.diag(atoms.cell)[:2]  # (x, y) Å
+    ps_xy = side / np.array([image.shape[1], image.shape[0]])
+    ps = float(ps_xy.mean())
+    for d in truth:
+        d["x_A"] *= ps / ps_xy[0]
+        d["y_A"] *= ps / ps_xy[1]
+    info = {"atoms": len(atoms), "cell_A": [round(float(v), 3) for v in side],
+            "pixel_size_xy_A": [round(float(v), 5) for v in ps_xy], "simulation_s": round(seconds, 1),
+            "conditions": conditions.as_attrs()}
+    return image, truth, ps, info
 
 
 def simulate_field(class_name: str, conditions: ImagingConditions = ImagingConditions(),
