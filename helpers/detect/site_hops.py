@@ -44,6 +44,7 @@ from helpers.detect.site_model import (
     MASKED,
     PRIOR_DEFECT,
     _log_gauss,
+    first_frame_prior,
     fit_transitions,
     reading_noise,
     reading_sd,
@@ -249,8 +250,7 @@ def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_
             chunks += [(a, b, pairs[c:c + size], member) for c in range(0, len(pairs), size)]
             all_pairs.append(pairs)
         pairs = np.unique(np.concatenate(all_pairs), axis=0)
-        first = np.full(K, PRIOR_DEFECT / (K - 1))
-        first[0] = 1 - PRIOR_DEFECT
+        first = first_frame_prior(K, PRIOR_DEFECT)
         prior = transition_matrix(K, APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME)
         S, hop = prior, np.r_[0.0, np.full(K - 1, HOP_START)]
         hops, exposure, changes = np.zeros(K), np.zeros(K), np.zeros((K, K))
