@@ -45,14 +45,9 @@ def main(argv=None) -> pd.DataFrame:
     true = kr.hop_counts(tk.link_true_positions(m.visible_truth()), MOVIE_CLASSES)
     fits, seconds = {}, {}
     for name, window in (("windows", site_hops.WINDOW_FRAMES), ("one piece", args.frames + 1)):
-        saved = site_hops.WINDOW_FRAMES
-        site_hops.WINDOW_FRAMES = window
-        try:
-            t0 = time.perf_counter()
-            fits[name] = site_hops.hop_rates_from_sites(reading)
-            seconds[name] = time.perf_counter() - t0
-        finally:
-            site_hops.WINDOW_FRAMES = saved
+        t0 = time.perf_counter()
+        fits[name] = site_hops.hop_rates_from_sites(reading, window_frames=window)
+        seconds[name] = time.perf_counter() - t0
     rows = {}
     for c in MOVIE_CLASSES:
         hops, frames = true[c]

@@ -123,18 +123,19 @@ def test_the_pairs_taken_in_chunks_give_the_same_rates(monkeypatch):
                                whole[["hops", "exposure", "hop rate"]].to_numpy(float), rtol=1e-9)
 
 
-def test_a_long_movie_fitted_in_windows_gives_the_rate(monkeypatch):
+def test_a_long_movie_fitted_in_windows_gives_the_rate():
     # 300 frames in windows of 60 (the default window is 150 frames; longer movies use several): each
     # window follows only the pairs with a defect read in it, and the rate stays right
     occupied, hops, frames = _walk(n_frames=300, walkers=6, hop=0.05, seed=8)
     reading = _reading(occupied)
     whole = sh.hop_rates_from_sites(reading, classes=["Vs2"])
-    monkeypatch.setattr(sh, "WINDOW_FRAMES", 60)
-    windows = sh.hop_rates_from_sites(reading, classes=["Vs2"])
+    windows = sh.hop_rates_from_sites(reading, classes=["Vs2"], window_frames=60)
     assert windows.loc["Vs2", "hop rate"] == pytest.approx(hops / frames, rel=0.15), (windows, hops / frames)
     assert windows.loc["Vs2", "hop rate"] == pytest.approx(whole.loc["Vs2", "hop rate"], rel=0.05)
     # four frame pairs of 299 lie across window borders and are not counted
     assert windows.loc["Vs2", "frames"] == pytest.approx(whole.loc["Vs2", "frames"] * 295 / 299, rel=0.03)
+    with pytest.raises(ValueError, match="window_frames"):
+        sh.hop_rates_from_sites(reading, classes=["Vs2"], window_frames=1)
 
 
 def test_movies_pool_by_their_hops_and_exposures():

@@ -191,7 +191,7 @@ def _pair_expectations(E: np.ndarray, observed: np.ndarray, pairs: np.ndarray, m
 
 
 def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_STEPS,
-                         progress: bool = False) -> pd.DataFrame:
+                         progress: bool = False, window_frames: int | None = None) -> pd.DataFrame:
     """Per defect class of the reading: hops per frame, fitted on every site's readings (see the
     module docstring).
 
@@ -205,6 +205,9 @@ def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_
         Expectation–maximisation steps.
     progress : bool
         Show a progress bar per sublattice (minutes on a long, dense movie).
+    window_frames : int, optional
+        Frames per window (:data:`WINDOW_FRAMES` when None); a movie up to about 1.5 windows is
+        fitted in one piece.
 
     Returns
     -------
@@ -217,6 +220,9 @@ def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_
         raise ValueError("the reading holds no sites")
     if reading.sites["frame"].max() < 1:
         raise ValueError("hop rates need a movie: the reading holds one frame")
+    window_frames = WINDOW_FRAMES if window_frames is None else int(window_frames)
+    if window_frames < 2:
+        raise ValueError(f"window_frames must be at least 2 frames, got {window_frames}")
     contents = reading.contents
     chem = reading.chemistry
     metal_c, chal_c = contents[METAL][chem.pristine(METAL)], contents[CHALCOGEN][chem.pristine(CHALCOGEN)]
@@ -241,7 +247,7 @@ def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_
         # (a long movie's pairs do not fit at once); the emissions are kept between steps where one
         # chunk holds them all
         T = x.shape[1]
-        edges = np.linspace(0, T, max(1, int(round(T / WINDOW_FRAMES))) + 1).astype(int)
+        edges = np.linspace(0, T, max(1, int(round(T / window_frames))) + 1).astype(int)
         chunks, all_pairs = [], []
         for a, b in zip(edges[:-1], edges[1:]):
             pairs = _neighbour_pairs(ij, is_defect[:, a:b].any(1), offsets[(kind, "same")])
