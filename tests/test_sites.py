@@ -46,10 +46,15 @@ def nearest(table: pd.DataFrame, truth: pd.DataFrame):
     return rows
 
 
-#: stated false-positive rate of the site reading: false defects per site reading, movies (measured:
-#: 7 in 2.6·10^5 on pristine movies at 0.5–1× the standard dose, 3·10^-5) and single standard-dose
-#: frames (13 in 9.2·10^4, 1.4·10^-4: a single chalcogen vacancy is a 1.4σ signal in one frame)
-FALSE_POSITIVE_RATE, FALSE_POSITIVE_RATE_SINGLE = 1e-4, 3e-4
+#: stated false-positive rate of the site reading: false defects per site reading, movies and single
+#: standard-dose frames (13 in 9.2·10^4, 1.4·10^-4: a single chalcogen vacancy is a 1.4σ signal in
+#: one frame). Movies, measured on ten pristine 20-frame 512² movies (seeds 1–10) with each site's
+#: history kept whole: 17 in 3.1·10^5 at the standard dose (5·10^-5, three sites), 49 in 3.1·10^5 at
+#: half the dose (1.6·10^-4, seven sites). A false defect is one S₂ site that reads low for 4–8
+#: frames, so the count comes in lumps (seeds 1–3 below: 12 readings at two sites). The 7 in 2.6·10^5
+#: stated before was measured while a drift step that took a lattice translate (frames 1, 9, ... of
+#: some pristine movies) cut those histories.
+FALSE_POSITIVE_RATE, FALSE_POSITIVE_RATE_SINGLE = 2e-4, 3e-4
 
 
 def test_a_pristine_lattice_has_no_defects_beyond_the_stated_rate():
@@ -122,6 +127,33 @@ def test_nothing_is_read_near_the_border():
     assert len(near_edge) and len(nearest(st.defect_table(r), near_edge))
     d = st.defect_table(r)
     assert (d.x_A >= p.edge_margin_A).all() and (d.y_A >= p.edge_margin_A).all()
+
+
+def test_a_lattice_translate_picked_by_the_drift_correlation_is_taken_back():
+    from helpers.detect.registration import lattice_continuous_shifts
+
+    A = np.array([[15.8, 0.0], [7.9, 13.7]])  # px
+    drift = np.cumsum(np.tile([0.25, -0.15], (12, 1)), 0) - [0.25, -0.15]
+    wrong = drift.copy()
+    wrong[4:] += A[1]  # the correlation took a lattice translate at frame 4 ...
+    wrong[9:] -= A[0] + A[1]  # ... and another at frame 9
+    np.testing.assert_allclose(lattice_continuous_shifts(wrong, A), drift, atol=1e-9)
+    # a steady fast drift (more than half a lattice vector per frame after the first step) is kept
+    fast = np.cumsum(np.tile([6.0, 5.0], (8, 1)), 0) - [6.0, 5.0]
+    np.testing.assert_allclose(lattice_continuous_shifts(fast, A), fast, atol=1e-9)
+    with pytest.raises(ValueError, match="vectors_px"):
+        lattice_continuous_shifts(drift, A[0])
+
+
+def test_a_still_movie_whose_drift_correlation_jumps_a_lattice_vector_keeps_its_sites():
+    # seed 4 of this 24-frame movie: the phase correlation of consecutive frames takes a lattice
+    # translate (≈ 15 px) at frames 1, 9 and 17 for a true drift of 0.3 px per frame; each site's
+    # history was cut there (recall of the single S vacancies 0.51 before the steps were made continuous)
+    m = generate_movie(standard_params(n_frames=24, frame_px=256, seed=4, kinetics=still("Vs")), progress=False)
+    r = st.read_sites(m.frames, 0.2)
+    assert np.abs(np.diff(r.shifts, axis=0)).max() < 2.0
+    sc = evaluation.score_defects(st.defect_table(r), m.visible_truth(), 0.2, m.frames.shape, sm.EDGE_MARGIN_A)
+    assert sc["recall_1A"] >= 0.9 and sc["precision_1A"] >= 0.9
 
 
 def test_site_indices_follow_the_drift():
@@ -355,3 +387,4 @@ def test_expected_content_changes_match_the_enumeration_of_every_path():
     moved = sm.fit_transitions(np.array([[1e4, 10, 0], [0, 900, 100], [0, 0, 1e3]]), trans)
     assert moved[1, 2] == pytest.approx(100 / 1050 + 50 * trans[1, 2] / 1050) and np.allclose(moved.sum(1), 1)
     assert np.allclose(moved[0], trans[0])  # how often a defect appears: the prior
+

@@ -52,8 +52,8 @@ Modules
     ``train_localizer_on_movie``, ``MovieAnalysisSettings``, ``analyze_movie``, ``cnn_reading``.
 ``registration``
     Drift between frames (phase correlation) and registered sums of neighbouring frames (px).
-    Public: ``frame_shifts``, ``averaged_frame``, ``registered_sum``, ``check_frame``,
-    ``frame_stack``.
+    Public: ``frame_shifts``, ``lattice_continuous_shifts``, ``averaged_frame``, ``registered_sum``,
+    ``check_frame``, ``frame_stack``.
 ``site_decode``
     From site amplitudes to contents: gain calibration, cross-talk removal and the decoding of
     every site.

@@ -45,6 +45,46 @@ def frame_shifts(frames, upsample: int = 10) -> np.ndarray:
     return np.cumsum(steps, axis=0)
 
 
+def lattice_continuous_shifts(shifts, vectors_px, reach: int = 2) -> np.ndarray:
+    """The drift with each frame-to-frame step taken as the lattice translate of the measured step
+    (step + n·a1 + m·a2) nearest the step before (the first step: nearest no step).
+
+    The phase correlation of two frames of a crystal has a peak at every lattice translate of the
+    true step, nearly as high as the true one: in a frame with few non-periodic features noise can
+    pick the wrong one (a jump of one lattice vector in a drift of 0.05 Å per frame). The wrong
+    translate leaves a single frame's reading right but gives every site the index of its
+    neighbour from there on, which cuts each site's history. Drift is continuous: a step a lattice
+    vector longer than the last is taken to be that translate. A real jump of the sample by about
+    a lattice vector in one frame is read as none (its sites' histories break at the jump).
+
+    Parameters
+    ----------
+    shifts : ndarray (n, 2)
+        Cumulative (row, col) shifts (px), :func:`frame_shifts`.
+    vectors_px : ndarray (2, 2)
+        The lattice vectors a1, a2 as rows ((row, col) px).
+    reach : int
+        Translates up to ``reach`` lattice vectors along each axis are tried.
+
+    Returns
+    -------
+    ndarray (n, 2)
+        The shifts, frame 0 at (0, 0).
+    """
+    s = np.asarray(shifts, float)
+    A = np.asarray(vectors_px, float)
+    if s.ndim != 2 or s.shape[1] != 2 or A.shape != (2, 2):
+        raise ValueError(f"shifts must be (n, 2) and vectors_px (2, 2), got {s.shape} and {A.shape}")
+    n = np.arange(-reach, reach + 1)
+    translates = np.stack(np.meshgrid(n, n, indexing="ij"), -1).reshape(-1, 2) @ A  # (k, 2) px
+    steps = np.diff(s, axis=0)
+    before = np.zeros(2)
+    for k, step in enumerate(steps):
+        cand = step + translates
+        steps[k] = before = cand[np.argmin(((cand - before) ** 2).sum(1))]
+    return np.vstack([np.zeros((1, 2)), np.cumsum(steps, axis=0)]) + s[0]
+
+
 def averaged_frame(frames, shifts, t: int, half_window: int) -> np.ndarray:
     """Frame ``t`` averaged with its ±``half_window`` neighbours, each shifted onto frame t's
     sample position (linear interpolation); at the ends of the movie the window is one-sided.

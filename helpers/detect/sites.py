@@ -42,7 +42,7 @@ from helpers.detect.areas import AREA_NAMES, LATTICE, AreaMap, find_areas
 from helpers.detect.column_model import ColumnLattice
 from helpers.detect.grains import read_other_grains
 from helpers.detect.lattice import fit_column_lattice
-from helpers.detect.registration import frame_shifts, registered_sum
+from helpers.detect.registration import frame_shifts, lattice_continuous_shifts, registered_sum
 from helpers.detect.site_decode import (
     _decode,
 )
@@ -187,7 +187,8 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     p : SiteParams, optional
         Reading settings (noise model, time model, masks).
     shifts : ndarray (n, 2), optional
-        Drift of each frame (px); measured when None.
+        Drift of each frame (px); measured when None (each step then the lattice translate nearest
+        the step before: :func:`helpers.detect.registration.lattice_continuous_shifts`).
     lattice : ColumnLattice, optional
         A lattice fitted before; fitted on the data when None.
     progress : bool
@@ -221,6 +222,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     check_image(np.asarray(arr[0]), "frame", min_shape=(16, 16))
     t0 = time.perf_counter()
     n = len(arr)
+    computed_shifts = shifts is None and n > 1
     if shifts is None:
         shifts = frame_shifts(arr) if n > 1 else np.zeros((1, 2))
     if lattice is None:
@@ -234,6 +236,8 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     lattice, width_note = plausible_width(lattice)
     t_lat = time.perf_counter() - t0
     t0 = time.perf_counter()
+    if computed_shifts:  # a lattice translate picked by the correlation in place of the drift
+        shifts = lattice_continuous_shifts(shifts, lattice.vectors)
     origins = frame_origins(arr, lattice, shifts)
     cols = {k: [] for k in ("frame", "kind", "i", "j", "row", "col", "amplitude", "ratio", "ratio_halo", "area")}
     area_maps, t_areas, area_at, area_image = {}, 0.0, None, None
