@@ -135,11 +135,12 @@ def test_a_lattice_translate_picked_by_the_drift_correlation_is_taken_back():
     A = np.array([[15.8, 0.0], [7.9, 13.7]])  # px
     drift = np.cumsum(np.tile([0.25, -0.15], (12, 1)), 0) - [0.25, -0.15]
     wrong = drift.copy()
-    wrong[4:] += A[1]  # the correlation took a lattice translate at frame 4 ...
-    wrong[9:] -= A[0] + A[1]  # ... and another at frame 9
+    wrong[1:] += A[0]  # the correlation took a lattice translate at frame 1 (as in the movie below) ...
+    wrong[4:] += A[1]  # ... at frame 4 ...
+    wrong[9:] -= A[0] + A[1]  # ... and at frame 9
     np.testing.assert_allclose(lattice_continuous_shifts(wrong, A), drift, atol=1e-9)
-    # a steady fast drift (more than half a lattice vector per frame after the first step) is kept
-    fast = np.cumsum(np.tile([6.0, 5.0], (8, 1)), 0) - [6.0, 5.0]
+    # a steady fast drift, more than half a lattice vector per frame, is kept
+    fast = np.cumsum(np.tile([9.0, 4.0], (8, 1)), 0) - [9.0, 4.0]
     np.testing.assert_allclose(lattice_continuous_shifts(fast, A), fast, atol=1e-9)
     with pytest.raises(ValueError, match="vectors_px"):
         lattice_continuous_shifts(drift, A[0])

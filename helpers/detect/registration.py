@@ -45,17 +45,19 @@ def frame_shifts(frames, upsample: int = 10) -> np.ndarray:
     return np.cumsum(steps, axis=0)
 
 
-def lattice_continuous_shifts(shifts, vectors_px, reach: int = 2) -> np.ndarray:
+def lattice_continuous_shifts(shifts, vectors_px, reach: int = 2, half_window: int = 10) -> np.ndarray:
     """The drift with each frame-to-frame step taken as the lattice translate of the measured step
-    (step + n·a1 + m·a2) nearest the step before (the first step: nearest no step).
+    (step + n·a1 + m·a2) nearest the movie's typical step there: the median of the measured steps
+    within ±``half_window`` frames.
 
     The phase correlation of two frames of a crystal has a peak at every lattice translate of the
     true step, nearly as high as the true one: in a frame with few non-periodic features noise can
     pick the wrong one (a jump of one lattice vector in a drift of 0.05 Å per frame). The wrong
     translate leaves a single frame's reading right but gives every site the index of its
-    neighbour from there on, which cuts each site's history. Drift is continuous: a step a lattice
-    vector longer than the last is taken to be that translate. A real jump of the sample by about
-    a lattice vector in one frame is read as none (its sites' histories break at the jump).
+    neighbour from there on, which cuts each site's history. Drift changes slowly: a step a lattice
+    vector away from its neighbours' is taken to be a translate of theirs (a steady fast drift, even
+    beyond half a lattice vector per frame, is kept). A real jump of the sample by about a lattice
+    vector within one frame is read as none (its sites' histories break at the jump).
 
     Parameters
     ----------
@@ -65,11 +67,13 @@ def lattice_continuous_shifts(shifts, vectors_px, reach: int = 2) -> np.ndarray:
         The lattice vectors a1, a2 as rows ((row, col) px).
     reach : int
         Translates up to ``reach`` lattice vectors along each axis are tried.
+    half_window : int
+        Frames on each side whose measured steps give the typical step.
 
     Returns
     -------
     ndarray (n, 2)
-        The shifts, frame 0 at (0, 0).
+        The shifts, frame 0 where it was.
     """
     s = np.asarray(shifts, float)
     A = np.asarray(vectors_px, float)
@@ -77,12 +81,13 @@ def lattice_continuous_shifts(shifts, vectors_px, reach: int = 2) -> np.ndarray:
         raise ValueError(f"shifts must be (n, 2) and vectors_px (2, 2), got {s.shape} and {A.shape}")
     n = np.arange(-reach, reach + 1)
     translates = np.stack(np.meshgrid(n, n, indexing="ij"), -1).reshape(-1, 2) @ A  # (k, 2) px
-    steps = np.diff(s, axis=0)
-    before = np.zeros(2)
-    for k, step in enumerate(steps):
-        cand = step + translates
-        steps[k] = before = cand[np.argmin(((cand - before) ** 2).sum(1))]
-    return np.vstack([np.zeros((1, 2)), np.cumsum(steps, axis=0)]) + s[0]
+    measured = np.diff(s, axis=0)
+    steps = measured.copy()
+    for k in range(len(measured)):
+        typical = np.median(measured[max(0, k - half_window):k + half_window + 1], axis=0)
+        cand = measured[k] + translates
+        steps[k] = cand[np.argmin(((cand - typical) ** 2).sum(1))]
+    return np.vstack([s[:1], s[0] + np.cumsum(steps, axis=0)])
 
 
 def averaged_frame(frames, shifts, t: int, half_window: int) -> np.ndarray:

@@ -188,7 +188,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         Reading settings (noise model, time model, masks).
     shifts : ndarray (n, 2), optional
         Drift of each frame (px); measured when None (each step then the lattice translate nearest
-        the step before: :func:`helpers.detect.registration.lattice_continuous_shifts`).
+        the typical step of its neighbours: :func:`helpers.detect.registration.lattice_continuous_shifts`).
     lattice : ColumnLattice, optional
         A lattice fitted before; fitted on the data when None.
     progress : bool
