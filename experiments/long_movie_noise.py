@@ -32,25 +32,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import median_abs_deviation
 
 from helpers import config
+from helpers.core.chemistry import CHALCOGEN, METAL
 from helpers.detect import sites as st
 from helpers.detect.site_decode import neighbour_offsets
 from helpers.synthetic.generator import standard_movie
 from helpers.synthetic.params import standard_params
 
 WINDOW = 150
-PRISTINE = {"metal": "W", "chalcogen": "S2"}
 
 
 def _mad(v: pd.Series) -> float:
-    return float(1.4826 * np.median(np.abs(v - np.median(v))))
+    return float(median_abs_deviation(v, scale="normal"))
 
 
-def _defective_neighbours(w: pd.DataFrame, kind: str, offsets) -> np.ndarray:
+def _defective_neighbours(w: pd.DataFrame, kind: str, pristine: str, offsets) -> np.ndarray:
     """Per row of ``w`` of sublattice ``kind``: how many of its same-sublattice neighbours read a defect
-    in the same frame."""
-    d = w[(w["kind"] == kind) & ~w["class"].isin(PRISTINE.values())]
+    (not ``pristine``) in the same frame."""
+    d = w[(w["kind"] == kind) & (w["class"] != pristine)]
     defect = set(zip(d["frame"], d["i"], d["j"]))
     rows = w[w["kind"] == kind]
     f, i, j = rows["frame"].to_numpy(), rows["i"].to_numpy(), rows["j"].to_numpy()
@@ -71,13 +72,14 @@ def main(argv=None) -> pd.DataFrame:
     rows = []
     for a in range(0, args.frames, WINDOW):
         w = s[(s["frame"] >= a) & (s["frame"] < a + WINDOW)]
-        for kind, pristine in PRISTINE.items():
+        for kind in (METAL, CHALCOGEN):
+            pristine = r.chemistry.pristine(kind)
             k = w[w["kind"] == kind]
-            n_def = _defective_neighbours(w, kind, offsets[(kind, "same")])
+            n_def = _defective_neighbours(w, kind, pristine, offsets[(kind, "same")])
             is_pristine = (k["class"] == pristine).to_numpy()
             p = k[is_pristine].assign(n=np.minimum(n_def[is_pristine], 2))
             row = {"frames": f"{a + 1}-{min(a + WINDOW, args.frames)}", "sublattice": kind,
-                   "defective share": float((~k["class"].isin([pristine])).mean()),
+                   "defective share": float((k["class"] != pristine).mean()),
                    "MAD of all sites": float(k.groupby("frame")["ratio"].apply(_mad).median()),
                    "pristine scatter": float(p.groupby("frame")["content"].apply(_mad).median()),
                    "isolated pristine scatter": float(p[p["n"] == 0].groupby("frame")["content"].apply(_mad).median())}

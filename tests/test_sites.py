@@ -388,4 +388,3 @@ def test_expected_content_changes_match_the_enumeration_of_every_path():
     moved = sm.fit_transitions(np.array([[1e4, 10, 0], [0, 900, 100], [0, 0, 1e3]]), trans)
     assert moved[1, 2] == pytest.approx(100 / 1050 + 50 * trans[1, 2] / 1050) and np.allclose(moved.sum(1), 1)
     assert np.allclose(moved[0], trans[0])  # how often a defect appears: the prior
-
