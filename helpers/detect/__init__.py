@@ -72,6 +72,9 @@ Modules
     Public: ``class_contents``, ``SiteParams``, ``reading_noise``, ``reading_sd``,
     ``transition_matrix``, ``fit_transitions``, ``first_frame_prior``, ``content_shares``,
     ``site_posteriors``.
+``site_walks``
+    A weak defect followed as it walks over its sublattice (movies).
+    Public: ``ring_sites``, ``walk_transitions``, ``walker_on_centre``.
 ``sites``
     Every lattice site read: column contents of both sublattices through time, and the defects.
     Public: ``defects_of``, ``SiteReading``, ``read_sites``, ``defect_table``, ``site_table``,
@@ -82,4 +85,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_hops', 'site_measure', 'site_model', 'sites', 'window_classifier']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_hops', 'site_measure', 'site_model', 'site_walks', 'sites', 'window_classifier']

@@ -23,6 +23,7 @@ from helpers.detect.site_model import (
     site_posteriors,
     transition_matrix,
 )
+from helpers.detect.site_walks import ring_sites, walk_transitions, walker_on_centre
 
 
 def _relative(s: pd.DataFrame, column: str, use=None):
@@ -257,6 +258,48 @@ def _remove_crosstalk(rel, kinds, cls, s: pd.DataFrame, contents: dict, offsets:
     return out, coef
 
 
+#: a defect content closer to the pristine one than this many noise widths of one frame is also
+#: followed as it walks over its sublattice (:mod:`helpers.detect.site_walks`): its own site's
+#: history cannot show a short stay (WS2: the single S vacancy, 1.4 per frame at 10⁴ e/Å²)
+WALK_BELOW_D_PRIME = 2.0
+
+
+def _walks(s, kinds, codes, frames, rel, lattice_area, cls, contents, gain, noise_of, rates, offsets, T):
+    """Rows that the walk model (:func:`helpers.detect.site_walks.walker_on_centre`) finds holding a weak
+    content where the site's own history decoded the pristine one: yields (rows, content, probability).
+    The walker appears as the prior shares arrivals among the contents, and leaves its site to the
+    pristine content as often as the movie's refitted rates say (each such departure may be a hop:
+    the neighbours' readings decide); it changes into other contents at their rates. Sites decoded
+    as another defect content hold no walker."""
+    for kind in (METAL, CHALCOGEN):
+        names = list(contents[kind])
+        cp = contents[kind][names[0]]
+        means = np.array([cp + gain * (contents[kind][c] - cp) for c in names])
+        sd = noise_of(means)
+        trans = rates.get(kind)
+        weak = [k for k in range(1, len(names)) if abs(means[k] - means[0]) < WALK_BELOW_D_PRIME * sd[0]]
+        if trans is None or not weak:
+            continue
+        sel = np.flatnonzero(kinds == kind)
+        sc, first, inv = np.unique(codes[sel], return_index=True, return_inverse=True)
+        obs = np.full((len(sc), T), np.nan)
+        obs[inv, frames[sel]] = np.where(lattice_area[sel], rel[sel], np.nan)
+        decoded = np.full((len(sc), T), -1, np.int16)
+        decoded[inv, frames[sel]] = pd.Index(names).get_indexer(cls[sel])
+        ring = ring_sites(s["i"].to_numpy()[sel][first], s["j"].to_numpy()[sel][first], offsets[(kind, "same")])
+        prior = transition_matrix(len(names), APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME)
+        for k in weak:
+            appear = APPEAR_PER_FRAME * prior[0, k] / prior[0, 1:].sum()
+            hop, change = trans[k, 0], 1.0 - trans[k, k] - trans[k, 0]
+            log_lr = (((obs - means[0]) / sd[0]) ** 2 - ((obs - means[k]) / sd[k]) ** 2) / 2 + np.log(sd[0] / sd[k])
+            log_lr = np.where(np.isfinite(obs), log_lr, 0.0)
+            log_lr[(decoded > 0) & (decoded != k)] = -30.0  # another defect holds the site
+            on = walker_on_centre(log_lr, ring, walk_transitions(offsets[(kind, "same")], appear, change, hop))
+            hit = (on[inv, frames[sel]] > 0.5) & (decoded[inv, frames[sel]] == 0) & lattice_area[sel]
+            if hit.any():
+                yield sel[hit], names[k], on[inv, frames[sel]][hit]
+
+
 def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistry: Chemistry = WS2):
     """Content of every site in every frame: the pristine level and noise of each sublattice from
     each frame's own sites, the gain from :func:`calibrate_gain`, then :func:`site_posteriors` over
@@ -337,6 +380,11 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
             rel, crosstalk = _remove_crosstalk(rel0, kinds, cls_read, s, contents, offsets)
         elif step == 2:
             appear = _hop_arrivals(s, kinds, post_def, offsets)
+    if T > 1:  # a content one frame cannot show, followed as it walks from site to site
+        for row, name, prob in _walks(s, kinds, codes, frames, rel, lattice_area, cls, contents, gain,
+                                      noise_of, rates, offsets, T):
+            cls[row], post_best[row] = name, prob
+            post_def[row] = np.maximum(post_def[row], prob)
     # the content each reading stands for, the gain taken out (metal units)
     pristine = s["kind"].map({k: _pristine_level(contents, k) for k in contents}).to_numpy(float)
     s["content"] = pristine + (rel - pristine) / gain
