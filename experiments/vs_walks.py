@@ -2,17 +2,19 @@
 
 A single S vacancy (`Vs`) of the standard kinetics hops to a neighbouring chalcogen site about every
 17 frames (0.06 per frame) and stays a `Vs` for about 28 frames in all (until the column loses its
-second S, 0.03 per frame, or heals) — so one vacancy *walks* through several short stays. The site
-reading decides each site from its own history (:mod:`helpers.detect.site_decode`: a hidden Markov
-model per site, with a raised arrival probability where a neighbour's defect just left), and a
-stay of a few frames at 1.4–1.5 noise widths per frame is below what one site's history can show
-(``experiments/reading_crb.py``: that is the counting bound of one frame).
+second S, 0.03 per frame, or heals) — so one vacancy *walks* through several short stays. A stay of
+a few frames at 1.4–1.5 noise widths per frame is below what one site's history can show
+(``experiments/reading_crb.py``: that is the counting bound of one frame); the site reading follows
+such a content as a walker over seven-site rings as well (:mod:`helpers.detect.site_walks`). Run on
+commit 5a24dcf, before the walk model, this script measured each site's own history alone (a
+hidden Markov model per site, with a raised arrival probability where a neighbour's defect just
+left: :mod:`helpers.detect.site_decode`).
 
 Here the true `Vs` defect-frames of each movie are matched to the reading's defects (one to one per
 frame, 1 Å, any class; the read area only) and split by the length of the vacancy's stay on its
 site and by its whole walk as a `Vs` (frames, all stays of the same defect): how many missed frames
-belong to walks long enough that a reading which followed a vacancy from site to site would have
-had many more frames of evidence.
+belong to walks long enough that a reading which follows a vacancy from site to site has many more
+frames of evidence, and how much of that the reading gets.
 
 Usage::
 
