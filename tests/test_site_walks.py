@@ -96,3 +96,22 @@ def test_a_site_holding_another_defect_holds_no_walker():
     lr[truth] = -30.0  # decoded as another content there
     on = sw.walker_on_centre(lr, sw.ring_sites(i, j, OFFSETS), sw.walk_transitions(OFFSETS, 2.5e-4, LEAVE, HOP))
     assert (on[truth] > 0.5).sum() == 0
+
+
+def test_the_first_frame_holds_a_walker_as_often_as_stated():
+    """Without evidence the first frame's probability is the stated one (each site's own history
+    starts from the same prior); a persistent weak deficit of a few still frames stays below ½ with
+    it, where the rings' steady state (several times the per-site prior) would report it."""
+    i, j = grid(8)
+    ring = sw.ring_sites(i, j, OFFSETS)
+    T = sw.walk_transitions(OFFSETS, 2.5e-4, 0.03, 0.02)
+    on = sw.walker_on_centre(np.zeros((len(i), 10)), ring, T, first_per_site=0.0025)
+    assert on[27, 0] == pytest.approx(0.0025, rel=1e-3)  # an inner site (a ring cut by the edge has fewer places)
+    steady = sw.walker_on_centre(np.zeros((len(i), 10)), ring, T)
+    assert steady[27, 0] > 2 * 0.0025  # an inner site: the steady state is the higher prior
+    lr = np.zeros((len(i), 10))
+    lr[27] = 0.55  # ten still frames, each 0.55 nats towards the weak content (≈ 1 noise width)
+    assert sw.walker_on_centre(lr, ring, T, first_per_site=0.0025)[27].max() < 0.5
+    assert sw.walker_on_centre(lr, ring, T)[27].max() > 0.5
+    with pytest.raises(ValueError, match="first-frame"):
+        sw.walker_on_centre(lr, ring, T, first_per_site=0.2)

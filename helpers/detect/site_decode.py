@@ -18,6 +18,7 @@ from helpers.detect.site_model import (
     class_contents,
     content_shares,
     fit_transitions,
+    first_frame_prior,
     reading_noise,
     reading_sd,
     site_posteriors,
@@ -267,7 +268,9 @@ WALK_BELOW_D_PRIME = 2.0
 def _walks(s, kinds, codes, frames, rel, lattice_area, cls, contents, gain, noise_of, rates, offsets, T):
     """Rows that the walk model (:func:`helpers.detect.site_walks.walker_on_centre`) finds holding a weak
     content where the site's own history decoded the pristine one: yields (rows, content, probability).
-    The walker appears as the prior shares arrivals among the contents, and leaves its site to the
+    The first frame holds a walker on a site as often as each site's own history assumes
+    (:func:`first_frame_prior`: not the rings' steady state, which put persistent weak deficits of
+    ten still multislice frames at half dose on the map). The walker appears as the prior shares arrivals among the contents, and leaves its site to the
     pristine content as often as the movie's refitted rates say (each such departure may be a hop:
     the neighbours' readings decide); it changes into other contents at their rates. Sites decoded
     as another defect content hold no walker."""
@@ -288,13 +291,15 @@ def _walks(s, kinds, codes, frames, rel, lattice_area, cls, contents, gain, nois
         decoded[inv, frames[sel]] = pd.Index(names).get_indexer(cls[sel])
         ring = ring_sites(s["i"].to_numpy()[sel][first], s["j"].to_numpy()[sel][first], offsets[(kind, "same")])
         prior = transition_matrix(len(names), APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME)
+        first = first_frame_prior(len(names), PRIOR_DEFECT)  # as each site's own history starts
         for k in weak:
             appear = APPEAR_PER_FRAME * prior[0, k] / prior[0, 1:].sum()
             hop, change = trans[k, 0], 1.0 - trans[k, k] - trans[k, 0]
             log_lr = (((obs - means[0]) / sd[0]) ** 2 - ((obs - means[k]) / sd[k]) ** 2) / 2 + np.log(sd[0] / sd[k])
             log_lr = np.where(np.isfinite(obs), log_lr, 0.0)
             log_lr[(decoded > 0) & (decoded != k)] = -30.0  # another defect holds the site
-            on = walker_on_centre(log_lr, ring, walk_transitions(offsets[(kind, "same")], appear, change, hop))
+            on = walker_on_centre(log_lr, ring, walk_transitions(offsets[(kind, "same")], appear, change, hop),
+                                  first[k])
             hit = (on[inv, frames[sel]] > 0.5) & (decoded[inv, frames[sel]] == 0) & lattice_area[sel]
             if hit.any():
                 yield sel[hit], names[k], on[inv, frames[sel]][hit]

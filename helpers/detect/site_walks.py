@@ -91,7 +91,8 @@ def walk_transitions(offsets, appear: float, leave: float, hop: float) -> np.nda
     return T
 
 
-def walker_on_centre(log_lr: np.ndarray, ring: np.ndarray, transitions: np.ndarray) -> np.ndarray:
+def walker_on_centre(log_lr: np.ndarray, ring: np.ndarray, transitions: np.ndarray,
+                     first_per_site: float | None = None) -> np.ndarray:
     """Probability that a walker sits on each site in each frame, from its ring's readings.
 
     Parameters
@@ -104,6 +105,9 @@ def walker_on_centre(log_lr: np.ndarray, ring: np.ndarray, transitions: np.ndarr
         :func:`ring_sites`.
     transitions : ndarray (8, 8)
         :func:`walk_transitions`.
+    first_per_site : float, optional
+        Probability that a walker sits on a given site in the first frame (each of the seven); the
+        rings' steady state from no walker when None.
 
     Returns
     -------
@@ -114,7 +118,12 @@ def walker_on_centre(log_lr: np.ndarray, ring: np.ndarray, transitions: np.ndarr
     members = np.concatenate([np.arange(n)[:, None], np.asarray(ring)], 1)  # (n, 7)
     ok = members >= 0
     trans = np.asarray(transitions, float)
-    start = np.linalg.matrix_power(trans.T, 500)[:, 0]  # the rings' steady state from no walker
+    if first_per_site is None:
+        start = np.linalg.matrix_power(trans.T, 500)[:, 0]  # the rings' steady state from no walker
+    else:
+        if not 0 <= first_per_site * RING < 1:
+            raise ValueError(f"first-frame walker probability per site out of range: {first_per_site}")
+        start = np.r_[1 - RING * first_per_site, np.full(RING, first_per_site)]
 
     def emissions(t):  # relative to all-pristine; scaled by the ring's largest so nothing overflows
         e = np.zeros((n, RING + 1))
