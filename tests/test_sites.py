@@ -55,9 +55,9 @@ def nearest(table: pd.DataFrame, truth: pd.DataFrame):
 #: stated before was measured while a drift step that took a lattice translate (frames 1, 9, ... of
 #: some pristine movies) cut those histories. With the walk model of single S vacancies
 #: (helpers.detect.site_walks), the same ten movies: 23 in 3.1·10^5 at the standard dose (7·10^-5,
-#: four sites) and 129 in 3.1·10^5 at half the dose (4.1·10^-4, fourteen sites) — the price of
-#: finding walking vacancies (half dose: `Vs` recall 0.605 → 0.704); the bound here is the standard
-#: dose's.
+#: four sites) and 61 in 3.1·10^5 at half the dose (1.9·10^-4, eight sites; 129 while the walk
+#: model started from its rings' steady state) — the price of finding walking vacancies (half dose:
+#: `Vs` recall 0.605 → 0.70); the bound here is the standard dose's.
 FALSE_POSITIVE_RATE, FALSE_POSITIVE_RATE_SINGLE = 2e-4, 3e-4
 
 
