@@ -19,7 +19,7 @@ Usage::
 
     python experiments/halo_width.py [--halos 1.0 1.5 2.0 3.0]
 
-Writes ``results/experiments/halo_width.json`` and prints both. About 5 min on 2 cores.
+Writes ``results/experiments/halo_width.json`` and prints all three. About 10 min on 2 cores.
 """
 from __future__ import annotations
 
