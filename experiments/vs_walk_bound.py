@@ -38,8 +38,7 @@ import numpy as np
 from helpers import config
 from helpers.detect.site_model import site_posteriors, transition_matrix
 from helpers.detect.site_walks import RING, walk_transitions, walker_on_centre
-from helpers.synthetic.params import KineticsParams
-from helpers.synthetic.params import MOVIE_CLASSES
+from helpers.synthetic.params import MOVIE_CLASSES, KineticsParams
 
 #: six neighbours of a triangular lattice in index space
 OFFSETS = np.array([[1, 0], [-1, 0], [0, 1], [0, -1], [1, -1], [-1, 1]])
