@@ -198,3 +198,31 @@ def test_adapt_batchnorm_matches_the_target_statistics_and_keeps_the_weights():
     assert np.allclose(np.asarray(model.get_layer("bn0_0").moving_mean), 0)
     with pytest.raises(ValueError, match="at least 32"):
         wc.adapt_batchnorm(model, x[:5])
+
+
+def test_the_detection_bound_is_not_beaten_by_a_threshold_reader():
+    from helpers.evaluation.scores import detection_f1_bound
+
+    rng = np.random.default_rng(0)
+    d = np.repeat([0.9, 1.8, 3.5, 5.0, 7.0], 200)  # single-frame separations of five classes
+    n_pristine = 50_000
+    bound = detection_f1_bound(d, n_pristine, 0.002)
+    assert 0 < bound["false_rate"] <= 0.002 and 0 < bound["recall"] < 1
+    defects = d + rng.normal(0, 1, d.size)  # readings, each in its defect's direction
+    pristine = rng.normal(0, 1, n_pristine)
+    for z in np.linspace(2.0, 5.0, 31):
+        fp = int((pristine > z).sum())
+        if fp > 0.002 * n_pristine:
+            continue
+        tp = int((defects > z).sum())
+        assert 2 * tp / (tp + fp + d.size) <= bound["f1"] + 0.01
+    # clear defects are all found; half of them invisible caps the F1 near 2/3
+    assert detection_f1_bound(np.full(50, 12.0), 1000)["f1"] > 0.99
+    assert detection_f1_bound(np.r_[np.zeros(50), np.full(50, 12.0)], 1000)["f1"] < 0.70
+    for bad in ([], [np.nan], [-1.0]):
+        with pytest.raises(ValueError, match="d_primes"):
+            detection_f1_bound(bad, 1000)
+    with pytest.raises(ValueError, match="n_pristine"):
+        detection_f1_bound([3.0], 0)
+    with pytest.raises(ValueError, match="max_false_rate"):
+        detection_f1_bound([3.0], 10, 0.0)

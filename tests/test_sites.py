@@ -392,3 +392,62 @@ def test_expected_content_changes_match_the_enumeration_of_every_path():
     moved = sm.fit_transitions(np.array([[1e4, 10, 0], [0, 900, 100], [0, 0, 1e3]]), trans)
     assert moved[1, 2] == pytest.approx(100 / 1050 + 50 * trans[1, 2] / 1050) and np.allclose(moved.sum(1), 1)
     assert np.allclose(moved[0], trans[0])  # how often a defect appears: the prior
+
+
+def _gain_case(n_sites: int, noise: float, true_gain: float, seed: int = 0):
+    """Readings of ``n_sites`` metal vacancies: the core reading changes ``true_gain`` times the
+    halo-term reading, which carries noise ``noise``; 200 pristine sites around."""
+    rng = np.random.default_rng(seed)
+    contents = {METAL: {"W": 1.0, "Vw": 0.0}, CHALCOGEN: {"S2": 0.6, "Vs2": 0.0}}
+    levels = {METAL: 1.0, CHALCOGEN: 0.6}
+    n = n_sites + 200
+    kinds = np.array([METAL] * n, object)
+    classes = np.array(["Vw"] * n_sites + ["W"] * 200, object)
+    unbiased = np.where(classes == "Vw", 0.0, 1.0) + rng.normal(0, noise, n)
+    reading = 1.0 + true_gain * (unbiased - 1.0)
+    return reading, unbiased, kinds, classes, levels, contents
+
+
+def test_the_gain_is_the_measured_ratio_where_many_sites_carry_it():
+    from helpers.detect.site_decode import calibrate_gain, gain_estimate
+
+    case = _gain_case(400, 0.1, 1.06)
+    g, se, n = gain_estimate(*case)
+    assert n == 400 and abs(g - 1.06) < 1e-9 and se < 1e-9
+    assert abs(calibrate_gain(*case) - 1.06) < 1e-6
+
+
+def test_a_gain_from_a_few_noisy_sites_is_shrunk_towards_one():
+    from helpers.detect.site_decode import calibrate_gain, gain_estimate
+
+    rng = np.random.default_rng(3)
+    reading, unbiased, kinds, classes, levels, contents = _gain_case(5, 0.0, 1.0)
+    unbiased[:5] = rng.normal(0.0, 0.35, 5)  # the halo-term reading: noisy, unrelated to the core one
+    reading[:5] = 1.0 - 1.5 + rng.normal(0, 0.05, 5)  # the core reading: 1.5 times the change
+    g, se, n = gain_estimate(reading, unbiased, kinds, classes, levels, contents)
+    shrunk = calibrate_gain(reading, unbiased, kinds, classes, levels, contents)
+    assert n == 5 and se > 0.1
+    assert abs(shrunk - 1.0) < abs(np.clip(g, 0.7, 1.4) - 1.0)
+    # too few strong sites: no calibration at all
+    assert calibrate_gain(*_gain_case(2, 0.05, 1.3)) == 1.0
+    with pytest.raises(ValueError, match="prior_sd"):
+        calibrate_gain(*_gain_case(50, 0.05, 1.3), prior_sd=0.0)
+
+
+def test_the_local_noise_follows_a_noisier_part_of_the_frame():
+    from helpers.detect.site_measure import local_noise_scale
+
+    rng = np.random.default_rng(1)
+    rc = np.stack(np.meshgrid(np.arange(0, 400, 8.0), np.arange(0, 400, 8.0), indexing="ij"), -1).reshape(-1, 2)
+    kinds = np.where(np.arange(len(rc)) % 2, METAL, CHALCOGEN).astype(object)
+    even = local_noise_scale(rc, kinds, rng.normal(0, 0.1, len(rc)), np.ones(len(rc), bool), 60.0)
+    assert np.percentile(np.abs(even - 1), 95) < 0.2 and abs(np.median(even) - 1) < 0.05
+    sd = np.where(rc[:, 1] < 200, 0.2, 0.1)  # the left half twice as noisy
+    dev = rng.normal(0, sd)
+    use = np.ones(len(rc), bool)
+    use[:5] = False  # sites not measured on still get a scale
+    s = local_noise_scale(rc, kinds, dev, use, 60.0)
+    left, right = np.median(s[rc[:, 1] < 120]), np.median(s[rc[:, 1] > 280])
+    assert 1.4 < left / right < 2.0 and np.all(np.isfinite(s))  # 2, pooled with the frame
+    with pytest.raises(ValueError, match="radius_px"):
+        local_noise_scale(rc, kinds, dev, use, 0.0)

@@ -57,7 +57,7 @@ Modules
 ``site_decode``
     From site amplitudes to contents: gain calibration, cross-talk removal and the decoding of
     every site.
-    Public: ``strong_changes``, ``calibrate_gain``, ``neighbour_offsets``, ``neighbour_sums``.
+    Public: ``strong_changes``, ``gain_estimate``, ``calibrate_gain``, ``neighbour_offsets``, ``neighbour_sums``.
 ``site_hops``
     Hop rates from every site read: pairs of neighbouring sites through the movie (notebook 07).
     Public: ``hop_rates_from_sites``, ``pooled_hop_rates``.

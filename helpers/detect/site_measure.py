@@ -343,3 +343,64 @@ def plausible_width(lattice: ColumnLattice) -> tuple[ColumnLattice, str | None]:
     return replace(lattice, sigma_px=used / ps), (
         f"the fitted column width σ = {sigma_A:.2f} Å is outside the physical {lo}–{hi} Å: {used:.2f} Å is used "
         "(check the pixel size; a blurred or drifted scan can cause this)")
+
+
+def local_noise_scale(positions_px, kinds, deviations, use, radius_px: float, prior_sites: float = 30.0,
+                      clip: float = 3.5) -> np.ndarray:
+    """Each site's reading noise relative to its sublattice's in the whole frame, measured on the
+    sites around it: a real image is not equally noisy everywhere (contamination, thickness, scan
+    noise; across five real frames the noise of 20 Å discs ranged 0.7–1.5 times the frame's).
+
+    Per sublattice the noise is the normalised MAD of ``deviations`` (a reading minus its pristine
+    level) of the ``use`` sites within ``radius_px``, its variance pooled with the frame's as if
+    the frame's were ``prior_sites`` more sites (a disc of ~100 sites measures its noise to ±8 %).
+    Deviations beyond ``clip`` times the frame's noise (clear defects) are left out of both.
+
+    Parameters
+    ----------
+    positions_px : ndarray (n, 2)
+        Site positions (row, col px) of one frame.
+    kinds : ndarray (n,)
+        Sublattice of each site.
+    deviations : ndarray (n,)
+        Reading minus the pristine level of its sublattice.
+    use : ndarray (n,) of bool
+        Sites the noise is measured on (read lattice, not masked).
+    radius_px : float
+        Radius of the disc (px, > 0).
+    prior_sites : float
+        Weight of the frame's noise, in sites (≥ 0).
+    clip : float
+        Deviations beyond this many noise widths of the frame are not measured on.
+
+    Returns
+    -------
+    ndarray (n,)
+        Local noise over the frame's noise of the site's sublattice (1 where nothing is measured).
+    """
+    from scipy.spatial import cKDTree
+
+    pos = np.asarray(positions_px, float).reshape(-1, 2)
+    dev = np.abs(np.asarray(deviations, float))
+    use = np.asarray(use, bool) & np.isfinite(dev)
+    kinds = np.asarray(kinds, object)
+    if not radius_px > 0 or prior_sites < 0:
+        raise ValueError(f"radius_px must be > 0 and prior_sites >= 0, got {radius_px!r}, {prior_sites!r}")
+    out = np.ones(len(pos))
+    for kind in np.unique(kinds):
+        k = kinds == kind
+        src = np.flatnonzero(k & use)
+        if len(src) < 10:
+            continue
+        frame_sd = 1.4826 * float(np.median(dev[src]))
+        if not frame_sd > 0:
+            continue
+        # clear defects out: a cluster of them would raise its disc's noise and hide its neighbours
+        src = src[dev[src] <= clip * frame_sd]
+        frame_sd = 1.4826 * float(np.median(dev[src]))
+        tree = cKDTree(pos[src])
+        for i, nb in zip(np.flatnonzero(k), tree.query_ball_point(pos[k], radius_px)):
+            n = len(nb)
+            loc = 1.4826 * float(np.median(dev[src[nb]])) if n else frame_sd
+            out[i] = np.sqrt((n * loc ** 2 + prior_sites * frame_sd ** 2) / (n + prior_sites)) / frame_sd
+    return out

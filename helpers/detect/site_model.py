@@ -100,6 +100,11 @@ class SiteParams:
     #: read twice, with Gaussian cores only (least noise, what is decoded) and with a halo term
     #: (unbiased content); the second calibrates the gain of the first
     halo_A: float = 2.0
+    #: a single image: each site's noise from the sites within this radius
+    #: (:func:`helpers.detect.site_measure.local_noise_scale`); 0 (default): the frame's noise
+    #: everywhere — on the real-data check the local noise steadied the crops but cost recall
+    #: (docs/site_reading.md, "Local noise")
+    local_noise_A: float = 0.0
     #: find the areas the lattice does not describe (holes, contamination, thicker layers, other
     #: grains: :func:`helpers.detect.areas.find_areas`) and never report their sites as defects
     mask_areas: bool = True
@@ -265,7 +270,8 @@ def first_frame_prior(K: int, prior_defect: float, pristine: int = 0) -> np.ndar
 
 
 def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float = PRIOR_DEFECT,
-                   pristine: int = 0, prior_defects: float = SHARE_PRIOR_DEFECTS, steps: int = 25) -> np.ndarray:
+                   pristine: int = 0, prior_defects: float = SHARE_PRIOR_DEFECTS, steps: int = 25,
+                   sd_scale=None) -> np.ndarray:
     """Which defect contents are common among the sites of one image, from their readings
     (empirical Bayes): a mixture of Gaussians at the contents' readings with their noise, where
     only the split of the defect prior among the defect contents is fitted (EM; the equal split
@@ -285,6 +291,8 @@ def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float =
         Weight of the equal split, in defect sites.
     steps : int
         EM steps.
+    sd_scale : ndarray, optional
+        Each site's (row of ``obs``) or reading's noise over ``sd``.
 
     Returns
     -------
@@ -292,6 +300,10 @@ def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float =
         The first-frame prior for :func:`site_posteriors` (sum 1, pristine 1 − ``prior_defect``).
     """
     x = np.asarray(obs, float).ravel()
+    scale = np.ones(np.shape(obs)) if sd_scale is None else np.asarray(sd_scale, float)
+    if scale.ndim == 1 and np.ndim(obs) == 2:  # one value per site (row)
+        scale = scale[:, None]
+    scale = np.broadcast_to(scale, np.shape(obs)).ravel()[np.isfinite(x)]
     x = x[np.isfinite(x)]
     K = len(means)
     w = first_frame_prior(K, prior_defect, pristine)
@@ -299,7 +311,7 @@ def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float =
         return w
     others = np.array([k for k in range(K) if k != pristine])
     sd = np.broadcast_to(np.asarray(sd, float), (K,))
-    le = _log_gauss(x[:, None], np.asarray(means, float)[None], sd[None])
+    le = _log_gauss(x[:, None], np.asarray(means, float)[None], sd[None] * scale[:, None])
     e = np.exp(le - le.max(1, keepdims=True))
     for _ in range(steps):
         r = e * w
@@ -310,7 +322,7 @@ def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float =
 
 
 def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndarray, prior_defect,
-                    pristine: int = 0, appear=None, transition_counts: bool = False):
+                    pristine: int = 0, appear=None, transition_counts: bool = False, sd_scale=None):
     """Posterior probability of each content state of each site in each frame (hidden Markov model).
 
     ``obs`` (n_sites, n_frames): the site's reading per frame (NaN where it was not read);
@@ -338,6 +350,9 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
     transition_counts : bool
         Also return the expected number of each content change (K × K, summed over sites and
         frame pairs; the E step of Baum–Welch; ``appear`` must then be None).
+    sd_scale : ndarray (n_sites,), optional
+        Each site's noise over ``sd`` (a single image's local noise:
+        :func:`helpers.detect.site_measure.local_noise_scale`).
 
     Returns
     -------
@@ -352,8 +367,10 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
         prior = np.asarray(prior_defect, float) / np.sum(prior_defect)
     else:
         prior = first_frame_prior(K, prior_defect, pristine)
-    sd = np.broadcast_to(np.asarray(sd, float), (K,))
-    le = _log_gauss(x[:, :, None], np.asarray(means)[None, None], sd[None, None])  # (n, T, K)
+    sd = np.broadcast_to(np.asarray(sd, float), (K,))[None, None]
+    if sd_scale is not None:
+        sd = sd * np.asarray(sd_scale, float).reshape(n, 1, 1)
+    le = _log_gauss(x[:, :, None], np.asarray(means)[None, None], sd)  # (n, T, K)
     le = np.where(np.isfinite(x)[:, :, None], le, 0.0)
     # emissions scaled by their largest state per site and frame: the forward and backward messages
     # are renormalised every frame, so linear probabilities neither under- nor overflow

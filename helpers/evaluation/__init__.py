@@ -21,7 +21,7 @@ Modules
 ``scores``
     Detection and classification scores of a movie analysis against the movie's truth.
     Public: ``score_detections``, ``overall``, ``column_window_scores``,
-    ``classification_scores``, ``detection_hits``.
+    ``classification_scores``, ``detection_hits``, ``detection_f1_bound``.
 ``tracks``
     Scores of tracks against the true defect identities.
     Public: ``score_tracks``.

@@ -141,3 +141,45 @@ def detection_hits(points_by_frame: dict, truth: pd.DataFrame, pixel_size_A: flo
                                   "class": t["class"].to_numpy(), "hit": hit}))
     return pd.concat(rows, ignore_index=True) if rows else \
         pd.DataFrame(columns=["frame", "defect_id", "class", "hit"])
+
+
+def detection_f1_bound(d_primes, n_pristine: int, max_false_rate: float = 0.002) -> dict:
+    """The highest detection F1 that any reader of one frame could reach on defects whose readings lie
+    ``d_primes`` noise widths from the pristine content (one value per true defect), among
+    ``n_pristine`` pristine sites of which it may call at most ``max_false_rate`` defective.
+
+    Gaussian reading noise; each defect is tested against the pristine content alone, in its own
+    direction, with the whole false-call budget α — the most powerful test of that pair
+    (Neyman–Pearson), so its recall Φ(d′ − z₁₋α) bounds any reader's from above, and α·``n_pristine``
+    false calls is the fewest that budget allows. The bound is the best F1 over α ≤ ``max_false_rate``.
+
+    Parameters
+    ----------
+    d_primes : array-like (n,)
+        Separation of each true defect from its sublattice's pristine content (noise widths, ≥ 0).
+    n_pristine : int
+        Pristine sites that could be called (≥ 1).
+    max_false_rate : float
+        Largest share of pristine sites that may be called defective (0 < rate < 1).
+
+    Returns
+    -------
+    dict
+        ``f1``, ``recall``, ``precision`` and ``false_rate`` (α) of the best operating point.
+    """
+    from scipy.stats import norm
+
+    d = np.asarray(d_primes, float).ravel()
+    if d.size == 0 or not np.all(np.isfinite(d)) or np.any(d < 0):
+        raise ValueError("d_primes must be a non-empty array of finite separations >= 0")
+    if int(n_pristine) < 1:
+        raise ValueError(f"n_pristine must be >= 1, got {n_pristine!r}")
+    if not 0 < max_false_rate < 1:
+        raise ValueError(f"max_false_rate must lie in (0, 1), got {max_false_rate!r}")
+    alpha = np.geomspace(min(1e-7, max_false_rate), max_false_rate, 400)
+    tp = norm.cdf(d[None, :] - norm.isf(alpha)[:, None]).sum(1)
+    fp = alpha * int(n_pristine)
+    f1 = 2 * tp / (tp + fp + d.size)
+    k = int(np.argmax(f1))
+    return {"f1": float(f1[k]), "recall": float(tp[k] / d.size), "precision": float(tp[k] / (tp[k] + fp[k])),
+            "false_rate": float(alpha[k])}
