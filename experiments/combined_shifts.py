@@ -73,6 +73,7 @@ def score_movie(movie, work: Path) -> dict:
                        for c in sorted(set(ev["from_class"]))}
     sc["analysis_s"] = round(seconds, 1)
     sc["summary_warnings"] = res.summary.get("warnings", [])
+    sc["halo_A"] = res.summary.get("column_reading", {}).get("halo_A")  # the width the empty columns chose
     return sc
 
 
@@ -96,7 +97,7 @@ def main(argv=None) -> dict:
                 record["movies"].append(sc)
                 print(f"seed {seed}, {ps} Å/px, dose {dose:g}: {sc['true_defects']} true defect-frames, F1 "
                       f"{sc['f1_1A']:.3f} (1 Å), {sc['f1_0.5A']:.3f} (0.5 Å), precision {sc['precision_1A']:.3f}, "
-                      f"class accuracy {sc['class_accuracy']:.3f}, recall "
+                      f"class accuracy {sc['class_accuracy']:.3f}, halo {sc['halo_A']} Å, recall "
                       f"{ {k: round(v, 3) for k, v in sc['recall_per_class'].items()} }, median error "
                       f"{sc['position_median_error_A']:.3f} Å, hops {sc['true_hops']}, {sc['analysis_s']} s",
                       flush=True)

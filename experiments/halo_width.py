@@ -90,7 +90,7 @@ def main(argv=None) -> dict:
     for name, p in movies(5e3).items():
         m = standard_movie(p, progress=False)
         for h in args.halos:
-            r = st.read_sites(m.frames, m.pixel_size_A, p=replace(sm.SiteParams(), halo_A=h))
+            r = st.read_sites(m.frames, m.pixel_size_A, p=replace(sm.SiteParams(), halo_A=h, halo_choices_A=()))
             sc = score_defects(st.defect_table(r), m.visible_truth(), m.pixel_size_A, m.frames.shape,
                                sm.EDGE_MARGIN_A, classes=sm.DEFECT_CLASSES)
             row = {"probe": name, "halo_A": h, "gain": r.gain, "f1_1A": sc["f1_1A"],

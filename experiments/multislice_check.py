@@ -61,6 +61,7 @@ def score_movie(frames, truth, ps: float, work: Path) -> dict:
     sc = score_defects(found, truth, ps, frames.shape[1:], sm.EDGE_MARGIN_A, classes=sm.DEFECT_CLASSES)
     sc["analysis_s"] = round(seconds, 1)
     sc["summary_warnings"] = res.summary.get("warnings", [])
+    sc["halo_A"] = res.summary.get("column_reading", {}).get("halo_A")  # the width the empty columns chose
     return sc
 
 

@@ -258,6 +258,7 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
         "column_reading": {"column_sigma_A": lat.sigma_px * ps, "chalcogen_over_metal": reading.chalcogen_over_metal,
                            "haadf_exponent_measured": chem.exponent_from_ratio(reading.chalcogen_over_metal),
                            "haadf_exponent_used": reading.haadf_exponent, "gain": reading.gain,
+                           "halo_A": reading.halo.get("halo_A"), "halo_test": reading.halo.get("tested"),
                            "noise_per_frame": reading.noise,
                            "contents": {k: {c: round(v, 4) for c, v in d.items()}
                                         for k, d in reading.contents.items()}},

@@ -58,6 +58,10 @@ Modules
     From site amplitudes to contents: gain calibration, cross-talk removal and the decoding of
     every site.
     Public: ``strong_changes``, ``gain_estimate``, ``calibrate_gain``, ``neighbour_offsets``, ``neighbour_sums``.
+``site_halo``
+    Which halo width the gain calibration needs: tested on the empty metal columns of the reading
+    itself.
+    Public: ``empty_metal_names``, ``halo_bias``, ``choose_halo``.
 ``site_hops``
     Hop rates from every site read: pairs of neighbouring sites through the movie (notebook 07).
     Public: ``hop_rates_from_sites``, ``pooled_hop_rates``.
@@ -66,7 +70,7 @@ Modules
     lattice).
     Public: ``enumerate_sites``, ``measure_amplitudes``, ``measure_amplitude_sets``,
     ``metal_reference``, ``central_crop``, ``local_displacements``, ``frame_origins``,
-    ``plausible_width``.
+    ``plausible_width``, ``local_noise_scale``.
 ``site_model``
     What a site can hold and the hidden Markov model of its content through time.
     Public: ``class_contents``, ``SiteParams``, ``reading_noise``, ``reading_sd``,
@@ -85,4 +89,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_hops', 'site_measure', 'site_model', 'site_walks', 'sites', 'window_classifier']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_halo', 'site_hops', 'site_measure', 'site_model', 'site_walks', 'sites', 'window_classifier']

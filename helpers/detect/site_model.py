@@ -100,6 +100,11 @@ class SiteParams:
     #: read twice, with Gaussian cores only (least noise, what is decoded) and with a halo term
     #: (unbiased content); the second calibrates the gain of the first
     halo_A: float = 2.0
+    #: widths (Å) the empty metal columns test the halo on (:mod:`helpers.detect.site_halo`); the
+    #: movie is read again with another only when its empty columns read off zero by more than
+    #: ``halo_tolerance`` (metal units) and four standard errors with ``halo_A``; () to skip the test
+    halo_choices_A: tuple = (1.0, 1.5, 2.0, 3.0)
+    halo_tolerance: float = 0.015
     #: a single image: each site's noise from the sites within this radius
     #: (:func:`helpers.detect.site_measure.local_noise_scale`); 0 (default): the frame's noise
     #: everywhere — on the real-data check the local noise steadied the crops but cost recall

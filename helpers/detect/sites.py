@@ -31,7 +31,7 @@ Positions are (row, col) px with pixel centres at integer coordinates; lengths i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,7 @@ from helpers.detect.registration import frame_shifts, lattice_continuous_shifts,
 from helpers.detect.site_decode import (
     _decode,
 )
+from helpers.detect.site_halo import choose_halo, halo_bias
 from helpers.detect.site_measure import (
     _RecentFrames,
     central_crop,
@@ -101,6 +102,8 @@ class SiteReading:
     #: dict each (rotation, area, sites, defects, their reading's noise and gain); their sites are in
     #: ``sites`` with ``grain`` > 0
     grains: list = field(default_factory=list)
+    #: the halo width the gain was calibrated with and the test that chose it (:mod:`helpers.detect.site_halo`)
+    halo: dict = field(default_factory=dict)
 
     @property
     def defects(self) -> pd.DataFrame:
@@ -220,7 +223,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         if arr.ndim != 3:
             raise ValueError(f"frames must be an image or a stack, got shape {arr.shape}")
     check_image(np.asarray(arr[0]), "frame", min_shape=(16, 16))
-    t0 = time.perf_counter()
+    t0 = t_start = time.perf_counter()
     n = len(arr)
     computed_shifts = shifts is None and n > 1
     if shifts is None:
@@ -288,6 +291,17 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     t0 = time.perf_counter()
     sites, contents, noise, gain, exponent, notes = _decode(sites, p, lattice, chemistry)
     notes = ([width_note] if width_note else []) + notes
+    halo = {"halo_A": p.halo_A}
+    if p.halo_choices_A and p.halo_A in p.halo_choices_A:  # does the probe's tail fit the halo term?
+        bias = halo_bias(arr, sites, contents, lattice, p.radius_A, p.bins, p.halo_choices_A)
+        chosen = choose_halo(bias, p.halo_A, p.halo_tolerance)
+        halo = {"halo_A": chosen, "tested": {k: [float(x) for x in v] for k, v in bias.to_dict("list").items()}}
+        if chosen != p.halo_A:  # read again with the width the empty columns ask for
+            again = read_sites(arr, ps, lattice_a_A, replace(p, halo_A=chosen, halo_choices_A=()), shifts,
+                               lattice, progress, chemistry, area_map)
+            again.halo = {**halo, "first_gain": gain}
+            again.seconds["total"] += time.perf_counter() - t_start
+            return again
     seconds = {"lattice": t_lat, "read": t_read - t_areas, "areas": t_areas, "decode": time.perf_counter() - t0}
     seconds["total"] = sum(seconds.values())
     keep = SITE_COLUMNS + ["ratio_halo", "posterior_defect"]
@@ -295,7 +309,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     reading = SiteReading(sites[keep] if list(sites.columns) != keep else sites, lattice, contents, noise, gain,
                           np.asarray(shifts, float), seconds, chemistry, exponent,
                           contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)] / contents[METAL][chemistry.pristine(METAL)],
-                          notes, area_maps)
+                          notes, area_maps, halo=halo)
     if p.read_grains and area_image is not None:
         t0 = time.perf_counter()
         a_A = chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A
