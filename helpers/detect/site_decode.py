@@ -133,14 +133,8 @@ def calibrate_gain(reading, unbiased, kinds, classes, levels: dict, contents: di
 
     Parameters
     ----------
-    reading, unbiased : ndarray (n,)
-        Core-only and halo-term readings of the sites.
-    kinds, classes : ndarray (n,)
-        Sublattice and decoded content of each site.
-    levels : dict
-        Pristine reading per sublattice.
-    contents : dict
-        Expected readings.
+    reading, unbiased, kinds, classes, levels, contents
+        As :func:`gain_estimate`.
     min_sites : int
         Fewest strong defects to calibrate on.
     prior_sd : float
