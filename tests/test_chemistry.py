@@ -95,17 +95,23 @@ def _render_tmd(chem, planted: dict, exponent=1.7, ps=0.2, size=256, dose=1e4, s
     return rng.poisson(img * dose * ps ** 2).astype(np.float32), truth
 
 
-def test_a_doped_mos2_image_is_read_with_its_own_chemistry():
-    chem = chemistry_of("MoS2", ["Re", "Se"])
-    a = chem.lattice_a_A
-    names = [(METAL, "Re_Mo"), (METAL, "Re_Mo"), (METAL, "Vac_Mo"), (CHALCOGEN, "Se_S"), (CHALCOGEN, "Se_S"),
-             (CHALCOGEN, "Se2_S2"), (CHALCOGEN, "Vac_S2"), (METAL, "S_Mo"), (CHALCOGEN, "Mo_S")]
+def _planted_on_a_grid(names, a: float) -> dict:
+    """{(sublattice, i, j): name} for ``names`` [(sublattice, name)] on the sites nearest a 3 × 3 grid
+    10 Å apart (15–35 Å) of a lattice of constant ``a`` (Å)."""
     spots = [(x, y) for y in (15.0, 25.0, 35.0) for x in (15.0, 25.0, 35.0)]
     planted = {}
     for (sub, name), (x, y) in zip(names, spots):
         j = int(round(y / (a * np.sqrt(3) / 2)))
         planted[(sub, int(round((x - j * a / 2) / a)), j)] = name
-    img, truth = _render_tmd(chem, planted, dose=4e4)
+    return planted
+
+
+def test_a_doped_mos2_image_is_read_with_its_own_chemistry():
+    chem = chemistry_of("MoS2", ["Re", "Se"])
+    a = chem.lattice_a_A
+    names = [(METAL, "Re_Mo"), (METAL, "Re_Mo"), (METAL, "Vac_Mo"), (CHALCOGEN, "Se_S"), (CHALCOGEN, "Se_S"),
+             (CHALCOGEN, "Se2_S2"), (CHALCOGEN, "Vac_S2"), (METAL, "S_Mo"), (CHALCOGEN, "Mo_S")]
+    img, truth = _render_tmd(chem, _planted_on_a_grid(names, a), dose=4e4)
     r = st.read_sites(img, 0.2, chemistry=chem)
     d = st.defect_table(r)
     inner = [(x, y, n) for x, y, n in truth if sm.EDGE_MARGIN_A + 0.5 < x < 256 * 0.2 - sm.EDGE_MARGIN_A - 0.5
@@ -117,6 +123,37 @@ def test_a_doped_mos2_image_is_read_with_its_own_chemistry():
         assert d["class"].iloc[int(np.argmin(dist.to_numpy()))] == name
     assert len(d) <= len(inner) + 1  # (at most one false call among ~1,300 sites)
     assert not r.warnings and 1.5 < r.haadf_exponent < 1.9
+
+
+def test_which_sublattice_is_brighter_follows_the_material():
+    brighter = {m: chemistry_of(m).chalcogen_brighter for m in ("MoS2", "WS2", "WSe2", "MoSe2", "MoTe2", "WTe2")}
+    assert brighter == {"MoS2": False, "WS2": False, "WSe2": False, "MoSe2": True, "MoTe2": True, "WTe2": True}
+    assert chemistry_of("MoTe2").expected_ratio() == pytest.approx(2 * (52 / 42) ** 1.7)
+    # a chalcogen column brighter than the metal still gives its exponent
+    assert chemistry_of("MoTe2").exponent_from_ratio(2 * (52 / 42) ** 1.7) == pytest.approx(1.7)
+    # only WTe2's two sublattices can swap brightness within the physical range of n: it is said
+    assert [m for m in brighter if chemistry_of(m).sublattice_note()] == ["WTe2"]
+
+
+@pytest.mark.parametrize("material", ["MoSe2", "MoTe2", "WTe2"])
+def test_materials_with_bright_chalcogen_columns_are_read_on_the_right_sublattices(material):
+    # Se2 and Te2 columns outshine Mo (and Te2 nearly equals W): the fit's bright sublattice is the
+    # chalcogen's, and every class of the material is found where it was put
+    chem = chemistry_of(material)
+    a = chem.lattice_a_A
+    c = chem.site_contents()
+    names = [(sub, n) for sub in (METAL, CHALCOGEN) for n in list(c[sub])[1:]]
+    img, truth = _render_tmd(chem, _planted_on_a_grid(names, a), dose=4e4)
+    r = st.read_sites(img, 0.2, chemistry=chem)
+    d = st.defect_table(r)
+    assert r.chalcogen_over_metal == pytest.approx(chem.expected_ratio(), rel=0.05)
+    assert len(truth) == len(names) == 6
+    for x, y, name in truth:
+        dist = np.hypot(d["x_A"] - x, d["y_A"] - y)
+        assert dist.min() < 0.5, (name, x, y)
+        assert d["class"].iloc[int(np.argmin(dist.to_numpy()))] == name
+    assert len(d) <= len(truth) + 1
+    assert [w for w in r.warnings] == ([chem.sublattice_note()] if material == "WTe2" else [])
 
 
 def test_an_implausible_column_width_is_brought_into_range_and_said():

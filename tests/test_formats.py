@@ -180,3 +180,19 @@ def test_a_generated_movie_can_stream_to_a_tiff(tmp_path):
     assert b.truth.equals(a.truth)
     fr = fm.read_frames(tmp_path / "m.tif")
     assert fr.pixel_size_A == pytest.approx(0.2) and np.array_equal(fr.data[2], a.frames[2])
+
+
+
+def test_a_superstructure_inside_the_first_order_ring_is_not_taken_for_it():
+    # a square pattern (a background, an ordered array of defects) and a weak hexagonal one (a moiré)
+    # of 20 Å period put rings of spots inside the lattice's {100} ring; the pixel size still comes
+    # from the lattice
+    ps = 0.2
+    m = generate_movie(standard_params(n_frames=1, frame_px=384, pixel_size_A=ps, seed=3), progress=False)
+    frame = m.frames[0].astype(float)
+    yy, xx = np.mgrid[:384, :384] * ps
+    k = 2 * np.pi / 20.0
+    square = np.cos(k * xx) + np.cos(k * yy)
+    hexagonal = sum(np.cos(k * (xx * np.cos(a) + yy * np.sin(a))) for a in np.radians([0, 60, 120]))
+    for pattern in (0.2 * square, 0.1 * hexagonal):
+        assert abs(calib.estimate_pixel_size(frame * (1 + pattern), "WS2") - ps) / ps < 0.01

@@ -216,6 +216,10 @@ def test_bad_input_is_named():
         st.read_sites(np.zeros((128, 128)), -1)
     with pytest.raises(ValueError, match="lattice"):
         st.read_sites(np.random.default_rng(0).random((200, 200)), 0.2)
+    # dark columns (a bright-field image, or one inverted): named, not read
+    frame = generate_movie(standard_params(n_frames=1, frame_px=256, seed=4), progress=False).frames[0]
+    with pytest.raises(ValueError, match="dark"):
+        st.read_sites(frame.max() - frame, 0.2)
 
 
 def test_a_stack_read_from_disk_reads_as_the_same_movie_in_memory(tmp_path):

@@ -137,6 +137,39 @@ class Chemistry:
         c = self.site_contents()
         return tuple(k for sub in (METAL, CHALCOGEN) for k in list(c[sub])[1:])
 
+    def expected_ratio(self, exponent: float = HAADF_EXPONENT_PRIOR) -> float:
+        """The pristine chalcogen column (two atoms) over the metal column at HAADF exponent n.
+
+        Parameters
+        ----------
+        exponent : float
+            n in intensity ∝ Zⁿ.
+
+        Returns
+        -------
+        float
+        """
+        return float(2 * (Z[self.chalcogen] / Z[self.metal]) ** exponent)
+
+    @property
+    def chalcogen_brighter(self) -> bool:
+        """Whether the pristine chalcogen column reads brighter than the metal column at the prior
+        exponent (MoSe2 1.40, MoTe2 2.88, WTe2 1.10 of the metal; sulfides and WSe2 below 1). The
+        lattice fit finds a bright and a dim sublattice; this says which holds the metal."""
+        return self.expected_ratio() > 1.0
+
+    def sublattice_note(self) -> str | None:
+        """A warning where the physical range of n lets either sublattice be the brighter one
+        (WTe2: Te2/W 0.95–1.26), so that which is the metal rests on the prior exponent."""
+        lo, hi = sorted(self.expected_ratio(n) for n in HAADF_EXPONENT_RANGE)
+        if lo < 1.0 < hi:
+            which = f"{self.chalcogen}2" if self.chalcogen_brighter else self.metal
+            return (f"in {self.material} the two sublattices read nearly alike ({self.chalcogen}2/{self.metal} "
+                    f"{lo:.2f}–{hi:.2f} for HAADF exponents {HAADF_EXPONENT_RANGE[0]}–{HAADF_EXPONENT_RANGE[1]}): "
+                    f"the brighter one is taken as {which} (n = {HAADF_EXPONENT_PRIOR}); check the sublattices "
+                    "on a known defect")
+        return None
+
     def exponent_from_ratio(self, chalcogen_over_metal: float) -> float:
         """The HAADF exponent n for which the pristine chalcogen column (two atoms) reads
         ``chalcogen_over_metal`` of the metal column (NaN where no n can).
@@ -151,7 +184,7 @@ class Chemistry:
         float
         """
         r = chalcogen_over_metal / 2
-        if not 0 < r < 1 or Z[self.chalcogen] == Z[self.metal]:
+        if not (np.isfinite(r) and r > 0) or Z[self.chalcogen] == Z[self.metal]:
             return float("nan")
         return float(np.log(r) / np.log(Z[self.chalcogen] / Z[self.metal]))
 

@@ -72,7 +72,8 @@ def orientation_deg(lattice: ColumnLattice) -> float:
 
 
 def find_other_grains(image, area_map: AreaMap, lattice: ColumnLattice, pixel_size_A: float,
-                      lattice_a_A: float, p: GrainParams | None = None) -> list[Grain]:
+                      lattice_a_A: float, p: GrainParams | None = None,
+                      chalcogen_brighter: bool = False) -> list[Grain]:
     """The ``no_lattice`` areas of ``area_map`` that hold a lattice of another orientation.
 
     Parameters
@@ -88,6 +89,9 @@ def find_other_grains(image, area_map: AreaMap, lattice: ColumnLattice, pixel_si
     lattice_a_A : float
         Lattice constant of the material (Å).
     p : GrainParams, optional
+    chalcogen_brighter : bool
+        The material's chalcogen columns are the brighter ones (as for
+        :func:`helpers.detect.lattice.fit_column_lattice`).
 
     Returns
     -------
@@ -117,7 +121,7 @@ def find_other_grains(image, area_map: AreaMap, lattice: ColumnLattice, pixel_si
         crop = img[box]
         filled = np.where(mask, crop, crop[mask].mean())
         try:
-            own = fit_column_lattice(filled, ps, lattice_a_A)
+            own = fit_column_lattice(filled, ps, lattice_a_A, chalcogen_brighter=chalcogen_brighter)
         except ValueError:
             continue
         rot = (orientation_deg(own) - orientation_deg(lattice) + 30.0) % 60.0 - 30.0
@@ -194,10 +198,11 @@ def read_other_grains(frames, reading, read, image, pixel_size_A: float, lattice
         return reading
     arr = frames if getattr(frames, "ndim", 2) == 3 else np.asarray(frames)[None]
     n = len(arr)
-    grains = find_other_grains(image, reading.area_maps[0], reading.lattice, ps, lattice_a_A, gp)
+    chem = chemistry or reading.chemistry
+    grains = find_other_grains(image, reading.area_maps[0], reading.lattice, ps, lattice_a_A, gp,
+                               chalcogen_brighter=chem.chalcogen_brighter)
     if not grains:
         return reading
-    chem = chemistry or reading.chemistry
     rim_px = int(np.ceil(gp.rim_A / ps))
     sites = reading.sites.assign(grain=np.zeros(len(reading.sites), np.int16))
     parts, info = [sites], []

@@ -61,7 +61,8 @@ def _frame_w_amplitude(img: np.ndarray, origin: np.ndarray, lattice: ColumnLatti
 
 
 def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_patches: int = 40,
-                       radius_A: float = 5.0, seed: int = 0, mask=None) -> ColumnLattice:
+                       radius_A: float = 5.0, seed: int = 0, mask=None,
+                       chalcogen_brighter: bool = False) -> ColumnLattice:
     """The lattice, the S2 sublattice and the column width of a (pristine-dominated) image.
 
     The column width is the one at which the hollow sites of the honeycomb — which hold no atoms —
@@ -85,6 +86,10 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
     mask : ndarray (H, W) of bool, optional
         Where the patches may lie (the lattice's own area: not another grain, a hole or a thick
         patch); everywhere when None or when fewer than ``n_patches`` / 4 such places are found.
+    chalcogen_brighter : bool
+        The material's chalcogen columns read brighter than its metal columns
+        (:attr:`helpers.core.chemistry.Chemistry.chalcogen_brighter`: MoSe2, MoTe2, WTe2): the fit
+        finds a bright and a dim sublattice, and this names the dim one the metal.
 
     Returns
     -------
@@ -158,9 +163,12 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
         frac, ratio = _sublattices_by_intensity(img, A, ps)
         sigma, s2 = refined(frac, *width(frac, ratio))
     if not 0.02 < s2 < 1.0:
-        raise ValueError(f"S2/W ratio {s2:.3f} is not that of a transition-metal dichalcogenide: "
-                         "check the pixel size and the lattice constant (or the frame is too noisy "
-                         "to tell the two sublattices apart)")
+        raise ValueError(f"dim/bright sublattice ratio {s2:.3f} is not that of a transition-metal "
+                         "dichalcogenide: check the pixel size and the lattice constant (or the frame is too "
+                         "noisy to tell the two sublattices apart; or its columns are dark, as in a bright-field "
+                         "or ABF image: the site reading needs an annular dark-field image)")
+    if chalcogen_brighter:  # the dim sublattice holds the metal: its sites become the origin's
+        frac, s2 = (frac[1], frac[0]), 1.0 / s2
     return ColumnLattice(tuple(map(tuple, A)), frac, float(sigma), ps, float(s2))
 
 

@@ -150,7 +150,7 @@ REFIT_ABOVE_MASKED = 0.05
 
 
 def _refit_on_own_area(crop: np.ndarray, lattice: ColumnLattice, pixel_size_A: float, lattice_a_A: float,
-                       area_params) -> ColumnLattice:
+                       area_params, chalcogen_brighter: bool = False) -> ColumnLattice:
     """The column model (width, chalcogen ratio, sublattice) refitted with its patches inside the
     lattice's own area of ``crop`` (:func:`find_areas` with the first fit), where more than
     :data:`REFIT_ABOVE_MASKED` of the crop is not that lattice: patches on another grain or a thick
@@ -159,7 +159,8 @@ def _refit_on_own_area(crop: np.ndarray, lattice: ColumnLattice, pixel_size_A: f
     if np.mean(amap.labels == LATTICE) >= 1 - REFIT_ABOVE_MASKED:
         return lattice
     try:
-        return fit_column_lattice(crop, pixel_size_A, lattice_a_A, mask=amap.pixels_of(LATTICE))
+        return fit_column_lattice(crop, pixel_size_A, lattice_a_A, mask=amap.pixels_of(LATTICE),
+                                  chalcogen_brighter=chalcogen_brighter)
     except ValueError:  # the first fit stands
         return lattice
 
@@ -233,9 +234,9 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         size = max(LATTICE_FIT_PX, int(np.ceil(LATTICE_FIT_A / ps)))
         a = chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A
         crop = central_crop(first, size)
-        lattice = fit_column_lattice(crop, ps, a)
+        lattice = fit_column_lattice(crop, ps, a, chalcogen_brighter=chemistry.chalcogen_brighter)
         if p.mask_areas and area_map is None:
-            lattice = _refit_on_own_area(crop, lattice, ps, a, p.areas)
+            lattice = _refit_on_own_area(crop, lattice, ps, a, p.areas, chemistry.chalcogen_brighter)
     lattice, width_note = plausible_width(lattice)
     t_lat = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -290,7 +291,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     t_read = time.perf_counter() - t0
     t0 = time.perf_counter()
     sites, contents, noise, gain, exponent, notes = _decode(sites, p, lattice, chemistry)
-    notes = ([width_note] if width_note else []) + notes
+    notes = [n for n in (chemistry.sublattice_note(), width_note) if n] + notes
     halo = {"halo_A": p.halo_A}
     if p.halo_choices_A and p.halo_A in p.halo_choices_A:  # does the probe's tail fit the halo term?
         bias = halo_bias(arr, sites, contents, lattice, p.radius_A, p.bins, p.halo_choices_A)

@@ -79,13 +79,24 @@ def check_sampling(pixel_size_A: float, frame_shape, material: str = "WS2", path
                     f"than one {need_A:.1f} Å window ({int(np.ceil(need_A / ps))} px)")
 
 
+#: a ring of Bragg spots counts as the lattice's first order only with at least this share of the
+#: strongest ring's mean spot magnitude (the {100} ring of a honeycomb reads ≥ ~0.5 of its {110} ring
+#: even with equal sublattices and a sharp probe, ≥ 0.35 where both sit between FFT pixels)
+RING_MIN_SHARE = 0.35
+#: how well a ring's spot angles must agree modulo 60° (|mean exp(6iθ)|; 0.8: within ~6°, scan
+#: distortion included) to be a hexagonal lattice's ring and not a square pattern's or stray spots
+HEXAGON_MIN_ORDER = 0.8
+
+
 def estimate_pixel_size(frame, material: str = "WS2", lattice_a_A: float | None = None) -> float:
     """Pixel size (Å/px) from the first-order Bragg spots of a hexagonal lattice.
 
     The six {100} spots of a lattice with constant a sit at |k| = 2/(√3 a) Å⁻¹; their radius in
     the FFT (in 1/px) gives the pixel size. Spots are found as the strongest local maxima of the
-    windowed |FFT|, the first ring as the innermost radius shared by at least four of them, refined
-    by the spots' centroids.
+    windowed |FFT|, the first ring as the innermost radius shared by at least four of them at
+    angles 60° apart whose spots are at least :data:`RING_MIN_SHARE` as strong as the strongest
+    such ring's (a square or a weaker inner ring is a superstructure: an ordered pattern of defects,
+    a moiré, a background), refined by the spots' centroids.
 
     Parameters
     ----------
@@ -130,12 +141,18 @@ def estimate_pixel_size(frame, material: str = "WS2", lattice_a_A: float | None 
     if len(strong) < 4:
         raise ValueError("no lattice found in the FFT (fewer than four strong Bragg spots)")
     radii = np.hypot(*(strong - c).T)
-    radii_sorted = np.sort(radii)
-    first = None
-    for rad in radii_sorted:
-        if np.sum(np.abs(radii - rad) < max(1.5, 0.04 * rad)) >= 4:
-            first = rad
-            break
+    level = F[strong[:, 0], strong[:, 1]]
+    angle = np.arctan2(*(strong - c).T)
+    rings = []
+    for rad in np.sort(radii):
+        on = np.abs(radii - rad) < max(1.5, 0.04 * rad)
+        # a hexagon's spots lie 60° apart: their angles agree modulo 60° (a square pattern's do not)
+        if on.sum() >= 4 and np.abs(np.mean(np.exp(6j * angle[on]))) >= HEXAGON_MIN_ORDER:
+            rings.append((rad, float(level[on].mean())))
+    # the innermost hexagonal ring that is a lattice's: a weaker ring inside it (an ordered pattern
+    # of defects, a moiré) is not the first order
+    top = max((v for _, v in rings), default=0.0)
+    first = next((rad for rad, v in rings if v >= RING_MIN_SHARE * top), None)
     if first is None:
         raise ValueError("no ring of at least four Bragg spots in the FFT: not a hexagonal lattice?")
     ring = strong[np.abs(radii - first) < max(1.5, 0.04 * first)]
