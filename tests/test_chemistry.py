@@ -153,7 +153,7 @@ def test_materials_with_bright_chalcogen_columns_are_read_on_the_right_sublattic
         assert dist.min() < 0.5, (name, x, y)
         assert d["class"].iloc[int(np.argmin(dist.to_numpy()))] == name
     assert len(d) <= len(truth) + 1
-    assert [w for w in r.warnings] == ([chem.sublattice_note()] if material == "WTe2" else [])
+    assert list(r.warnings) == ([chem.sublattice_note()] if material == "WTe2" else [])
 
 
 def test_an_implausible_column_width_is_brought_into_range_and_said():

@@ -182,7 +182,6 @@ def test_a_generated_movie_can_stream_to_a_tiff(tmp_path):
     assert fr.pixel_size_A == pytest.approx(0.2) and np.array_equal(fr.data[2], a.frames[2])
 
 
-
 def test_a_superstructure_inside_the_first_order_ring_is_not_taken_for_it():
     # a square pattern (a background, an ordered array of defects) and a weak hexagonal one (a moiré)
     # of 20 Å period put rings of spots inside the lattice's {100} ring; the pixel size still comes

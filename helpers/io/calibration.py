@@ -143,19 +143,19 @@ def estimate_pixel_size(frame, material: str = "WS2", lattice_a_A: float | None 
     radii = np.hypot(*(strong - c).T)
     level = F[strong[:, 0], strong[:, 1]]
     angle = np.arctan2(*(strong - c).T)
-    rings = []
+    rings = []  # (mean spot magnitude, spots on the ring), innermost first
     for rad in np.sort(radii):
         on = np.abs(radii - rad) < max(1.5, 0.04 * rad)
         # a hexagon's spots lie 60° apart: their angles agree modulo 60° (a square pattern's do not)
         if on.sum() >= 4 and np.abs(np.mean(np.exp(6j * angle[on]))) >= HEXAGON_MIN_ORDER:
-            rings.append((rad, float(level[on].mean())))
+            rings.append((float(level[on].mean()), on))
     # the innermost hexagonal ring that is a lattice's: a weaker ring inside it (an ordered pattern
     # of defects, a moiré) is not the first order
-    top = max((v for _, v in rings), default=0.0)
-    first = next((rad for rad, v in rings if v >= RING_MIN_SHARE * top), None)
-    if first is None:
+    top = max((v for v, _ in rings), default=0.0)
+    on = next((on for v, on in rings if v >= RING_MIN_SHARE * top), None)
+    if on is None:
         raise ValueError("no ring of at least four Bragg spots in the FFT: not a hexagonal lattice?")
-    ring = strong[np.abs(radii - first) < max(1.5, 0.04 * first)]
+    ring = strong[on]
     refined = []
     for pr, pc in ring:  # centroid of |FFT| around each spot
         sl = np.s_[max(pr - 2, 0):pr + 3, max(pc - 2, 0):pc + 3]
