@@ -95,6 +95,51 @@ def test_integer_8bit_and_saturated_data_are_flagged(tmp_path):
     assert any("saturated" in w for w in fr.warnings) and any("8-bit" in w for w in fr.warnings)
 
 
+def test_frames_along_the_last_axis_are_moved_first_with_a_warning(tmp_path, small_movie):
+    """(H, W, n), as MATLAB and np.dstack write stacks, is read as n frames, in .npy, .npz and .h5;
+    an 8-bit (H, W, 3) array stays a colour picture; (n, H, W) is untouched."""
+    hwn = np.moveaxis(small_movie.frames, 0, -1)  # (256, 256, 3)
+    np.save(tmp_path / "hwn.npy", hwn)
+    np.savez(tmp_path / "hwn.npz", frames=hwn)
+    with h5py.File(tmp_path / "hwn.h5", "w") as f:
+        f.create_dataset("frames", data=hwn)
+    for name in ("hwn.npy", "hwn.npz", "hwn.h5"):
+        fr = fm.read_frames(tmp_path / name, pixel_size_A=0.2)
+        np.testing.assert_array_equal(np.asarray(fr.data[:]), small_movie.frames.astype(np.float32))
+        assert any("frames along the last axis" in w for w in fr.warnings), (name, fr.warnings)
+    np.save(tmp_path / "nhw.npy", small_movie.frames)
+    fr = fm.read_frames(tmp_path / "nhw.npy", pixel_size_A=0.2)
+    assert fr.data.shape == (3, 256, 256) and not any("last axis" in w for w in fr.warnings)
+    np.save(tmp_path / "rgb.npy", np.zeros((64, 64, 3), np.uint8))
+    fr = fm.read_frames(tmp_path / "rgb.npy", pixel_size_A=0.2)
+    assert fr.data.shape == (1, 64, 64) and any("RGB" in w for w in fr.warnings)
+
+
+def test_matlab_files_v5_and_v73(tmp_path, small_movie):
+    """A MATLAB stack (rows, columns, frames), saved as v5 (SciPy) and as v7.3 (HDF5 behind a
+    512-byte MATLAB header, axes reversed as MATLAB stores them), reads as the movie with its pixel
+    size; two image variables need --dataset."""
+    import scipy.io
+
+    hwn = np.moveaxis(small_movie.frames, 0, -1)
+    scipy.io.savemat(tmp_path / "v5.mat", {"movie": hwn, "pixel_size_nm": 0.02})
+    p73 = tmp_path / "v73.mat"
+    with h5py.File(p73, "w", userblock_size=512) as f:
+        f.create_dataset("movie", data=hwn.T)
+        f.create_dataset("pixel_size_A", data=np.array([[0.2]]))
+    with open(p73, "r+b") as f:  # the header MATLAB writes: text, then version 0x0200 and 'IM'
+        f.write(b"MATLAB 7.3 MAT-file, HDF5 schema 1.00 .".ljust(116) + bytes(8) + b"\x00\x02IM")
+    for p in (tmp_path / "v5.mat", p73):
+        fr = fm.read_frames(p)
+        np.testing.assert_array_equal(np.asarray(fr.data[:]), small_movie.frames.astype(np.float32))
+        assert fr.pixel_size_A == pytest.approx(0.2) and fr.pixel_size_source == "file"
+    scipy.io.savemat(tmp_path / "two.mat", {"a": hwn[..., 0], "b": hwn[..., 1]})
+    with pytest.raises(validation.InputError, match="--dataset"):
+        fm.read_frames(tmp_path / "two.mat", pixel_size_A=0.2)
+    fr = fm.read_frames(tmp_path / "two.mat", pixel_size_A=0.2, dataset="b")
+    np.testing.assert_array_equal(np.asarray(fr.data[0]), small_movie.frames[1].astype(np.float32))
+
+
 @pytest.mark.parametrize("true_ps", [0.15, 0.2, 0.3])
 def test_calibration_from_the_lattice(true_ps):
     m = generate_movie(standard_params(n_frames=1, frame_px=int(60 / true_ps), pixel_size_A=true_ps,
@@ -121,6 +166,7 @@ def test_calibration_needs_a_lattice_and_a_known_material():
     (lambda p: p.with_suffix(".tif").write_bytes(b"not a tiff"), "not a readable TIFF"),
     (lambda p: np.save(p.with_suffix(".npy"), np.zeros(100)), "2D image or a 3D stack"),
     (lambda p: np.save(p.with_suffix(".npy"), np.full((64, 64), np.nan)), "NaN"),
+    (lambda p: p.with_suffix(".mat").write_bytes(b"not a mat file"), "not a readable .mat"),
 ])
 def test_bad_files_give_one_line_errors(tmp_path, make, msg):
     base = tmp_path / "bad"

@@ -8,6 +8,9 @@ Modules
     Calibration checks: the pixel size against the lattice of the named material (Å/px).
     Public: ``column_spacing_A``, ``check_sampling``, ``estimate_pixel_size``,
     ``check_calibration``.
+``layout``
+    The frame axis of arrays saved without axis names (.npy, .npz, .h5, .mat), and MATLAB files.
+    Public: ``frames_last``, ``frames_first``, ``read_mat``.
 ``readers``
     Reading microscope files: images and stacks with their pixel size, through RosettaSciIO and
     Public: ``Frames``, ``select_frames``, ``read_frames``, ``to_frame_stack``,
@@ -36,4 +39,4 @@ Modules
     Writers of the formats DefectFinder reads back: ImageJ TIFF, RosettaSciIO TIFF, NCEM EMD.
     Public: ``write_imagej_tiff``, ``write_rsciio_tiff``, ``write_ncem_emd``.
 """
-__all__ = ['calibration', 'readers', 'records', 'report', 'result_folder', 'stacks', 'tiff', 'units', 'writers']
+__all__ = ['calibration', 'layout', 'readers', 'records', 'report', 'result_folder', 'stacks', 'tiff', 'units', 'writers']

@@ -19,14 +19,15 @@ from helpers.io.calibration import (
     check_sampling,
     estimate_pixel_size,
 )
+from helpers.io.layout import _choose, _is_image_shape, frames_first, frames_last, read_mat
 from helpers.io.stacks import FrameStack, _FileFrames
 from helpers.io.tiff import (
     _read_tiff,
 )
 from helpers.io.units import _fail, _pixel_size_from_axes
 
-SUFFIXES = {".npy": "numpy", ".npz": "numpy", ".h5": "hdf5", ".hdf5": "hdf5", ".tif": "tiff",
-            ".tiff": "tiff", ".dm3": "dm", ".dm4": "dm", ".emd": "emd"}
+SUFFIXES = {".npy": "numpy", ".npz": "numpy", ".h5": "hdf5", ".hdf5": "hdf5", ".mat": "matlab",
+            ".tif": "tiff", ".tiff": "tiff", ".dm3": "dm", ".dm4": "dm", ".emd": "emd"}
 
 
 @dataclass
@@ -44,32 +45,6 @@ class Frames:
     def n_frames(self) -> int:
         """Number of frames."""
         return int(self.data.shape[0])
-
-
-#: the smallest frame side (px) an array must have to count as an image when a file holds several
-MIN_IMAGE_PX = 16
-
-
-def _is_image_shape(shape) -> bool:
-    return len(shape) in (2, 3) and min(shape[-2:]) >= MIN_IMAGE_PX
-
-
-def _choose(path: Path, candidates: dict, dataset: str | None, kind: str = "array") -> str:
-    """The name of the image array to read: ``dataset`` when given, the only candidate otherwise;
-    several candidates without ``dataset`` are an error that lists them (never a silent pick).
-
-    ``candidates``: name → shape of every image-like array in the file.
-    """
-    listing = ", ".join(f"{k} {tuple(v)}" for k, v in candidates.items())
-    if dataset is not None:
-        if dataset not in candidates:
-            _fail(path, f"no image {kind} named {dataset!r}; the file holds: {listing or 'none'}")
-        return dataset
-    if not candidates:
-        _fail(path, f"no 2D image or 3D stack {kind} (frames of at least {MIN_IMAGE_PX} px) in the file")
-    if len(candidates) > 1:
-        _fail(path, f"holds {len(candidates)} image {kind}s ({listing}); choose one with --dataset NAME")
-    return next(iter(candidates))
 
 
 def _read_numpy(path: Path, dataset: str | None = None):
@@ -111,7 +86,8 @@ def _read_hdf5(path: Path, dataset: str | None = None):
         ds = f[name]
         ps = ds.attrs.get("pixel_size_A", f.attrs.get("pixel_size_A"))
         ps = float(ps) if ps is not None else None
-        if ds.ndim == 3 and ds.shape[-1] not in (3, 4):  # a stack: read frame by frame, file kept open
+        if ds.ndim == 3 and ds.shape[-1] not in (3, 4) and not frames_last(ds.shape, ds.dtype):
+            # a stack: read frame by frame, file kept open
             for k in {0, ds.shape[0] - 1}:  # a truncated file fails here, not mid-analysis
                 try:
                     ds[k]
@@ -205,7 +181,7 @@ def read_frames(path, pixel_size_A: float | None = None, frames: slice | None = 
     Parameters
     ----------
     path : str or Path
-        The file: .npy/.npz, .h5/.hdf5, .tif/.tiff, .emd, .dm3/.dm4 and the other RosettaSciIO formats.
+        The file: .npy/.npz, .h5/.hdf5, .mat, .tif/.tiff, .emd, .dm3/.dm4 and the other RosettaSciIO formats.
     pixel_size_A : float, optional
         Pixel size (Å/px) given by the user; wins over the file's calibration.
     frames : slice, optional
@@ -235,9 +211,12 @@ def read_frames(path, pixel_size_A: float | None = None, frames: slice | None = 
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         _fail(path, f"unknown format {path.suffix!r}; readable: {sorted(set(SUFFIXES))}")
-    reader = {"numpy": _read_numpy, "hdf5": _read_hdf5, "tiff": _read_tiff}.get(kind)
+    reader = {"numpy": _read_numpy, "hdf5": _read_hdf5, "matlab": read_mat, "tiff": _read_tiff}.get(kind)
     arr, ps_file, meta, notes0 = (reader(path, dataset) if reader
                                   else _read_rsciio(path, kind, dataset))
+    if kind in ("numpy", "hdf5", "matlab"):  # no axis names in these files: the shape says (H, W, n)
+        arr, moved = frames_first(arr, path)
+        notes0 = notes0 + moved
     data, notes = to_frame_stack(arr, path)
     notes = notes0 + notes
     sel = select_frames(len(data), frames, path)
