@@ -21,13 +21,12 @@ from helpers.detect import localizer as lz
 from helpers.detect import pipeline as ma
 from helpers.detect import site_hops
 from helpers.detect import site_model as sm
+from helpers.detect import series
 from helpers.detect import sites as st
 from helpers.detect.cache import write_table
 from helpers.detect.column_reading import UNKNOWN
 from helpers.detect.localizer import LocalizerParams
-from helpers.figures import analysis as af
-from helpers.figures import tracking as tkf
-from helpers.figures.style import show_image
+from helpers.figures.results import write_result_figures
 from helpers.io import calibration as calib
 from helpers.io import readers as fm
 from helpers.io.calibration import LATTICE_CONSTANTS_A
@@ -193,34 +192,6 @@ def _summary_head(job: PreparedFile) -> dict:
             "metadata": jsonable(fr.metadata), "settings": asdict(s)}
 
 
-def _write_figures(job: PreparedFile, table, folder: Path, classes, reading=None) -> None:
-    """Overlays of the first and last frame (with the masked areas of a site ``reading``) and, for
-    stacks, the counts per class over time."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-
-    fr, ps = job.frames, job.pixel_size_A
-    first = job.settings.frames[0] if job.settings.frames is not None and job.settings.frames[0] else 0
-    if fr.n_frames > 1:
-        counts = tk.counts_over_time(table, classes, fr.n_frames)
-        fig = tkf.plot_counts(counts, counts.iloc[:0], classes)
-        fig.savefig(folder / "counts_over_time.png", dpi=120, bbox_inches="tight")
-        plt.close(fig)
-    for name, f in (("first", 0), ("last", fr.n_frames - 1)):
-        if name == "last" and fr.n_frames == 1:
-            break
-        fig, ax = plt.subplots(figsize=(8, 7))
-        show_image(ax, fr.data[f], ps, f"{job.path.name}: frame {first + f + 1}", bar_A=10)
-        if reading is not None:
-            af.overlay_areas(ax, *reading.area_map_of(f))
-        af.overlay_detections(ax, table[table.frame == f])
-        fig.savefig(folder / f"overlay_{name}.png", dpi=120, bbox_inches="tight")
-        plt.close(fig)
-
-
 def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
     """The default path: every lattice site read (:mod:`helpers.detect.sites`); no network involved."""
 
@@ -228,12 +199,12 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
     warnings_ = list(job.warnings)
     chem = s.chemistry()
     t0 = time.perf_counter()
+    first = s.frames[0] if s.frames is not None and s.frames[0] else 0
     try:
-        reading = st.read_sites(fr.data, ps, _lattice_a(s.material), progress=not s.quiet, chemistry=chem)
+        reading, pairs, per_image = series.read_stack(fr.data, ps, _lattice_a(s.material), chem, first, not s.quiet)
     except ValueError as e:
         raise InputError(f"{job.path}: the lattice sites cannot be read ({e})") from None
     table = st.defect_table(reading)
-    first = s.frames[0] if s.frames is not None and s.frames[0] else 0
     classes = list(chem.defect_classes())
     for w in reading.warnings:
         warnings_.append(w)
@@ -273,13 +244,21 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
         "analysis_s": reading.seconds["total"], "frames_per_s": fr.n_frames / reading.seconds["total"],
         "warnings": warnings_,
     })
-    if fr.n_frames > 1 and len(table):
+    if pairs is not None:
+        summary["frame_pairs"] = {
+            "read_as": "separate images" if per_image is not None else "movie",
+            "r_median": float(pairs["r"].median()), "z_median": float(pairs["z"].median()),
+            "not_same_area": [f"{first + k}-{first + k + 1}" for k in pairs.loc[~pairs["same"], "frame"]],
+            "method": "correlation of consecutive frames' non-periodic detail at the drift (helpers.detect.series)"}
+    if per_image is not None:
+        summary["images"] = [{**d, "frame": first + d["frame"] + 1} for d in per_image]
+    if fr.n_frames > 1 and len(table) and per_image is None:
         tracks = tk.renumber_tracks(tk.link_movie(table, 0))
         table = table.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
         summary["tracks"] = int(tracks["track"].nunique())
         hops = site_hops.hop_rates_from_sites(reading, progress=not s.quiet)
         summary["hop_rates_per_frame"] = hops["hop rate"].dropna().round(5).to_dict()
-    _write_figures(job, table, folder, classes, reading)
+    write_result_figures(fr.data, ps, job.path.name, table, folder, classes, first, reading)
     # frames numbered from 1 as in the file (ImageJ, overlays, summary.json), everywhere a person reads them
     write_table(table.assign(frame=table["frame"] + first + 1), folder / "defects.csv", overwrite=True)
     if s.sites_csv:
@@ -366,7 +345,8 @@ def _analyze_localizer(job: PreparedFile, folder: Path, log=print) -> dict:
         tracks = tk.renumber_tracks(tk.link_movie(table, lp.sum_half_window))
         table = table.merge(tracks[["frame", "id", "track"]], on=["frame", "id"], how="left")
         summary["tracks"] = int(tracks["track"].nunique())
-    _write_figures(job, table, folder, list(structures.CLASS_NAMES) + [UNKNOWN])
+    write_result_figures(fr.data, job.pixel_size_A, job.path.name, table, folder,
+                         list(structures.CLASS_NAMES) + [UNKNOWN], first)
     cache.write_table(table.assign(frame=table["frame"] + first + 1), folder / "defects.csv", overwrite=True)
     summary["total_s"] = time.perf_counter() - t_start
     (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=str))

@@ -54,6 +54,11 @@ Modules
     Drift between frames (phase correlation) and registered sums of neighbouring frames (px).
     Public: ``frame_shifts``, ``lattice_continuous_shifts``, ``averaged_frame``, ``registered_sum``,
     ``check_frame``, ``frame_stack``.
+``series``
+    One area through time, or separate images? Consecutive frames compared by their non-periodic
+    detail.
+    Public: ``detail``, ``reliability``, ``frame_pairs``, ``is_series``, ``cut_note``,
+    ``read_separately``, ``read_stack``.
 ``site_decode``
     From site amplitudes to contents: gain calibration, cross-talk removal and the decoding of
     every site.
@@ -89,4 +94,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'site_decode', 'site_halo', 'site_hops', 'site_measure', 'site_model', 'site_walks', 'sites', 'window_classifier']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'series', 'site_decode', 'site_halo', 'site_hops', 'site_measure', 'site_model', 'site_walks', 'sites', 'window_classifier']

@@ -24,6 +24,10 @@ Modules
     series.
     Public: ``overlay_truth``, ``plot_frame_with_truth``, ``plot_class_zooms``,
     ``plot_true_counts``, ``plot_dose_series``.
+``results``
+    The command's figures in its result folder: overlays of the first and last frame (with the
+    masked areas of a site reading) and, for stacks, the counts per class over time (frames from 1).
+    Public: ``write_result_figures``.
 ``style``
     Figure helpers: consistent style, and saving every figure to the profile's figures folder.
     Public: ``class_role``, ``class_colour``, ``class_marker``, ``savefig``, ``scalebar``,
@@ -32,4 +36,4 @@ Modules
     Figures of notebook 07: counts over time, the broom graph, transition matrices, MSD curves.
     Public: ``plot_counts``, ``plot_broom``, ``plot_transitions``, ``plot_msd``.
 """
-__all__ = ['analysis', 'classifier', 'library', 'movie', 'style', 'tracking']
+__all__ = ['analysis', 'classifier', 'library', 'movie', 'results', 'style', 'tracking']
