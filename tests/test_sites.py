@@ -148,6 +148,30 @@ def test_a_lattice_translate_picked_by_the_drift_correlation_is_taken_back():
     np.testing.assert_allclose(lattice_continuous_shifts(fast, A), fast, atol=1e-9)
     with pytest.raises(ValueError, match="vectors_px"):
         lattice_continuous_shifts(drift, A[0])
+    # low dose (7·10² e/Å² per frame): a third of the steps land up to eight lattice vectors off,
+    # beyond any fixed reach, and the measured steps scatter too much for their median
+    rng = np.random.default_rng(3)
+    noisy = np.diff(drift, axis=0).copy()
+    far = rng.choice(len(noisy), 4, replace=False)
+    noisy[far] += rng.integers(-8, 9, (4, 2)) @ A
+    noisy[far[0]] += 8 * A[0]
+    measured = np.vstack([drift[:1], drift[0] + np.cumsum(noisy, axis=0)])
+    np.testing.assert_allclose(lattice_continuous_shifts(measured, A), drift, atol=1e-9)
+
+
+def test_the_drift_is_followed_frame_to_frame_so_its_errors_do_not_add_up():
+    """frame_origins picks each frame's translate from the previous frame's origin: a drift whose
+    summed measurement strays by 1.2 px per frame (10 px, over half a lattice vector, by frame 8)
+    places the lattice as the true drift does."""
+    from helpers.detect.lattice import fit_column_lattice
+    from helpers.detect.site_measure import frame_origins
+
+    m = generate_movie(standard_params(n_frames=10, frame_px=256, seed=8), progress=False)
+    drift = np.asarray(m.drift_A)[:, ::-1] / 0.2
+    drift -= drift[0]
+    lat = fit_column_lattice(m.frames[0], 0.2)
+    stray = drift + np.arange(10)[:, None] * np.array([1.2, 0.0])
+    np.testing.assert_allclose(frame_origins(m.frames, lat, stray), frame_origins(m.frames, lat, drift))
 
 
 def test_a_still_movie_whose_drift_correlation_jumps_a_lattice_vector_keeps_its_sites():

@@ -45,19 +45,34 @@ def frame_shifts(frames, upsample: int = 10) -> np.ndarray:
     return np.cumsum(steps, axis=0)
 
 
-def lattice_continuous_shifts(shifts, vectors_px, reach: int = 2, half_window: int = 10) -> np.ndarray:
+def _nearest_translate(v: np.ndarray, centre: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """Each row of ``v`` moved by the lattice translate (n·a1 + m·a2, any n, m) that brings it
+    nearest ``centre`` (rows, or one point)."""
+    v = np.atleast_2d(v)
+    base = np.round(np.linalg.solve(A.T, (v - centre).T).T)  # lattice coordinates of the offset
+    d = np.arange(-1, 2)
+    near = np.stack(np.meshgrid(d, d, indexing="ij"), -1).reshape(-1, 2)  # the rounding's neighbours
+    cand = v[:, None, :] - (base[:, None, :] + near[None]) @ A  # (rows, 9, 2)
+    best = np.argmin(((cand - np.broadcast_to(centre, v.shape)[:, None, :]) ** 2).sum(-1), axis=1)
+    return cand[np.arange(len(v)), best]
+
+
+def lattice_continuous_shifts(shifts, vectors_px, half_window: int = 10) -> np.ndarray:
     """The drift with each frame-to-frame step taken as the lattice translate of the measured step
-    (step + n·a1 + m·a2) nearest the movie's typical step there: the median of the measured steps
-    within ±``half_window`` frames.
+    (step + n·a1 + m·a2, any n, m) nearest the movie's typical step there.
 
     The phase correlation of two frames of a crystal has a peak at every lattice translate of the
     true step, nearly as high as the true one: in a frame with few non-periodic features noise can
-    pick the wrong one (a jump of one lattice vector in a drift of 0.05 Å per frame). The wrong
-    translate leaves a single frame's reading right but gives every site the index of its
-    neighbour from there on, which cuts each site's history. Drift changes slowly: a step a lattice
-    vector away from its neighbours' is taken to be a translate of theirs (a steady fast drift, even
-    beyond half a lattice vector per frame, is kept). A real jump of the sample by about a lattice
-    vector within one frame is read as none (its sites' histories break at the jump).
+    pick the wrong one (a jump of one lattice vector in a drift of 0.05 Å per frame; at 7·10² e/Å²
+    per frame, jumps of up to eight lattice vectors in a third of the steps). The wrong translate
+    leaves a single frame's reading right but gives every site the index of its neighbour from there
+    on, which cuts each site's history. Drift changes slowly: the typical step is the median of the
+    measured steps within ±``half_window`` frames where they agree (a steady fast drift, even beyond
+    half a lattice vector per frame, is kept); where they scatter by more than a quarter of a
+    lattice vector (median distance from their median), the measurement is noise and the typical
+    step is the median of the steps each taken as its translate nearest no motion. A real jump of
+    the sample by about a lattice vector within one frame is read as none (its sites' histories
+    break at the jump).
 
     Parameters
     ----------
@@ -65,8 +80,6 @@ def lattice_continuous_shifts(shifts, vectors_px, reach: int = 2, half_window: i
         Cumulative (row, col) shifts (px), :func:`frame_shifts`.
     vectors_px : ndarray (2, 2)
         The lattice vectors a1, a2 as rows ((row, col) px).
-    reach : int
-        Translates up to ``reach`` lattice vectors along each axis are tried.
     half_window : int
         Frames on each side whose measured steps give the typical step.
 
@@ -79,14 +92,18 @@ def lattice_continuous_shifts(shifts, vectors_px, reach: int = 2, half_window: i
     A = np.asarray(vectors_px, float)
     if s.ndim != 2 or s.shape[1] != 2 or A.shape != (2, 2):
         raise ValueError(f"shifts must be (n, 2) and vectors_px (2, 2), got {s.shape} and {A.shape}")
-    n = np.arange(-reach, reach + 1)
-    translates = np.stack(np.meshgrid(n, n, indexing="ij"), -1).reshape(-1, 2) @ A  # (k, 2) px
     measured = np.diff(s, axis=0)
-    steps = measured.copy()
+    if not len(measured):
+        return s.copy()
+    still = _nearest_translate(measured, np.zeros(2), A)  # each step as if the sample hardly moved
+    quarter = 0.25 * float(np.linalg.norm(A, axis=1).min())
+    typical = np.empty_like(measured)
     for k in range(len(measured)):
-        typical = np.median(measured[max(0, k - half_window):k + half_window + 1], axis=0)
-        cand = measured[k] + translates
-        steps[k] = cand[np.argmin(((cand - typical) ** 2).sum(1))]
+        win = slice(max(0, k - half_window), k + half_window + 1)
+        t = np.median(measured[win], axis=0)
+        scatter = np.median(np.linalg.norm(measured[win] - t, axis=1))
+        typical[k] = t if scatter <= quarter else np.median(still[win], axis=0)
+    steps = np.array([_nearest_translate(m, t, A)[0] for m, t in zip(measured, typical)])
     return np.vstack([s[:1], s[0] + np.cumsum(steps, axis=0)])
 
 
