@@ -33,7 +33,7 @@ def test_a_movie_is_one_area_and_separate_images_are_not(movies):
 
 
 def test_no_verdict_where_one_frame_cannot_show_its_detail():
-    """At 7·10² e/Å² per frame one frame's detail is mostly noise (reliability < 0.5): the frames of a
+    """At 7·10² e/Å² per frame one frame's detail is mostly noise (reliability below 0.6): the frames of a
     movie are never called separate images."""
     m = generate_movie(standard_params(n_frames=3, frame_px=256, seed=33, dose_e_per_A2=700), progress=False).frames
     pairs = series.frame_pairs(m, frame_shifts(m), PS, A)

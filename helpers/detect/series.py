@@ -22,7 +22,7 @@ from helpers.detect.registration import frame_shifts
 from helpers.detect.sites import SiteReading, read_sites
 
 #: below this reliability of one frame's detail (:func:`reliability`) no pair is called a new area
-MIN_RELIABILITY = 0.5
+MIN_RELIABILITY = 0.6
 #: a pair of frames shows the same area when their details match best within this many lattice
 #: constants of the drift the reading registered (separate images match best anywhere; a drift
 #: registered one lattice vector off is flagged too)
