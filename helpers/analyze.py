@@ -237,7 +237,7 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
                       "dopants": list(chem.dopants), "classes": classes,
                       "class_atoms": {name: list(atoms) for sub in chem.site_contents().values()
                                       for name, atoms in sub.items()}},
-        "grains": reading.grains,
+        "grains": [{**g, "frame": first + g["frame"] + 1} if "frame" in g else g for g in reading.grains],
         "detections": int(len(table)), "counts_per_class": table["class"].value_counts().to_dict(),
         "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),
         "timings_s": {k: round(v, 3) for k, v in reading.seconds.items()},
