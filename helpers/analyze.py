@@ -247,9 +247,9 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
     if pairs is not None:
         summary["frame_pairs"] = {
             "read_as": "separate images" if per_image is not None else "movie",
-            "r_median": float(pairs["r"].median()), "z_median": float(pairs["z"].median()),
+            "r_median": float(pairs["r"].median()), "peak_off_median_A": float(pairs["peak_off_A"].median()),
             "not_same_area": [f"{first + k}-{first + k + 1}" for k in pairs.loc[~pairs["same"], "frame"]],
-            "method": "correlation of consecutive frames' non-periodic detail at the drift (helpers.detect.series)"}
+            "method": "consecutive frames' non-periodic detail must match best at the drift (helpers.detect.series)"}
     if per_image is not None:
         summary["images"] = [{**d, "frame": first + d["frame"] + 1} for d in per_image]
     if fr.n_frames > 1 and len(table) and per_image is None:

@@ -5,8 +5,8 @@ as one file) is not a movie: read as one, every site's history would join atoms 
 The lattice cannot tell the two apart — any two images of a crystal correlate at a lattice
 translate — but what the lattice does not repeat can: defects, contamination, thickness steps.
 Each frame is reduced to that detail (a band of 1–2 lattice constants: the lattice's own
-frequencies removed, slow background too) and consecutive frames are correlated at their
-registered drift; the same correlation at far offsets is what unrelated images give.
+frequencies removed, slow background too); the details of consecutive frames of one area match
+best at the drift the reading registered, those of separate images anywhere.
 
 Lengths in Å, positions (row, col) px.
 """
@@ -27,9 +27,6 @@ MIN_RELIABILITY = 0.6
 #: constants of the drift the reading registered (separate images match best anywhere; a drift
 #: registered one lattice vector off is flagged too)
 PEAK_TOLERANCE = 0.75
-#: offsets (fractions of the frame) at which consecutive frames are compared for the null
-_NULL_OFFSETS = ((0.25, 0.0), (0.0, 0.25), (0.25, 0.25), (-0.25, 0.25), (0.33, -0.2), (-0.2, -0.33),
-                 (0.4, 0.1), (-0.1, 0.4))
 
 
 def detail(frame, pixel_size_A: float, lattice_a_A: float) -> tuple[np.ndarray, int]:
@@ -79,24 +76,24 @@ def _peak(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
     return (p + size / 2) % size - size / 2
 
 
-def _pair(prev: np.ndarray, cur: np.ndarray, step: np.ndarray, edge: int) -> dict:
-    """r, null_sd, z of two detail images, ``cur`` moved by ``step`` (binned px) onto ``prev``,
-    compared where both hold the same place, ``edge`` px in from their borders (the filters' edge);
-    ``peak_off``: how far (binned px) their best match lies from ``step``.
-    A step that leaves less than half of each side in common is no movie's: not the same area."""
+def _edge(pixel_size_A: float, lattice_a_A: float, b: int) -> int:
+    """Binned px a detail image is trimmed by at its borders (the filters' reach: two lattice constants)."""
+    return int(np.ceil(2 * lattice_a_A / (pixel_size_A * b)))
+
+
+def _pair(prev: np.ndarray, cur: np.ndarray, step: np.ndarray, edge: int) -> tuple[float, float]:
+    """The correlation of two detail images with ``cur`` moved by ``step`` (binned px) onto ``prev``,
+    where both hold the same place and ``edge`` px in from their borders; and how far (binned px)
+    their best match lies from ``step``. (NaN, NaN) when the step leaves less than half of each
+    side in common (no movie's step)."""
     h, w = prev.shape
     dy, dx = np.rint(step).astype(int)
     y0, y1 = max(0, -dy) + edge, min(h, h - dy) - edge  # prev[y, x] shows what cur[y + dy, x + dx] does
     x0, x1 = max(0, -dx) + edge, min(w, w - dx) - edge
     if y1 - y0 < h / 2 - 2 * edge or x1 - x0 < w / 2 - 2 * edge:
-        return {"r": np.nan, "null_sd": np.nan, "z": np.nan, "peak_off": np.nan, "same": False}
-    x, y = prev[y0:y1, x0:x1], cur[y0 + dy:y1 + dy, x0 + dx:x1 + dx]
-    r = _corr(x, y)
-    null = np.array([_corr(x, np.roll(y, (int(fy * y.shape[0]), int(fx * y.shape[1])), axis=(0, 1)))
-                     for fy, fx in _NULL_OFFSETS])
-    sd = float(max(null.std(), 1e-3))
-    off = float(np.hypot(*(_peak(prev, cur) - np.asarray(step, float))))
-    return {"r": r, "null_sd": sd, "z": (r - float(null.mean())) / sd, "peak_off": off, "same": True}
+        return np.nan, np.nan
+    r = _corr(prev[y0:y1, x0:x1], cur[y0 + dy:y1 + dy, x0 + dx:x1 + dx])
+    return r, float(np.hypot(*(_peak(prev, cur) - np.asarray(step, float))))
 
 
 def reliability(frame, pixel_size_A: float, lattice_a_A: float) -> float:
@@ -120,15 +117,15 @@ def reliability(frame, pixel_size_A: float, lattice_a_A: float) -> float:
     """
     f = np.asarray(frame, np.float64)
     h = f.shape[0]
-    halves = [detail(np.repeat(f[k::2], 2, axis=0)[:h], pixel_size_A, lattice_a_A) for k in (0, 1)]
-    b = halves[0][1]
-    r = _pair(halves[0][0], halves[1][0], np.zeros(2), int(np.ceil(2 * lattice_a_A / (pixel_size_A * b))))["r"]
-    return float(2 * r / (1 + r)) if np.isfinite(r) and r > 0 else 0.0
+    (even, b), (odd, _) = [detail(np.repeat(f[k::2], 2, axis=0)[:h], pixel_size_A, lattice_a_A) for k in (0, 1)]
+    e = _edge(pixel_size_A, lattice_a_A, b)
+    r = _corr(even[e:-e, e:-e], odd[e:-e, e:-e])
+    return float(2 * r / (1 + r)) if r > 0 else 0.0
 
 
 def frame_pairs(frames, shifts, pixel_size_A: float, lattice_a_A: float) -> pd.DataFrame:
     """Where each pair of consecutive frames' details (:func:`detail`) match best, against the drift
-    the reading registered; their correlation at that drift and its z-score against far offsets.
+    the reading registered, and their correlation at that drift.
 
     A pair shows the same area when its details match best within :data:`PEAK_TOLERANCE` lattice
     constants of the drift — or when one frame's detail is too noisy to say (:func:`reliability`,
@@ -150,8 +147,8 @@ def frame_pairs(frames, shifts, pixel_size_A: float, lattice_a_A: float) -> pd.D
     Returns
     -------
     DataFrame
-        One row per pair (``frame`` k: frames k − 1 and k, from 0): ``r``, ``null_sd``, ``z``,
-        ``peak_off_A`` (best match's distance from the drift), ``reliability`` (the stack's), ``same``.
+        One row per pair (``frame`` k: frames k − 1 and k, from 0): ``r``, ``peak_off_A`` (the best
+        match's distance from the drift), ``reliability`` (the stack's) and ``same``.
     """
     n = len(frames)
     sh = np.asarray(shifts, float)
@@ -161,13 +158,12 @@ def frame_pairs(frames, shifts, pixel_size_A: float, lattice_a_A: float) -> pd.D
     for k in range(n):
         cur, b = detail(frames[k], pixel_size_A, lattice_a_A)
         if prev is not None:
-            row = _pair(prev, cur, (sh[k] - sh[k - 1]) / b, int(np.ceil(2 * lattice_a_A / (pixel_size_A * b))))
-            if np.isfinite(row["r"]):
-                row["same"] = bool(rel < MIN_RELIABILITY or row["peak_off"] * b * pixel_size_A <= PEAK_TOLERANCE * lattice_a_A)
-            row["peak_off_A"] = row.pop("peak_off") * b * pixel_size_A
-            rows.append({"frame": k, **row, "reliability": rel})
+            r, off = _pair(prev, cur, (sh[k] - sh[k - 1]) / b, _edge(pixel_size_A, lattice_a_A, b))
+            off_A = off * b * pixel_size_A
+            same = bool(np.isfinite(r) and (rel < MIN_RELIABILITY or off_A <= PEAK_TOLERANCE * lattice_a_A))
+            rows.append({"frame": k, "r": r, "peak_off_A": off_A, "reliability": rel, "same": same})
         prev = cur
-    return pd.DataFrame(rows, columns=["frame", "r", "null_sd", "z", "peak_off_A", "reliability", "same"])
+    return pd.DataFrame(rows, columns=["frame", "r", "peak_off_A", "reliability", "same"])
 
 
 def is_series(pairs: pd.DataFrame) -> bool:
@@ -206,7 +202,7 @@ def cut_note(pairs: pd.DataFrame, first: int = 0) -> str | None:
         return None
     listed = ", ".join(f"{first + int(k)}→{first + int(k) + 1}" for k in bad["frame"][:10]) + (" …" if len(bad) > 10 else "")
     return (f"{len(bad)} of {len(pairs)} frame pairs do not look like the same area ({listed}: their "
-            "non-periodic detail does not correlate at the drift; a jump of the stage or a new field?): "
+            "non-periodic detail does not match at the drift; a jump of the stage or a new field?): "
             "the sites' histories across them are not to be trusted")
 
 
@@ -296,25 +292,26 @@ def read_stack(frames, pixel_size_A: float, lattice_a_A: float, chemistry, first
         The sites cannot be read (the movie, or every image of a series).
     """
     n = len(frames)
+    failure = None
     try:
         reading = read_sites(frames, pixel_size_A, lattice_a_A, progress=progress, chemistry=chemistry)
         shifts = reading.shifts
-    except ValueError:
+    except ValueError as e:
         if n == 1:
             raise
-        reading, shifts = None, frame_shifts(frames)  # a series of images may not read as a movie
+        reading, shifts, failure = None, frame_shifts(frames), e  # a series of images may not read as a movie
     if n == 1:
         return reading, None, None
     pairs = frame_pairs(frames, shifts, pixel_size_A, lattice_a_A)
     if not is_series(pairs):
-        if reading is None:  # one area through time that cannot be read: the movie's error
-            reading = read_sites(frames, pixel_size_A, lattice_a_A, progress=False, chemistry=chemistry)
+        if failure is not None:  # one area through time that cannot be read: the movie's error
+            raise failure
         note = cut_note(pairs, first)
         if note:
             reading.warnings.append(note)
         return reading, pairs, None
     reading, per_image = read_separately(frames, pixel_size_A, lattice_a_A, chemistry, progress)
     reading.warnings.insert(0, f"the {n} frames are separate images, not one area through time (their non-periodic "
-                               f"detail does not correlate between frames: median r {pairs['r'].median():.2f}): each "
+                               f"detail does not match at the drift: median r {pairs['r'].median():.2f}): each "
                                "is read on its own; no tracks or hop rates")
     return reading, pairs, per_image
