@@ -188,7 +188,8 @@ class Chemistry:
             return float("nan")
         return float(np.log(r) / np.log(Z[self.chalcogen] / Z[self.metal]))
 
-    def contents(self, metal_level: float, chalcogen_level: float, exponent: float) -> dict:
+    def contents(self, metal_level: float, chalcogen_level: float, exponent: float,
+                 atom_levels: dict | None = None) -> dict:
         """{sublattice: {name: expected reading}} in the units of the levels: the pristine metal
         column reads ``metal_level``, the pristine chalcogen column ``chalcogen_level``; one host
         chalcogen half of it; other elements scaled from the host atom of their kind by (Z/Z_host)^n.
@@ -199,12 +200,15 @@ class Chemistry:
             Pristine readings of the two sublattices.
         exponent : float
             HAADF exponent.
+        atom_levels : dict, optional
+            Element → its atom's reading where the image measures it (a substituent's rung:
+            :mod:`helpers.detect.site_ladder`); the exponent's scaling is then not used for it.
 
         Returns
         -------
         dict
         """
-        per_atom = {self.metal: metal_level, self.chalcogen: chalcogen_level / 2}
+        per_atom = {self.metal: metal_level, self.chalcogen: chalcogen_level / 2, **(atom_levels or {})}
 
         def atom(e):
             if e in per_atom:

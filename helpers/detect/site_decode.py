@@ -24,6 +24,7 @@ from helpers.detect.site_model import (
     site_posteriors,
     transition_matrix,
 )
+from helpers.detect.site_ladder import apply_ladder, ladder_prior
 from helpers.detect.site_measure import local_noise_scale
 from helpers.detect.site_walks import ring_sites, walk_transitions, walker_on_centre
 
@@ -351,6 +352,7 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
     lattice_area = s["area"].to_numpy() == LATTICE if "area" in s else np.ones(len(s), bool)
     rel, spread, levels = _relative(s, "ratio", lattice_area)
     rel_h, _, _ = _relative(s, "ratio_halo", lattice_area)
+    ladder, spread = apply_ladder(rel, spread, levels, s["kind"].to_numpy(), lattice_area, chemistry)  # a substituted sheet
     kinds, frames, dev = s["kind"].to_numpy(), s["frame"].to_numpy(), rel - s["kind"].map(levels).to_numpy(float)
     T = int(frames.max()) + 1
     # a single image: each site's noise from the sites around it (a movie keeps its frame's noise)
@@ -365,8 +367,9 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
                          f"{noise[METAL]:.3f} is not that of a transition-metal dichalcogenide lattice: "
                          "check the pixel size and the material")
     exponent, warning = plausible_exponent(chemistry, chal_c / metal_c)
-    notes = [warning] if warning else []
-    contents = class_contents(metal_c, chal_c, chemistry, exponent)
+    notes = [w for w in (warning, ladder and ladder.note(chemistry)) if w]
+    contents = class_contents(metal_c, chal_c, chemistry, exponent,
+                              ladder and {ladder.substituent: ladder.substituent_atom})
     floor, slope = reading_noise(metal_c, chal_c, noise[METAL], noise[CHALCOGEN])
 
     def noise_of(content):
@@ -405,6 +408,8 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
                 sd_scale = np.ones(len(sc))
                 sd_scale[inv] = scale[sel]
             first = content_shares(obs, means, noise_of(means), sd_scale=sd_scale) if T == 1 else PRIOR_DEFECT
+            if ladder is not None and kind == CHALCOGEN:  # the shares the ladder measured
+                first = ladder_prior(ladder, names, chemistry)
             if appear is None:  # the rates of content changes from this movie's own sites (below)
                 post, counts = site_posteriors(obs, means, noise_of(means), trans, first,
                                                transition_counts=True, sd_scale=sd_scale)

@@ -43,7 +43,7 @@ MASKED = "masked"
 
 
 def class_contents(metal_ratio: float, chalcogen_ratio: float, chemistry: Chemistry = WS2,
-                   exponent: float | None = None) -> dict:
+                   exponent: float | None = None, atom_levels: dict | None = None) -> dict:
     """Expected reading (in pristine-metal units) of every content on each sublattice, pristine
     first, from the measured pristine levels (:meth:`helpers.core.chemistry.Chemistry.contents`; the
     HAADF exponent from their ratio unless given).
@@ -55,6 +55,8 @@ def class_contents(metal_ratio: float, chalcogen_ratio: float, chemistry: Chemis
     chemistry : Chemistry
     exponent : float, optional
         HAADF exponent.
+    atom_levels : dict, optional
+        Element → its measured atom reading (:meth:`Chemistry.contents`).
 
     Returns
     -------
@@ -62,7 +64,7 @@ def class_contents(metal_ratio: float, chalcogen_ratio: float, chemistry: Chemis
         Sublattice → {content: reading}.
     """
     n = chemistry.exponent_from_ratio(chalcogen_ratio / metal_ratio) if exponent is None else exponent
-    return chemistry.contents(metal_ratio, chalcogen_ratio, n)
+    return chemistry.contents(metal_ratio, chalcogen_ratio, n, atom_levels)
 
 
 #: per frame and site: a defect appears on a pristine site (born or hopped in), leaves (healed or

@@ -1,0 +1,229 @@
+"""Chalcogen sublattices that are partly substituted: the host column found on the ladder of levels.
+
+Where an image's chalcogen columns are in good part substituted — a WS2 sheet partly converted to
+WSSe, a heavily Se-implanted MoS2 — the median chalcogen column is no longer the host column: it is
+a mixture of S₂, SSe and Se₂ columns, and a reading anchored on it calls nothing a defect (on a
+real WS2→WSSe image the median read S₂/W 0.40, an "exponent 1.06" warning, and 0 of 73 chalcogen
+columns substituted). The levels themselves say which is which: with intensity ∝ Σ Zⁿ, swapping one
+host atom for the substituent adds the same step Δ whatever n is, so the columns read
+
+    0 (both atoms gone), L/2 (one gone), L (host), L + Δ (one substituted), L + 2Δ (both),
+
+with L the host column and Δ = (L/2)·((Z_sub / Z_host)ⁿ − 1). :func:`fit_ladder` fits these levels
+(L, Δ and one noise width, the shares free, a flat share for anything else) to the chalcogen
+readings by EM and keeps them only where they explain the readings much better than a host column
+with its vacancies alone, the step is resolved (≥ 2 noise widths), it implies n within
+:data:`LADDER_EXPONENT_RANGE`, and at least :data:`LADDER_MIN_SHARE` of the columns are substituted
+(fewer leave the median where it was: the readings of a sparsely implanted image do not change).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, HAADF_EXPONENT_RANGE, METAL, Z, Chemistry
+
+#: substituted share of the chalcogen columns from which the ladder's host level replaces the
+#: median (below it the median is within ~0.1 noise widths of the host column)
+LADDER_MIN_SHARE = 0.05
+#: HAADF exponents a fitted step may imply (the substituent atom over the host atom; wider than
+#: the host ratio's range: rendered and multislice columns do not add up exactly)
+LADDER_EXPONENT_RANGE = (1.0, 2.5)
+#: the vacancy rungs together hold at most this share (a lattice that reads is not mostly empty
+#: columns; without the cap a host rung can pass for the half-empty rung of one twice as bright)
+LADDER_MAX_VACANCY_SHARE = 0.2
+#: how far the step's exponent may stray from the host column's (a weak prior, chooses between
+#: readings of the rungs that fit alike)
+LADDER_EXPONENT_SD = 0.3
+#: the step must be at least this many noise widths (the rungs resolved)
+LADDER_MIN_STEP_SD = 2.0
+#: the ladder's log-likelihood must beat the host-only model's by BIC's penalty (½ ln N per extra
+#: parameter: the step and two shares) plus this (a Bayes factor of e⁵ ≈ 150)
+LADDER_MIN_GAIN = 5.0
+
+# rungs: (host share, step share) of each level L·a + Δ·b
+_RUNGS = np.array([(0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (1.0, 2.0)])
+_NAMES = ("empty", "one_gone", "host", "one_substituted", "both_substituted")
+
+
+@dataclass
+class Ladder:
+    """The chalcogen levels an image's readings show (reading units)."""
+
+    host: float  #: the host column (two host atoms)
+    step: float  #: Δ: one host atom swapped for the substituent
+    sd: float  #: noise of one reading
+    shares: dict  #: share of the columns on each rung (and ``other``)
+    substituent: str  #: the element of the step
+    exponent: float  #: n implied by the step
+    loglik_gain: float  #: log-likelihood over the host-only model
+
+    @property
+    def substituent_atom(self) -> float:
+        """The reading of one substituent atom (half a host column plus the step)."""
+        return self.host / 2 + self.step
+
+    def note(self, chemistry: Chemistry) -> str:
+        """What the reading says of the ladder (stderr and ``summary.json`` warnings)."""
+        sub = self.shares["one_substituted"] + self.shares["both_substituted"]
+        return (f"{100 * sub:.0f} % of the {chemistry.chalcogen}2 columns read as substituted by "
+                f"{self.substituent}: the host {chemistry.chalcogen}2 level ({self.host:.3f} of a metal column) "
+                f"and the {self.substituent} step ({self.step:.3f}, n = {self.exponent:.2f}) are measured on "
+                "the ladder of chalcogen levels, not the median column")
+
+
+def _em(x, host, step, sd, rungs, lo, hi, host_range=(0.0, np.inf), step_factor=(0.0, np.inf), steps: int = 60):
+    """EM on a mixture of Gaussians at ``rungs`` (levels host·a + step·b, one ``sd``) and a flat
+    component over [lo, hi]; the host kept within ``host_range`` and the step within
+    ``step_factor`` × host. Returns (host, step, sd, weights (len(rungs) + 1), log-likelihood)."""
+    K = len(rungs)
+    w = np.full(K + 1, 1.0 / (K + 1))
+    flat = 1.0 / max(hi - lo, 1e-12)
+    ll = -np.inf
+    for _ in range(steps):
+        mu = rungs[:, 0] * host + rungs[:, 1] * step
+        dens = np.empty((len(x), K + 1))
+        dens[:, :K] = np.exp(-0.5 * ((x[:, None] - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+        dens[:, K] = flat
+        dens *= w
+        tot = dens.sum(1) + 1e-300
+        ll = float(np.log(tot).sum())
+        r = dens / tot[:, None]
+        w = r.mean(0)
+        vac = w[:K][rungs[:, 0] < 1].sum()
+        if vac > LADDER_MAX_VACANCY_SHARE:  # the vacancy rungs capped, the rest scaled up
+            is_vac = np.r_[rungs[:, 0] < 1, False]
+            w[is_vac] *= LADDER_MAX_VACANCY_SHARE / vac
+            w[~is_vac] *= (1 - LADDER_MAX_VACANCY_SHARE) / (1 - vac)
+        rk = r[:, :K]
+        # weighted least squares for (host, step): level = a·host + b·step
+        A = np.array([[np.sum(rk * rungs[:, 0] ** 2), np.sum(rk * rungs[:, 0] * rungs[:, 1])],
+                      [np.sum(rk * rungs[:, 0] * rungs[:, 1]), np.sum(rk * rungs[:, 1] ** 2)]])
+        bvec = np.array([np.sum(rk * rungs[:, 0] * x[:, None]), np.sum(rk * rungs[:, 1] * x[:, None])])
+        if np.any(rungs[:, 1] > 0):
+            host, step = np.linalg.solve(A + 1e-12 * np.eye(2), bvec)
+        else:
+            host = bvec[0] / max(A[0, 0], 1e-12)
+        host = float(np.clip(host, *host_range))
+        step = float(np.clip(step, step_factor[0] * host, step_factor[1] * host))
+        mu = rungs[:, 0] * host + rungs[:, 1] * step
+        sd = float(np.sqrt(max(np.sum(rk * (x[:, None] - mu) ** 2) / max(rk.sum(), 1e-12), 1e-12)))
+    return float(host), float(step), sd, w, ll
+
+
+def fit_ladder(readings, chemistry: Chemistry, noise_sd: float, metal_level: float = 1.0) -> Ladder | None:
+    """The ladder of chalcogen levels of an image (module text), or None where it is not shown.
+
+    Parameters
+    ----------
+    readings : array_like
+        Chalcogen-site readings (metal-column units; NaN ignored), one or more frames pooled.
+    chemistry : Chemistry
+        Needs exactly one chalcogen substituent among its dopants (an alloy's second chalcogen);
+        otherwise None.
+    noise_sd : float
+        A first guess of one reading's noise (the normalised MAD of the readings).
+    metal_level : float
+        The pristine metal column's reading: the host column must lie where the HAADF exponents of
+        :data:`helpers.core.chemistry.HAADF_EXPONENT_RANGE` put it.
+
+    Returns
+    -------
+    Ladder or None
+    """
+    subs = [d for d in chemistry.dopants if d in CHALCOGENS]
+    x = np.asarray(readings, float)
+    x = x[np.isfinite(x)]
+    if len(subs) != 1 or len(x) < 30 or not noise_sd > 0:
+        return None
+    zr = Z[subs[0]] / Z[chemistry.chalcogen]
+    lo, hi = float(x.min()), float(x.max())
+    lo_n, hi_n = LADDER_EXPONENT_RANGE
+    host_lo, host_hi = sorted(metal_level * chemistry.expected_ratio(v) for v in HAADF_EXPONENT_RANGE)
+
+    def exponent(host, step):
+        return float(np.log(1 + 2 * step / host) / np.log(zr)) if host > 0 and step > 0 else np.nan
+
+    # the host column and the step kept physical; started where the exponents put the host and at
+    # low quantiles of the readings
+    factor = ((zr ** lo_n - 1) / 2, (zr ** hi_n - 1) / 2)
+    starts = [metal_level * chemistry.expected_ratio(v) for v in (1.3, 1.7, 2.1)]
+    starts += [float(np.clip(np.percentile(x, q), host_lo, host_hi)) for q in (10, 25)]
+    # (the normalised MAD of a mixture is wider than its rungs: the start no wider than a quarter host)
+    fits = [_em(x, h0, h0 / 2 * (zr ** n0 - 1), min(noise_sd, h0 / 4), _RUNGS, lo, hi, (host_lo, host_hi),
+                factor) for h0 in starts for n0 in (1.3, 1.7, 2.1)]
+
+    def score(fit):  # one extra mode may be one substituent at step Δ or two at Δ/2: the step's n
+        # should agree with the n of the host column's ratio (multislice: within ~0.3)
+        n_host = np.clip(chemistry.exponent_from_ratio(fit[0] / metal_level), *HAADF_EXPONENT_RANGE)
+        return fit[-1] - 0.5 * ((exponent(fit[0], fit[1]) - n_host) / LADDER_EXPONENT_SD) ** 2
+
+    host, step, sd, w, ll = max(fits, key=score)
+    # the host column with its vacancies alone, the host as physical
+    null = _em(x, float(np.clip(np.median(x), host_lo, host_hi)), 0.0, noise_sd, _RUNGS[:3], lo, hi,
+               (host_lo, host_hi))
+    gain = ll - null[-1]
+    n = exponent(host, step)
+    substituted = float(w[3] + w[4])
+    if (gain < 1.5 * np.log(len(x)) + LADDER_MIN_GAIN or step < LADDER_MIN_STEP_SD * sd
+            or min(substituted, float(w[2])) < LADDER_MIN_SHARE):
+        return None
+    shares = {k: float(v) for k, v in zip(_NAMES + ("other",), w)}
+    return Ladder(host, step, sd, shares, subs[0], n, float(gain))
+
+
+def ladder_prior(ladder: Ladder, names, chemistry: Chemistry, floor: float = 1e-3) -> np.ndarray:
+    """The first-frame prior of the chalcogen contents ``names`` (pristine first) from the ladder's
+    shares: the host, the vacancies and the substituted columns as measured, every other content
+    (antisites) ``floor``; sums to 1.
+
+    Parameters
+    ----------
+    ladder : Ladder
+    names : sequence of str
+        Chalcogen content names, as in ``class_contents``.
+    chemistry : Chemistry
+
+    Returns
+    -------
+    ndarray
+    """
+    atoms = chemistry.site_contents()["chalcogen"]
+    X, D = chemistry.chalcogen, ladder.substituent
+    by_atoms = {(X, X): "host", (): "empty", (X,): "one_gone", (D, X): "one_substituted",
+                (X, D): "one_substituted", (D, D): "both_substituted"}
+    w = np.array([max(ladder.shares.get(by_atoms.get(tuple(atoms[nm]), ""), 0.0), floor) for nm in names])
+    return w / w.sum()
+
+
+def apply_ladder(rel, spread, levels: dict, kinds, use, chemistry: Chemistry) -> tuple:
+    """Fit the ladder (:func:`fit_ladder`) on the chalcogen readings ``rel`` of the rows ``use`` and,
+    where it is shown, put its host level into ``levels`` (in place) and scale the chalcogen rows
+    of ``spread`` (a MAD about the median, widened by the rungs) to its noise.
+
+    Parameters
+    ----------
+    rel, spread : ndarray (n,)
+        Readings and their per-row noise (metal-column units).
+    levels : dict
+        Sublattice → pristine level; the chalcogen's is replaced.
+    kinds, use : ndarray (n,)
+        Sublattice of each row; rows to fit on.
+    chemistry : Chemistry
+
+    Returns
+    -------
+    ladder : Ladder or None
+    spread : ndarray (n,)
+    """
+    chal = np.asarray(kinds) == CHALCOGEN
+    sel = chal & np.asarray(use, bool)
+    if not sel.any() or METAL not in levels:
+        return None, spread
+    sd0 = float(np.median(spread[sel]))
+    ladder = fit_ladder(rel[sel], chemistry, sd0, levels[METAL])
+    if ladder is None:
+        return None, spread
+    levels[CHALCOGEN] = ladder.host
+    return ladder, np.where(chal, spread * (ladder.sd / sd0), spread)

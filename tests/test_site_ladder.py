@@ -1,0 +1,83 @@
+"""The ladder of chalcogen levels: a sheet whose chalcogen columns are mostly substituted is read
+against its host column, not its median column (``helpers.detect.site_ladder``)."""
+import numpy as np
+import pytest
+from test_chemistry import _render_tmd
+
+from helpers.core.chemistry import CHALCOGEN, chemistry_of
+from helpers.detect import sites as st
+from helpers.detect.site_ladder import fit_ladder, ladder_prior
+
+
+def _readings(rng, host, step, sd, shares, n=600):
+    """Chalcogen readings: shares of (host, one substituted, both) at host, host + step, host + 2·step."""
+    k = rng.choice(3, size=n, p=shares)
+    return host + k * step + rng.normal(0, sd, n)
+
+
+def test_the_ladder_recovers_host_and_step_when_most_columns_are_substituted():
+    rng = np.random.default_rng(0)
+    chem = chemistry_of("WS2", ["Se"])
+    host = chem.expected_ratio(1.7)
+    step = host / 2 * ((34 / 16) ** 1.7 - 1)
+    x = _readings(rng, host, step, 0.03, [0.35, 0.5, 0.15])
+    lad = fit_ladder(x, chem, 1.4826 * np.median(np.abs(x - np.median(x))))
+    assert lad is not None and lad.substituent == "Se"
+    assert lad.host == pytest.approx(host, abs=0.01) and lad.step == pytest.approx(step, abs=0.01)
+    assert lad.exponent == pytest.approx(1.7, abs=0.1) and lad.sd == pytest.approx(0.03, rel=0.2)
+    assert lad.shares["one_substituted"] == pytest.approx(0.5, abs=0.06)
+    # the median column is a substituted one: what the reading would have taken as the host
+    assert np.median(x) > host + 2 * 0.03
+    prior = ladder_prior(lad, list(chem.site_contents()[CHALCOGEN]), chem)
+    assert prior.sum() == pytest.approx(1) and prior.min() > 0
+
+
+def test_no_ladder_without_substitution_or_a_chalcogen_substituent():
+    rng = np.random.default_rng(1)
+    chem = chemistry_of("WS2", ["Se"])
+    host = chem.expected_ratio(1.7)
+    pristine = host + rng.normal(0, 0.03, 800)
+    assert fit_ladder(pristine, chem, 0.03) is None
+    # a few per cent substituted: the median stays the host column, nothing changes
+    few = _readings(rng, host, host / 2 * ((34 / 16) ** 1.7 - 1), 0.03, [0.97, 0.03, 0.0], 800)
+    assert fit_ladder(few, chem, 0.03) is None
+    # a metal dopant only: no ladder is looked for
+    many = _readings(rng, host, 0.2, 0.03, [0.4, 0.5, 0.1])
+    assert fit_ladder(many, chemistry_of("WS2", ["Mo"]), 0.03) is None
+
+
+@pytest.mark.parametrize("exponent", [1.4, 1.7])
+def test_a_mostly_converted_ws2_image_is_read_against_its_s2_columns(exponent):
+    """45 % SSe and 10 % Se2 columns: the median column is an SSe column. Read against it, every
+    column came out S2 and an 'exponent out of range' warning (class accuracy 0.45 on the chalcogen
+    sites); read against the ladder's host every column is named right."""
+    chem = chemistry_of("WS2", ["Se"])
+    rng = np.random.default_rng(1)
+    a, size, ps = chem.lattice_a_A, 400, 0.2
+    n = int(size * ps / a) + 4
+    planted = {}
+    for i in range(-n, 2 * n):
+        for j in range(-2, n + 4):
+            u = rng.random()
+            if u < 0.55:
+                planted[(CHALCOGEN, i, j)] = "Se_S" if u < 0.45 else "Se2_S2"
+    img, truth = _render_tmd(chem, planted, exponent=exponent, dose=1e4, size=size, ps=ps)
+    r = st.read_sites(img, ps, chemistry=chem)
+    s = r.sites[r.sites["kind"] == CHALCOGEN]
+    tx = np.array([(x, y) for x, y, _ in truth])
+    tn = np.array([nm for *_, nm in truth], object)
+    d = np.hypot(tx[:, 0][None] - s["x_A"].to_numpy()[:, None], tx[:, 1][None] - s["y_A"].to_numpy()[:, None])
+    true_cls = np.where(d.min(1) < 0.5, tn[d.argmin(1)], "S2")
+    assert len(s) > 300 and np.mean(true_cls != "S2") > 0.45
+    assert np.mean(true_cls == s["class"].to_numpy()) >= 0.98
+    assert any("substituted by Se" in w for w in r.warnings)
+    assert not any("HAADF exponent" in w for w in r.warnings)
+    assert r.haadf_exponent == pytest.approx(exponent, abs=0.15)
+
+
+def test_a_pristine_ws2_image_with_se_named_shows_no_ladder():
+    chem = chemistry_of("WS2", ["Se"])
+    img, _ = _render_tmd(chem, {}, dose=1e3, size=400)
+    r = st.read_sites(img, 0.2, chemistry=chem)
+    assert not any("substituted" in w for w in r.warnings)
+    assert not r.sites["class"].isin(["Se_S", "Se2_S2"]).any()
