@@ -202,7 +202,7 @@ class Chemistry:
             HAADF exponent.
         atom_levels : dict, optional
             Element → its atom's reading where the image measures it (a substituent's rung:
-            :mod:`helpers.detect.site_ladder`); the exponent's scaling is then not used for it.
+            :mod:`helpers.detect.site_levels`); the exponent's scaling is then not used for it.
 
         Returns
         -------

@@ -70,10 +70,11 @@ Modules
 ``site_hops``
     Hop rates from every site read: pairs of neighbouring sites through the movie (notebook 07).
     Public: ``hop_rates_from_sites``, ``pooled_hop_rates``.
-``site_ladder``
-    Chalcogen sublattices that are partly substituted (alloys, converted sheets): the host column
-    found on the ladder of levels.
-    Public: ``Ladder``, ``fit_ladder``, ``ladder_prior``, ``apply_ladder``.
+``site_levels``
+    The levels the site readings are measured against: each frame's pristine level of each
+    sublattice, and the host column of a partly substituted chalcogen sublattice (alloys,
+    converted sheets) found on the ladder of levels.
+    Public: ``relative_readings``, ``Ladder``, ``fit_ladder``, ``ladder_prior``, ``apply_ladder``.
 ``site_measure``
     Reading the column amplitudes of every lattice site of a frame (least squares on the fitted
     lattice).
@@ -98,4 +99,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'series', 'site_decode', 'site_halo', 'site_hops', 'site_ladder', 'site_measure', 'site_model', 'site_walks', 'sites', 'window_classifier']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'series', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'window_classifier']

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from helpers.core.chemistry import CHALCOGEN, METAL, Chemistry, plausible_exponent
+from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Chemistry, plausible_exponent
 from helpers.detect.areas import LATTICE
 from helpers.detect.column_model import ColumnLattice
 from helpers.detect.site_model import (
@@ -24,31 +24,9 @@ from helpers.detect.site_model import (
     site_posteriors,
     transition_matrix,
 )
-from helpers.detect.site_ladder import apply_ladder, ladder_prior
+from helpers.detect.site_levels import apply_ladder, ladder_prior, relative_readings
 from helpers.detect.site_measure import local_noise_scale
 from helpers.detect.site_walks import ring_sites, walk_transitions, walker_on_centre
-
-
-def _relative(s: pd.DataFrame, column: str, use=None):
-    """A reading relative to its frame's pristine level of its sublattice (median), plus the movie's
-    pristine level: a slowly changing gain or background cancels. Returns (reading, per-site spread
-    of its frame and sublattice (normalised MAD), pristine levels {sublattice: level}). ``use``
-    (bool per row): the rows the levels and spreads are measured on (the unmasked sites; a group
-    without any falls back to all its rows)."""
-    keys = [s["frame"], s["kind"]]
-    x = s[column]
-    if use is not None and not np.all(use):
-        xu = x.where(use)
-        centre = xu.groupby(keys).transform("median").fillna(x.groupby(keys).transform("median"))
-        dev = (x - centre).abs()
-        spread = (dev.where(use).groupby(keys).transform("median")
-                  .fillna(dev.groupby(keys).transform("median")) * 1.4826)
-    else:
-        centre = x.groupby(keys).transform("median")
-        spread = (x - centre).abs().groupby(keys).transform("median") * 1.4826
-    levels = {k: float(np.median(centre[s["kind"] == k])) for k in (METAL, CHALCOGEN) if (s["kind"] == k).any()}
-    base = s["kind"].map(levels).to_numpy(float)
-    return (s[column] - centre).to_numpy() + base, spread.to_numpy(), levels
 
 
 #: contents that differ from the pristine one of their sublattice by at least this share of the
@@ -350,9 +328,11 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
     Returns (sites, contents, noise, gain, HAADF exponent used, warnings)."""
     s = sites
     lattice_area = s["area"].to_numpy() == LATTICE if "area" in s else np.ones(len(s), bool)
-    rel, spread, levels = _relative(s, "ratio", lattice_area)
-    rel_h, _, _ = _relative(s, "ratio_halo", lattice_area)
-    ladder, spread = apply_ladder(rel, spread, levels, s["kind"].to_numpy(), lattice_area, chemistry)  # a substituted sheet
+    follow = any(d in CHALCOGENS for d in chemistry.dopants)  # the chalcogens may convert in a movie
+    rel, spread, levels = relative_readings(s, "ratio", lattice_area, follow)
+    rel_h, _, _ = relative_readings(s, "ratio_halo", lattice_area, follow)
+    ladder, spread, rel = apply_ladder(rel, spread, levels, s["kind"].to_numpy(), lattice_area, chemistry,
+                                       s["frame"].to_numpy())  # a substituted sheet
     kinds, frames, dev = s["kind"].to_numpy(), s["frame"].to_numpy(), rel - s["kind"].map(levels).to_numpy(float)
     T = int(frames.max()) + 1
     # a single image: each site's noise from the sites around it (a movie keeps its frame's noise)

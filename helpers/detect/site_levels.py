@@ -1,4 +1,6 @@
-"""Chalcogen sublattices that are partly substituted: the host column found on the ladder of levels.
+"""The levels the site readings are measured against: each frame's pristine level of each
+sublattice (:func:`relative_readings`) and, where the chalcogen columns are partly substituted,
+the host column found on the ladder of levels (:func:`fit_ladder`).
 
 Where an image's chalcogen columns are in good part substituted — a WS2 sheet partly converted to
 WSSe, a heavily Se-implanted MoS2 — the median chalcogen column is no longer the host column: it is
@@ -21,18 +23,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, HAADF_EXPONENT_RANGE, METAL, Z, Chemistry
 
 #: substituted share of the chalcogen columns from which the ladder's host level replaces the
 #: median (below it the median is within ~0.1 noise widths of the host column)
 LADDER_MIN_SHARE = 0.05
+#: fewest chalcogen readings a ladder is fitted on (and a movie frame's host rung found on)
+LADDER_MIN_SITES = 20
 #: HAADF exponents a fitted step may imply (the substituent atom over the host atom; wider than
 #: the host ratio's range: rendered and multislice columns do not add up exactly)
 LADDER_EXPONENT_RANGE = (1.0, 2.5)
 #: the vacancy rungs together hold at most this share (a lattice that reads is not mostly empty
 #: columns; without the cap a host rung can pass for the half-empty rung of one twice as bright)
 LADDER_MAX_VACANCY_SHARE = 0.2
+#: the flat component (anything else: antisites, contamination) holds at most this share (in a
+#: small image it would otherwise take most readings and leave the rungs a few columns each)
+LADDER_MAX_OTHER_SHARE = 0.2
 #: how far the step's exponent may stray from the host column's (a weak prior, chooses between
 #: readings of the rungs that fit alike)
 LADDER_EXPONENT_SD = 0.3
@@ -41,6 +49,58 @@ LADDER_MIN_STEP_SD = 2.0
 #: the ladder's log-likelihood must beat the host-only model's by BIC's penalty (½ ln N per extra
 #: parameter: the step and two shares) plus this (a Bayes factor of e⁵ ≈ 150)
 LADDER_MIN_GAIN = 5.0
+
+def relative_readings(s: pd.DataFrame, column: str, use=None, follow_metal: bool = False):
+    """A reading relative to its frame's pristine level of its sublattice (median), plus the movie's
+    pristine level: a slowly changing gain or background cancels.
+
+    With ``follow_metal`` the chalcogen sublattice's frame level is not its own median but the
+    movie's chalcogen level scaled as the metal's frame level: where the chemistry names a chalcogen
+    substituent, the chalcogen columns may convert during the movie, and a frame whose columns are
+    mostly converted would otherwise be read against a converted column (every column of the
+    frames past half conversion of a WS2 → WSSe movie read as S₂).
+
+    Parameters
+    ----------
+    s : DataFrame
+        ``frame``, ``kind`` and ``column`` per site reading.
+    column : str
+    use : ndarray of bool, optional
+        The rows the levels and spreads are measured on (the unmasked sites; a group without any
+        falls back to all its rows).
+    follow_metal : bool
+
+    Returns
+    -------
+    reading : ndarray (n,)
+    spread : ndarray (n,)
+        Per row, the normalised MAD of its frame and sublattice.
+    levels : dict
+        Sublattice → the movie's pristine level.
+    """
+    keys = [s["frame"], s["kind"]]
+    x = s[column]
+    if use is not None and not np.all(use):
+        xu = x.where(use)
+        centre = xu.groupby(keys).transform("median").fillna(x.groupby(keys).transform("median"))
+        dev = (x - centre).abs()
+        spread = (dev.where(use).groupby(keys).transform("median")
+                  .fillna(dev.groupby(keys).transform("median")) * 1.4826)
+    else:
+        xu = x
+        centre = x.groupby(keys).transform("median")
+        spread = (x - centre).abs().groupby(keys).transform("median") * 1.4826
+    kinds = s["kind"].to_numpy()
+    levels = {k: float(np.median(centre[kinds == k])) for k in (METAL, CHALCOGEN) if (kinds == k).any()}
+    centre = centre.to_numpy(float).copy()
+    if follow_metal and METAL in levels and CHALCOGEN in levels:
+        chal = kinds == CHALCOGEN
+        levels[CHALCOGEN] = float(np.nanmedian(xu.to_numpy(float)[chal]))
+        metal_frame = pd.Series(np.where(kinds == METAL, centre, np.nan)).groupby(s["frame"].to_numpy()).transform("max")
+        centre[chal] = levels[CHALCOGEN] * metal_frame.to_numpy()[chal] / levels[METAL]
+    base = s["kind"].map(levels).to_numpy(float)
+    return x.to_numpy(float) - centre + base, spread.to_numpy(), levels
+
 
 # rungs: (host share, step share) of each level L·a + Δ·b
 _RUNGS = np.array([(0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (1.0, 2.0)])
@@ -73,10 +133,12 @@ class Ladder:
                 "the ladder of chalcogen levels, not the median column")
 
 
-def _em(x, host, step, sd, rungs, lo, hi, host_range=(0.0, np.inf), step_factor=(0.0, np.inf), steps: int = 60):
+def _em(x, host, step, sd, rungs, lo, hi, host_range=(0.0, np.inf), step_factor=(0.0, np.inf), steps: int = 60,
+        host_only: bool = False):
     """EM on a mixture of Gaussians at ``rungs`` (levels host·a + step·b, one ``sd``) and a flat
     component over [lo, hi]; the host kept within ``host_range`` and the step within
-    ``step_factor`` × host. Returns (host, step, sd, weights (len(rungs) + 1), log-likelihood)."""
+    ``step_factor`` × host (``host_only``: step and sd kept as given). Returns (host, step, sd,
+    weights (len(rungs) + 1), log-likelihood)."""
     K = len(rungs)
     w = np.full(K + 1, 1.0 / (K + 1))
     flat = 1.0 / max(hi - lo, 1e-12)
@@ -91,16 +153,21 @@ def _em(x, host, step, sd, rungs, lo, hi, host_range=(0.0, np.inf), step_factor=
         ll = float(np.log(tot).sum())
         r = dens / tot[:, None]
         w = r.mean(0)
-        vac = w[:K][rungs[:, 0] < 1].sum()
-        if vac > LADDER_MAX_VACANCY_SHARE:  # the vacancy rungs capped, the rest scaled up
-            is_vac = np.r_[rungs[:, 0] < 1, False]
-            w[is_vac] *= LADDER_MAX_VACANCY_SHARE / vac
-            w[~is_vac] *= (1 - LADDER_MAX_VACANCY_SHARE) / (1 - vac)
+        for capped, cap in ((np.r_[rungs[:, 0] < 1, False], LADDER_MAX_VACANCY_SHARE),
+                            (np.r_[np.zeros(K, bool), True], LADDER_MAX_OTHER_SHARE)):
+            share = w[capped].sum()
+            if share > cap:  # the vacancy rungs and the flat component capped, the rest scaled up
+                w[capped] *= cap / share
+                w[~capped] *= (1 - cap) / (1 - share)
         rk = r[:, :K]
         # weighted least squares for (host, step): level = a·host + b·step
         A = np.array([[np.sum(rk * rungs[:, 0] ** 2), np.sum(rk * rungs[:, 0] * rungs[:, 1])],
                       [np.sum(rk * rungs[:, 0] * rungs[:, 1]), np.sum(rk * rungs[:, 1] ** 2)]])
         bvec = np.array([np.sum(rk * rungs[:, 0] * x[:, None]), np.sum(rk * rungs[:, 1] * x[:, None])])
+        if host_only:
+            host = float(np.clip(np.sum(rk * rungs[:, 0] * (x[:, None] - rungs[:, 1] * step)) / max(A[0, 0], 1e-12),
+                                 *host_range))
+            continue
         if np.any(rungs[:, 1] > 0):
             host, step = np.linalg.solve(A + 1e-12 * np.eye(2), bvec)
         else:
@@ -135,7 +202,7 @@ def fit_ladder(readings, chemistry: Chemistry, noise_sd: float, metal_level: flo
     subs = [d for d in chemistry.dopants if d in CHALCOGENS]
     x = np.asarray(readings, float)
     x = x[np.isfinite(x)]
-    if len(subs) != 1 or len(x) < 30 or not noise_sd > 0:
+    if len(subs) != 1 or len(x) < LADDER_MIN_SITES or not noise_sd > 0:
         return None
     zr = Z[subs[0]] / Z[chemistry.chalcogen]
     lo, hi = float(x.min()), float(x.max())
@@ -197,10 +264,14 @@ def ladder_prior(ladder: Ladder, names, chemistry: Chemistry, floor: float = 1e-
     return w / w.sum()
 
 
-def apply_ladder(rel, spread, levels: dict, kinds, use, chemistry: Chemistry) -> tuple:
+def apply_ladder(rel, spread, levels: dict, kinds, use, chemistry: Chemistry, frames=None) -> tuple:
     """Fit the ladder (:func:`fit_ladder`) on the chalcogen readings ``rel`` of the rows ``use`` and,
-    where it is shown, put its host level into ``levels`` (in place) and scale the chalcogen rows
-    of ``spread`` (a MAD about the median, widened by the rungs) to its noise.
+    where it is shown, put its host level into ``levels`` (in place), scale the chalcogen rows of
+    ``spread`` (a MAD about the median, widened by the rungs) to its noise and, in a movie, shift
+    each frame's chalcogen readings so that its own host rung (the step and noise held) sits at the
+    movie's: as a sheet converts, its host columns read a little lower in every frame (the brighter
+    neighbours' tails in their fit's background: 0.148 → 0.122 of a W column over a rendered
+    WS2 → WSSe movie), which pooled frames would read as the half-empty rung.
 
     Parameters
     ----------
@@ -211,19 +282,30 @@ def apply_ladder(rel, spread, levels: dict, kinds, use, chemistry: Chemistry) ->
     kinds, use : ndarray (n,)
         Sublattice of each row; rows to fit on.
     chemistry : Chemistry
+    frames : ndarray (n,), optional
+        Frame of each row (a movie).
 
     Returns
     -------
     ladder : Ladder or None
-    spread : ndarray (n,)
+    spread, rel : ndarray (n,)
     """
     chal = np.asarray(kinds) == CHALCOGEN
     sel = chal & np.asarray(use, bool)
     if not sel.any() or METAL not in levels:
-        return None, spread
+        return None, spread, rel
     sd0 = float(np.median(spread[sel]))
     ladder = fit_ladder(rel[sel], chemistry, sd0, levels[METAL])
     if ladder is None:
-        return None, spread
+        return None, spread, rel
     levels[CHALCOGEN] = ladder.host
-    return ladder, np.where(chal, spread * (ladder.sd / sd0), spread)
+    rel = np.array(rel, float)
+    if frames is not None and len(np.unique(frames)) > 1:
+        lo, hi = float(np.nanmin(rel[sel])), float(np.nanmax(rel[sel]))
+        for t in np.unique(frames):
+            rows = sel & (frames == t)
+            if rows.sum() >= LADDER_MIN_SITES:
+                host_t = _em(rel[rows], ladder.host, ladder.step, ladder.sd, _RUNGS, lo, hi,
+                             (0.5 * ladder.host, 1.5 * ladder.host), host_only=True)[0]
+                rel[chal & (frames == t)] += ladder.host - host_t
+    return ladder, np.where(chal, spread * (ladder.sd / sd0), spread), rel
