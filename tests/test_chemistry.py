@@ -17,7 +17,7 @@ from helpers.detect import site_measure as smeasure
 from helpers.detect import site_model as sm
 from helpers.detect import sites as st
 from helpers.detect.columns import expected_contents
-from helpers.synthetic.render import probe_kernel, render_columns
+from helpers.synthetic.tmd_image import render_tmd
 
 
 def test_ws2_keeps_the_poster_names_and_contents():
@@ -69,30 +69,7 @@ def test_an_implausible_exponent_is_replaced_by_the_prior_and_said():
 def _render_tmd(chem, planted: dict, exponent=1.7, ps=0.2, size=256, dose=1e4, seed=0):
     """A 2H TMD image (one frame, counts) with the contents of ``planted`` {(sublattice, i, j): name}
     on those sites; the rest pristine. Returns (image, truth [(x_A, y_A, name)])."""
-    rng = np.random.default_rng(seed)
-    a = chem.lattice_a_A
-    a1, a2 = np.array([a, 0.0]), np.array([a / 2, a * np.sqrt(3) / 2])
-    atoms = chem.site_contents()
-    n_cells = int(size * ps / a) + 4
-    rows, cols, weights, truth = [], [], [], []
-    for i in range(-n_cells, 2 * n_cells):
-        for j in range(-2, n_cells + 4):
-            base = i * a1 + j * a2
-            for sub, off in ((METAL, np.zeros(2)), (CHALCOGEN, (a1 + a2) / 3)):
-                x, y = base + off
-                if not (0 <= x < (size - 1) * ps and 0 <= y < (size - 1) * ps):
-                    continue
-                name = planted.get((sub, i, j), chem.pristine(sub))
-                w = sum(Z[e] ** exponent for e in atoms[sub][name]) / Z[chem.metal] ** exponent
-                rows.append(y / ps)
-                cols.append(x / ps)
-                weights.append(w)
-                if name != chem.pristine(sub):
-                    truth.append((x, y, name))
-    kernel = np.fft.rfft2(probe_kernel((size, size), ps, 1.0, 3.0, 0.1))
-    img = render_columns((size, size), np.array(rows), np.array(cols), np.array(weights), kernel)
-    img = img / img.max() * 0.8 + 0.02  # a fraction of the beam, plus background
-    return rng.poisson(img * dose * ps ** 2).astype(np.float32), truth
+    return render_tmd(chem, planted, ps, size, dose, np.random.default_rng(seed), exponent=exponent)
 
 
 def _planted_on_a_grid(names, a: float) -> dict:

@@ -21,5 +21,9 @@ Modules
 ``render``
     Rendering of atom columns into frames: probe kernels, splatting, the scan transform (px, Å).
     Public: ``probe_kernel``, ``splat``, ``render_columns``, ``frame_transform``.
+``tmd_image``
+    Images of any 2H TMD with chosen column contents on chosen sites (tests and experiments
+    beyond the WS2 movie).
+    Public: ``tmd_sites``, ``render_tmd``.
 """
-__all__ = ['files', 'generator', 'multislice', 'params', 'render']
+__all__ = ['files', 'generator', 'multislice', 'params', 'render', 'tmd_image']

@@ -1,0 +1,88 @@
+"""Images of any 2H TMD with chosen column contents on chosen sites (tests and experiments beyond the
+WS2 movie): incoherent Σ Zⁿ columns through a Gaussian probe with a tail, shot noise (Å, px)."""
+from __future__ import annotations
+
+import numpy as np
+
+from helpers.core.chemistry import CHALCOGEN, METAL, Z, Chemistry
+from helpers.core.validation import check_pixel_size
+from helpers.synthetic.render import probe_kernel, render_columns
+
+
+def tmd_sites(chem: Chemistry, size_px: int, pixel_size_A: float, origin_A=(0.0, 0.0)) -> list:
+    """Every site of a 2H lattice (a along x) inside a square frame: (sublattice, i, j, x_A, y_A),
+    the lattice shifted by ``origin_A`` (x, y).
+
+    Parameters
+    ----------
+    chem : Chemistry
+    size_px : int
+        Side of the frame (px).
+    pixel_size_A : float
+        Å/px.
+    origin_A : (float, float)
+        Position of site (0, 0) of the metal sublattice (Å).
+
+    Returns
+    -------
+    list of tuple
+    """
+    check_pixel_size(pixel_size_A)
+    a = chem.lattice_a_A
+    a1, a2 = np.array([a, 0.0]), np.array([a / 2, a * np.sqrt(3) / 2])
+    n_cells = int(size_px * pixel_size_A / a) + 4
+    out = []
+    for i in range(-n_cells, 2 * n_cells):
+        for j in range(-2, n_cells + 4):
+            base = i * a1 + j * a2 + np.asarray(origin_A, float)
+            for sub, off in ((METAL, np.zeros(2)), (CHALCOGEN, (a1 + a2) / 3)):
+                x, y = base + off
+                if 0 <= x < (size_px - 1) * pixel_size_A and 0 <= y < (size_px - 1) * pixel_size_A:
+                    out.append((sub, i, j, float(x), float(y)))
+    return out
+
+
+def render_tmd(chem: Chemistry, planted: dict, pixel_size_A: float, size_px: int, dose_e_per_A2: float,
+               rng: np.random.Generator, exponent: float = 1.7, origin_A=(0.0, 0.0),
+               probe_fwhm_A: float = 1.0, tail_fwhm_A: float = 3.0, tail_fraction: float = 0.1):
+    """One frame (counts) of a 2H TMD with the contents ``planted`` {(sublattice, i, j): name} on
+    those sites, every other site pristine.
+
+    Parameters
+    ----------
+    chem : Chemistry
+        Material and dopants (the names of ``planted`` come from its vocabulary).
+    planted : dict
+    pixel_size_A : float
+    size_px : int
+    dose_e_per_A2 : float
+        Electrons per Å² of the frame.
+    rng : numpy.random.Generator
+        For the shot noise.
+    exponent : float
+        HAADF exponent n (column intensity Σ Zⁿ).
+    origin_A : (float, float)
+        Lattice shift (drift) in Å.
+    probe_fwhm_A, tail_fwhm_A, tail_fraction : float
+        Probe core and tail (:func:`helpers.synthetic.render.probe_kernel`).
+
+    Returns
+    -------
+    image : ndarray (size_px, size_px) float32
+    truth : list of (x_A, y_A, name)
+        The sites whose content is not pristine.
+    """
+    atoms = chem.site_contents()
+    rows, cols, weights, truth = [], [], [], []
+    for sub, i, j, x, y in tmd_sites(chem, size_px, pixel_size_A, origin_A):
+        name = planted.get((sub, i, j), chem.pristine(sub))
+        rows.append(y / pixel_size_A)
+        cols.append(x / pixel_size_A)
+        weights.append(sum(Z[e] ** exponent for e in atoms[sub][name]) / Z[chem.metal] ** exponent)
+        if name != chem.pristine(sub):
+            truth.append((x, y, name))
+    shape = (size_px, size_px)
+    kernel = np.fft.rfft2(probe_kernel(shape, pixel_size_A, probe_fwhm_A, tail_fwhm_A, tail_fraction))
+    img = render_columns(shape, np.array(rows), np.array(cols), np.array(weights), kernel)
+    img = img / img.max() * 0.8 + 0.02  # a fraction of the beam, plus background
+    return rng.poisson(img * dose_e_per_A2 * pixel_size_A ** 2).astype(np.float32), truth
