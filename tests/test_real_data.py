@@ -41,11 +41,18 @@ def test_real_mos2_images_read_with_their_chemistry(tmp_path):
 
 @needs_real
 def test_a_wrong_calibration_tag_does_not_survive(tmp_path):
-    """The WS2→WSSe Nion export's pixel-size tag is wrong: the lattice value is used and said."""
+    """The WS2→WSSe Nion export's pixel-size tag is wrong: the lattice value is used and said; its
+    substituted chalcogen columns are found."""
     bench = _bench()
     r = bench.check_file(REAL / "ws2_to_wsse_nion_100kV.tif", "WSSe", None, tmp_path, n_inject=20)
     assert r["pixel_size_source"].startswith("lattice") and abs(r["pixel_size_vs_lattice"]) < 0.03
     assert any("lattice value" in w for w in r["warnings"])
+    # a partly converted sheet: its chalcogen columns are read on the ladder of S2, SSe and Se2
+    # levels (before: the median column, an SSe one, was taken as S2 and nothing was substituted)
+    assert any("substituted by Se" in w for w in r["warnings"])
+    assert not any("HAADF exponent" in w for w in r["warnings"])
+    se = sum(r["counts_per_class"].get(c, 0) for c in ("Se_S", "Se2_S2"))
+    assert 0.3 < se / (r["sites_per_frame"] / 2) < 0.9, r["counts_per_class"]
 
 
 @needs_real
