@@ -92,14 +92,15 @@ def relative_readings(s: pd.DataFrame, column: str, use=None, follow_metal: bool
         spread = (x - centre).abs().groupby(keys).transform("median") * 1.4826
     kinds = s["kind"].to_numpy()
     levels = {k: float(np.median(centre[kinds == k])) for k in (METAL, CHALCOGEN) if (kinds == k).any()}
-    centre = centre.to_numpy(float).copy()
     if follow_metal and METAL in levels and CHALCOGEN in levels:
         chal = kinds == CHALCOGEN
         levels[CHALCOGEN] = float(np.nanmedian(xu.to_numpy(float)[chal]))
-        metal_frame = pd.Series(np.where(kinds == METAL, centre, np.nan)).groupby(s["frame"].to_numpy()).transform("max")
-        centre[chal] = levels[CHALCOGEN] * metal_frame.to_numpy()[chal] / levels[METAL]
+        c = centre.to_numpy(float)
+        metal_frame = pd.Series(np.where(kinds == METAL, c, np.nan)).groupby(s["frame"].to_numpy()).transform("max")
+        centre = pd.Series(np.where(chal, levels[CHALCOGEN] * metal_frame.to_numpy() / levels[METAL], c),
+                           index=x.index)
     base = s["kind"].map(levels).to_numpy(float)
-    return x.to_numpy(float) - centre + base, spread.to_numpy(), levels
+    return (x - centre).to_numpy() + base, spread.to_numpy(), levels
 
 
 # rungs: (host share, step share) of each level L·a + Δ·b
