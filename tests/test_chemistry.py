@@ -144,3 +144,14 @@ def test_an_implausible_column_width_is_brought_into_range_and_said():
     assert narrow.sigma_px * 0.2 == pytest.approx(smeasure.COLUMN_SIGMA_RANGE_A[0]) and "outside the physical" in note
     r = st.read_sites(img, 0.2, chemistry=chem, lattice=replace(lat, sigma_px=3.0 / 0.2))
     assert any("column width" in w for w in r.warnings) and r.lattice.sigma_px * 0.2 == pytest.approx(1.2)
+
+
+def test_a_clean_selenide_just_below_the_exponent_range_is_explained():
+    """Multislice WSe2 reads Se2/W 0.73-0.74 (n 1.29): the prior is used, and the warning says why
+    rather than blaming contamination or a detector offset."""
+    n, note = plausible_exponent(chemistry_of("WSe2"), 0.736)
+    assert n == HAADF_EXPONENT_PRIOR and "just below" in note and "stacked" in note
+    n, note = plausible_exponent(chemistry_of("WS2"), 0.78)
+    assert n == HAADF_EXPONENT_PRIOR and "outside" in note and "contaminated" in note
+    n, note = plausible_exponent(chemistry_of("WS2"), chemistry_of("WS2").expected_ratio(1.25))
+    assert "outside" in note  # a sulphide has no stacked heavy pair to blame
