@@ -208,14 +208,18 @@ def fit_ladder(readings, chemistry: Chemistry, noise_sd: float, metal_level: flo
     zr = Z[subs[0]] / Z[chemistry.chalcogen]
     lo, hi = float(x.min()), float(x.max())
     lo_n, hi_n = LADDER_EXPONENT_RANGE
+    # (3 % wider: stacked heavy chalcogens read brighter than two atoms, multislice WSe2 by 1 %;
+    # 10 % let a WSe2 sheet 60 % SSe read as Se2-rich WSe2 of n 1.1)
     host_lo, host_hi = sorted(metal_level * chemistry.expected_ratio(v) for v in HAADF_EXPONENT_RANGE)
+    host_lo, host_hi = 0.97 * host_lo, 1.03 * host_hi
 
     def exponent(host, step):
-        return float(np.log(1 + 2 * step / host) / np.log(zr)) if host > 0 and step > 0 else np.nan
+        ok = host > 0 and step != 0 and 1 + 2 * step / host > 0  # a lighter substituent: a step down
+        return float(np.log(1 + 2 * step / host) / np.log(zr)) if ok else np.nan
 
     # the host column and the step kept physical; started where the exponents put the host and at
     # low quantiles of the readings
-    factor = ((zr ** lo_n - 1) / 2, (zr ** hi_n - 1) / 2)
+    factor = tuple(sorted(((zr ** lo_n - 1) / 2, (zr ** hi_n - 1) / 2)))
     starts = [metal_level * chemistry.expected_ratio(v) for v in (1.3, 1.7, 2.1)]
     starts += [float(np.clip(np.percentile(x, q), host_lo, host_hi)) for q in (10, 25)]
     # (the normalised MAD of a mixture is wider than its rungs: the start no wider than a quarter host)
@@ -225,7 +229,8 @@ def fit_ladder(readings, chemistry: Chemistry, noise_sd: float, metal_level: flo
     def score(fit):  # one extra mode may be one substituent at step Δ or two at Δ/2: the step's n
         # should agree with the n of the host column's ratio (multislice: within ~0.3)
         n_host = np.clip(chemistry.exponent_from_ratio(fit[0] / metal_level), *HAADF_EXPONENT_RANGE)
-        return fit[-1] - 0.5 * ((exponent(fit[0], fit[1]) - n_host) / LADDER_EXPONENT_SD) ** 2
+        s = fit[-1] - 0.5 * ((exponent(fit[0], fit[1]) - n_host) / LADDER_EXPONENT_SD) ** 2
+        return s if np.isfinite(s) else -np.inf
 
     host, step, sd, w, ll = max(fits, key=score)
     # the host column with its vacancies alone, the host as physical
@@ -234,7 +239,7 @@ def fit_ladder(readings, chemistry: Chemistry, noise_sd: float, metal_level: flo
     gain = ll - null[-1]
     n = exponent(host, step)
     substituted = float(w[3] + w[4])
-    if (gain < 1.5 * np.log(len(x)) + LADDER_MIN_GAIN or step < LADDER_MIN_STEP_SD * sd
+    if (gain < 1.5 * np.log(len(x)) + LADDER_MIN_GAIN or abs(step) < LADDER_MIN_STEP_SD * sd
             or min(substituted, float(w[2])) < LADDER_MIN_SHARE):
         return None
     shares = {k: float(v) for k, v in zip(_NAMES + ("other",), w)}
