@@ -134,12 +134,31 @@ class Ladder:
                 "the ladder of chalcogen levels, not the median column")
 
 
-def _em(x, host, step, sd, rungs, lo, hi, host_range=(0.0, np.inf), step_factor=(0.0, np.inf), steps: int = 60,
+#: readings beyond this many are fitted as a histogram of as many bins (a long movie's ~10⁵
+#: chalcogen readings cost what one frame's do; a bin is ~10⁻³ of a metal column, far below the noise)
+LADDER_BINS = 2048
+
+
+def _binned(x) -> tuple:
+    """(values, counts) of the readings ``x``: themselves with counts 1, or their histogram's bin
+    centres and counts when there are more than :data:`LADDER_BINS`."""
+    x = np.asarray(x, float)
+    if len(x) <= LADDER_BINS:
+        return x, np.ones(len(x))
+    counts, edges = np.histogram(x, bins=LADDER_BINS)
+    keep = counts > 0
+    return 0.5 * (edges[:-1] + edges[1:])[keep], counts[keep].astype(float)
+
+
+def _em(data, host, step, sd, rungs, lo, hi, host_range=(0.0, np.inf), step_factor=(0.0, np.inf), steps: int = 60,
         host_only: bool = False):
     """EM on a mixture of Gaussians at ``rungs`` (levels host·a + step·b, one ``sd``) and a flat
-    component over [lo, hi]; the host kept within ``host_range`` and the step within
-    ``step_factor`` × host (``host_only``: step and sd kept as given). Returns (host, step, sd,
-    weights (len(rungs) + 1), log-likelihood)."""
+    component over [lo, hi], fitted to ``data`` = (values, counts) (:func:`_binned`); the host kept
+    within ``host_range`` and the step within ``step_factor`` × host (``host_only``: step and sd
+    kept as given). Returns (host, step, sd, weights (len(rungs) + 1), log-likelihood)."""
+    x, c = data
+    xc = x[:, None]
+    n = float(c.sum())
     K = len(rungs)
     w = np.full(K + 1, 1.0 / (K + 1))
     flat = 1.0 / max(hi - lo, 1e-12)
@@ -147,13 +166,13 @@ def _em(x, host, step, sd, rungs, lo, hi, host_range=(0.0, np.inf), step_factor=
     for _ in range(steps):
         mu = rungs[:, 0] * host + rungs[:, 1] * step
         dens = np.empty((len(x), K + 1))
-        dens[:, :K] = np.exp(-0.5 * ((x[:, None] - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+        dens[:, :K] = np.exp(-0.5 * ((xc - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
         dens[:, K] = flat
         dens *= w
         tot = dens.sum(1) + 1e-300
-        ll = float(np.log(tot).sum())
-        r = dens / tot[:, None]
-        w = r.mean(0)
+        ll = float(np.dot(c, np.log(tot)))
+        r = dens * (c / tot)[:, None]  # responsibilities times counts
+        w = r.sum(0) / n
         for capped, cap in ((np.r_[rungs[:, 0] < 1, False], LADDER_MAX_VACANCY_SHARE),
                             (np.r_[np.zeros(K, bool), True], LADDER_MAX_OTHER_SHARE)):
             share = w[capped].sum()
@@ -161,22 +180,22 @@ def _em(x, host, step, sd, rungs, lo, hi, host_range=(0.0, np.inf), step_factor=
                 w[capped] *= cap / share
                 w[~capped] *= (1 - cap) / (1 - share)
         rk = r[:, :K]
+        ra, rb = rk @ rungs[:, 0], rk @ rungs[:, 1]  # per value: Σ r·a, Σ r·b
         # weighted least squares for (host, step): level = a·host + b·step
-        A = np.array([[np.sum(rk * rungs[:, 0] ** 2), np.sum(rk * rungs[:, 0] * rungs[:, 1])],
-                      [np.sum(rk * rungs[:, 0] * rungs[:, 1]), np.sum(rk * rungs[:, 1] ** 2)]])
-        bvec = np.array([np.sum(rk * rungs[:, 0] * x[:, None]), np.sum(rk * rungs[:, 1] * x[:, None])])
+        A = np.array([[np.sum(rk @ rungs[:, 0] ** 2), np.sum(rk @ (rungs[:, 0] * rungs[:, 1]))],
+                      [np.sum(rk @ (rungs[:, 0] * rungs[:, 1])), np.sum(rk @ rungs[:, 1] ** 2)]])
+        bvec = np.array([np.dot(ra, x), np.dot(rb, x)])
         if host_only:
-            host = float(np.clip(np.sum(rk * rungs[:, 0] * (x[:, None] - rungs[:, 1] * step)) / max(A[0, 0], 1e-12),
-                                 *host_range))
+            host = float(np.clip((bvec[0] - A[0, 1] * step) / max(A[0, 0], 1e-12), *host_range))
             continue
-        if np.any(rungs[:, 1] > 0):
+        if np.any(rungs[:, 1] != 0):
             host, step = np.linalg.solve(A + 1e-12 * np.eye(2), bvec)
         else:
             host = bvec[0] / max(A[0, 0], 1e-12)
         host = float(np.clip(host, *host_range))
         step = float(np.clip(step, step_factor[0] * host, step_factor[1] * host))
         mu = rungs[:, 0] * host + rungs[:, 1] * step
-        sd = float(np.sqrt(max(np.sum(rk * (x[:, None] - mu) ** 2) / max(rk.sum(), 1e-12), 1e-12)))
+        sd = float(np.sqrt(max(np.sum(rk * (xc - mu) ** 2) / max(rk.sum(), 1e-12), 1e-12)))
     return float(host), float(step), sd, w, ll
 
 
@@ -223,7 +242,8 @@ def fit_ladder(readings, chemistry: Chemistry, noise_sd: float, metal_level: flo
     starts = [metal_level * chemistry.expected_ratio(v) for v in (1.3, 1.7, 2.1)]
     starts += [float(np.clip(np.percentile(x, q), host_lo, host_hi)) for q in (10, 25)]
     # (the normalised MAD of a mixture is wider than its rungs: the start no wider than a quarter host)
-    fits = [_em(x, h0, h0 / 2 * (zr ** n0 - 1), min(noise_sd, h0 / 4), _RUNGS, lo, hi, (host_lo, host_hi),
+    data = _binned(x)
+    fits = [_em(data, h0, h0 / 2 * (zr ** n0 - 1), min(noise_sd, h0 / 4), _RUNGS, lo, hi, (host_lo, host_hi),
                 factor) for h0 in starts for n0 in (1.3, 1.7, 2.1)]
 
     def score(fit):  # one extra mode may be one substituent at step Δ or two at Δ/2: the step's n
@@ -234,7 +254,7 @@ def fit_ladder(readings, chemistry: Chemistry, noise_sd: float, metal_level: flo
 
     host, step, sd, w, ll = max(fits, key=score)
     # the host column with its vacancies alone, the host as physical
-    null = _em(x, float(np.clip(np.median(x), host_lo, host_hi)), 0.0, noise_sd, _RUNGS[:3], lo, hi,
+    null = _em(data, float(np.clip(np.median(x), host_lo, host_hi)), 0.0, noise_sd, _RUNGS[:3], lo, hi,
                (host_lo, host_hi))
     gain = ll - null[-1]
     n = exponent(host, step)
@@ -311,7 +331,7 @@ def apply_ladder(rel, spread, levels: dict, kinds, use, chemistry: Chemistry, fr
         for t in np.unique(frames):
             rows = sel & (frames == t)
             if rows.sum() >= LADDER_MIN_SITES:
-                host_t = _em(rel[rows], ladder.host, ladder.step, ladder.sd, _RUNGS, lo, hi,
+                host_t = _em(_binned(rel[rows]), ladder.host, ladder.step, ladder.sd, _RUNGS, lo, hi,
                              (0.5 * ladder.host, 1.5 * ladder.host), host_only=True)[0]
                 rel[chal & (frames == t)] += ladder.host - host_t
     return ladder, np.where(chal, spread * (ladder.sd / sd0), spread), rel
