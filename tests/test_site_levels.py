@@ -126,3 +126,14 @@ def test_a_lighter_substituent_steps_down_the_ladder():
     true_cls = np.where(d.min(1) < 0.5, "S_Se", "Se2")
     assert np.mean(true_cls == s["class"].to_numpy()) >= 0.98
     assert any("substituted by S" in w for w in r.warnings)
+
+
+def test_a_metal_sublattice_of_two_elements_in_comparable_numbers_is_refused_clearly():
+    """Mo0.6W0.4S2 read as WS2: the metal columns have no majority reference; the error names it
+    (30 % Mo reads right; 75 % reads as MoS2 with W)."""
+    chem = chemistry_of("WS2")
+    rng = np.random.default_rng(0)
+    planted = {(s, i, j): "Mo" for s, i, j, _, _ in tmd_sites(chem, 400, 0.2) if s == "metal" and rng.random() < 0.6}
+    img, _ = render_tmd(chem, planted, 0.2, 400, 1e4, rng)
+    with pytest.raises(ValueError, match="alloy"):
+        st.read_sites(img, 0.2, chemistry=chem)

@@ -345,7 +345,8 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
     if not np.isfinite(chal_c) or not 0 < chal_c < 4 * metal_c or noise[METAL] > 0.5 * metal_c:
         raise ValueError(f"pristine chalcogen/metal reading {chal_c:.3f}/{metal_c:.3f} at a noise of "
                          f"{noise[METAL]:.3f} is not that of a transition-metal dichalcogenide lattice: "
-                         "check the pixel size and the material")
+                         "check the pixel size and the material (metal columns of two elements in comparable "
+                         "numbers, an alloy such as Mo0.5W0.5S2, are not read: name the majority's material)")
     exponent, warning = plausible_exponent(chemistry, chal_c / metal_c)
     notes = [w for w in (warning, ladder and ladder.note(chemistry)) if w]
     contents = class_contents(metal_c, chal_c, chemistry, exponent,
