@@ -26,7 +26,6 @@ on 2 cores (generation included; movies are cached in ``data/generated/``).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from dataclasses import replace
@@ -37,6 +36,7 @@ import numpy as np
 from helpers import analyze_file, config
 from helpers.detect import site_model as sm
 from helpers.evaluation.defects import score_defects
+from helpers.io.records import write_record
 from helpers.io.writers import write_imagej_tiff
 from helpers.synthetic.generator import standard_movie
 from helpers.synthetic.params import KineticsParams, standard_params
@@ -103,9 +103,7 @@ def main(argv=None) -> dict:
                       flush=True)
     f1 = [m["f1_1A"] for m in record["movies"]]
     record["f1_1A_range"] = [float(np.min(f1)), float(np.max(f1))]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1, default=float))
+    out = write_record(args.out, record)
     print("F1 at 1 Å", record["f1_1A_range"], "wrote", out)
     return record
 

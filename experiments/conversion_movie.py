@@ -20,7 +20,6 @@ Writes ``results/experiments/conversion_movie.json``. About 20 s per movie on 2 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from helpers import analyze_file, config
 from helpers.core.chemistry import CHALCOGEN, chemistry_of
 from helpers.detect import site_model as sm
 from helpers.evaluation.defects import in_read_area, score_defects
+from helpers.io.records import write_record
 from helpers.io.writers import write_imagej_tiff
 from helpers.synthetic.tmd_image import render_tmd, tmd_sites
 
@@ -98,9 +98,7 @@ def main(argv=None) -> dict:
         print(f"dose {dose:g}: F1 at 1 Å {sc['f1_1A']:.4f} (P {sc['precision_1A']:.4f}, R {sc['recall_1A']:.4f}), "
               f"class accuracy {sc['class_accuracy']:.4f}, recall per class {sc['recall_per_class']}, "
               f"converted share off by at most {sc['largest_share_error']:.4f}; {sc['analysis_s']} s", flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1, default=float))
+    write_record(args.out, record)
     return record
 
 

@@ -30,7 +30,6 @@ Writes ``results/experiments/doped_wse2_check.json`` (``doped_wse2_large_field.j
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -42,6 +41,7 @@ from helpers import AnalysisSettings, analyze_file, config
 from helpers.detect import site_model as sm
 from helpers.evaluation.defects import in_read_area, score_defects
 from helpers.evaluation.matching import match_points
+from helpers.io.records import write_record
 from helpers.io.writers import write_imagej_tiff
 from helpers.library.simulate import ImagingConditions, simulate_cell_cached
 from helpers.library.structures import tmd_with_substitutions
@@ -151,9 +151,7 @@ def main(argv=None) -> dict:
     for k, v in pooled.items():
         print(f"{k}: dopant precision {v['dopant_precision']:.3f}, recall {v['dopant_recall']:.3f}, "
               f"F1 {v['dopant_f1']:.3f}; {v['ms_per_column']:.2f} ms per column")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1, default=float))
+    write_record(args.out, record)
     return record
 
 

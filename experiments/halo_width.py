@@ -24,9 +24,7 @@ Writes ``results/experiments/halo_width.json`` and prints all three. About 10 mi
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 from combined_shifts import shifted_params
@@ -37,6 +35,7 @@ from helpers import config
 from helpers.detect import site_model as sm
 from helpers.detect import sites as st
 from helpers.evaluation.defects import score_defects
+from helpers.io.records import write_record
 from helpers.synthetic.generator import standard_movie
 from helpers.synthetic.params import standard_params
 
@@ -120,9 +119,7 @@ def main(argv=None) -> dict:
                                    "f1_1A": sc["f1_1A"], "class_accuracy": sc["class_accuracy"]})
         print(f"{name}, half dose, two passes: halo σ measured {c['halo_sigma_A']:.2f} Å, gain {r.gain:.3f}, "
               f"F1 {sc['f1_1A']:.3f}, class accuracy {sc['class_accuracy']:.3f}", flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1, default=float))
+    write_record(args.out, record)
     return record
 
 

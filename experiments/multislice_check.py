@@ -19,7 +19,6 @@ in ``data/generated/multislice/`` (one cell: ~10–30 min on 2 cores, once).
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 from helpers import analyze_file, config
 from helpers.detect import site_model as sm
 from helpers.evaluation.defects import score_defects
+from helpers.io.records import write_record
 from helpers.io.writers import write_imagej_tiff
 from helpers.library.simulate import ImagingConditions, simulate_cell_cached
 from helpers.library.structures import ws2_with_defects
@@ -89,9 +89,7 @@ def main(argv=None) -> dict:
             print(f"  dose {dose:g}: F1 {sc['f1_1A']:.3f} (1 Å), {sc['f1_0.5A']:.3f} (0.5 Å), class "
                   f"accuracy {sc['class_accuracy']:.3f}, recall per class {sc['recall_per_class']}, "
                   f"bias {sc['position_bias_A']}, {sc['analysis_s']} s", flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1, default=float))
+    write_record(args.out, record)
     return record
 
 

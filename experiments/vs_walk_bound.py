@@ -30,14 +30,13 @@ Writes ``results/experiments/vs_walk_bound.json`` and prints a table. About a mi
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import numpy as np
 
 from helpers import config
 from helpers.detect.site_model import site_posteriors, transition_matrix
 from helpers.detect.site_walks import RING, walk_transitions, walker_on_centre
+from helpers.io.records import write_record
 from helpers.synthetic.params import MOVIE_CLASSES, KineticsParams
 
 #: six neighbours of a triangular lattice in index space
@@ -165,9 +164,7 @@ def main(argv=None) -> dict:
               f"(false {r['exact']['false_rate_at_half']:.1e}), ring {r['ring']['recall_at_half']:.3f} "
               f"(false {r['ring']['false_rate_at_half']:.1e}), own site {r['own site']['recall_at_half']:.3f}",
               flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1, default=float))
+    write_record(args.out, record)
     return record
 
 

@@ -17,7 +17,7 @@ Modules
     ``to_float_frames``, ``require_pixel_size``, ``check_frames_usable``.
 ``records``
     Headline numbers of each notebook, written to ``results/metrics/<notebook>.json``.
-    Public: ``versions``, ``jsonable``, ``write_metrics``, ``read_metrics``.
+    Public: ``versions``, ``jsonable``, ``write_metrics``, ``read_metrics``, ``write_record``.
 ``report``
     Build the results tables from ``results/metrics/*.json`` (paper profile): the headline rows
     in

@@ -126,3 +126,24 @@ def read_metrics(notebook: str, profile: str | None = None, folder: Path | None 
     if not path.exists():
         raise FileNotFoundError(f"no metrics for {notebook} at {path}")
     return json.loads(path.read_text())
+
+
+def write_record(path, record: dict) -> Path:
+    """Write an experiment's record as JSON (``results/experiments/*.json``), atomically, replacing
+    the last run's file; NumPy values converted (:func:`jsonable`), the parent folder made.
+
+    Parameters
+    ----------
+    path : str or Path
+    record : dict
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(path, overwrite=True) as tmp:
+        Path(tmp).write_text(json.dumps(jsonable(record), indent=1, ensure_ascii=False))
+    return path
