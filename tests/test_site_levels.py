@@ -2,12 +2,19 @@
 against its host column, not its median column (``helpers.detect.site_levels``)."""
 import numpy as np
 import pytest
-from test_chemistry import _render_tmd
 
 from helpers.core.chemistry import CHALCOGEN, chemistry_of
 from helpers.detect import sites as st
 from helpers.detect.site_levels import fit_ladder, ladder_prior
 from helpers.synthetic.tmd_image import render_tmd, tmd_sites
+
+
+def _true_classes(sites, truth, pristine: str) -> np.ndarray:
+    """Per site read, the class of the true defect within 0.5 Å, else ``pristine``."""
+    tx = np.array([(x, y) for x, y, _ in truth] or [(-99.0, -99.0)])
+    tn = np.array([nm for *_, nm in truth] or [pristine], object)
+    d = np.hypot(tx[:, 0][None] - sites["x_A"].to_numpy()[:, None], tx[:, 1][None] - sites["y_A"].to_numpy()[:, None])
+    return np.where(d.min(1) < 0.5, tn[d.argmin(1)], pristine)
 
 
 def _readings(rng, host, step, sd, shares, n=600):
@@ -62,13 +69,10 @@ def test_a_mostly_converted_ws2_image_is_read_against_its_s2_columns(exponent):
             u = rng.random()
             if u < 0.55:
                 planted[(CHALCOGEN, i, j)] = "Se_S" if u < 0.45 else "Se2_S2"
-    img, truth = _render_tmd(chem, planted, exponent=exponent, dose=1e4, size=size, ps=ps)
+    img, truth = render_tmd(chem, planted, ps, size, 1e4, np.random.default_rng(0), exponent=exponent)
     r = st.read_sites(img, ps, chemistry=chem)
     s = r.sites[r.sites["kind"] == CHALCOGEN]
-    tx = np.array([(x, y) for x, y, _ in truth])
-    tn = np.array([nm for *_, nm in truth], object)
-    d = np.hypot(tx[:, 0][None] - s["x_A"].to_numpy()[:, None], tx[:, 1][None] - s["y_A"].to_numpy()[:, None])
-    true_cls = np.where(d.min(1) < 0.5, tn[d.argmin(1)], "S2")
+    true_cls = _true_classes(s, truth, "S2")
     assert len(s) > 300 and np.mean(true_cls != "S2") > 0.45
     assert np.mean(true_cls == s["class"].to_numpy()) >= 0.98
     assert any("substituted by Se" in w for w in r.warnings)
@@ -78,7 +82,7 @@ def test_a_mostly_converted_ws2_image_is_read_against_its_s2_columns(exponent):
 
 def test_a_pristine_ws2_image_with_se_named_shows_no_ladder():
     chem = chemistry_of("WS2", ["Se"])
-    img, _ = _render_tmd(chem, {}, dose=1e3, size=400)
+    img, _ = render_tmd(chem, {}, 0.2, 400, 1e3, np.random.default_rng(0))
     r = st.read_sites(img, 0.2, chemistry=chem)
     assert not any("substituted" in w for w in r.warnings)
     assert not r.sites["class"].isin(["Se_S", "Se2_S2"]).any()
@@ -97,17 +101,14 @@ def test_a_conversion_movie_is_read_in_every_frame():
     frames, truths = [], []
     for t in range(T):
         planted = {k: "Se_S" for k, u in order.items() if u < 0.8 * t / (T - 1)}
-        img, tr = _render_tmd(chem, planted, dose=3e3, size=size, ps=ps, seed=t)
+        img, tr = render_tmd(chem, planted, ps, size, 3e3, np.random.default_rng(t))
         frames.append(img)
         truths.append(tr)
     r = st.read_sites(np.array(frames), ps, chemistry=chem)
     s = r.sites[r.sites["kind"] == CHALCOGEN]
     for t in range(T):
         f = s[s["frame"] == t]
-        tx = np.array([(x, y) for x, y, _ in truths[t]] or [(-99.0, -99.0)])
-        d = np.hypot(tx[:, 0][None] - f["x_A"].to_numpy()[:, None], tx[:, 1][None] - f["y_A"].to_numpy()[:, None])
-        true_cls = np.where(d.min(1) < 0.5, "Se_S", "S2")
-        assert np.mean(true_cls == f["class"].to_numpy()) >= 0.97, t
+        assert np.mean(_true_classes(f, truths[t], "S2") == f["class"].to_numpy()) >= 0.97, t
     assert any("substituted by Se" in w for w in r.warnings)
 
 
@@ -121,10 +122,7 @@ def test_a_lighter_substituent_steps_down_the_ladder():
     img, truth = render_tmd(chem, planted, 0.2, 400, 1e4, rng)
     r = st.read_sites(img, 0.2, chemistry=chem)
     s = r.sites[r.sites["kind"] == CHALCOGEN]
-    tx = np.array([(x, y) for x, y, _ in truth])
-    d = np.hypot(tx[:, 0][None] - s["x_A"].to_numpy()[:, None], tx[:, 1][None] - s["y_A"].to_numpy()[:, None])
-    true_cls = np.where(d.min(1) < 0.5, "S_Se", "Se2")
-    assert np.mean(true_cls == s["class"].to_numpy()) >= 0.98
+    assert np.mean(_true_classes(s, truth, "Se2") == s["class"].to_numpy()) >= 0.98
     assert any("substituted by S" in w for w in r.warnings)
 
 

@@ -285,14 +285,12 @@ def plausible_exponent(chem: Chemistry, chalcogen_over_metal: float) -> tuple[fl
     lo, hi = HAADF_EXPONENT_RANGE
     if np.isfinite(n) and lo <= n <= hi:
         return n, None
+    said = (f"the pristine {chem.chalcogen}2/{chem.metal} column ratio {chalcogen_over_metal:.3f} implies a "
+            f"HAADF exponent of {n:.2f}")
+    use = f"the prior {HAADF_EXPONENT_PRIOR} is used for the contents of other elements"
     if chem.chalcogen in ("Se", "Te") and np.isfinite(n) and lo - 0.1 <= n < lo:  # a clean selenide lands here
-        return HAADF_EXPONENT_PRIOR, (
-            f"the pristine {chem.chalcogen}2/{chem.metal} column ratio {chalcogen_over_metal:.3f} implies a HAADF "
-            f"exponent of {n:.2f}, just below the physical {lo}–{hi}: two heavy chalcogen atoms stacked in one "
-            "column read brighter than two single atoms (multislice WSe2: 1.29), so the prior "
-            f"{HAADF_EXPONENT_PRIOR} is used for the contents of other elements")
-    return HAADF_EXPONENT_PRIOR, (
-        f"the pristine {chem.chalcogen}2/{chem.metal} column ratio {chalcogen_over_metal:.3f} implies a HAADF "
-        f"exponent of {n:.2f}, outside the physical {lo}–{hi}: the prior {HAADF_EXPONENT_PRIOR} is used for "
-        "the contents of other elements (a thicker or contaminated area, a detector offset, or another "
-        "material can cause this)")
+        return HAADF_EXPONENT_PRIOR, (f"{said}, just below the physical {lo}–{hi}: two heavy chalcogen atoms "
+                                      "stacked in one column read brighter than two single atoms (multislice "
+                                      f"WSe2: 1.29), so {use}")
+    return HAADF_EXPONENT_PRIOR, (f"{said}, outside the physical {lo}–{hi}: {use} (a thicker or contaminated "
+                                  "area, a detector offset, or another material can cause this)")

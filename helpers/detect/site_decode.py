@@ -388,9 +388,10 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
             if scale is not None:  # one frame: one row per site
                 sd_scale = np.ones(len(sc))
                 sd_scale[inv] = scale[sel]
-            first = content_shares(obs, means, noise_of(means), sd_scale=sd_scale) if T == 1 else PRIOR_DEFECT
             if ladder is not None and kind == CHALCOGEN:  # the shares the ladder measured
                 first = ladder_prior(ladder, names, chemistry)
+            else:
+                first = content_shares(obs, means, noise_of(means), sd_scale=sd_scale) if T == 1 else PRIOR_DEFECT
             if appear is None:  # the rates of content changes from this movie's own sites (below)
                 post, counts = site_posteriors(obs, means, noise_of(means), trans, first,
                                                transition_counts=True, sd_scale=sd_scale)
