@@ -62,7 +62,7 @@ def _frame_w_amplitude(img: np.ndarray, origin: np.ndarray, lattice: ColumnLatti
 
 def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_patches: int = 40,
                        radius_A: float = 5.0, seed: int = 0, mask=None,
-                       chalcogen_brighter: bool = False) -> ColumnLattice:
+                       chalcogen_brighter: bool = False, sublattices_alike: bool = False) -> ColumnLattice:
     """The lattice, the S2 sublattice and the column width of a (pristine-dominated) image.
 
     The column width is the one at which the hollow sites of the honeycomb — which hold no atoms —
@@ -90,6 +90,11 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
         The material's chalcogen columns read brighter than its metal columns
         (:attr:`helpers.core.chemistry.Chemistry.chalcogen_brighter`: MoSe2, MoTe2, WTe2): the fit
         finds a bright and a dim sublattice, and this names the dim one the metal.
+    sublattices_alike : bool
+        The chemistry lets the chalcogen columns read as bright as the metal's (a sheet converting
+        to another chalcogen, :func:`helpers.detect.site_levels.levels_straddle_metal`): where the
+        sublattice taken for the dim one reads the brighter, they are taken the other way round
+        (otherwise an error, as for dark columns).
 
     Returns
     -------
@@ -162,6 +167,12 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
         # honeycomb sites by the image itself and start from that contrast
         frac, ratio = _sublattices_by_intensity(img, A, ps)
         sigma, s2 = refined(frac, *width(frac, ratio))
+    if sublattices_alike and 1.0 < s2 < 1 / 0.02 and max(s_a, s_b) > 0:
+        # the sublattice taken for the dim one reads the brighter (a sheet whose chalcogen columns
+        # converting make them about as bright as the metal's, the origin's phase set for a faint
+        # one): the other way round
+        frac = (frac[1], frac[0])
+        sigma, s2 = refined(frac, *width(frac, 1.0 / s2))
     if not 0.02 < s2 < 1.0:
         raise ValueError(f"dim/bright sublattice ratio {s2:.3f} is not that of a transition-metal "
                          "dichalcogenide: check the pixel size and the lattice constant (or the frame is too "

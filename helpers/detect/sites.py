@@ -47,6 +47,7 @@ from helpers.detect.site_decode import (
     _decode,
 )
 from helpers.detect.site_halo import choose_halo, halo_bias
+from helpers.detect.site_levels import levels_straddle_metal, metal_sublattice
 from helpers.detect.site_measure import (
     _RecentFrames,
     central_crop,
@@ -150,7 +151,7 @@ REFIT_ABOVE_MASKED = 0.05
 
 
 def _refit_on_own_area(crop: np.ndarray, lattice: ColumnLattice, pixel_size_A: float, lattice_a_A: float,
-                       area_params, chalcogen_brighter: bool = False) -> ColumnLattice:
+                       area_params, chalcogen_brighter: bool = False, alike: bool = False) -> ColumnLattice:
     """The column model (width, chalcogen ratio, sublattice) refitted with its patches inside the
     lattice's own area of ``crop`` (:func:`find_areas` with the first fit), where more than
     :data:`REFIT_ABOVE_MASKED` of the crop is not that lattice: patches on another grain or a thick
@@ -160,7 +161,7 @@ def _refit_on_own_area(crop: np.ndarray, lattice: ColumnLattice, pixel_size_A: f
         return lattice
     try:
         return fit_column_lattice(crop, pixel_size_A, lattice_a_A, mask=amap.pixels_of(LATTICE),
-                                  chalcogen_brighter=chalcogen_brighter)
+                                  chalcogen_brighter=chalcogen_brighter, sublattices_alike=alike)
     except ValueError:  # the first fit stands
         return lattice
 
@@ -229,14 +230,18 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     computed_shifts = shifts is None and n > 1
     if shifts is None:
         shifts = frame_shifts(arr) if n > 1 else np.zeros((1, 2))
+    swap_note = None
     if lattice is None:
         first = registered_sum(arr, shifts, 0, p.sum_half_window)[0] if n > 1 else arr[0]
         size = max(LATTICE_FIT_PX, int(np.ceil(LATTICE_FIT_A / ps)))
         a = chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A
         crop = central_crop(first, size)
-        lattice = fit_column_lattice(crop, ps, a, chalcogen_brighter=chemistry.chalcogen_brighter)
+        alike = levels_straddle_metal(chemistry)
+        lattice = fit_column_lattice(crop, ps, a, chalcogen_brighter=chemistry.chalcogen_brighter,
+                                     sublattices_alike=alike)
         if p.mask_areas and area_map is None:
-            lattice = _refit_on_own_area(crop, lattice, ps, a, p.areas, chemistry.chalcogen_brighter)
+            lattice = _refit_on_own_area(crop, lattice, ps, a, p.areas, chemistry.chalcogen_brighter, alike)
+        lattice, swap_note = metal_sublattice(crop, lattice, chemistry, p.radius_A, p.bins)
     lattice, width_note = plausible_width(lattice)
     t_lat = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -291,7 +296,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     t_read = time.perf_counter() - t0
     t0 = time.perf_counter()
     sites, contents, noise, gain, exponent, notes = _decode(sites, p, lattice, chemistry)
-    notes = [n for n in (chemistry.sublattice_note(), width_note) if n] + notes
+    notes = [n for n in (chemistry.sublattice_note(), swap_note, width_note) if n] + notes
     halo = {"halo_A": p.halo_A}
     if p.halo_choices_A and p.halo_A in p.halo_choices_A:  # does the probe's tail fit the halo term?
         bias = halo_bias(arr, sites, contents, lattice, p.radius_A, p.bins, p.halo_choices_A)
