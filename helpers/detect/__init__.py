@@ -59,6 +59,10 @@ Modules
     detail.
     Public: ``detail``, ``reliability``, ``frame_pairs``, ``is_series``, ``cut_note``,
     ``read_separately``, ``read_stack``.
+``site_alloy``
+    Metal sublattices of two elements in comparable numbers (Mo₁₋ₓWₓS₂): the metal columns read
+    against the neighbouring chalcogen columns.
+    Public: ``MetalAlloy``, ``fit_metal_alloy``, ``alloy_readings``.
 ``site_decode``
     From site amplitudes to contents: gain calibration, cross-talk removal and the decoding of
     every site.
@@ -79,7 +83,7 @@ Modules
     Reading the column amplitudes of every lattice site of a frame (least squares on the fitted
     lattice).
     Public: ``enumerate_sites``, ``measure_amplitudes``, ``measure_amplitude_sets``,
-    ``metal_reference``, ``central_crop``, ``local_displacements``, ``frame_origins``,
+    ``metal_reference``, ``sublattice_reference``, ``central_crop``, ``local_displacements``, ``frame_origins``,
     ``plausible_width``, ``local_noise_scale``.
 ``site_model``
     What a site can hold and the hidden Markov model of its content through time.
@@ -93,10 +97,14 @@ Modules
     Every lattice site read: column contents of both sublattices through time, and the defects.
     Public: ``defects_of``, ``SiteReading``, ``read_sites``, ``defect_table``, ``site_table``,
     ``class_separations``.
+``sublattices``
+    Which sublattice holds the metal where the named dopants can reverse the two sublattices'
+    brightness order (a converting sheet, a Mo/W alloy).
+    Public: ``levels_straddle_metal``, ``metal_sublattice``.
 ``window_classifier``
     The classifier on the windows of a movie's detections: windows at the library's pixel size,
     BatchNorm adapted to the movie (AdaBN), the class read from the CAM near the window centre,
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'series', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'window_classifier']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'series', 'site_alloy', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'sublattices', 'window_classifier']

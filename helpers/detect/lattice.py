@@ -92,7 +92,7 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
         finds a bright and a dim sublattice, and this names the dim one the metal.
     sublattices_alike : bool
         The chemistry lets the chalcogen columns read as bright as the metal's (a sheet converting
-        to another chalcogen, :func:`helpers.detect.site_levels.levels_straddle_metal`): where the
+        to another chalcogen, :func:`helpers.detect.sublattices.levels_straddle_metal`): where the
         sublattice taken for the dim one reads the brighter, they are taken the other way round
         (otherwise an error, as for dark columns).
 

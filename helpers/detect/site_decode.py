@@ -24,6 +24,7 @@ from helpers.detect.site_model import (
     site_posteriors,
     transition_matrix,
 )
+from helpers.detect.site_alloy import alloy_readings
 from helpers.detect.site_levels import apply_ladder, ladder_prior, relative_readings
 from helpers.detect.site_measure import local_noise_scale
 from helpers.detect.site_walks import ring_sites, walk_transitions, walker_on_centre
@@ -329,8 +330,15 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
     s = sites
     lattice_area = s["area"].to_numpy() == LATTICE if "area" in s else np.ones(len(s), bool)
     follow = any(d in CHALCOGENS for d in chemistry.dopants)  # the chalcogens may convert in a movie
+    alloy, ratio = alloy_readings(s, chemistry, lattice_area)  # two metals in comparable numbers
+    if alloy is not None:  # read against the chalcogen columns (no halo term: the gain stays 1)
+        s["ratio"] = s["ratio_halo"] = ratio.astype(np.float32)
     rel, spread, levels = relative_readings(s, "ratio", lattice_area, follow)
     rel_h, _, _ = relative_readings(s, "ratio_halo", lattice_area, follow)
+    if alloy is not None:  # the host rung, not the median column, and the noise of one level
+        metal_rows = s["kind"].to_numpy() == METAL
+        levels[METAL] = 1.0
+        spread = np.where(metal_rows, spread * alloy.rel_sd / np.median(spread[metal_rows & lattice_area]), spread)
     ladder, spread, rel = apply_ladder(rel, spread, levels, s["kind"].to_numpy(), lattice_area, chemistry,
                                        s["frame"].to_numpy())  # a substituted sheet
     kinds, frames, dev = s["kind"].to_numpy(), s["frame"].to_numpy(), rel - s["kind"].map(levels).to_numpy(float)
@@ -346,11 +354,13 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
         raise ValueError(f"pristine chalcogen/metal reading {chal_c:.3f}/{metal_c:.3f} at a noise of "
                          f"{noise[METAL]:.3f} is not that of a transition-metal dichalcogenide lattice: "
                          "check the pixel size and the material (metal columns of two elements in comparable "
-                         "numbers, an alloy such as Mo0.5W0.5S2, are not read: name the majority's material)")
+                         "numbers, an alloy such as Mo0.5W0.5S2, are read only with the second metal among the "
+                         "dopants, e.g. --material MoS2 --dopants W)")
     exponent, warning = plausible_exponent(chemistry, chal_c / metal_c)
-    notes = [w for w in (warning, ladder and ladder.note(chemistry)) if w]
-    contents = class_contents(metal_c, chal_c, chemistry, exponent,
-                              ladder and {ladder.substituent: ladder.substituent_atom})
+    notes = [w for w in (warning, alloy and alloy.note(chemistry), ladder and ladder.note(chemistry)) if w]
+    atoms = {**({ladder.substituent: ladder.substituent_atom} if ladder else {}),
+             **({alloy.element: alloy.level / alloy.host} if alloy else {})}
+    contents = class_contents(metal_c, chal_c, chemistry, exponent, atoms or None)
     floor, slope = reading_noise(metal_c, chal_c, noise[METAL], noise[CHALCOGEN])
 
     def noise_of(content):

@@ -26,9 +26,6 @@ import numpy as np
 import pandas as pd
 
 from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, HAADF_EXPONENT_RANGE, METAL, Z, Chemistry
-from helpers.detect.column_model import ColumnLattice
-from helpers.detect.lattice import lattice_origin
-from helpers.detect.site_measure import enumerate_sites, measure_amplitude_sets
 
 #: substituted share of the chalcogen columns from which the ladder's host level replaces the
 #: median (below it the median is within ~0.1 noise widths of the host column)
@@ -346,87 +343,3 @@ def apply_ladder(rel, spread, levels: dict, kinds, use, chemistry: Chemistry, fr
                              (0.5 * ladder.host, 1.5 * ladder.host), host_only=True)[0]
                 rel[chal & (frames == t)] += ladder.host - host_t
     return ladder, np.where(chal, spread * (ladder.sd / sd0), spread), rel
-
-
-#: the sublattice named metal is swapped for the other where its readings spread (a standard deviation
-#: with 2.5 % cut at either end for defects) by at least this factor more than the other's: with the
-#: levels of both alike (where this is looked at) their noise is alike, and the rungs of a converting
-#: sheet (≥ 0.25 of a metal column apart) widen the chalcogen's two- to fourfold
-SPREAD_FACTOR = 2.0
-
-
-def _spread(x) -> float:
-    """Standard deviation of ``x`` with 2.5 % cut at either end."""
-    lo, hi = np.percentile(x, [2.5, 97.5])
-    return float(np.std(x[(x >= lo) & (x <= hi)]))
-
-
-def levels_straddle_metal(chemistry: Chemistry) -> bool:
-    """Whether the chalcogen columns, host to fully substituted, can read brighter and dimmer than the
-    metal column at the HAADF exponents of the physical range (MoSe2 or MoS2 with the other chalcogen).
-
-    Parameters
-    ----------
-    chemistry : Chemistry
-
-    Returns
-    -------
-    bool
-    """
-    subs = [d for d in chemistry.dopants if d in CHALCOGENS]
-    if len(subs) != 1:
-        return False
-    zm, zx, zd = Z[chemistry.metal], Z[chemistry.chalcogen], Z[subs[0]]
-    levels = [(a ** n + b ** n) / zm ** n for n in HAADF_EXPONENT_RANGE for a, b in ((zx, zx), (zx, zd), (zd, zd))]
-    return min(levels) < 1.0 < max(levels)
-
-
-def metal_sublattice(image, lattice, chemistry: Chemistry, radius_A: float = 5.0, bins: int = 4) -> tuple:
-    """The lattice with the metal on the right sublattice where a converting sheet has made the
-    brightness order of the two sublattices the reverse of the host material's, and a note saying so.
-
-    The lattice fit names the metal sublattice by brightness (the dim one in MoSe2, the bright one
-    in MoS2). A MoSe2 sheet whose Se₂ columns are mostly SSe or S₂ reads its chalcogen sublattice
-    dimmer than the Mo columns (and a mostly Se-substituted MoS2 brighter): the sublattices come out
-    swapped and every site is read as the other's. The metal sublattice is uniform; the chalcogen
-    sublattice of such a sheet holds several levels. Where the chemistry names a chalcogen
-    substituent whose columns can straddle the metal's level, the sublattice named metal whose
-    readings spread :data:`SPREAD_FACTOR` times as widely as the other's is taken for the chalcogen.
-
-    Parameters
-    ----------
-    image : ndarray (H, W)
-        The frame (or crop) the lattice was fitted on.
-    lattice : ColumnLattice
-    chemistry : Chemistry
-    radius_A : float
-        Fitting disc of each site (Å).
-    bins : int
-        Sub-pixel bins of the column filters.
-
-    Returns
-    -------
-    lattice : ColumnLattice
-        ``lattice`` itself, or with the sublattices swapped.
-    note : str or None
-    """
-    if not levels_straddle_metal(chemistry):
-        return lattice, None
-    img = np.asarray(image, np.float64)
-    margin = radius_A / lattice.pixel_size_A + 2
-    kinds, pos, _ = enumerate_sites(img.shape, lattice_origin(img, lattice), lattice, margin)
-    amp = measure_amplitude_sets(img, kinds, pos, lattice, radius_A, bins)[:, 0]
-    med = {k: float(np.median(amp[kinds == k])) for k in (METAL, CHALCOGEN) if np.sum(kinds == k) >= LADDER_MIN_SITES}
-    if len(med) < 2:
-        return lattice, None
-    spread = {k: _spread(amp[kinds == k]) for k in med}
-    if not spread[METAL] >= SPREAD_FACTOR * spread[CHALCOGEN]:
-        return lattice, None
-    frac = tuple(lattice.chalcogen_frac)
-    swapped = ColumnLattice(lattice.vectors_px, (frac[1], frac[0]), lattice.sigma_px, lattice.pixel_size_A,
-                            1.0 / lattice.s2_ratio)
-    sub = next(d for d in chemistry.dopants if d in CHALCOGENS)
-    return swapped, (f"the sublattice of the {'brighter' if med[CHALCOGEN] < med[METAL] else 'dimmer'} columns "
-                     f"spreads {spread[METAL] / spread[CHALCOGEN]:.1f} times as widely as the other: it is read "
-                     f"as the {chemistry.chalcogen}2 sublattice of a sheet converting with {sub}, the uniform one "
-                     f"as {chemistry.metal}")

@@ -166,16 +166,37 @@ def metal_reference(positions, kinds, amplitudes, k: int = 12) -> np.ndarray:
     -------
     ndarray (n,)
     """
+    return sublattice_reference(positions, kinds, amplitudes, METAL, k)
+
+
+def sublattice_reference(positions, kinds, amplitudes, kind: str = METAL, k: int = 12) -> np.ndarray:
+    """Per site: the median amplitude of its ``k`` nearest sites of sublattice ``kind`` (itself
+    excluded); :func:`metal_reference` is the metal's, an alloy's metal columns are read against
+    the chalcogen's (:mod:`helpers.detect.site_alloy`).
+
+    Parameters
+    ----------
+    positions : ndarray (n, 2)
+    kinds : ndarray (n,)
+    amplitudes : ndarray (n,)
+    kind : str
+        ``metal`` or ``chalcogen``.
+    k : int
+
+    Returns
+    -------
+    ndarray (n,)
+    """
     from scipy.spatial import cKDTree
 
     p = np.asarray(positions, float)
-    metal = np.flatnonzero(np.asarray(kinds, object) == METAL)
-    if len(metal) < 3:
-        return np.full(len(p), np.nanmedian(amplitudes[metal]) if len(metal) else np.nan)
-    kk = min(k + 1, len(metal))
-    _, nn = cKDTree(p[metal]).query(p, k=kk)
-    a = np.asarray(amplitudes, float)[metal][nn]  # (n, kk)
-    own = metal[nn] == np.arange(len(p))[:, None]
+    ref = np.flatnonzero(np.asarray(kinds, object) == kind)
+    if len(ref) < 3:
+        return np.full(len(p), np.nanmedian(amplitudes[ref]) if len(ref) else np.nan)
+    kk = min(k + 1, len(ref))
+    _, nn = cKDTree(p[ref]).query(p, k=kk)
+    a = np.asarray(amplitudes, float)[ref][nn]  # (n, kk)
+    own = ref[nn] == np.arange(len(p))[:, None]
     a = np.where(own, np.nan, a)
     return np.nanmedian(a, axis=1)
 

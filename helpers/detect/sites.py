@@ -47,7 +47,7 @@ from helpers.detect.site_decode import (
     _decode,
 )
 from helpers.detect.site_halo import choose_halo, halo_bias
-from helpers.detect.site_levels import levels_straddle_metal, metal_sublattice
+from helpers.detect.sublattices import levels_straddle_metal, metal_sublattice
 from helpers.detect.site_measure import (
     _RecentFrames,
     central_crop,

@@ -1,0 +1,180 @@
+"""Metal sublattices of two elements in comparable numbers (Mo₁₋ₓWₓS₂, W-rich MoSe2, ...): the
+metal columns read against the neighbouring chalcogen columns.
+
+Every site is read relative to the median of its neighbouring metal columns
+(:func:`helpers.detect.site_measure.metal_reference`), which is the host metal column wherever the
+host is the large majority. In an alloy of two metals in comparable numbers that median is a W
+column here and a Mo column there (W/Mo ≈ 2.6 at n = 1.7): the readings have no reference, their
+spread exceeds half a metal column, and the reading refused such frames. The chalcogen sublattice of
+such an alloy is uniform, so :func:`alloy_readings` reads the metal columns against the median of
+their neighbouring chalcogen columns instead, fits the two metal levels (host and substituent, a
+ratio (Z_sub / Z_host)ⁿ with n within :data:`ALLOY_EXPONENT_RANGE`, one noise width relative to its
+level, a flat share for anything else) and, where the substituent holds at least
+:data:`ALLOY_MIN_SHARE` of the metal columns and the two levels explain the readings much better than
+one, expresses every reading in units of the host metal column. It is decided on the first frame; a
+frame of a sparsely doped lattice (the standard WS2 movie's few Mo) is read as before, bit for bit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Z, Chemistry
+from helpers.detect.site_measure import sublattice_reference
+
+#: the substituent metal must hold at least this share of the metal columns (fewer: the metal
+#: median is the host column, and the usual reading holds)
+ALLOY_MIN_SHARE = 0.1
+#: HAADF exponents the two metal levels' ratio may imply
+ALLOY_EXPONENT_RANGE = (1.0, 2.5)
+#: the two metals must differ by at least this factor at the lowest exponent (Re in W: 75/74 is no
+#: alloy the intensities can read)
+ALLOY_MIN_CONTRAST = 1.3
+#: the two-level model must beat the one-level model by BIC's penalty plus this (as the ladder's)
+ALLOY_MIN_GAIN = 5.0
+#: the flat component (vacancies, antisites, contamination) holds at most this share
+ALLOY_MAX_OTHER_SHARE = 0.2
+
+
+@dataclass
+class MetalAlloy:
+    """The two metal levels of an alloy (units of the local chalcogen column)."""
+
+    element: str  #: the substituent metal
+    host: float  #: the host metal column
+    level: float  #: the substituent metal column
+    rel_sd: float  #: noise of one reading over its level
+    share: float  #: the substituent's share of the metal columns
+    exponent: float  #: n implied by the two levels' ratio
+
+    def note(self, chemistry: Chemistry) -> str:
+        """What the reading says of the alloy (stderr and ``summary.json`` warnings)."""
+        return (f"{100 * self.share:.0f} % of the metal columns read as {self.element} (an alloy of {chemistry.metal} "
+                f"and {self.element}): the metal columns are read against their neighbouring "
+                f"{chemistry.chalcogen}2 columns, not against the median metal column "
+                f"({self.element}/{chemistry.metal} {self.level / self.host:.2f}, n = {self.exponent:.2f})")
+
+
+def _em2(x, h, r, rel_sd, lo, hi, r_range, steps: int = 80):
+    """EM on two Gaussian levels h and h·r (sd proportional to the level) plus a flat component over
+    [lo, hi]; r kept within ``r_range`` (``None``: one level only). Returns (h, r, rel_sd, weights, ll)."""
+    K = 1 if r_range is None else 2
+    w = np.full(K + 1, 1.0 / (K + 1))
+    flat = 1.0 / max(hi - lo, 1e-12)
+    ll = -np.inf
+    for _ in range(steps):
+        mu = np.array([h, h * r][:K])
+        sd = rel_sd * mu
+        dens = np.empty((len(x), K + 1))
+        dens[:, :K] = np.exp(-0.5 * ((x[:, None] - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+        dens[:, K] = flat
+        dens *= w
+        tot = dens.sum(1) + 1e-300
+        ll = float(np.sum(np.log(tot)))
+        resp = dens / tot[:, None]
+        w = resp.mean(0)
+        if w[K] > ALLOY_MAX_OTHER_SHARE:
+            w[:K] *= (1 - ALLOY_MAX_OTHER_SHARE) / max(w[:K].sum(), 1e-12)
+            w[K] = ALLOY_MAX_OTHER_SHARE
+        rk = resp[:, :K]
+        # levels: weighted means in units of each level (sd ∝ level: weights 1/level²)
+        if K == 1:
+            h = float(np.sum(rk[:, 0] * x) / max(rk[:, 0].sum(), 1e-12))
+        else:
+            s0, s1 = rk[:, 0].sum(), rk[:, 1].sum()
+            m0 = np.sum(rk[:, 0] * x) / max(s0, 1e-12)
+            m1 = np.sum(rk[:, 1] * x) / max(s1, 1e-12)
+            h = float((s0 * m0 + s1 * m1 / r) / max(s0 + s1, 1e-12))
+            r = float(np.clip(m1 / max(h, 1e-12), *r_range))
+        mu = np.array([h, h * r][:K])
+        rel_sd = float(np.sqrt(max(np.sum(rk * ((x[:, None] - mu) / mu) ** 2) / max(rk.sum(), 1e-12), 1e-8)))
+    return h, r, rel_sd, w, ll
+
+
+def fit_metal_alloy(readings, chemistry: Chemistry) -> MetalAlloy | None:
+    """The two metal levels of an alloy (module text), or None where the metal columns show one.
+
+    Parameters
+    ----------
+    readings : array_like
+        Metal-site readings in units of the local chalcogen column (NaN ignored).
+    chemistry : Chemistry
+        Its metal dopants are the candidate second metals.
+
+    Returns
+    -------
+    MetalAlloy or None
+    """
+    x = np.asarray(readings, float)
+    x = x[np.isfinite(x) & (x > 0)]
+    subs = [d for d in chemistry.dopants if d not in CHALCOGENS
+            and max(Z[d] / Z[chemistry.metal], Z[chemistry.metal] / Z[d]) ** ALLOY_EXPONENT_RANGE[0] >= ALLOY_MIN_CONTRAST]
+    if not subs or len(x) < 50:
+        return None
+    lo, hi = float(x.min()), float(x.max())
+    null = max((_em2(x, float(np.percentile(x, q)), 1.0, 0.1, lo, hi, None) for q in (25, 50, 75)),
+               key=lambda f: f[-1])
+    best = None
+    for d in subs:
+        zr = Z[d] / Z[chemistry.metal]
+        r_range = tuple(sorted((zr ** ALLOY_EXPONENT_RANGE[0], zr ** ALLOY_EXPONENT_RANGE[1])))
+        for q in (10, 30, 50, 70, 90):  # the host level started at quantiles (it may be either mode)
+            h0 = float(np.percentile(x, q))
+            fit = _em2(x, h0, zr ** 1.7, 0.1, lo, hi, r_range)
+            if best is None or fit[-1] > best[1][-1]:
+                best = (d, fit)
+    d, (h, r, rel_sd, w, ll) = best
+    zr = Z[d] / Z[chemistry.metal]
+    separated = abs(r - 1) >= 3 * rel_sd * max(1.0, r)  # ≥ 3 noise widths of the brighter level
+    if (ll - null[-1] < 1.5 * np.log(len(x)) + ALLOY_MIN_GAIN or min(w[0], w[1]) < ALLOY_MIN_SHARE
+            or not separated):
+        return None
+    return MetalAlloy(d, h, h * r, rel_sd, float(w[1] / (w[0] + w[1])), float(np.log(r) / np.log(zr)))
+
+
+def _chalcogen_ratios(s: pd.DataFrame, rows) -> np.ndarray:
+    """amplitude / the median amplitude of the neighbouring chalcogen columns, for ``rows`` of one frame."""
+    sub = s.iloc[rows]
+    pos = sub[["row", "col"]].to_numpy(float)
+    kinds = sub["kind"].to_numpy()
+    amp = sub["amplitude"].to_numpy(float)
+    return amp / sublattice_reference(pos, kinds, amp, CHALCOGEN)
+
+
+def alloy_readings(s: pd.DataFrame, chemistry: Chemistry, use) -> tuple:
+    """Where the first frame's metal columns are an alloy (:func:`fit_metal_alloy`), every reading of
+    every frame against its neighbouring chalcogen columns in host-metal units; else the readings
+    as they were.
+
+    Parameters
+    ----------
+    s : DataFrame
+        The site table (``frame``, ``kind``, ``row``, ``col``, ``amplitude``, ``ratio``).
+    chemistry : Chemistry
+    use : ndarray (n,) of bool
+        Rows in the lattice's own area (the fit's readings).
+
+    Returns
+    -------
+    alloy : MetalAlloy or None
+    ratio : ndarray (n,)
+        The readings (``s["ratio"]`` itself where there is no alloy).
+    """
+    if not any(d not in CHALCOGENS for d in chemistry.dopants):
+        return None, s["ratio"].to_numpy()
+    frames = s["frame"].to_numpy()
+    first = np.flatnonzero(frames == frames.min())
+    x0 = _chalcogen_ratios(s, first)
+    metal0 = (s["kind"].to_numpy()[first] == METAL) & np.asarray(use, bool)[first]
+    alloy = fit_metal_alloy(x0[metal0], chemistry)
+    if alloy is None:
+        return None, s["ratio"].to_numpy()
+    ratio = np.empty(len(s))
+    ratio[first] = x0
+    for t in np.unique(frames):
+        if t != frames.min():
+            rows = np.flatnonzero(frames == t)
+            ratio[rows] = _chalcogen_ratios(s, rows)
+    return alloy, ratio / alloy.host
