@@ -24,9 +24,10 @@ import pandas as pd
 from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Z, Chemistry
 from helpers.detect.site_measure import sublattice_reference
 
-#: the substituent metal must hold at least this share of the metal columns (fewer: the metal
-#: median is the host column, and the usual reading holds)
-ALLOY_MIN_SHARE = 0.1
+#: the substituent metal must hold at least this share of the metal columns: below it the median of
+#: a site's 12 nearest metal columns is a host column but for ≤ 2 % of the sites (at 30 %, 12 %),
+#: and the usual reading holds (rendered alloys at 15 % read as well or better that way)
+ALLOY_MIN_SHARE = 0.2
 #: HAADF exponents the two metal levels' ratio may imply
 ALLOY_EXPONENT_RANGE = (1.0, 2.5)
 #: the two metals must differ by at least this factor at the lowest exponent (Re in W: 75/74 is no
@@ -48,6 +49,7 @@ class MetalAlloy:
     rel_sd: float  #: noise of one reading over its level
     share: float  #: the substituent's share of the metal columns
     exponent: float  #: n implied by the two levels' ratio
+    tail_leak: float = 0.0  #: share of a chalcogen reading one second-metal neighbour adds (measured)
 
     def note(self, chemistry: Chemistry) -> str:
         """What the reading says of the alloy (stderr and ``summary.json`` warnings)."""
@@ -134,19 +136,63 @@ def fit_metal_alloy(readings, chemistry: Chemistry) -> MetalAlloy | None:
     return MetalAlloy(d, h, h * r, rel_sd, float(w[1] / (w[0] + w[1])), float(np.log(r) / np.log(zr)))
 
 
-def _chalcogen_ratios(s: pd.DataFrame, rows) -> np.ndarray:
-    """amplitude / the median amplitude of the neighbouring chalcogen columns, for ``rows`` of one frame."""
+def _second_metal_counts(pos, kinds, is_second) -> np.ndarray:
+    """Per chalcogen site of one frame, how many of its three nearest metal sites hold the second metal."""
+    from scipy.spatial import cKDTree
+
+    metal = np.flatnonzero(kinds == METAL)
+    chal = np.flatnonzero(kinds == CHALCOGEN)
+    out = np.zeros(len(chal))
+    if len(metal) < 3 or not len(chal):
+        return out
+    d, nn = cKDTree(pos[metal]).query(pos[chal], k=3)
+    near = d <= 1.5 * np.median(d[:, 0])  # the site's own three neighbours, not beyond a frame edge
+    return np.sum(np.asarray(is_second)[metal][nn] & near, axis=1).astype(float)
+
+
+def _leak_free(s: pd.DataFrame, rows, second_brighter: bool, threshold: float, leak: float) -> tuple:
+    """Readings of one frame against the median of the neighbouring chalcogen columns: a metal site's
+    as measured, a chalcogen site's with every chalcogen amplitude first divided by (1 + ``leak`` × its
+    count of second-metal neighbours), the tails those neighbours leave in it; and the counts."""
     sub = s.iloc[rows]
     pos = sub[["row", "col"]].to_numpy(float)
     kinds = sub["kind"].to_numpy()
     amp = sub["amplitude"].to_numpy(float)
-    return amp / sublattice_reference(pos, kinds, amp, CHALCOGEN)
+    x = amp / sublattice_reference(pos, kinds, amp, CHALCOGEN)
+    second = (kinds == METAL) & ((x > threshold) if second_brighter else (x < threshold))
+    counts = _second_metal_counts(pos, kinds, second)
+    chal = kinds == CHALCOGEN
+    free = amp.copy()
+    free[chal] = amp[chal] / (1 + leak * counts)
+    x[chal] = (free / sublattice_reference(pos, kinds, free, CHALCOGEN))[chal]
+    return x, counts
+
+
+def _tail_leak(x_chal, counts) -> float:
+    """The share of a chalcogen column's reading one second-metal neighbour adds (its probe tail,
+    which the Gaussian-core fit takes for the column's own; negative for a dimmer second metal): a line through the medians of the
+    readings with 0–3 such neighbours, over the reading with none."""
+    ks = [k for k in range(4) if np.sum(counts == k) >= 5]
+    if len(ks) < 2:
+        return 0.0
+    med = np.array([np.median(x_chal[counts == k]) for k in ks])
+    w = np.array([np.sum(counts == k) for k in ks], float)
+    slope, icpt = np.polyfit(np.array(ks, float), med, 1, w=np.sqrt(w))
+    # (negative where the second metal is the dimmer: its neighbours miss the host's tail)
+    return float(np.clip(slope / icpt, -0.25, 1.0)) if icpt > 0 else 0.0
 
 
 def alloy_readings(s: pd.DataFrame, chemistry: Chemistry, use) -> tuple:
     """Where the first frame's metal columns are an alloy (:func:`fit_metal_alloy`), every reading of
     every frame against its neighbouring chalcogen columns in host-metal units; else the readings
     as they were.
+
+    A second metal brighter than the host (W in MoS2) lifts its chalcogen neighbours' readings by its
+    probe tail (rendered Mo₀.₅₅W₀.₄₅S₂: S₂ columns read 0.33, 0.39, 0.43 and 0.46 of a Mo column
+    with 0, 1, 2 and 3 W neighbours; a dimmer one lowers them); the share one such neighbour adds is
+    measured on all frames (:func:`_tail_leak`) and divided out of the chalcogen amplitudes
+    before the chalcogen sites are read against each other (the metal sites are read against the
+    amplitudes as measured: their levels are fitted on those).
 
     Parameters
     ----------
@@ -166,15 +212,30 @@ def alloy_readings(s: pd.DataFrame, chemistry: Chemistry, use) -> tuple:
         return None, s["ratio"].to_numpy()
     frames = s["frame"].to_numpy()
     first = np.flatnonzero(frames == frames.min())
-    x0 = _chalcogen_ratios(s, first)
-    metal0 = (s["kind"].to_numpy()[first] == METAL) & np.asarray(use, bool)[first]
+    sub = s.iloc[first]
+    pos, kinds0 = sub[["row", "col"]].to_numpy(float), sub["kind"].to_numpy()
+    amp0 = sub["amplitude"].to_numpy(float)
+    x0 = amp0 / sublattice_reference(pos, kinds0, amp0, CHALCOGEN)
+    use0 = np.asarray(use, bool)[first]
+    metal0 = (kinds0 == METAL) & use0
     alloy = fit_metal_alloy(x0[metal0], chemistry)
     if alloy is None:
         return None, s["ratio"].to_numpy()
+    brighter = alloy.level > alloy.host
+    threshold = float(np.sqrt(alloy.host * alloy.level))  # between the two levels (uncorrected readings)
+    # the chalcogen readings and their second-metal neighbour counts of every frame, pooled for the
+    # tails' share (a small frame's one measurement is noisy), then each frame read freed of it
+    by_frame = {t: np.flatnonzero(frames == t) for t in np.unique(frames)}
+    use = np.asarray(use, bool)
+    xs, ns = [], []
+    for rows in by_frame.values():
+        x, counts = _leak_free(s, rows, brighter, threshold, 0.0)
+        chal = s["kind"].to_numpy()[rows] == CHALCOGEN
+        xs.append(x[chal][use[rows][chal]])
+        ns.append(counts[use[rows][chal]])
+    leak = _tail_leak(np.concatenate(xs), np.concatenate(ns))
     ratio = np.empty(len(s))
-    ratio[first] = x0
-    for t in np.unique(frames):
-        if t != frames.min():
-            rows = np.flatnonzero(frames == t)
-            ratio[rows] = _chalcogen_ratios(s, rows)
+    for rows in by_frame.values():
+        ratio[rows] = _leak_free(s, rows, brighter, threshold, leak)[0]
+    alloy.tail_leak = leak
     return alloy, ratio / alloy.host

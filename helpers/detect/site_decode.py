@@ -226,7 +226,7 @@ def _hop_arrivals(s: pd.DataFrame, kinds, post_def, offsets: dict) -> np.ndarray
 CROSSTALK_PRIOR_SD = 0.05
 
 
-def _remove_crosstalk(rel, kinds, cls, s: pd.DataFrame, contents: dict, offsets: dict):
+def _remove_crosstalk(rel, kinds, cls, s: pd.DataFrame, contents: dict, offsets: dict, isolated_only: bool = True):
     """Readings freed of the share a neighbour's content change leaves in them.
 
     A defect changes its column's probe tail too, which the Gaussian-core model of its neighbours
@@ -241,7 +241,8 @@ def _remove_crosstalk(rel, kinds, cls, s: pd.DataFrame, contents: dict, offsets:
     complex (a metal vacancy with its chalcogen vacancies, common in real MoS2) the neighbours are
     often partly empty themselves; fitted on them, the coefficient learns the complex, not the probe
     tail (0.32 for the chalcogen's own shell on a real MoS2 image, 0.00–0.04 on simulated movies),
-    and then hides the complex's own vacancies."""
+    and then hides the complex's own vacancies. (``isolated_only`` False: every pristine-decoded site
+    enters, for an alloy, whose second metal is everywhere.)"""
     change = {c: v - _pristine_level(contents, k) for k in contents for c, v in contents[k].items()}
     dc = pd.Series(cls).map(change).fillna(0.0).to_numpy(float)
     frames, i, j = s["frame"], s["i"], s["j"]
@@ -252,7 +253,7 @@ def _remove_crosstalk(rel, kinds, cls, s: pd.DataFrame, contents: dict, offsets:
     n_def = n_def["other"] + n_def["same"]
     in_complex = is_def * (n_def > 0)
     beside_complex = neighbour_sums(frames, kinds, i, j, in_complex, offsets)
-    isolated = (n_def <= 1) & (beside_complex["other"] + beside_complex["same"] == 0)
+    isolated = (n_def <= 1) & (beside_complex["other"] + beside_complex["same"] == 0) if isolated_only else True
     pristine_level = np.array([_pristine_level(contents, k) for k in kinds])
     res = rel - pristine_level
     out = rel.copy()
@@ -335,8 +336,12 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
         s["ratio"] = s["ratio_halo"] = ratio.astype(np.float32)
     rel, spread, levels = relative_readings(s, "ratio", lattice_area, follow)
     rel_h, _, _ = relative_readings(s, "ratio_halo", lattice_area, follow)
-    if alloy is not None:  # the host rung, not the median column, and the noise of one level
+    if alloy is not None:  # the host rung, not the median column (in a movie the median of two
+        # metals in comparable numbers jumps between them from frame to frame: the readings, taken
+        # against each frame's own chalcogen columns, need no frame level), and the noise of one level
         metal_rows = s["kind"].to_numpy() == METAL
+        rel = np.where(metal_rows, ratio, rel)
+        rel_h = np.where(metal_rows, ratio, rel_h)
         levels[METAL] = 1.0
         spread = np.where(metal_rows, spread * alloy.rel_sd / np.median(spread[metal_rows & lattice_area]), spread)
     ladder, spread, rel = apply_ladder(rel, spread, levels, s["kind"].to_numpy(), lattice_area, chemistry,
@@ -421,8 +426,10 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
         cls_read = np.where(lattice_area, cls, MASKED)
         if step == 0:
             gain = calibrate_gain(rel, rel_h, kinds, cls_read, levels, contents)
-        elif step == 1:
-            rel, crosstalk = _remove_crosstalk(rel0, kinds, cls_read, s, contents, offsets)
+        elif step == 1:  # (an alloy's second metal is no sparse defect: every pristine-read site
+            # measures its tail, not the few isolated ones, which shifted every reading of a rendered
+            # Mo/W alloy movie by 0.26 of a W column)
+            rel, crosstalk = _remove_crosstalk(rel0, kinds, cls_read, s, contents, offsets, alloy is None)
         elif step == 2:
             appear = _hop_arrivals(s, kinds, post_def, offsets)
     if T > 1:  # a content one frame cannot show, followed as it walks from site to site
