@@ -93,8 +93,9 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
     sublattices_alike : bool
         The chemistry lets the chalcogen columns read as bright as the metal's (a sheet converting
         to another chalcogen, :func:`helpers.detect.sublattices.levels_straddle_metal`): where the
-        sublattice taken for the dim one reads the brighter, they are taken the other way round
-        (otherwise an error, as for dark columns).
+        sublattice taken for the dim one reads the brighter, they are taken the other way round, or,
+        where the origin cannot move there, kept and named by their medians (otherwise an error, as
+        for dark columns).
 
     Returns
     -------
@@ -167,18 +168,26 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
         # honeycomb sites by the image itself and start from that contrast
         frac, ratio = _sublattices_by_intensity(img, A, ps)
         sigma, s2 = refined(frac, *width(frac, ratio))
+    inverted = False  # the origin's sublattice reads the dimmer at the median
     if sublattices_alike and 1.0 < s2 < 1 / 0.02 and max(s_a, s_b) > 0:
         # the sublattice taken for the dim one reads the brighter (a sheet whose chalcogen columns
         # converting make them about as bright as the metal's, the origin's phase set for a faint
-        # one): the other way round
-        frac = (frac[1], frac[0])
-        sigma, s2 = refined(frac, *width(frac, 1.0 / s2))
-    if not 0.02 < s2 < 1.0:
+        # one): the other way round; where the origin cannot move there (an alloy whose metal
+        # sublattice is the brighter on average, which the Fourier phase follows, but the dimmer at
+        # the median), the sublattices are kept and named by their medians below
+        other = (frac[1], frac[0])
+        sigma_o, s2_o = refined(other, *width(other, 1.0 / s2))
+        if 0.02 < s2_o < 1.0:
+            frac, sigma, s2 = other, sigma_o, s2_o
+        else:
+            inverted = True
+    if not (0.02 < s2 < 1.0 or inverted):
         raise ValueError(f"dim/bright sublattice ratio {s2:.3f} is not that of a transition-metal "
                          "dichalcogenide: check the pixel size and the lattice constant (or the frame is too "
                          "noisy to tell the two sublattices apart; or its columns are dark, as in a bright-field "
                          "or ABF image: the site reading needs an annular dark-field image)")
-    if chalcogen_brighter:  # the dim sublattice holds the metal: its sites become the origin's
+    if chalcogen_brighter != inverted:  # the metal is the dim sublattice (at the median): its sites
+        # become the origin's
         frac, s2 = (frac[1], frac[0]), 1.0 / s2
     return ColumnLattice(tuple(map(tuple, A)), frac, float(sigma), ps, float(s2))
 
