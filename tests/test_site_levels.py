@@ -221,14 +221,16 @@ def _alloy_image(material, dopant, share, seed=0, size=400, ps=0.2, dose=1e4):
 
 
 @pytest.mark.parametrize("material, dopant, share", [("MoS2", "W", 0.45), ("WS2", "Mo", 0.6), ("WSe2", "Mo", 0.75),
-                                                     ("MoSe2", "W", 0.45)])
+                                                     ("MoSe2", "W", 0.45), ("MoSe2", "W", 0.6)])
 def test_a_metal_alloy_is_read_against_its_chalcogen_columns(material, dopant, share):
     """Mo/W alloys in comparable numbers: read against the median metal column they were refused
     ('noise 0.7 of a metal column'); read against the neighbouring chalcogen columns every metal
     column is named. W-poor WSe2 (75 % Mo) also reads its metal sublattice dimmer than its Se2 one:
     the sublattice that spreads over two levels is the metal's. MoSe2 with 45 % W reads its metal
     sublattice brighter on average but dimmer at the median than its Se2 one: the lattice fit
-    refused it ('dim/bright sublattice ratio 1.15') and now names the sublattices by their medians."""
+    refused it ('dim/bright sublattice ratio 1.15') and now names the sublattices by their medians;
+    with 60 % W the fit, started from WS2's contrast, put the dim sublattice on the hollow sites
+    (refused by the reading) and now starts from MoSe2's."""
     chem, planted, img = _alloy_image(material, dopant, share)
     r = st.read_sites(img, 0.2, chemistry=chem)
     located, right = _metal_sites_read(r, chem, planted, 400, 0.2)

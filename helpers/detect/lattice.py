@@ -62,7 +62,8 @@ def _frame_w_amplitude(img: np.ndarray, origin: np.ndarray, lattice: ColumnLatti
 
 def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_patches: int = 40,
                        radius_A: float = 5.0, seed: int = 0, mask=None,
-                       chalcogen_brighter: bool = False, sublattices_alike: bool = False) -> ColumnLattice:
+                       chalcogen_brighter: bool = False, sublattices_alike: bool = False,
+                       start_ratio: float = 0.15) -> ColumnLattice:
     """The lattice, the S2 sublattice and the column width of a (pristine-dominated) image.
 
     The column width is the one at which the hollow sites of the honeycomb — which hold no atoms —
@@ -96,6 +97,9 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
         sublattice taken for the dim one reads the brighter, they are taken the other way round, or,
         where the origin cannot move there, kept and named by their medians (otherwise an error, as
         for dark columns).
+    start_ratio : float
+        The dim sublattice over the bright one the fit starts from (the phase correction of the
+        lattice origin assumes it): WS2's S2/W 0.15 unless given.
 
     Returns
     -------
@@ -124,7 +128,7 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
         if len(inside) >= max(n_patches // 4, 5):
             pts = inside
 
-    def probe(frac, sigma_px, s2_ratio=0.15):
+    def probe(frac, sigma_px, s2_ratio=start_ratio):
         lat = ColumnLattice(tuple(map(tuple, A)), frac, float(sigma_px), ps, s2_ratio)
         o = lattice_origin(img, lat)
         kinds, sites, _ = _snap(pts, o, lat)
@@ -158,7 +162,7 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
     s_a, _ = probe((1 / 3, 2 / 3), sigma0)
     s_b, _ = probe((2 / 3, 1 / 3), sigma0)
     frac = (1 / 3, 2 / 3) if s_a > s_b else (2 / 3, 1 / 3)
-    sigma, s2 = width(frac, 0.15)
+    sigma, s2 = width(frac, start_ratio)
     if 0.02 < s2 < 1.0 and max(s_a, s_b) > 0:
         sigma, s2 = refined(frac, sigma, s2)
     if not 0.02 < s2 < 1.0 or max(s_a, s_b) <= 0:

@@ -236,9 +236,10 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         size = max(LATTICE_FIT_PX, int(np.ceil(LATTICE_FIT_A / ps)))
         a = chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A
         crop = central_crop(first, size)
-        alike = levels_straddle_metal(chemistry)
+        alike = levels_straddle_metal(chemistry)  # (then the fit starts from the host's contrast)
+        r0 = chemistry.expected_ratio()
         lattice = fit_column_lattice(crop, ps, a, chalcogen_brighter=chemistry.chalcogen_brighter,
-                                     sublattices_alike=alike)
+                                     sublattices_alike=alike, start_ratio=min(r0, 1 / r0) if alike else 0.15)
         if p.mask_areas and area_map is None:
             lattice = _refit_on_own_area(crop, lattice, ps, a, p.areas, chemistry.chalcogen_brighter, alike)
         lattice, swap_note = metal_sublattice(crop, lattice, chemistry, p.radius_A, p.bins)
