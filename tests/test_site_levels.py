@@ -115,17 +115,18 @@ def test_a_conversion_movie_is_read_in_every_frame():
     assert any("substituted by Se" in w for w in r.warnings)
 
 
-def _chalcogen_sites_read(r, chem, planted: dict, size: int, ps: float, margin_A: float = EDGE_MARGIN_A + 1) -> tuple:
-    """(share of the true chalcogen sites ≥ ``margin_A`` inside the frame that a chalcogen site of the
-    reading lies within 0.5 Å of, share of those read as their true content): a reading with its
-    sublattices swapped locates none."""
+def _sites_read(r, chem, planted: dict, size: int, ps: float, sublattice: str = CHALCOGEN,
+                margin_A: float = EDGE_MARGIN_A + 1) -> tuple:
+    """(share of the true ``sublattice`` sites ≥ ``margin_A`` inside the frame that a site of that
+    sublattice in the reading lies within 0.5 Å of, share of those read as their true content): a
+    reading with its sublattices swapped locates none."""
     from scipy.spatial import cKDTree
 
-    true = [(x, y, planted.get((sb, i, j), chem.pristine(CHALCOGEN)))
-            for sb, i, j, x, y in tmd_sites(chem, size, ps) if sb == CHALCOGEN]
+    true = [(x, y, planted.get((sb, i, j), chem.pristine(sublattice)))
+            for sb, i, j, x, y in tmd_sites(chem, size, ps) if sb == sublattice]
     xy = np.array([(x, y) for x, y, _ in true])
     inside = np.all((xy > margin_A) & (xy < size * ps - margin_A), axis=1)
-    s = r.sites[r.sites["kind"] == CHALCOGEN]
+    s = r.sites[r.sites["kind"] == sublattice]
     d, k = cKDTree(s[["x_A", "y_A"]].to_numpy()).query(xy[inside])
     located = d < 0.5
     names = np.array([c for *_, c in true], object)[inside]
@@ -145,7 +146,7 @@ def test_a_lighter_substituent_steps_down_the_ladder(exponent):
                if s == CHALCOGEN and rng.random() < 0.6}
     img, truth = render_tmd(chem, planted, 0.2, 400, 1e4, rng, exponent=exponent)
     r = st.read_sites(img, 0.2, chemistry=chem)
-    located, right = _chalcogen_sites_read(r, chem, planted, 400, 0.2)
+    located, right = _sites_read(r, chem, planted, 400, 0.2)
     assert located >= 0.99 and right >= 0.98
     assert any("substituted by S" in w for w in r.warnings)
 
@@ -170,7 +171,7 @@ def test_a_sheet_converted_past_the_metal_level_keeps_its_sublattices(material, 
             planted[(s, i, j)] = list(shares)[int(np.searchsorted(cut, u, side="right"))]
     img, _ = render_tmd(chem, planted, 0.2, 400, 1e4, np.random.default_rng(0), exponent=exponent)
     r = st.read_sites(img, 0.2, chemistry=chem)
-    located, right = _chalcogen_sites_read(r, chem, planted, 400, 0.2)
+    located, right = _sites_read(r, chem, planted, 400, 0.2)
     assert located >= 0.99 and right >= 0.98
     assert any(f"substituted by {dopant}" in w for w in r.warnings)
 
@@ -192,23 +193,8 @@ def test_the_sublattices_are_left_alone_where_the_chalcogen_is_uniform_or_cannot
     same, note = sl.metal_sublattice(img, lat, chem)
     assert same is lat and note is None
     r = st.read_sites(img, 0.2, chemistry=chem)
-    located, right = _chalcogen_sites_read(r, chem, planted, 320, 0.2)
+    located, right = _sites_read(r, chem, planted, 320, 0.2)
     assert located >= 0.99 and right >= 0.98
-
-
-def _metal_sites_read(r, chem, planted: dict, size: int, ps: float, margin_A: float = EDGE_MARGIN_A + 1) -> tuple:
-    """(share of the true metal sites inside the margin located, share of those read as their truth)."""
-    from scipy.spatial import cKDTree
-
-    true = [(x, y, planted.get((sb, i, j), chem.pristine("metal")))
-            for sb, i, j, x, y in tmd_sites(chem, size, ps) if sb == "metal"]
-    xy = np.array([(x, y) for x, y, _ in true])
-    inside = np.all((xy > margin_A) & (xy < size * ps - margin_A), axis=1)
-    s = r.sites[r.sites["kind"] == "metal"]
-    d, k = cKDTree(s[["x_A", "y_A"]].to_numpy()).query(xy[inside])
-    located = d < 0.5
-    names = np.array([c for *_, c in true], object)[inside]
-    return float(located.mean()), float(np.mean(s["class"].to_numpy()[k][located] == names[located]))
 
 
 def _alloy_image(material, dopant, share, seed=0, size=400, ps=0.2, dose=1e4):
@@ -233,7 +219,7 @@ def test_a_metal_alloy_is_read_against_its_chalcogen_columns(material, dopant, s
     (refused by the reading) and now starts from MoSe2's."""
     chem, planted, img = _alloy_image(material, dopant, share)
     r = st.read_sites(img, 0.2, chemistry=chem)
-    located, right = _metal_sites_read(r, chem, planted, 400, 0.2)
+    located, right = _sites_read(r, chem, planted, 400, 0.2, "metal")
     assert located >= 0.99 and right >= 0.98
     assert any("an alloy of" in w for w in r.warnings)
     assert (r.sites.loc[r.sites["kind"] == CHALCOGEN, "class"] == chem.pristine(CHALCOGEN)).mean() >= 0.99
@@ -280,7 +266,7 @@ def test_a_sparsely_doped_metal_sublattice_is_read_against_its_metal_columns():
     chem, planted, img = _alloy_image("MoS2", "W", 0.05)
     r = st.read_sites(img, 0.2, chemistry=chem)
     assert not any("an alloy of" in w for w in r.warnings)
-    located, right = _metal_sites_read(r, chem, planted, 400, 0.2)
+    located, right = _sites_read(r, chem, planted, 400, 0.2, "metal")
     assert located >= 0.99 and right >= 0.98
     rng = np.random.default_rng(0)
     one_level = 2.6 * (1 + 0.05 * rng.standard_normal(600))

@@ -429,7 +429,8 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
         elif step == 1:  # (an alloy's second metal is no sparse defect: every pristine-read site
             # measures its tail, not the few isolated ones, which shifted every reading of a rendered
             # Mo/W alloy movie by 0.26 of a W column)
-            rel, crosstalk = _remove_crosstalk(rel0, kinds, cls_read, s, contents, offsets, alloy is None)
+            rel, crosstalk = _remove_crosstalk(rel0, kinds, cls_read, s, contents, offsets,
+                                               isolated_only=alloy is None)
         elif step == 2:
             appear = _hop_arrivals(s, kinds, post_def, offsets)
     if T > 1:  # a content one frame cannot show, followed as it walks from site to site

@@ -151,7 +151,7 @@ REFIT_ABOVE_MASKED = 0.05
 
 
 def _refit_on_own_area(crop: np.ndarray, lattice: ColumnLattice, pixel_size_A: float, lattice_a_A: float,
-                       area_params, chalcogen_brighter: bool = False, alike: bool = False) -> ColumnLattice:
+                       area_params, **fit_kw) -> ColumnLattice:
     """The column model (width, chalcogen ratio, sublattice) refitted with its patches inside the
     lattice's own area of ``crop`` (:func:`find_areas` with the first fit), where more than
     :data:`REFIT_ABOVE_MASKED` of the crop is not that lattice: patches on another grain or a thick
@@ -160,8 +160,7 @@ def _refit_on_own_area(crop: np.ndarray, lattice: ColumnLattice, pixel_size_A: f
     if np.mean(amap.labels == LATTICE) >= 1 - REFIT_ABOVE_MASKED:
         return lattice
     try:
-        return fit_column_lattice(crop, pixel_size_A, lattice_a_A, mask=amap.pixels_of(LATTICE),
-                                  chalcogen_brighter=chalcogen_brighter, sublattices_alike=alike)
+        return fit_column_lattice(crop, pixel_size_A, lattice_a_A, mask=amap.pixels_of(LATTICE), **fit_kw)
     except ValueError:  # the first fit stands
         return lattice
 
@@ -238,10 +237,11 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         crop = central_crop(first, size)
         alike = levels_straddle_metal(chemistry)  # (then the fit starts from the host's contrast)
         r0 = chemistry.expected_ratio()
-        lattice = fit_column_lattice(crop, ps, a, chalcogen_brighter=chemistry.chalcogen_brighter,
-                                     sublattices_alike=alike, start_ratio=min(r0, 1 / r0) if alike else 0.15)
+        fit_kw = dict(chalcogen_brighter=chemistry.chalcogen_brighter, sublattices_alike=alike,
+                      start_ratio=min(r0, 1 / r0) if alike else 0.15)  # the first fit and the refit alike
+        lattice = fit_column_lattice(crop, ps, a, **fit_kw)
         if p.mask_areas and area_map is None:
-            lattice = _refit_on_own_area(crop, lattice, ps, a, p.areas, chemistry.chalcogen_brighter, alike)
+            lattice = _refit_on_own_area(crop, lattice, ps, a, p.areas, **fit_kw)
         lattice, swap_note = metal_sublattice(crop, lattice, chemistry, p.radius_A, p.bins)
     lattice, width_note = plausible_width(lattice)
     t_lat = time.perf_counter() - t0
