@@ -7,7 +7,7 @@ import numpy as np
 
 from helpers.core.chemistry import CHALCOGEN, METAL
 from helpers.detect.column_model import ColumnLattice, _patch_model
-from helpers.detect.lattice import lattice_origin
+from helpers.detect.lattice import _phases, lattice_origin
 
 
 def enumerate_sites(shape, origin_rc, lattice: ColumnLattice, margin_px: float):
@@ -225,9 +225,13 @@ def local_displacements(image, lattice: ColumnLattice, origin_rc, sigma_px: floa
 
     For each reciprocal vector g the image is demodulated at g and smoothed with a Gaussian of
     ``sigma_px`` (about a unit cell and a half); its phase at a site, less the phase of the whole
-    image at g, is −2π g·u. Scan distortion, strain and drift during the scan move the columns by u;
-    a global lattice cannot follow them, a local phase does (unambiguous for |g·u| < ½, up to about a
-    third of the lattice constant). ``origin_rc`` only fixes a common phase, which cancels.
+    image at g as :func:`helpers.detect.lattice.lattice_origin` measures it (Hann-windowed), is
+    −2π g·u. Scan distortion, strain and drift during the scan move the columns by u; a global
+    lattice cannot follow them, a local phase does (unambiguous for |g·u| < ½, up to about a third
+    of the lattice constant). ``origin_rc`` (the origin measured on the same image, or on the frame
+    this image is the registered sum around) plus u is then the local phase: a crop of an image
+    places its sites where the whole image does (``docs/site_reading.md``, "Where the sites are
+    placed").
 
     Done in Fourier space: one FFT of the frame zero-padded by 3σ (nothing outside the frame enters
     a site's average); for each g the spectrum near g, times the Gaussian's transfer function (cut
@@ -262,6 +266,7 @@ def local_displacements(image, lattice: ColumnLattice, origin_rc, sigma_px: floa
     F = sfft.fft2(big)
     pos = np.asarray(positions, float).reshape(-1, 2) + pad
     B = lattice.reciprocal  # rows b1, b2 (cycles/px)
+    whole = _phases(img - np.float32(img.mean(dtype=np.float64)), B)  # cycles
     cut = np.sqrt(np.log(1e4) / 2) / (np.pi * sigma_px)  # cycles/px where the transfer falls to 10⁻⁴
     dphi = np.empty((len(pos), 2))
     for k, g in enumerate(B):
@@ -282,8 +287,9 @@ def local_displacements(image, lattice: ColumnLattice, origin_rc, sigma_px: floa
         q = [pos[:, 0] * Mr / H, pos[:, 1] * Mc / W]
         field *= (ndimage.map_coordinates(P.real, q, order=3, mode="grid-wrap")
                   + 1j * ndimage.map_coordinates(P.imag, q, order=3, mode="grid-wrap"))
-        # the whole lattice's phase at g (its chalcogen share included): the frame's DTFT at g
-        ref = np.exp(-2j * np.pi * g[0] * np.arange(H)) @ big @ np.exp(-2j * np.pi * g[1] * np.arange(W))
+        # the whole frame's phase at g as the origin measures it (Hann-windowed), moved to the
+        # padded frame's coordinates
+        ref = np.exp(2j * np.pi * (whole[k] - g @ (pad, pad)))
         dphi[:, k] = np.angle(field * np.conj(ref))
     # −2π B u = dphi  →  u = −B⁻¹ dphi / 2π
     return -(dphi @ np.linalg.inv(B).T) / (2 * np.pi)
