@@ -39,12 +39,14 @@ from helpers.synthetic.tmd_image import render_tmd, tmd_sites
 
 SIZE_PX, PIXEL_SIZE_A = 400, 0.2
 
-#: (material, dopant, sublattice, {content: share}) of the converting sheets
+#: (material, dopants (comma-separated), {content: share}) of the converting sheets
 CHALCOGEN_SHEETS = [
     ("MoSe2", "S", {"S_Se": 0.6, "S2_Se2": 0.1}), ("MoSe2", "S", {"S_Se": 0.3}), ("MoSe2", "S", {"S_Se": 0.03}),
     ("MoS2", "Se", {"Se_S": 0.2, "Se2_S2": 0.6}), ("MoS2", "Se", {"Se_S": 0.45, "Se2_S2": 0.1}),
     ("MoS2", "Se", {"Se_S": 0.03}), ("WTe2", "Se", {"Se_Te": 0.6, "Se2_Te2": 0.1}), ("WSe2", "S", {"S_Se": 0.6}),
     ("WS2", "Se", {"Se_S": 0.45, "Se2_S2": 0.1}),
+    # WSSe's chemistry: WS2's default Mo named beside Se (a converting sheet must not read as an alloy)
+    ("WS2", "Se,Mo", {"Se_S": 0.45, "Se2_S2": 0.1}),
 ]
 #: (material, second metal) of the alloys, each at ALLOY_SHARES
 METAL_ALLOYS = [("MoS2", "W"), ("WS2", "Mo"), ("WSe2", "Mo"), ("MoSe2", "W")]
@@ -53,8 +55,8 @@ ALLOY_SHARES = (0.15, 0.3, 0.45, 0.6, 0.75)
 
 def read_sheet(material: str, dopant: str, shares: dict, sublattice: str, exponent: float = 1.7,
                dose: float = 1e4, seed: int = 1) -> dict:
-    """One rendered sheet read and scored (module text)."""
-    chem = chemistry_of(material, [dopant])
+    """One rendered sheet read and scored (module text); ``dopant``: one or more, comma-separated."""
+    chem = chemistry_of(material, dopant.split(","))
     rng = np.random.default_rng(seed)
     cut = np.cumsum(list(shares.values()))
     planted = {}

@@ -11,8 +11,12 @@ their neighbouring chalcogen columns instead, fits the two metal levels (host an
 ratio (Z_sub / Z_host)ⁿ with n within :data:`ALLOY_EXPONENT_RANGE`, one noise width relative to its
 level, a flat share for anything else) and, where the substituent holds at least
 :data:`ALLOY_MIN_SHARE` of the metal columns and the two levels explain the readings much better than
-one, expresses every reading in units of the host metal column. It is decided on the first frame; a
-frame of a sparsely doped lattice (the standard WS2 movie's few Mo) is read as before, bit for bit.
+one, expresses every reading in units of the host metal column. The levels that vary must be the
+metal's: where the chalcogen columns, read against their own neighbours, spread more than the metal
+columns read against theirs (a sheet converting to another chalcogen, whose metal columns read
+against S₂, SSe and Se₂ neighbours take several levels too), no alloy is read. It is decided on the
+first frame; a frame of a sparsely doped lattice (the standard WS2 movie's few Mo) is read as
+before, bit for bit.
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ import pandas as pd
 
 from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Z, Chemistry
 from helpers.detect.site_measure import sublattice_reference
+from helpers.detect.sublattices import _spread
 
 #: the substituent metal must hold at least this share of the metal columns: below it the median of
 #: a site's 12 nearest metal columns is a host column but for ≤ 2 % of the sites (at 30 %, 12 %),
@@ -219,6 +224,13 @@ def alloy_readings(s: pd.DataFrame, chemistry: Chemistry, use) -> tuple:
     use0 = np.asarray(use, bool)[first]
     metal0 = (kinds0 == METAL) & use0
     alloy = fit_metal_alloy(x0[metal0], chemistry)
+    if alloy is not None:  # the levels that vary must be the metal's, not the chalcogen's: read
+        # against their chalcogen neighbours, the metal columns of a sheet whose chalcogen columns
+        # convert (S₂, SSe, Se₂) take two or more levels too
+        chal0 = (kinds0 == CHALCOGEN) & use0
+        own = (amp0 / sublattice_reference(pos, kinds0, amp0, METAL))[metal0]
+        if _spread(own) < _spread(x0[chal0]):
+            alloy = None
     if alloy is None:
         return None, s["ratio"].to_numpy()
     brighter = alloy.level > alloy.host
