@@ -155,22 +155,34 @@ def _second_metal_counts(pos, kinds, is_second) -> np.ndarray:
     return np.sum(np.asarray(is_second)[metal][nn] & near, axis=1).astype(float)
 
 
-def _leak_free(s: pd.DataFrame, rows, second_brighter: bool, threshold: float, leak: float) -> tuple:
-    """Readings of one frame against the median of the neighbouring chalcogen columns: a metal site's
-    as measured, a chalcogen site's with every chalcogen amplitude first divided by (1 + ``leak`` × its
-    count of second-metal neighbours), the tails those neighbours leave in it; and the counts."""
+def _with_counts(s: pd.DataFrame, rows, second_brighter: bool, threshold: float) -> tuple:
+    """One frame's readings against the median of the neighbouring chalcogen columns, and per
+    chalcogen site its count of second-metal neighbours (the metal sites beyond ``threshold``)."""
     sub = s.iloc[rows]
     pos = sub[["row", "col"]].to_numpy(float)
     kinds = sub["kind"].to_numpy()
     amp = sub["amplitude"].to_numpy(float)
     x = amp / sublattice_reference(pos, kinds, amp, CHALCOGEN)
     second = (kinds == METAL) & ((x > threshold) if second_brighter else (x < threshold))
-    counts = _second_metal_counts(pos, kinds, second)
+    return x, _second_metal_counts(pos, kinds, second)
+
+
+def _leak_free(s: pd.DataFrame, rows, x, counts, leak: float) -> np.ndarray:
+    """The readings ``x`` of :func:`_with_counts` with every chalcogen amplitude first divided by
+    (1 + ``leak`` × its count of second-metal neighbours ``counts``), the tails those neighbours
+    leave in it (a metal site's reading stays as measured)."""
+    if leak == 0:
+        return x
+    sub = s.iloc[rows]
+    pos = sub[["row", "col"]].to_numpy(float)
+    kinds = sub["kind"].to_numpy()
+    amp = sub["amplitude"].to_numpy(float)
     chal = kinds == CHALCOGEN
     free = amp.copy()
     free[chal] = amp[chal] / (1 + leak * counts)
+    x = x.copy()
     x[chal] = (free / sublattice_reference(pos, kinds, free, CHALCOGEN))[chal]
-    return x, counts
+    return x
 
 
 def _tail_leak(x_chal, counts) -> float:
@@ -239,15 +251,16 @@ def alloy_readings(s: pd.DataFrame, chemistry: Chemistry, use) -> tuple:
     # tails' share (a small frame's one measurement is noisy), then each frame read freed of it
     by_frame = {t: np.flatnonzero(frames == t) for t in np.unique(frames)}
     use = np.asarray(use, bool)
-    xs, ns = [], []
-    for rows in by_frame.values():
-        x, counts = _leak_free(s, rows, brighter, threshold, 0.0)
-        chal = s["kind"].to_numpy()[rows] == CHALCOGEN
+    kind = s["kind"].to_numpy()
+    xs, ns, measured = [], [], {}
+    for t, rows in by_frame.items():
+        measured[t] = x, counts = _with_counts(s, rows, brighter, threshold)
+        chal = kind[rows] == CHALCOGEN
         xs.append(x[chal][use[rows][chal]])
         ns.append(counts[use[rows][chal]])
     leak = _tail_leak(np.concatenate(xs), np.concatenate(ns))
     ratio = np.empty(len(s))
-    for rows in by_frame.values():
-        ratio[rows] = _leak_free(s, rows, brighter, threshold, leak)[0]
+    for t, rows in by_frame.items():
+        ratio[rows] = _leak_free(s, rows, *measured.pop(t), leak)
     alloy.tail_leak = leak
     return alloy, ratio / alloy.host
