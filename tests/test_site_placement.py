@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from helpers.core.chemistry import CHALCOGEN, Z, chemistry_of
+from helpers.core.chemistry import chemistry_of
 from helpers.detect import sites as st
 from helpers.detect.lattice import lattice_origin
 from helpers.detect.site_measure import enumerate_sites, local_displacements
-from helpers.synthetic.render import probe_kernel, render_columns
-from helpers.synthetic.tmd_image import tmd_sites
+from helpers.synthetic.tmd_image import render_tmd, tmd_sites
 
 PS = 0.17  # Å/px
 SIZE = 320  # px
@@ -20,18 +19,22 @@ def distorted_mos2(seed: int, amplitude_px: float = 1.2):
     shift along the fast scan plus a bow, and a slow column-dependent shift along the slow scan;
     up to ``amplitude_px`` + 0.8 px), counts at 10⁵ e/Å². Returns (image, true (row, col) px)."""
     chem = chemistry_of("MoS2")
-    sites = tmd_sites(chem, SIZE + 40, PS, (0.3, 0.7))
-    rows = np.array([y / PS for *_, y in sites]) - 20
-    cols = np.array([x / PS for *_, x, _ in sites]) - 20
-    rows2 = rows + 0.6 * np.sin(2 * np.pi * cols / 600)
-    cols2 = cols + amplitude_px * np.sin(2 * np.pi * rows / 450) + 0.8 * (rows / SIZE) ** 2
-    w = np.array([(2 * Z["S"] ** 1.7 if s == CHALCOGEN else Z["Mo"] ** 1.7) / Z["Mo"] ** 1.7 for s, *_ in sites])
-    keep = (rows2 > -10) & (rows2 < SIZE + 10) & (cols2 > -10) & (cols2 < SIZE + 10)
-    kernel = np.fft.rfft2(probe_kernel((SIZE, SIZE), PS, 1.0, 3.0, 0.1))
-    img = render_columns((SIZE, SIZE), rows2[keep], cols2[keep], w[keep], kernel)
-    img = img / img.max() * 0.8 + 0.02
-    img = np.random.default_rng(seed).poisson(img * 1e5 * PS ** 2).astype(np.float64)
-    return img, np.c_[rows2, cols2]
+    pad = 20  # rendered 20 px beyond every edge, so that columns move in as well as out
+
+    def distortion(rows, cols):  # of the frame's (row, col) px
+        rows, cols = rows - pad, cols - pad
+        return (0.6 * np.sin(2 * np.pi * cols / 600),
+                amplitude_px * np.sin(2 * np.pi * rows / 450) + 0.8 * (rows / SIZE) ** 2)
+
+    origin = (0.3, 0.7)
+    img, _ = render_tmd(chem, {}, PS, SIZE + 2 * pad, 1e5, np.random.default_rng(seed), origin_A=origin,
+                        distortion=distortion)
+    sites = tmd_sites(chem, SIZE + 2 * pad, PS, origin)
+    rows = np.array([y / PS for *_, y in sites])
+    cols = np.array([x / PS for *_, x, _ in sites])
+    d_rows, d_cols = distortion(rows, cols)
+    truth = np.c_[rows + d_rows, cols + d_cols] - pad
+    return img[pad:-pad, pad:-pad].astype(np.float64), truth
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -240,7 +240,7 @@ def alloy_readings(s: pd.DataFrame, chemistry: Chemistry, use) -> tuple:
         # against their chalcogen neighbours, the metal columns of a sheet whose chalcogen columns
         # convert (S₂, SSe, Se₂) take two or more levels too
         chal0 = (kinds0 == CHALCOGEN) & use0
-        own = (amp0 / sublattice_reference(pos, kinds0, amp0, METAL))[metal0]
+        own = sub["ratio"].to_numpy(float)[metal0]  # against the neighbouring metal columns
         if _spread(own) < _spread(x0[chal0]):
             alloy = None
     if alloy is None:

@@ -44,7 +44,8 @@ def tmd_sites(chem: Chemistry, size_px: int, pixel_size_A: float, origin_A=(0.0,
 
 def render_tmd(chem: Chemistry, planted: dict, pixel_size_A: float, size_px: int, dose_e_per_A2: float,
                rng: np.random.Generator, exponent: float = 1.7, origin_A=(0.0, 0.0),
-               probe_fwhm_A: float = 1.0, tail_fwhm_A: float = 3.0, tail_fraction: float = 0.1):
+               probe_fwhm_A: float = 1.0, tail_fwhm_A: float = 3.0, tail_fraction: float = 0.1,
+               distortion=None):
     """One frame (counts) of a 2H TMD with the contents ``planted`` {(sublattice, i, j): name} on
     those sites, every other site pristine.
 
@@ -65,6 +66,9 @@ def render_tmd(chem: Chemistry, planted: dict, pixel_size_A: float, size_px: int
         Lattice shift (drift) in Å.
     probe_fwhm_A, tail_fwhm_A, tail_fraction : float
         Probe core and tail (:func:`helpers.synthetic.render.probe_kernel`).
+    distortion : callable, optional
+        Scan distortion: (rows, cols) px of the columns → their displacement (d_rows, d_cols) px,
+        applied before rendering (the truth moves with it).
 
     Returns
     -------
@@ -73,16 +77,21 @@ def render_tmd(chem: Chemistry, planted: dict, pixel_size_A: float, size_px: int
         The sites whose content is not pristine.
     """
     atoms = chem.site_contents()
-    rows, cols, weights, truth = [], [], [], []
+    rows, cols, weights, names, xy = [], [], [], [], []
     for sub, i, j, x, y in tmd_sites(chem, size_px, pixel_size_A, origin_A):
         name = planted.get((sub, i, j), chem.pristine(sub))
         rows.append(y / pixel_size_A)
         cols.append(x / pixel_size_A)
         weights.append(sum(Z[e] ** exponent for e in atoms[sub][name]) / Z[chem.metal] ** exponent)
-        if name != chem.pristine(sub):
-            truth.append((x, y, name))
+        names.append(None if name == chem.pristine(sub) else name)
+        xy.append((x, y))
+    rows, cols = np.array(rows), np.array(cols)
+    d_rows, d_cols = distortion(rows, cols) if distortion is not None else (np.zeros(len(rows)),) * 2
+    truth = [(x + dc * pixel_size_A, y + dr * pixel_size_A, nm)
+             for (x, y), dr, dc, nm in zip(xy, d_rows, d_cols, names) if nm]
+    rows, cols = rows + d_rows, cols + d_cols
     shape = (size_px, size_px)
     kernel = np.fft.rfft2(probe_kernel(shape, pixel_size_A, probe_fwhm_A, tail_fwhm_A, tail_fraction))
-    img = render_columns(shape, np.array(rows), np.array(cols), np.array(weights), kernel)
+    img = render_columns(shape, rows, cols, np.array(weights), kernel)
     img = img / img.max() * 0.8 + 0.02  # a fraction of the beam, plus background
     return rng.poisson(img * dose_e_per_A2 * pixel_size_A ** 2).astype(np.float32), truth
