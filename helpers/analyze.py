@@ -263,6 +263,10 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
     write_table(table.assign(frame=table["frame"] + first + 1), folder / "defects.csv", overwrite=True)
     if s.sites_csv:
         _write_sites_csv(reading, folder / "sites.csv", first)
+    if areas.get("masked", 0) > 0:  # the share of each area in every frame (a hole growing, …)
+        per = reading.area_fractions_per_frame().reset_index()
+        write_table(per.assign(frame=per["frame"] + first + 1).round(5), folder / "areas.csv", overwrite=True)
+        summary["areas"]["per_frame"] = "areas.csv"
     summary["total_s"] = time.perf_counter() - t0
     (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     return summary

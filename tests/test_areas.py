@@ -16,6 +16,7 @@ from helpers.detect import sites as st
 from helpers.figures import analysis as af
 from helpers.figures import style as plotting
 from helpers.figures.style import class_colour, class_marker, class_role
+from helpers.io import writers as fm
 from helpers.synthetic.generator import generate_movie
 from helpers.synthetic.params import standard_params
 
@@ -102,6 +103,39 @@ def test_masked_sites_are_read_but_never_defects(frame):
     assert fr["masked"] > 0.05 and r.seconds["areas"] > 0
     m, offset = r.area_map_of(0)
     assert m is r.area_maps[0] and np.all(offset == 0)
+
+
+def test_a_hole_opening_during_a_movie_is_masked_from_the_frame_it_is_there(tmp_path):
+    """A hole that opens at frame 4 and grows by 1.2 Å a frame (vacuum noise where the lattice was):
+    from the frame the hole is wider than the areas' 5 Å averaging, none of its sites is a defect,
+    and its share of the image grows frame by frame in ``areas.csv``. (Maps made on a registered sum
+    every 50 frames read the hole as 28–99 vacancies a frame.)"""
+    import helpers
+
+    m = generate_movie(standard_params(n_frames=12, seed=5, kinetics=still("Vw", per_nm2=0.05)), progress=False)
+    frames = m.frames.astype(np.float32).copy()
+    rng = np.random.default_rng(0)
+    radius_px = {t: 30 + 6 * (t - 4) for t in range(4, 12)}  # 6.0 → 14.4 Å
+    for t, r in radius_px.items():
+        hole = disc(frames.shape[1:], (256, 256), r)
+        frames[t][hole] = rng.poisson(max(float(frames[t].min()), 0.5), hole.sum())
+    reading = st.read_sites(frames, PS, progress=False)
+    table = st.defect_table(reading)
+    per = reading.area_fractions_per_frame()
+    assert list(per.index) == list(range(12))
+    assert (per.loc[:3, "masked"] == 0).all()  # nothing before the hole
+    for t in range(5, 12):  # 7.2 Å and wider
+        d = table[table["frame"] == t]
+        assert (np.hypot(d["y_px"] - 256, d["x_px"] - 256) < radius_px[t] + 1 / PS).sum() == 0, t
+        area = np.pi * radius_px[t] ** 2 / 512 ** 2
+        assert 0.5 * area < per.loc[t, "hole"] + per.loc[t, "no_lattice"] < 2.5 * area, t
+    assert np.all(np.diff(per.loc[5:, "masked"].to_numpy()) > 0)  # it grows
+    # the command writes each frame's shares (frames from 1)
+    path = fm.write_imagej_tiff(tmp_path / "hole.tif", frames, PS)
+    helpers.analyze_file(path, tmp_path / "out", quiet=True)
+    csv = pd.read_csv(tmp_path / "out" / "areas.csv")
+    assert list(csv["frame"]) == list(range(1, 13))
+    assert np.allclose(csv["masked"], per["masked"], atol=1e-4)
 
 
 def test_bad_input_is_named(frame):

@@ -30,6 +30,7 @@ Positions are (row, col) px; lengths in Å.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -144,8 +145,8 @@ def local_fields(image, freqs, sigma_px: float, step_px: int = 1) -> list:
     ``step_px``-th pixel r (rows and columns 0, step, 2·step, …).
 
     Done in Fourier space: one FFT of the frame zero-padded by 3σ; for each g the spectrum near g,
-    times the Gaussian's transfer function, inverse-transformed onto a coarse grid (4× finer than
-    the smoothed field needs) and interpolated at the output pixels. Returns complex arrays.
+    times the Gaussian's transfer function, summed exactly at the output pixels (the Gaussian is
+    separable, so the sum is two small matrix products per g). Returns complex arrays.
 
     Parameters
     ----------
@@ -163,42 +164,56 @@ def local_fields(image, freqs, sigma_px: float, step_px: int = 1) -> list:
         One complex field per frequency on the coarse grid.
     """
     from scipy import fft as sfft
-    from scipy import ndimage
 
     img = np.asarray(image, np.float32)
     h, w = img.shape
-    pad = int(np.ceil(3 * sigma_px))
-    H, W = sfft.next_fast_len(h + 2 * pad), sfft.next_fast_len(w + 2 * pad)
+    pad, (H, W), out_r, out_c = _padded_grid(h, w, sigma_px, step_px)
     big = np.zeros((H, W), np.float32)
     big[pad:pad + h, pad:pad + w] = img
+    F = sfft.fft2(big)
+    weight = _border_weight(h, w, float(sigma_px), max(int(step_px), 1))
+    return [_smoothed(F, g, sigma_px, out_r, out_c) / weight for g in freqs]
+
+
+def _padded_grid(h: int, w: int, sigma_px: float, step_px: int):
+    """Padding (px), padded FFT shape and the output rows/cols (in padded px) of :func:`local_fields`."""
+    from scipy import fft as sfft
+
+    pad = int(np.ceil(3 * sigma_px))
+    shape = (sfft.next_fast_len(h + 2 * pad), sfft.next_fast_len(w + 2 * pad))
+    step = max(int(step_px), 1)
+    return pad, shape, np.arange(0, h, step, dtype=float) + pad, np.arange(0, w, step, dtype=float) + pad
+
+
+def _smoothed(F, g, sigma_px: float, out_r, out_c):
+    """The Gaussian-weighted component at g of the image whose padded spectrum is F, at the output
+    rows × cols: c(r) = 1/(HW) Σ_k F(k) G(k/N − g) e^{2πi (k/N − g)·r} over the k within the
+    Gaussian's reach of gN (its transfer above 10⁻⁴); the Gaussian is separable, so the sum is two
+    small matrix products."""
+    H, W = F.shape
+    cut = np.sqrt(np.log(1e4) / 2) / (np.pi * sigma_px)  # cycles/px where the transfer falls to 10⁻⁴
+    ks, phases = [], []
+    for n_ax, g_ax, out in ((H, g[0], out_r), (W, g[1], out_c)):
+        k = np.arange(int(np.floor((g_ax - cut) * n_ax)), int(np.ceil((g_ax + cut) * n_ax)) + 1)
+        f = k / n_ax - g_ax
+        ks.append(k % n_ax)
+        phases.append(np.exp(-2 * np.pi ** 2 * sigma_px ** 2 * f ** 2)[None, :]
+                      * np.exp(2j * np.pi * out[:, None] * f[None, :]))
+    return phases[0] @ F[np.ix_(ks[0], ks[1])] @ phases[1].T / (H * W)
+
+
+@lru_cache(maxsize=8)
+def _border_weight(h: int, w: int, sigma_px: float, step_px: int) -> np.ndarray:
+    """Σ w(r−r′) over the pixels r′ inside an h × w image, at :func:`local_fields`' output pixels
+    (the same for every frame of a movie: kept)."""
+    from scipy import fft as sfft
+
+    pad, (H, W), out_r, out_c = _padded_grid(h, w, sigma_px, step_px)
     ones = np.zeros((H, W), np.float32)
     ones[pad:pad + h, pad:pad + w] = 1
-    cut = np.sqrt(np.log(1e4) / 2) / (np.pi * sigma_px)  # cycles/px where the transfer falls to 10⁻⁴
-    step = max(int(step_px), 1)
-    rr, cc = np.meshgrid(np.arange(0, h, step, dtype=float) + pad, np.arange(0, w, step, dtype=float) + pad,
-                         indexing="ij")
-
-    def smoothed(F, g):
-        axes = []
-        for n_ax, g_ax in ((H, g[0]), (W, g[1])):
-            centre = int(np.round(g_ax * n_ax))
-            m = np.arange(int(np.floor((g_ax - cut) * n_ax)), int(np.ceil((g_ax + cut) * n_ax)) + 1) - centre
-            f = (m + centre) / n_ax - g_ax
-            M = sfft.next_fast_len(4 * len(m))
-            axes.append((m, centre, M, np.exp(-2 * np.pi ** 2 * sigma_px ** 2 * f ** 2), centre / n_ax - g_ax))
-        (mr, cr, Mr, gr, er), (mc, ccn, Mc, gc, ec) = axes
-        grid = np.zeros((Mr, Mc), complex)
-        grid[np.ix_(mr % Mr, mc % Mc)] = F[np.ix_((mr + cr) % H, (mc + ccn) % W)] * gr[:, None] * gc[None, :]
-        P = sfft.ifft2(grid) * (Mr * Mc / (H * W))
-        q = [rr * Mr / H, cc * Mc / W]
-        val = (ndimage.map_coordinates(P.real, q, order=3, mode="grid-wrap")
-               + 1j * ndimage.map_coordinates(P.imag, q, order=3, mode="grid-wrap"))
-        return val * np.exp(2j * np.pi * (er * rr + ec * cc))  # the carrier's remainder, exact
-
-    weight = smoothed(sfft.fft2(ones), (0.0, 0.0)).real
-    weight = np.maximum(weight, 1e-3)
-    F = sfft.fft2(big)
-    return [smoothed(F, g) / weight for g in freqs]
+    weight = np.maximum(_smoothed(sfft.fft2(ones), (0.0, 0.0), sigma_px, out_r, out_c).real, 1e-3)
+    weight.setflags(write=False)
+    return weight
 
 
 def _relative_spread(x: np.ndarray) -> tuple[float, float]:

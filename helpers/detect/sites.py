@@ -119,6 +119,12 @@ class SiteReading:
         fr = [m.fractions() for m in self.area_maps.values()]
         return {k: float(np.mean([f[k] for f in fr])) for k in fr[0]}
 
+    def area_fractions_per_frame(self) -> pd.DataFrame:
+        """:meth:`area_fractions` of the map each frame uses (:meth:`area_map_of`): one row per frame
+        (index from 0) — a hole's growth, contamination building up under the beam."""
+        rows = {t: self.area_map_of(t)[0] for t in range(len(self.shifts))}
+        return pd.DataFrame({t: m.fractions() for t, m in rows.items() if m is not None}).T.rename_axis("frame")
+
     def area_map_of(self, frame: int) -> tuple[AreaMap | None, np.ndarray]:
         """The area map that frame ``frame`` uses and its offset (row, col px) into that frame: the
         drift since the frame it was found on. (None, 0) when not masked.
@@ -270,11 +276,13 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         elif p.mask_areas:
             if t % max(int(p.areas_every), 1) == 0:
                 ta = time.perf_counter()
-                if ref_img is None:
-                    ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
-                area_maps[t] = find_areas(ref_img, lattice, ps, p.areas)
-                if t == 0:
-                    area_image = ref_img  # other grains are looked for on it
+                # on the frame itself: a hole that opens or grows, or vacuum that drift brings in, is
+                # masked from the frame it is there (a registered sum would smear it over its window)
+                area_maps[t] = find_areas(img, lattice, ps, p.areas)
+                if t == 0:  # other grains are looked for on the registered sum (less noise)
+                    if ref_img is None:
+                        ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
+                    area_image = ref_img
                 if t:  # only the first map keeps its measures (figures); later ones their labels
                     area_maps[t].lattice_amplitude = area_maps[t].background = None
                 area_at, t_areas = t, t_areas + time.perf_counter() - ta
