@@ -238,6 +238,9 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
                       "class_atoms": {name: list(atoms) for sub in chem.site_contents().values()
                                       for name, atoms in sub.items()}},
         "grains": [{**g, "frame": first + g["frame"] + 1} if "frame" in g else g for g in reading.grains],
+        "scan_glitches": {"frames": [first + t + 1 for t in reading.scan_glitches],
+                          "rows": list(reading.scan_glitches.values()),
+                          "method": "rows unlike the same rows of the neighbouring frames (helpers.detect.scan_glitches)"},
         "detections": int(len(table)), "counts_per_class": table["class"].value_counts().to_dict(),
         "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),
         "timings_s": {k: round(v, 3) for k, v in reading.seconds.items()},

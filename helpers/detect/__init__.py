@@ -53,7 +53,10 @@ Modules
 ``registration``
     Drift between frames (phase correlation) and registered sums of neighbouring frames (px).
     Public: ``frame_shifts``, ``lattice_continuous_shifts``, ``averaged_frame``, ``registered_sum``,
-    ``check_frame``, ``frame_stack``.
+    ``registered_sum_and_others``, ``registered_window``, ``check_frame``, ``frame_stack``.
+``scan_glitches``
+    Scan glitches in a movie: rows of a frame unlike the same rows of its neighbouring frames.
+    Public: ``GlitchParams``, ``glitch_mask``, ``shifted_rows``, ``frame_areas``, ``glitch_note``.
 ``series``
     One area through time, or separate images? Consecutive frames compared by their non-periodic
     detail.
@@ -107,4 +110,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'series', 'site_alloy', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'sublattices', 'window_classifier']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'sublattices', 'window_classifier']

@@ -38,12 +38,12 @@ from helpers.core.validation import check_image, check_pixel_size
 from helpers.detect.column_model import ColumnLattice
 
 #: labels of :attr:`AreaMap.labels`
-LATTICE, NO_LATTICE, THICKER, HOLE, OTHER_GRAIN = 0, 1, 2, 3, 4
+LATTICE, NO_LATTICE, THICKER, HOLE, OTHER_GRAIN, SCAN_GLITCH = 0, 1, 2, 3, 4, 5
 
 
 #: names of the labels as written in ``sites.csv`` and ``summary.json``
 AREA_NAMES = {LATTICE: "lattice", NO_LATTICE: "no_lattice", THICKER: "thicker_or_contaminated", HOLE: "hole",
-              OTHER_GRAIN: "other_grain"}
+              OTHER_GRAIN: "other_grain", SCAN_GLITCH: "scan_glitch"}
 
 
 #: labels whose sites are read (``other_grain``: a grain of another orientation, read with its own
@@ -114,6 +114,30 @@ class AreaMap:
         pos = np.rint(np.asarray(positions, float).reshape(-1, 2) / self.step_px).astype(int)
         h, w = self.labels.shape
         return self.labels[np.clip(pos[:, 0], 0, h - 1), np.clip(pos[:, 1], 0, w - 1)]
+
+    def stamped(self, pixels, label: int) -> "AreaMap":
+        """A copy with ``label`` wherever ``pixels`` (H, W bool) holds a pixel within half a grid step
+        of a grid point (so that :meth:`at` finds it at every such pixel).
+
+        Parameters
+        ----------
+        pixels : ndarray (H, W) of bool
+        label : int
+            One of :data:`AREA_NAMES`.
+
+        Returns
+        -------
+        AreaMap
+        """
+        from scipy import ndimage
+
+        half = self.step_px // 2 + 1
+        near = ndimage.maximum_filter(np.asarray(pixels, np.uint8), size=2 * half + 1)[::self.step_px, ::self.step_px]
+        labels = self.labels.copy()
+        h, w = min(labels.shape[0], near.shape[0]), min(labels.shape[1], near.shape[1])
+        labels[:h, :w][near[:h, :w] > 0] = label
+        return AreaMap(labels, self.lattice_amplitude, self.background, self.pixel_size_A, self.step_px,
+                       self.shape, self.params)
 
     def pixels_of(self, label: int) -> np.ndarray:
         """Every pixel of the image (``shape``) whose label (:meth:`at`) is ``label``.

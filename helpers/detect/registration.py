@@ -162,6 +162,67 @@ def registered_sum(frames, shifts, t: int, half_window: int) -> tuple[np.ndarray
     valid : ndarray (H, W) of bool
         Pixels every frame of the window covered.
     """
+    acc, valid = None, None
+    for _, shifted, valid in registered_window(frames, shifts, t, half_window):
+        acc = shifted.astype(np.float64) if acc is None else acc + shifted
+    return acc.astype(np.float32), valid
+
+
+def registered_sum_and_others(frames, shifts, t: int, half_window: int):
+    """:func:`registered_sum` around frame t, and the pixel-wise median of the window's other frames
+    (registered the same way): what frame t should look like from its neighbours, robust to one of
+    them being odd (:mod:`helpers.detect.scan_glitches`). Returns (sum, median of the others or
+    None for a movie of one frame, valid).
+
+    Parameters
+    ----------
+    frames : ndarray (n, H, W)
+    shifts : ndarray (n, 2)
+        From :func:`frame_shifts` (px).
+    t : int
+        The frame the window is registered on.
+    half_window : int
+        Frames on each side.
+
+    Returns
+    -------
+    (ndarray (H, W), ndarray (H, W) or None, ndarray (H, W) of bool)
+    """
+    acc, others, valid = None, [], None
+    for k, shifted, valid in registered_window(frames, shifts, t, half_window):
+        acc = shifted.astype(np.float64) if acc is None else acc + shifted
+        if k != t:
+            others.append(np.asarray(shifted, np.float32))
+    if not others:
+        return acc.astype(np.float32), None, valid
+    k = len(others)
+    if k in (3, 4):  # the median of 3 or 4 values: their sum less the largest and the smallest
+        stack = np.stack(others)
+        med = (stack.sum(axis=0) - stack.max(axis=0) - stack.min(axis=0)) / (k - 2)
+    else:
+        med = np.median(np.stack(others), axis=0) if k > 2 else np.mean(others, axis=0)
+    return acc.astype(np.float32), med.astype(np.float32), valid
+
+
+def registered_window(frames, shifts, t: int, half_window: int):
+    """The frames of :func:`registered_sum`'s window, one by one, each shifted by whole pixels onto
+    frame t's sample position: yields (frame index, shifted frame, pixels every frame so far
+    covered); the last ``valid`` holds for the whole window.
+
+    Parameters
+    ----------
+    frames : ndarray (n, H, W)
+    shifts : ndarray (n, 2)
+        From :func:`frame_shifts` (px).
+    t : int
+        The frame the window is registered on.
+    half_window : int
+        Frames on each side.
+
+    Yields
+    ------
+    (int, ndarray (H, W), ndarray (H, W) of bool)
+    """
     arr = _stack(frames)
     n = len(arr)
     if half_window < 0:
@@ -169,7 +230,6 @@ def registered_sum(frames, shifts, t: int, half_window: int) -> tuple[np.ndarray
     size = min(2 * half_window + 1, n)
     lo = int(np.clip(t - half_window, 0, n - size))
     h, w = arr.shape[1:]
-    acc = np.zeros((h, w), np.float64)
     valid = np.ones((h, w), bool)
     for k in range(lo, lo + size):
         dr, dc = np.round(np.asarray(shifts[t]) - np.asarray(shifts[k])).astype(int)
@@ -177,7 +237,6 @@ def registered_sum(frames, shifts, t: int, half_window: int) -> tuple[np.ndarray
             raise ValueError(f"frames {k} and {t} are shifted by more than the frame ({dr}, {dc}) px")
         # whole-pixel shift by slicing; the uncovered strip repeats the nearest edge
         src = np.pad(arr[k], ((max(dr, 0), max(-dr, 0)), (max(dc, 0), max(-dc, 0))), mode="edge")
-        acc += src[max(-dr, 0):max(-dr, 0) + h, max(-dc, 0):max(-dc, 0) + w]
         if dr > 0:
             valid[:dr] = False
         elif dr < 0:
@@ -186,7 +245,7 @@ def registered_sum(frames, shifts, t: int, half_window: int) -> tuple[np.ndarray
             valid[:, :dc] = False
         elif dc < 0:
             valid[:, dc:] = False
-    return acc.astype(np.float32), valid
+        yield k, src[max(-dr, 0):max(-dr, 0) + h, max(-dc, 0):max(-dc, 0) + w], valid
 
 
 def check_frame(frame, pixel_size_A, name: str = "frame") -> tuple[np.ndarray, float]:

@@ -8,6 +8,7 @@ import numpy as np
 from helpers.core.chemistry import CHALCOGEN, METAL, Chemistry, chemistry_of
 from helpers.core.windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
 from helpers.detect.areas import AreaParams
+from helpers.detect.scan_glitches import GlitchParams
 
 #: the chemistry read unless another is given: WS2 with Mo as its substituent (the poster's classes)
 WS2 = chemistry_of("WS2")
@@ -120,6 +121,10 @@ class SiteParams:
     #: grows, or vacuum that drift brings in, is masked from the frame it appears in; ≈ 15 ms per
     #: 512² frame); a frame uses the map of the last frame it was found on
     areas_every: int = 1
+    #: movies, with a map on every frame: rows unlike the same rows of the neighbouring frames (a
+    #: blank, saturated or shifted band: :mod:`helpers.detect.scan_glitches`) are masked in that frame;
+    #: None: not looked for
+    scan_glitches: GlitchParams | None = field(default_factory=GlitchParams)
     #: read a masked grain of another orientation with its own lattice (:mod:`helpers.detect.grains`)
     read_grains: bool = True
 

@@ -42,7 +42,13 @@ from helpers.detect.areas import AREA_NAMES, LATTICE, AreaMap, find_areas
 from helpers.detect.column_model import ColumnLattice
 from helpers.detect.grains import read_other_grains
 from helpers.detect.lattice import fit_column_lattice
-from helpers.detect.registration import frame_shifts, lattice_continuous_shifts, registered_sum
+from helpers.detect.registration import (
+    frame_shifts,
+    lattice_continuous_shifts,
+    registered_sum,
+    registered_sum_and_others,
+)
+from helpers.detect.scan_glitches import frame_areas, glitch_note
 from helpers.detect.site_decode import (
     _decode,
 )
@@ -105,6 +111,8 @@ class SiteReading:
     grains: list = field(default_factory=list)
     #: the halo width the gain was calibrated with and the test that chose it (:mod:`helpers.detect.site_halo`)
     halo: dict = field(default_factory=dict)
+    #: {frame: rows holding a scan glitch} (:mod:`helpers.detect.scan_glitches`), masked in that frame
+    scan_glitches: dict = field(default_factory=dict)
 
     @property
     def defects(self) -> pd.DataFrame:
@@ -256,14 +264,16 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         shifts = lattice_continuous_shifts(shifts, lattice.vectors)
     origins = frame_origins(arr, lattice, shifts)
     cols = {k: [] for k in ("frame", "kind", "i", "j", "row", "col", "amplitude", "ratio", "ratio_halo", "area")}
-    area_maps, t_areas, area_at, area_image = {}, 0.0, None, None
+    area_maps, t_areas, area_at, area_image, glitch_rows = {}, 0.0, None, None, {}
     shifts = np.asarray(shifts, float)
     for t in tqdm(range(n), desc="reading sites", disable=not progress):
         img = arr[t].astype(np.float64)
         kinds, pos, ij = enumerate_sites(img.shape, origins[t], lattice, p.margin_px(ps))
-        ref_img = None
+        others = valid = None
+        ref_img = img
+        if n > 1 and (p.follow_distortion or (p.mask_areas and p.scan_glitches is not None)):
+            ref_img, others, valid = registered_sum_and_others(arr, shifts, t, p.sum_half_window)
         if p.follow_distortion:  # the local lattice phase of the frame's registered sum (less noise)
-            ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
             pos = pos + local_displacements(ref_img, lattice, origins[t], p.distortion_sigma_A / ps, pos)
             # the margin holds for the displaced positions too (nothing reported inside it)
             m = p.margin_px(ps)
@@ -276,12 +286,10 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         elif p.mask_areas:
             if t % max(int(p.areas_every), 1) == 0:
                 ta = time.perf_counter()
-                # on the frame itself: a hole that opens or grows, or vacuum that drift brings in, is
-                # masked from the frame it is there (a registered sum would smear it over its window)
-                area_maps[t] = find_areas(img, lattice, ps, p.areas)
+                area_maps[t], rows = frame_areas(img, others, valid, lattice, ps, p.areas, p.scan_glitches)
+                if rows:
+                    glitch_rows[t] = rows
                 if t == 0:  # other grains are looked for on the registered sum (less noise)
-                    if ref_img is None:
-                        ref_img = registered_sum(arr, shifts, t, p.sum_half_window)[0] if n > 1 else img
                     area_image = ref_img
                 if t:  # only the first map keeps its measures (figures); later ones their labels
                     area_maps[t].lattice_amplitude = area_maps[t].background = None
@@ -306,6 +314,8 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     t0 = time.perf_counter()
     sites, contents, noise, gain, exponent, notes = _decode(sites, p, lattice, chemistry)
     notes = [n for n in (chemistry.sublattice_note(), swap_note, width_note) if n] + notes
+    if glitch_rows:
+        notes.append(glitch_note(len(glitch_rows)))
     halo = {"halo_A": p.halo_A}
     if p.halo_choices_A and p.halo_A in p.halo_choices_A:  # does the probe's tail fit the halo term?
         bias = halo_bias(arr, sites, contents, lattice, p.radius_A, p.bins, p.halo_choices_A)
@@ -324,7 +334,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     reading = SiteReading(sites[keep] if list(sites.columns) != keep else sites, lattice, contents, noise, gain,
                           np.asarray(shifts, float), seconds, chemistry, exponent,
                           contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)] / contents[METAL][chemistry.pristine(METAL)],
-                          notes, area_maps, halo=halo)
+                          notes, area_maps, halo=halo, scan_glitches=glitch_rows)
     if p.read_grains and area_image is not None:
         t0 = time.perf_counter()
         a_A = chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A

@@ -202,7 +202,8 @@ def overlay_detections(ax, table_frame, size: float = 60, legend: bool = True) -
 
 
 #: colours of the masked areas (:data:`helpers.detect.areas.AREA_NAMES`) on overlays
-AREA_COLOURS = {"no_lattice": "tab:orange", "thicker_or_contaminated": "tab:cyan", "hole": "tab:red"}
+AREA_COLOURS = {"no_lattice": "tab:orange", "thicker_or_contaminated": "tab:cyan", "hole": "tab:red",
+                "scan_glitch": "tab:gray"}
 
 
 #: outline of a grain read with its own lattice (:mod:`helpers.detect.grains`)

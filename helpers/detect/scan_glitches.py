@@ -1,0 +1,237 @@
+"""Scan glitches in a movie: rows of a frame unlike the same rows of its neighbouring frames.
+
+A STEM image is written row by row, and a row can go wrong on its own: the detector saturates
+as contamination passes under the beam, the beam is blanked for a few lines, the scan jumps and a
+band of rows is shifted, an acquisition stopped mid-frame leaves the rest of the frame empty. The
+columns in such rows read as anything (vacancies in blanked rows, heavy substitutions in saturated
+ones): each glitch becomes dozens of false defects in one frame.
+
+In a movie each frame's neighbours show the same sample, so a glitch is found by comparing: d =
+frame − the pixel-wise median of the ±``half_window`` neighbouring frames registered onto it (a
+median, so one odd neighbour does not matter), in units of its robust spread over the frame (z).
+Within each row, in blocks of ``block_A``:
+
+* the median |z|, over the median of all blocks (``q``): about 1 for noise and for the few
+  columns a defect changes, several for a band of shifted rows;
+* the mean z (``bias``): about 0 for noise, large where a row is blank or saturated.
+
+A block whose |``bias``| passes its threshold is a glitch; so is a band of at least two rows of
+blocks whose ``q`` does (a single such row is the tail of the scan's ordinary line jitter: 0.5 px
+r.m.s. reaches q 2.8 once in a few frames); blocks a little odd (70 % of either threshold) that
+touch a glitch join it, and a whole row is a glitch where half of its blocks are (a scan goes
+wrong row by row); it is grown by ``grow_A`` (the radius of the
+disc each site is fitted on: a saturated band raises the background of the columns near it) and
+masked in that frame's area map as ``scan_glitch``: its
+sites are read but never defects, unobserved for the time model. Thresholds sit above what the
+simulated movies reach (q ≤ 1.95, |bias| ≤ 0.85 on four 150-frame variants of the standard movie;
+q ≤ 2.33, |bias| ≤ 1.8 on scratch-rendered movies with 30 % beam-current decay and crowded
+defects) and below the glitches tried (q ≥ 3.0 for a 7 px shift of 11 rows and 3 blank rows; |bias|
+≥ 3.5 for blank rows at 10 counts a pixel, 27 for saturated rows). Single images are not checked
+(nothing to compare with).
+
+Positions are (row, col) px; lengths in Å.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from helpers.core.validation import check_pixel_size
+from helpers.detect.areas import SCAN_GLITCH, AreaMap, AreaParams, find_areas
+
+
+@dataclass
+class GlitchParams:
+    """Settings of :func:`glitch_mask` (lengths in Å)."""
+
+    block_A: float = 16.0  # width of the row blocks compared
+    q_above: float = 2.6  # median |z| of a block over the median of all blocks
+    bias_above: float = 2.5  # |mean z| of a block
+    #: rows and columns around a glitch masked with it: the radius of the disc each site is fitted
+    #: on (``SiteParams.radius_A``), whose background a saturated band raises
+    grow_A: float = 5.0
+    #: blocks above this share of either threshold that touch a glitch block join it
+    weak: float = 0.7
+    #: rows a band of odd blocks (``q``) or shifted rows must span; a blank or saturated row
+    #: (``bias``) counts alone
+    min_rows: int = 2
+    #: shifted rows (:func:`shifted_rows`): lags looked at, least lag, least gain in correlation
+    shift_max_A: float = 2.0
+    shift_min_px: int = 2
+    shift_gain_above: float = 0.5
+
+
+def glitch_mask(frame, others, valid, pixel_size_A: float, p: GlitchParams | None = None) -> np.ndarray:
+    """Pixels of ``frame`` in row blocks unlike the same rows of its neighbouring frames (see the
+    module's docstring), grown by ``p.grow_A``.
+
+    Parameters
+    ----------
+    frame : ndarray (H, W)
+    others : ndarray (H, W)
+        Median of the neighbouring frames registered onto ``frame``
+        (:func:`helpers.detect.registration.registered_sum_and_others`).
+    valid : ndarray (H, W) of bool
+        Pixels every neighbour covered (the rest is not compared).
+    pixel_size_A : float
+        Pixel size (Å/px).
+    p : GlitchParams, optional
+
+    Returns
+    -------
+    ndarray (H, W) of bool
+    """
+    from scipy import ndimage
+
+    p = p or GlitchParams()
+    ps = check_pixel_size(pixel_size_A)
+    img = np.asarray(frame, np.float32)
+    if np.shape(others) != img.shape or np.shape(valid) != img.shape:
+        raise ValueError(f"frame {img.shape}, its neighbours' median {np.shape(others)} and valid "
+                         f"{np.shape(valid)} must have one shape")
+    h, w = img.shape
+    d = img - np.asarray(others, np.float32)
+    dv = d[::2, ::2][valid[::2, ::2]]  # every fourth pixel is plenty for the centre and the spread
+    out = np.zeros((h, w), bool)
+    if dv.size < 100:
+        return out
+    centre = float(np.median(dv))
+    spread = 1.4826 * float(np.median(np.abs(dv - centre)))
+    if not spread > 0:
+        return out
+    z = np.where(valid, (d - centre) / spread, 0.0).astype(np.float32)
+    b = min(max(int(round(p.block_A / ps)), 8), w)
+    nb = w // b  # blocks of b px; the last one also holds the remaining columns when marked
+    zb = z[:, :nb * b].reshape(h, nb, b)
+    q = np.median(np.abs(zb), axis=2)
+    bias = zb.mean(axis=2)
+    edges = np.arange(nb + 1) * b
+    edges[-1] = w
+    typical = float(np.median(q))
+    bad = np.zeros_like(q, bool)
+    if typical > 0:
+        bad = _odd_blocks(q / typical, bias, p)
+    bad[shifted_rows(img, others, valid, ps, p)] = True
+    if not bad.any():
+        return out
+    # a scan goes wrong row by row: where most of a row is odd, all of it is
+    bad[bad.mean(axis=1) >= 0.5] = True
+    for j in range(nb):
+        out[bad[:, j], edges[j]:edges[j + 1]] = True
+    grow = int(np.ceil(p.grow_A / ps))
+    return ndimage.maximum_filter(out.view(np.uint8), size=2 * grow + 1).astype(bool)
+
+
+def _odd_blocks(q, bias, p: GlitchParams) -> np.ndarray:
+    """Row blocks (rows × blocks bool) that are glitches by their ``q`` (over its typical value) or
+    ``bias`` (see the module's docstring)."""
+    from scipy import ndimage
+
+    blank = np.abs(bias) > p.bias_above
+    odd = q > p.q_above
+    if not (blank.any() or odd.any()):
+        return blank
+    # hysteresis: blocks a little odd that touch a glitch block are part of it
+    weak = (np.abs(bias) > p.weak * p.bias_above) | (q > p.weak * p.q_above)
+    lab, n_lab = ndimage.label(weak | blank | odd)
+    keep = np.zeros(n_lab + 1, bool)
+    keep[np.unique(lab[blank])] = True
+    # a single odd row is the scan's ordinary line jitter at its tail (0.5 px r.m.s. reaches q 2.8
+    # once in a few frames); a band of them is a glitch
+    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
+        if sl is not None and sl[0].stop - sl[0].start >= p.min_rows and odd[sl][lab[sl] == k].any():
+            keep[k] = True
+    keep[0] = False
+    return keep[lab]
+
+
+def shifted_rows(frame, others, valid, pixel_size_A: float, p: GlitchParams | None = None) -> np.ndarray:
+    """Rows of ``frame`` shifted along the scan against the same rows of its neighbours' median:
+    for each row the correlation with the neighbours' row at every lag up to ``p.shift_max_A``
+    (averaged over three rows); a row is shifted when its best lag is at least ``p.shift_min_px``
+    and beats lag 0 by more than ``p.shift_gain_above`` in correlation, in a band of at least
+    ``p.min_rows`` rows (one row off by a pixel or two is the scan's line jitter).
+
+    Parameters
+    ----------
+    frame, others : ndarray (H, W)
+    valid : ndarray (H, W) of bool
+    pixel_size_A : float
+        Pixel size (Å/px).
+    p : GlitchParams, optional
+
+    Returns
+    -------
+    ndarray (H,) of bool
+    """
+    from scipy import fft as sfft
+    from scipy import ndimage
+
+    p = p or GlitchParams()
+    ps = check_pixel_size(pixel_size_A)
+    h, w = np.shape(frame)
+    rows = np.asarray(valid).mean(axis=1) > 0.5
+    out = np.zeros(h, bool)
+    cols = np.flatnonzero(np.asarray(valid)[rows].all(axis=0)) if rows.any() else []
+    lag_max = int(np.ceil(p.shift_max_A / ps))
+    if len(cols) < 4 * lag_max:
+        return out
+    a = np.asarray(frame, np.float32)[:, cols[0]:cols[-1] + 1]
+    b = np.asarray(others, np.float32)[:, cols[0]:cols[-1] + 1]
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    n = sfft.next_fast_len(a.shape[1] + lag_max, real=True)  # no lag up to lag_max wraps around
+    c = sfft.irfft(sfft.rfft(a, n, axis=1) * np.conj(sfft.rfft(b, n, axis=1)), n, axis=1)
+    lags = np.arange(-lag_max, lag_max + 1)
+    energy = np.sqrt((a.astype(np.float64) ** 2).sum(axis=1) * (b.astype(np.float64) ** 2).sum(axis=1))
+    rho = c[:, lags % n] / (energy[:, None] + 1e-12)
+    rho = ndimage.uniform_filter1d(rho, 3, axis=0)
+    best = lags[np.argmax(rho, axis=1)]
+    gain = rho.max(axis=1) - rho[:, lag_max]
+    hit = rows & (np.abs(best) >= p.shift_min_px) & (gain > p.shift_gain_above)
+    lab, _ = ndimage.label(hit)
+    for sl in ndimage.find_objects(lab):
+        if sl[0].stop - sl[0].start >= p.min_rows:
+            out[sl[0]] = True
+    return out
+
+
+def frame_areas(frame, others, valid, lattice, pixel_size_A: float, area_params: AreaParams | None = None,
+                p: GlitchParams | None = None) -> tuple[AreaMap, int]:
+    """One frame's area map (:func:`helpers.detect.areas.find_areas` on the frame itself: a hole
+    that opens or grows, or vacuum that drift brings in, is masked from the frame it is there) with
+    its scan glitches (:func:`glitch_mask` against its neighbours' median ``others``) stamped in as
+    ``scan_glitch``; and the number of rows that hold a glitch (0 without one, or when ``others``
+    or ``p`` is None).
+
+    Parameters
+    ----------
+    frame : ndarray (H, W)
+    others : ndarray (H, W) or None
+        Median of the neighbouring frames registered onto ``frame``.
+    valid : ndarray (H, W) of bool or None
+    lattice : ColumnLattice
+    pixel_size_A : float
+        Pixel size (Å/px).
+    area_params : AreaParams, optional
+    p : GlitchParams or None
+
+    Returns
+    -------
+    (AreaMap, int)
+    """
+    amap = find_areas(frame, lattice, pixel_size_A, area_params)
+    if others is None or p is None:
+        return amap, 0
+    bad = glitch_mask(frame, others, valid, pixel_size_A, p)
+    if not bad.any():
+        return amap, 0
+    return amap.stamped(bad, SCAN_GLITCH), int(bad.any(axis=1).sum())
+
+
+def glitch_note(n_frames: int) -> str:
+    """The warning a reading carries when ``n_frames`` frames held scan glitches."""
+    return (f"scan glitches (a band of rows unlike the same rows of the neighbouring frames: blank, saturated "
+            f"or shifted) in {n_frames} frame(s): their sites there are masked (area scan_glitch), not read as "
+            f"defects")
