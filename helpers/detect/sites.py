@@ -301,11 +301,13 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         amp, amp_h = measure_amplitude_sets(img, kinds, pos, lattice, p.radius_A, p.bins, (0.0, p.halo_A)).T
         ref = metal_reference(pos, kinds, amp, p.reference_neighbours)
         ref_h = metal_reference(pos, kinds, amp_h, p.reference_neighbours)
+        with np.errstate(divide="ignore", invalid="ignore"):  # no metal reference (a blank area): NaN
+            ratio, ratio_h = (amp / ref).astype(np.float32), (amp_h / ref_h).astype(np.float32)
         # compact columns: a long movie's table grows by one row per site and frame
         for k, v in (("frame", np.full(len(kinds), t, np.int32)), ("kind", kinds), ("i", ij[:, 0].astype(np.int32)),
                      ("j", ij[:, 1].astype(np.int32)), ("row", pos[:, 0]), ("col", pos[:, 1]),
-                     ("amplitude", amp.astype(np.float32)), ("ratio", (amp / ref).astype(np.float32)),
-                     ("ratio_halo", (amp_h / ref_h).astype(np.float32)), ("area", area.astype(np.uint8))):
+                     ("amplitude", amp.astype(np.float32)), ("ratio", ratio),
+                     ("ratio_halo", ratio_h), ("area", area.astype(np.uint8))):
             cols[k].append(v)
     sites = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
     del cols
