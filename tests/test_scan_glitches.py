@@ -77,3 +77,25 @@ def test_line_jitter_is_not_a_glitch():
     m = generate_movie(standard_params(n_frames=8, seed=3, scanline_jitter_px=0.5, kinetics=still(None)),
                        progress=False)
     assert not st.read_sites(m.frames, PS, progress=False).scan_glitches
+
+
+def test_a_blank_part_no_map_covers_does_not_spoil_the_movie(movie):
+    """The last frame stopped 60 % of the way down, read with a map only every 50 frames and no glitch
+    check: its blank sites have no metal reference; they are masked, and every other frame reads as
+    in the clean movie (before, their NaN readings spoiled the levels and the gain: no defect at all)."""
+    from dataclasses import replace
+
+    from helpers.detect import site_model as sm
+
+    frames = movie.frames.astype(np.float32).copy()
+    frames[-1, int(0.6 * frames.shape[1]):] = 0
+    p = replace(sm.SiteParams(), areas_every=50, scan_glitches=None)
+    reading = st.read_sites(frames, PS, p=p, progress=False)
+    clean = st.read_sites(movie.frames, PS, p=p, progress=False)
+    counts, counts0 = st.defect_table(reading).groupby("frame").size(), st.defect_table(clean).groupby("frame").size()
+    assert len(counts0) == len(frames) and counts0.min() > 10
+    for t in range(len(frames) - 1):  # (the frame next to the stopped one may move by a site or two:
+        assert abs(counts.get(t, 0) - counts0[t]) <= 2, t  # the time model links it to the blank's rim)
+    last = reading.sites[reading.sites["frame"] == len(frames) - 1]
+    blank = last["row"] > 0.6 * frames.shape[1] + 5 / PS
+    assert (last.loc[blank, "area"] != areas.LATTICE).all() and not last.loc[blank, "significant"].any()

@@ -139,8 +139,8 @@ def _odd_blocks(q, bias, p: GlitchParams) -> np.ndarray:
     keep[np.unique(lab[blank])] = True
     # a single odd row is the scan's ordinary line jitter at its tail (0.5 px r.m.s. reaches q 2.8
     # once in a few frames); a band of them is a glitch
-    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
-        if sl is not None and sl[0].stop - sl[0].start >= p.min_rows and odd[sl][lab[sl] == k].any():
+    for k, sl in enumerate(ndimage.find_objects(lab), start=1):  # odd blocks in ≥ min_rows rows
+        if sl is not None and (odd[sl] & (lab[sl] == k)).any(axis=1).sum() >= p.min_rows:
             keep[k] = True
     keep[0] = False
     return keep[lab]
@@ -198,7 +198,7 @@ def shifted_rows(frame, others, valid, pixel_size_A: float, p: GlitchParams | No
 
 
 def frame_areas(frame, others, valid, lattice, pixel_size_A: float, area_params: AreaParams | None = None,
-                p: GlitchParams | None = None) -> tuple[AreaMap, int]:
+                p: GlitchParams | None = None, margin_px: float = 0.0) -> tuple[AreaMap, int]:
     """One frame's area map (:func:`helpers.detect.areas.find_areas` on the frame itself: a hole
     that opens or grows, or vacuum that drift brings in, is masked from the frame it is there) with
     its scan glitches (:func:`glitch_mask` against its neighbours' median ``others``) stamped in as
@@ -216,6 +216,9 @@ def frame_areas(frame, others, valid, lattice, pixel_size_A: float, area_params:
         Pixel size (Å/px).
     area_params : AreaParams, optional
     p : GlitchParams or None
+    margin_px : float
+        Border not read (px): rows too far inside it to touch a site read are not looked at (the
+        first and last rows of a scan are often odd in every frame).
 
     Returns
     -------
@@ -224,6 +227,10 @@ def frame_areas(frame, others, valid, lattice, pixel_size_A: float, area_params:
     amap = find_areas(frame, lattice, pixel_size_A, area_params)
     if others is None or p is None:
         return amap, 0
+    edge = int(max(margin_px - p.grow_A / check_pixel_size(pixel_size_A), 0))
+    if edge:
+        valid = np.array(valid, bool)
+        valid[:edge], valid[valid.shape[0] - edge:] = False, False
     bad = glitch_mask(frame, others, valid, pixel_size_A, p)
     if not bad.any():
         return amap, 0

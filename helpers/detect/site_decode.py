@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Chemistry, plausible_exponent
-from helpers.detect.areas import LATTICE
+from helpers.detect.areas import LATTICE, NO_LATTICE
 from helpers.detect.column_model import ColumnLattice
 from helpers.detect.site_model import (
     APPEAR_PER_FRAME,
@@ -328,8 +328,9 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
     each frame's own sites, the gain from :func:`calibrate_gain`, then :func:`site_posteriors` over
     each site's frames. ``sites`` gains the decoded columns in place (no copy of a long table).
     Returns (sites, contents, noise, gain, HAADF exponent used, warnings)."""
-    s = sites
-    lattice_area = s["area"].to_numpy() == LATTICE if "area" in s else np.ones(len(s), bool)
+    s = sites  # no metal reference (a blank part of a frame the area map missed): masked, no NaN
+    s.loc[~(np.isfinite(s["ratio"].to_numpy()) & np.isfinite(s["ratio_halo"].to_numpy())), "area"] = np.uint8(NO_LATTICE)
+    lattice_area = s["area"].to_numpy() == LATTICE
     follow = any(d in CHALCOGENS for d in chemistry.dopants)  # the chalcogens may convert in a movie
     alloy, ratio = alloy_readings(s, chemistry, lattice_area)  # two metals in comparable numbers
     if alloy is not None:  # read against the chalcogen columns (no halo term: the gain stays 1)

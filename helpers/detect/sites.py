@@ -286,7 +286,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         elif p.mask_areas:
             if t % max(int(p.areas_every), 1) == 0:
                 ta = time.perf_counter()
-                area_maps[t], rows = frame_areas(img, others, valid, lattice, ps, p.areas, p.scan_glitches)
+                area_maps[t], rows = frame_areas(img, others, valid, lattice, ps, p.areas, p.scan_glitches, p.margin_px(ps))
                 if rows:
                     glitch_rows[t] = rows
                 if t == 0:  # other grains are looked for on the registered sum (less noise)
