@@ -72,6 +72,17 @@ def test_a_glitch_is_masked_not_read_as_defects(movie):
         assert counts.get(t, 0) == counts0.get(t, 0), t
 
 
+def test_a_short_movie_flags_the_glitch_frame_only(movie):
+    """Three frames, the first with a saturated band: each frame has only two neighbours, so the
+    comparison takes, row by row, the one nearer the frame (a plain mean or median would carry the
+    band into both clean frames and mask them too)."""
+    frames = movie.frames[:3].astype(np.float32).copy()
+    frames[0, 200:204] = 1.5 * frames[0].max()
+    reading = st.read_sites(frames, PS, progress=False)
+    assert sorted(reading.scan_glitches) == [0]
+    assert (reading.sites.loc[reading.sites["frame"] > 0, "area"] == areas.LATTICE).all()
+
+
 def test_line_jitter_is_not_a_glitch():
     """The scan's own line jitter, 0.5 px r.m.s. (0.1 Å here; the standard movie has 0.15 px): no row flagged."""
     m = generate_movie(standard_params(n_frames=8, seed=3, scanline_jitter_px=0.5, kinetics=still(None)),

@@ -171,8 +171,9 @@ def registered_sum(frames, shifts, t: int, half_window: int) -> tuple[np.ndarray
 def registered_sum_and_others(frames, shifts, t: int, half_window: int):
     """:func:`registered_sum` around frame t, and the pixel-wise median of the window's other frames
     (registered the same way): what frame t should look like from its neighbours, robust to one of
-    them being odd (:mod:`helpers.detect.scan_glitches`). Returns (sum, median of the others or
-    None for a movie of one frame, valid).
+    them being odd (:mod:`helpers.detect.scan_glitches`; with only two neighbours, row by row the one
+    nearer frame t; with one, that frame). Returns (sum, that median or None for a movie of one
+    frame, valid).
 
     Parameters
     ----------
@@ -188,19 +189,25 @@ def registered_sum_and_others(frames, shifts, t: int, half_window: int):
     -------
     (ndarray (H, W), ndarray (H, W) or None, ndarray (H, W) of bool)
     """
-    acc, others, valid = None, [], None
+    acc, others, own, valid = None, [], None, None
     for k, shifted, valid in registered_window(frames, shifts, t, half_window):
         acc = shifted.astype(np.float64) if acc is None else acc + shifted
         if k != t:
             others.append(np.asarray(shifted, np.float32))
+        else:
+            own = np.asarray(shifted, np.float32)
     if not others:
         return acc.astype(np.float32), None, valid
+    if len(others) == 2:  # two cannot outvote an odd one: row by row, the one nearer the frame
+        a, b = others
+        nearer_a = ((own - a) ** 2).sum(axis=1) <= ((own - b) ** 2).sum(axis=1)
+        return acc.astype(np.float32), np.where(nearer_a[:, None], a, b).astype(np.float32), valid
     k = len(others)
     if k in (3, 4):  # the median of 3 or 4 values: their sum less the largest and the smallest
         stack = np.stack(others)
         med = (stack.sum(axis=0) - stack.max(axis=0) - stack.min(axis=0)) / (k - 2)
     else:
-        med = np.median(np.stack(others), axis=0) if k > 2 else np.mean(others, axis=0)
+        med = np.median(np.stack(others), axis=0) if k > 2 else others[0]
     return acc.astype(np.float32), med.astype(np.float32), valid
 
 

@@ -13,7 +13,9 @@ Within each row, in blocks of ``block_A``:
 
 * the median |z|, over the median of all blocks (``q``): about 1 for noise and for the few
   columns a defect changes, several for a band of shifted rows;
-* the mean z (``bias``): about 0 for noise, large where a row is blank or saturated.
+* the mean z (``bias``): about 0 for noise, large where a row is blank or saturated;
+* for the whole row, the lag at which it correlates best with its neighbours' row
+  (:func:`shifted_rows`): 0 for noise, the jump for a band of shifted rows.
 
 A block whose |``bias``| passes its threshold is a glitch; so is a band of at least two rows of
 blocks whose ``q`` does (a single such row is the tail of the scan's ordinary line jitter: 0.5 px
@@ -24,10 +26,11 @@ disc each site is fitted on: a saturated band raises the background of the colum
 masked in that frame's area map as ``scan_glitch``: its
 sites are read but never defects, unobserved for the time model. Thresholds sit above what the
 simulated movies reach (q ≤ 1.95, |bias| ≤ 0.85 on four 150-frame variants of the standard movie;
-q ≤ 2.33, |bias| ≤ 1.8 on scratch-rendered movies with 30 % beam-current decay and crowded
-defects) and below the glitches tried (q ≥ 3.0 for a 7 px shift of 11 rows and 3 blank rows; |bias|
+q ≤ 2.33, |bias| ≤ 1.8 on movies of ``experiments/independent_movies.py`` with 30 % beam-current
+decay and crowded defects) and below the glitches tried (q ≥ 3.0 for a 7 px shift of 11 rows and 3 blank rows; |bias|
 ≥ 3.5 for blank rows at 10 counts a pixel, 27 for saturated rows). Single images are not checked
-(nothing to compare with).
+(nothing to compare with); in a movie of two frames each is the other's only neighbour, so a glitch
+in one masks the same rows in both (from three frames on, only the odd frame).
 
 Positions are (row, col) px; lengths in Å.
 """
