@@ -107,6 +107,10 @@ def test_a_blank_part_no_map_covers_does_not_spoil_the_movie(movie):
     assert len(counts0) == len(frames) and counts0.min() > 10
     for t in range(len(frames) - 1):  # (the frame next to the stopped one may move by a site or two:
         assert abs(counts.get(t, 0) - counts0[t]) <= 2, t  # the time model links it to the blank's rim)
+    # and its drift is measured on the rows it holds (on the whole frame it was 150 px off)
+    from helpers.detect.registration import frame_shifts
+
+    assert np.abs(frame_shifts(frames) - frame_shifts(movie.frames)).max() < 0.5
     last = reading.sites[reading.sites["frame"] == len(frames) - 1]
     blank = last["row"] > 0.6 * frames.shape[1] + 5 / PS
     assert (last.loc[blank, "area"] != areas.LATTICE).all() and not last.loc[blank, "significant"].any()

@@ -53,7 +53,8 @@ Modules
 ``registration``
     Drift between frames (phase correlation) and registered sums of neighbouring frames (px).
     Public: ``frame_shifts``, ``lattice_continuous_shifts``, ``averaged_frame``, ``registered_sum``,
-    ``registered_sum_and_others``, ``registered_window``, ``check_frame``, ``frame_stack``.
+    ``registered_sum_and_others``, ``registered_window``, ``scanned_rows``, ``check_frame``,
+    ``frame_stack``.
 ``scan_glitches``
     Scan glitches in a movie: rows of a frame unlike the same rows of its neighbouring frames.
     Public: ``GlitchParams``, ``glitch_mask``, ``shifted_rows``, ``frame_areas``, ``glitch_note``.

@@ -39,10 +39,33 @@ def frame_shifts(frames, upsample: int = 10) -> np.ndarray:
     prev = np.asarray(arr[0], np.float32)
     for k in range(1, len(arr)):
         cur = np.asarray(arr[k], np.float32)
-        shift, _, _ = phase_cross_correlation(prev, cur, upsample_factor=upsample, normalization=None)
-        steps[k] = -shift  # content of frame k sits this far from where it was in frame k-1
+        # a frame stopped mid-scan ends in constant rows: the pair is compared on the rows both scanned
+        rows = min(scanned_rows(prev), scanned_rows(cur))
+        if rows >= prev.shape[0] // 4:
+            shift, _, _ = phase_cross_correlation(prev[:rows], cur[:rows], upsample_factor=upsample,
+                                                  normalization=None)
+            steps[k] = -shift  # content of frame k sits this far from where it was in frame k-1
         prev = cur
     return np.cumsum(steps, axis=0)
+
+
+def scanned_rows(frame) -> int:
+    """Rows of ``frame`` before a trailing run of constant rows (a scan stopped mid-frame leaves the
+    rest of the frame at one value); all rows for a complete frame.
+
+    Parameters
+    ----------
+    frame : ndarray (H, W)
+
+    Returns
+    -------
+    int
+    """
+    arr = np.asarray(frame)
+    r = arr.shape[0]
+    while r > 0 and np.ptp(arr[r - 1]) == 0:
+        r -= 1
+    return r
 
 
 def _nearest_translate(v: np.ndarray, centre: np.ndarray, A: np.ndarray) -> np.ndarray:
