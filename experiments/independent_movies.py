@@ -228,6 +228,8 @@ def run(name: str, changes: dict, work: Path) -> dict:
         frames = add_glitches(frames)
     if changes.get("eight_bit"):
         frames = eight_bit(frames, np.random.default_rng(s["seed"]))
+    # written here, not with helpers.io.writers.write_imagej_tiff: that one stores float32, and these
+    # movies must reach the command as the detector's uint16 or an export's uint8
     ps_nm = s["pixel_size_A"] / 10
     path = work / "movie.tif"
     tifffile.imwrite(path, frames, imagej=True, resolution=(1 / ps_nm, 1 / ps_nm),

@@ -29,7 +29,7 @@ Positions are (row, col) px; lengths in Å.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -136,8 +136,7 @@ class AreaMap:
         labels = self.labels.copy()
         h, w = min(labels.shape[0], near.shape[0]), min(labels.shape[1], near.shape[1])
         labels[:h, :w][near[:h, :w] > 0] = label
-        return AreaMap(labels, self.lattice_amplitude, self.background, self.pixel_size_A, self.step_px,
-                       self.shape, self.params)
+        return replace(self, labels=labels)
 
     def pixels_of(self, label: int) -> np.ndarray:
         """Every pixel of the image (``shape``) whose label (:meth:`at`) is ``label``.

@@ -225,12 +225,13 @@ def registered_sum_and_others(frames, shifts, t: int, half_window: int):
         a, b = others
         nearer_a = ((own - a) ** 2).sum(axis=1) <= ((own - b) ** 2).sum(axis=1)
         return acc.astype(np.float32), np.where(nearer_a[:, None], a, b).astype(np.float32), valid
-    k = len(others)
-    if k in (3, 4):  # the median of 3 or 4 values: their sum less the largest and the smallest
-        stack = np.stack(others)
-        med = (stack.sum(axis=0) - stack.max(axis=0) - stack.min(axis=0)) / (k - 2)
+    stack = np.stack(others)
+    if len(others) == 1:
+        med = stack[0]
+    elif len(others) <= 4:  # the median of 3 or 4 values: their sum less the largest and the smallest
+        med = (stack.sum(axis=0) - stack.max(axis=0) - stack.min(axis=0)) / (len(others) - 2)
     else:
-        med = np.median(np.stack(others), axis=0) if k > 2 else others[0]
+        med = np.median(stack, axis=0)
     return acc.astype(np.float32), med.astype(np.float32), valid
 
 

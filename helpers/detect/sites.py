@@ -290,7 +290,8 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
                 if rows:
                     glitch_rows[t] = rows
                 if t == 0:  # other grains are looked for on the registered sum (less noise)
-                    area_image = ref_img
+                    area_image = ref_img if ref_img is not img or n == 1 else registered_sum(
+                        arr, shifts, 0, p.sum_half_window)[0]
                 if t:  # only the first map keeps its measures (figures); later ones their labels
                     area_maps[t].lattice_amplitude = area_maps[t].background = None
                 area_at, t_areas = t, t_areas + time.perf_counter() - ta
