@@ -79,6 +79,49 @@ def test_ncem_emd_through_rosettasciio(tmp_path, small_movie):
     assert fr.pixel_size_A == pytest.approx(0.2, rel=1e-3)
 
 
+def _mrc(path, frames, pixel_size_A):
+    """An MRC2014 file (float32 frames), its cell lengths giving the pixel size (Å)."""
+    import struct
+
+    nz, ny, nx = frames.shape
+    head = bytearray(1024)
+    struct.pack_into("<4i", head, 0, nx, ny, nz, 2)
+    struct.pack_into("<3i", head, 28, nx, ny, nz)
+    struct.pack_into("<6f", head, 40, nx * pixel_size_A, ny * pixel_size_A, nz, 90, 90, 90)
+    struct.pack_into("<3i", head, 64, 1, 2, 3)
+    head[208:216] = b"MAP " + bytes([0x44, 0x44, 0, 0])
+    path.write_bytes(bytes(head) + frames.astype("<f4").tobytes())
+    return path
+
+
+def test_an_mrc_stack_through_rosettasciio(tmp_path, small_movie):
+    fr = fm.read_frames(_mrc(tmp_path / "stack.mrc", small_movie.frames, 0.2))
+    assert fr.data.shape == (3, 256, 256) and np.allclose(fr.data[1], small_movie.frames[1])
+    assert fr.pixel_size_A == pytest.approx(0.2, rel=1e-5) and fr.pixel_size_source == "file"
+
+
+@pytest.mark.parametrize("suffix, dtype, colour", [(".png", np.uint16, False), (".png", np.uint8, True),
+                                                   (".bmp", np.uint8, False), (".jpg", np.uint8, False)])
+def test_pictures_are_read_grey_and_calibrated_from_the_lattice(tmp_path, small_movie, suffix, dtype, colour):
+    """A picture stores no pixel size: the material's lattice gives it (within 2 %); grey saved as
+    colour stays grey; JPEG is read with a warning about its lossy blocks."""
+    import imageio.v3 as iio
+
+    f = small_movie.frames[0]
+    img = ((f - f.min()) / np.ptp(f) * np.iinfo(dtype).max).astype(dtype)
+    iio.imwrite(tmp_path / f"image{suffix}", np.stack([img] * 3, -1) if colour else img)
+    fr = fm.read_frames(tmp_path / f"image{suffix}", material="WS2")
+    assert fr.data.shape == (1, 256, 256) and fr.pixel_size_source == "lattice"
+    assert fr.pixel_size_A == pytest.approx(0.2, rel=0.02)
+    assert any("stores no pixel size" in n for n in fr.warnings)
+    assert any("lossy" in n for n in fr.warnings) == (suffix == ".jpg")
+    assert not any("RGB" in n for n in fr.warnings)
+    if suffix != ".jpg":
+        assert np.array_equal(fr.data[0], img.astype(np.float32))
+    with pytest.raises(validation.InputError, match="no pixel size"):
+        fm.require_pixel_size(fm.read_frames(tmp_path / f"image{suffix}"))
+
+
 def test_imagej_writer_round_trip(tmp_path, small_movie):
     p = writers.write_imagej_tiff(tmp_path / "s.tif", small_movie.frames, 0.2)
     fr = fm.read_frames(p)

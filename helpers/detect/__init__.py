@@ -24,6 +24,9 @@ Modules
     them.
     Public: ``expected_contents``, ``column_ratios``, ``site_keys``, ``average_over_site``,
     ``classify_ratios``.
+``dopant_levels``
+    The reading of a named dopant measured on the image itself, where enough of its sites are there.
+    Public: ``NAMED_DOPANT_WEIGHT``, ``DopantLevels``, ``fit_dopant_levels``, ``named_dopant_split``.
 ``grains``
     A second grain read with its own lattice.
     Public: ``GrainParams``, ``Grain``, ``orientation_deg``, ``find_other_grains``,
@@ -111,4 +114,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'sublattices', 'window_classifier']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'sublattices', 'window_classifier']

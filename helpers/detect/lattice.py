@@ -135,6 +135,10 @@ def fit_column_lattice(image, pixel_size_A: float, lattice_a_A: float = 3.18, n_
         keep = kinds == METAL
         res = [a for a in _measure(img, kinds[keep], sites[keep], lat, radius_A, 2, True) if a is not None]
         w_ref = np.array([np.median(a[METAL]) for a in res])
+        ok = np.isfinite(w_ref) & (w_ref != 0)  # a patch on a blank part (a stopped scan) measures nothing
+        res, w_ref = [a for a, k in zip(res, ok) if k], w_ref[ok]
+        if not len(res):
+            return np.nan, np.nan
         return (np.median([np.median(a[CHALCOGEN]) for a in res] / w_ref),
                 np.median([np.median(a["hollow"]) for a in res] / w_ref))
 

@@ -232,8 +232,9 @@ def alloy_readings(s: pd.DataFrame, chemistry: Chemistry, use) -> tuple:
     sub = s.iloc[first]
     pos, kinds0 = sub[["row", "col"]].to_numpy(float), sub["kind"].to_numpy()
     amp0 = sub["amplitude"].to_numpy(float)
-    x0 = amp0 / sublattice_reference(pos, kinds0, amp0, CHALCOGEN)
-    use0 = np.asarray(use, bool)[first]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a blank part: no reference, not used
+        x0 = amp0 / sublattice_reference(pos, kinds0, amp0, CHALCOGEN)
+    use0 = np.asarray(use, bool)[first] & np.isfinite(x0)
     metal0 = (kinds0 == METAL) & use0
     alloy = fit_metal_alloy(x0[metal0], chemistry)
     if alloy is not None:  # the levels that vary must be the metal's, not the chalcogen's: read

@@ -7,23 +7,11 @@ import pandas as pd
 from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Chemistry, plausible_exponent
 from helpers.detect.areas import LATTICE, NO_LATTICE
 from helpers.detect.column_model import ColumnLattice
-from helpers.detect.site_model import (
-    APPEAR_PER_FRAME,
-    CHANGE_PER_FRAME,
-    LEAVE_PER_FRAME,
-    MASKED,
-    PRIOR_DEFECT,
-    WS2,
-    SiteParams,
-    class_contents,
-    content_shares,
-    fit_transitions,
-    first_frame_prior,
-    reading_noise,
-    reading_sd,
-    site_posteriors,
-    transition_matrix,
-)
+from helpers.detect.dopant_levels import fit_dopant_levels, named_dopant_split
+from helpers.detect.site_model import (APPEAR_PER_FRAME, CHANGE_PER_FRAME, LEAVE_PER_FRAME, MASKED, PRIOR_DEFECT,
+                                       WS2, SiteParams, class_contents, content_shares, fit_transitions,
+                                       first_frame_prior, reading_noise, reading_sd, site_posteriors,
+                                       transition_matrix)
 from helpers.detect.site_alloy import alloy_readings
 from helpers.detect.site_levels import apply_ladder, ladder_prior, relative_readings
 from helpers.detect.site_measure import local_noise_scale
@@ -407,7 +395,8 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
             if ladder is not None and kind == CHALCOGEN:  # the shares the ladder measured
                 first = ladder_prior(ladder, names, chemistry)
             else:
-                first = content_shares(obs, means, noise_of(means), sd_scale=sd_scale) if T == 1 else PRIOR_DEFECT
+                first = (content_shares(obs, means, noise_of(means), sd_scale=sd_scale,
+                                        split=named_dopant_split(names, chemistry)) if T == 1 else PRIOR_DEFECT)
             if appear is None:  # the rates of content changes from this movie's own sites (below)
                 post, counts = site_posteriors(obs, means, noise_of(means), trans, first,
                                                transition_counts=True, sd_scale=sd_scale)
@@ -425,8 +414,12 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
         # masked sites decode as their prior (pristine) and read whatever the area holds: they
         # must not enter the fits of the gain and of the crosstalk
         cls_read = np.where(lattice_area, cls, MASKED)
-        if step == 0:
+        if step == 0:  # then the named dopants' atom readings, where enough of their sites show them
             gain = calibrate_gain(rel, rel_h, kinds, cls_read, levels, contents)
+            dl = fit_dopant_levels(rel, kinds, lattice_area, metal_c, chal_c, chemistry, exponent, gain, noise_of, atoms)
+            atoms.update(dl.levels)
+            contents = class_contents(metal_c, chal_c, chemistry, exponent, atoms or None)
+            notes += [n for n in [dl.note(chemistry)] if n]
         elif step == 1:  # (an alloy's second metal is no sparse defect: every pristine-read site
             # measures its tail, not the few isolated ones, which shifted every reading of a rendered
             # Mo/W alloy movie by 0.26 of a W column)

@@ -285,7 +285,7 @@ def first_frame_prior(K: int, prior_defect: float, pristine: int = 0) -> np.ndar
 
 def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float = PRIOR_DEFECT,
                    pristine: int = 0, prior_defects: float = SHARE_PRIOR_DEFECTS, steps: int = 25,
-                   sd_scale=None) -> np.ndarray:
+                   sd_scale=None, split=None) -> np.ndarray:
     """Which defect contents are common among the sites of one image, from their readings
     (empirical Bayes): a mixture of Gaussians at the contents' readings with their noise, where
     only the split of the defect prior among the defect contents is fitted (EM; the equal split
@@ -307,6 +307,9 @@ def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float =
         EM steps.
     sd_scale : ndarray, optional
         Each site's (row of ``obs``) or reading's noise over ``sd``.
+    split : ndarray (K,), optional
+        Relative weights of the defect contents in the prior split and the starting point (equal
+        when None; :func:`helpers.detect.dopant_levels.named_dopant_split`).
 
     Returns
     -------
@@ -320,10 +323,14 @@ def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float =
     scale = np.broadcast_to(scale, np.shape(obs)).ravel()[np.isfinite(x)]
     x = x[np.isfinite(x)]
     K = len(means)
+    others = np.array([k for k in range(K) if k != pristine])
+    share = np.ones(len(others)) if split is None else np.asarray(split, float)[others]
+    share = share / share.sum()
     w = first_frame_prior(K, prior_defect, pristine)
+    if split is not None:
+        w[others] = prior_defect * share
     if not len(x):
         return w
-    others = np.array([k for k in range(K) if k != pristine])
     sd = np.broadcast_to(np.asarray(sd, float), (K,))
     le = _log_gauss(x[:, None], np.asarray(means, float)[None], sd[None] * scale[:, None])
     e = np.exp(le - le.max(1, keepdims=True))
@@ -331,7 +338,7 @@ def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float =
         r = e * w
         r /= r.sum(1, keepdims=True)
         n = r[:, others].sum(0)
-        w[others] = prior_defect * (n + prior_defects / len(others)) / (n.sum() + prior_defects)
+        w[others] = prior_defect * (n + prior_defects * share) / (n.sum() + prior_defects)
     return w
 
 

@@ -286,7 +286,8 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         elif p.mask_areas:
             if t % max(int(p.areas_every), 1) == 0:
                 ta = time.perf_counter()
-                area_maps[t], rows = frame_areas(img, others, valid, lattice, ps, p.areas, p.scan_glitches, p.margin_px(ps))
+                area_maps[t], rows = frame_areas(img, others, valid, lattice, ps, p.areas, p.scan_glitches,
+                                                 p.margin_px(ps), translates=n == 1)
                 if rows:
                     glitch_rows[t] = rows
                 if t == 0:  # other grains are looked for on the registered sum (less noise)
@@ -318,7 +319,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     sites, contents, noise, gain, exponent, notes = _decode(sites, p, lattice, chemistry)
     notes = [n for n in (chemistry.sublattice_note(), swap_note, width_note) if n] + notes
     if glitch_rows:
-        notes.append(glitch_note(len(glitch_rows)))
+        notes.append(glitch_note(len(glitch_rows), single=n == 1))
     halo = {"halo_A": p.halo_A}
     if p.halo_choices_A and p.halo_A in p.halo_choices_A:  # does the probe's tail fit the halo term?
         bias = halo_bias(arr, sites, contents, lattice, p.radius_A, p.bins, p.halo_choices_A)

@@ -27,7 +27,9 @@ from helpers.io.tiff import (
 from helpers.io.units import _fail, _pixel_size_from_axes
 
 SUFFIXES = {".npy": "numpy", ".npz": "numpy", ".h5": "hdf5", ".hdf5": "hdf5", ".mat": "matlab",
-            ".tif": "tiff", ".tiff": "tiff", ".dm3": "dm", ".dm4": "dm", ".emd": "emd"}
+            ".tif": "tiff", ".tiff": "tiff", ".dm3": "dm", ".dm4": "dm", ".emd": "emd",
+            ".ser": "tia", ".emi": "tia", ".mrc": "mrc",
+            ".png": "picture", ".jpg": "picture", ".jpeg": "picture", ".bmp": "picture"}
 
 
 @dataclass
@@ -105,13 +107,34 @@ def _read_hdf5(path: Path, dataset: str | None = None):
     return data, ps, {"dataset": name}, []
 
 
+def _read_picture(path: Path, dataset: str | None = None):
+    """A picture (.png, .jpg, .bmp) through imageio: grey, or colour turned grey; no pixel size."""
+    import imageio.v3 as iio
+
+    if dataset is not None:
+        _fail(path, f"--dataset {dataset!r} given, but a {path.suffix} picture holds one image")
+    try:
+        a = np.asarray(iio.imread(path))
+    except Exception as e:
+        _fail(path, f"not a readable {path.suffix} picture ({type(e).__name__}: {e})")
+    notes = [f"a {path.suffix} picture stores no pixel size, and its values are display levels, not counts"]
+    if a.ndim == 3 and a.shape[-1] in (3, 4) and np.array_equal(a[..., 0], a[..., 1]) \
+            and np.array_equal(a[..., 0], a[..., 2]):
+        a = a[..., 0]  # grey saved as colour
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        notes.append("JPEG compression is lossy: its 8 × 8 blocks add structured noise to the column "
+                     "readings (a TIFF or the microscope's own file is better)")
+    return a, None, {"format": path.suffix.lower()[1:]}, notes
+
+
 def _read_rsciio(path: Path, kind: str, dataset: str | None = None):
-    """DigitalMicrograph .dm3/.dm4 and EMD (Velox, NCEM) through RosettaSciIO; a file with several
-    image signals (detectors) needs ``dataset``: a signal's title, or its number from 1."""
-    if kind == "dm":
-        from rsciio.digitalmicrograph import file_reader
-    else:
-        from rsciio.emd import file_reader
+    """DigitalMicrograph .dm3/.dm4, EMD (Velox, NCEM), FEI TIA .ser/.emi and MRC through
+    RosettaSciIO; a file with several image signals (detectors) needs ``dataset``: a signal's
+    title, or its number from 1."""
+    import importlib
+
+    module = {"dm": "digitalmicrograph", "emd": "emd", "tia": "tia", "mrc": "mrc"}[kind]
+    file_reader = importlib.import_module(f"rsciio.{module}").file_reader
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -181,7 +204,7 @@ def read_frames(path, pixel_size_A: float | None = None, frames: slice | None = 
     Parameters
     ----------
     path : str or Path
-        The file: .npy/.npz, .h5/.hdf5, .mat, .tif/.tiff, .emd, .dm3/.dm4 and the other RosettaSciIO formats.
+        The file: .npy/.npz, .h5/.hdf5, .mat, .tif/.tiff, .emd, .dm3/.dm4, .ser/.emi, .mrc, .png/.jpg/.bmp.
     pixel_size_A : float, optional
         Pixel size (Å/px) given by the user; wins over the file's calibration.
     frames : slice, optional
@@ -211,7 +234,8 @@ def read_frames(path, pixel_size_A: float | None = None, frames: slice | None = 
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         _fail(path, f"unknown format {path.suffix!r}; readable: {sorted(set(SUFFIXES))}")
-    reader = {"numpy": _read_numpy, "hdf5": _read_hdf5, "matlab": read_mat, "tiff": _read_tiff}.get(kind)
+    reader = {"numpy": _read_numpy, "hdf5": _read_hdf5, "matlab": read_mat, "tiff": _read_tiff,
+              "picture": _read_picture}.get(kind)
     arr, ps_file, meta, notes0 = (reader(path, dataset) if reader
                                   else _read_rsciio(path, kind, dataset))
     if kind in ("numpy", "hdf5", "matlab"):  # no axis names in these files: the shape says (H, W, n)

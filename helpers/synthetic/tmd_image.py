@@ -30,10 +30,11 @@ def tmd_sites(chem: Chemistry, size_px: int, pixel_size_A: float, origin_A=(0.0,
     check_pixel_size(pixel_size_A)
     a = chem.lattice_a_A
     a1, a2 = np.array([a, 0.0]), np.array([a / 2, a * np.sqrt(3) / 2])
-    n_cells = int(size_px * pixel_size_A / a) + 4
+    n_cells = int(size_px * pixel_size_A / a) + 4  # along a1
+    n_rows = int(size_px * pixel_size_A / a2[1]) + 4  # along a2 (rows of the lattice are a·√3/2 apart)
     out = []
-    for i in range(-n_cells, 2 * n_cells):
-        for j in range(-2, n_cells + 4):
+    for i in range(-n_rows // 2 - 2, n_cells + 2):
+        for j in range(-2, n_rows + 2):
             base = i * a1 + j * a2 + np.asarray(origin_A, float)
             for sub, off in ((METAL, np.zeros(2)), (CHALCOGEN, (a1 + a2) / 3)):
                 x, y = base + off
