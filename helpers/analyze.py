@@ -203,7 +203,9 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
     try:
         reading, pairs, per_image = series.read_stack(fr.data, ps, _lattice_a(s.material), chem, first, not s.quiet)
     except ValueError as e:
-        raise InputError(f"{job.path}: the lattice sites cannot be read ({e})") from None
+        clipped = [w for w in job.warnings if "clipped black level" in w]
+        raise InputError(f"{job.path}: the lattice sites cannot be read ({e})"
+                         + (f"; note: {clipped[0]}" if clipped else "")) from None
     table = st.defect_table(reading)
     classes = list(chem.defect_classes())
     for w in reading.warnings:

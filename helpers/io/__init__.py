@@ -8,6 +8,10 @@ Modules
     Calibration checks: the pixel size against the lattice of the named material (Å/px).
     Public: ``column_spacing_A``, ``check_sampling``, ``estimate_pixel_size``,
     ``check_calibration``.
+``intensity_checks``
+    What the intensities say about how a file was written: integer and 8-bit data, saturation,
+    a clipped black level.
+    Public: ``CLIPPED_NOTE_SHARE``, ``clipped_black_share``, ``intensity_notes``.
 ``layout``
     The frame axis of arrays saved without axis names (.npy, .npz, .h5, .mat), and MATLAB files.
     Public: ``frames_last``, ``frames_first``, ``read_mat``.
@@ -39,4 +43,4 @@ Modules
     Writers of the formats DefectFinder reads back: ImageJ TIFF, RosettaSciIO TIFF, NCEM EMD.
     Public: ``write_imagej_tiff``, ``write_rsciio_tiff``, ``write_ncem_emd``.
 """
-__all__ = ['calibration', 'layout', 'readers', 'records', 'report', 'result_folder', 'stacks', 'tiff', 'units', 'writers']
+__all__ = ['calibration', 'intensity_checks', 'layout', 'readers', 'records', 'report', 'result_folder', 'stacks', 'tiff', 'units', 'writers']

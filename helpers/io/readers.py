@@ -19,6 +19,7 @@ from helpers.io.calibration import (
     check_sampling,
     estimate_pixel_size,
 )
+from helpers.io.intensity_checks import intensity_notes
 from helpers.io.layout import _choose, _is_image_shape, frames_first, frames_last, read_mat
 from helpers.io.stacks import FrameStack, _FileFrames
 from helpers.io.tiff import (
@@ -266,8 +267,8 @@ def read_frames(path, pixel_size_A: float | None = None, frames: slice | None = 
 
 
 def to_frame_stack(arr, path) -> tuple[FrameStack, list]:
-    """What a reader returns → a float32 :class:`FrameStack`, with notes on integer, 8-bit and
-    saturated data. A memory map or an open dataset stays on disk (its first and last frames are
+    """What a reader returns → a float32 :class:`FrameStack`, with notes on integer, 8-bit,
+    saturated and black-clipped data (:func:`helpers.io.intensity_checks.intensity_notes`). A memory map or an open dataset stays on disk (its first and last frames are
     read now, so a damaged file fails before any work; every frame is checked as it is read); any
     other array is converted whole by :func:`to_float_frames`.
 
@@ -283,7 +284,7 @@ def to_frame_stack(arr, path) -> tuple[FrameStack, list]:
     stack : FrameStack
         Float32 frames, read lazily where possible.
     notes : list of str
-        What was noticed about the data (integer type, saturation).
+        What was noticed about the data (integer type, saturation, a clipped black level).
     """
     if isinstance(arr, np.memmap) and arr.ndim == 3 and arr.shape[-1] not in (3, 4) \
             and arr.flags.c_contiguous and getattr(arr, "filename", None):
@@ -299,21 +300,12 @@ def to_frame_stack(arr, path) -> tuple[FrameStack, list]:
         _fail(path, f"frames of shape {arr.frame_shape} are not images")
     first = arr[0]
     arr[-1]
-    notes = []
-    if dtype.kind in "ui":
-        top = np.iinfo(dtype).max
-        sat = float(np.mean(first == np.float32(top)))
-        if sat > 1e-4:
-            notes.append(f"{sat:.2%} of the first frame's pixels saturated at {top}: their intensities "
-                         "are clipped")
-        if dtype.itemsize == 1:
-            notes.append("8-bit data: probably a processed export, not detector counts; intensities "
-                         "are relative and shot-noise statistics do not apply")
-    return arr, notes
+    return arr, intensity_notes(first, dtype, first_of_stack=True)
 
 
 def to_float_frames(arr, path) -> tuple[np.ndarray, list]:
-    """Any numeric image/stack → float32 (n, H, W), with notes on integer, 8-bit and saturated data.
+    """Any numeric image/stack → float32 (n, H, W), with notes on integer, 8-bit, saturated and
+    black-clipped data (:func:`helpers.io.intensity_checks.intensity_notes`).
 
     Parameters
     ----------
@@ -340,14 +332,7 @@ def to_float_frames(arr, path) -> tuple[np.ndarray, list]:
         _fail(path, f"expected a 2D image or a 3D stack, got shape {a.shape}")
     if min(a.shape[1:]) < 2:
         _fail(path, f"frames of shape {a.shape[1:]} are not images")
-    if a.dtype.kind in "ui":
-        top = np.iinfo(a.dtype).max
-        sat = float(np.mean(a == top))
-        if sat > 1e-4:
-            notes.append(f"{sat:.2%} of pixels saturated at {top}: their intensities are clipped")
-        if a.dtype.itemsize == 1:
-            notes.append("8-bit data: probably a processed export, not detector counts; intensities "
-                         "are relative and shot-noise statistics do not apply")
+    notes += intensity_notes(a, a.dtype)
     out = a.astype(np.float32)
     bad = ~np.isfinite(out)
     if bad.any():
