@@ -79,7 +79,7 @@ def test_injected_changes_read_like_the_images_own_defects():
     from helpers.synthetic.params import standard_params
 
     bench = _bench()
-    movie = generate_movie(standard_params(n_frames=1, frame_px=160, seed=3), progress=False)
+    movie = generate_movie(standard_params(n_frames=1, frame_px=224, seed=3), progress=False)
     reading = st.read_sites(movie.frames[0], movie.pixel_size_A)
     p = sm.SiteParams()
     for gain in (0.85, 1.0, 1.25):

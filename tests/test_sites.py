@@ -302,7 +302,7 @@ def test_class_accuracy_by_origin_splits_arrivals_from_conversions_in_place():
 
 
 def test_class_separations_follow_the_measured_noise():
-    movie = generate_movie(standard_params(n_frames=4, frame_px=128, seed=5), progress=False)
+    movie = generate_movie(standard_params(n_frames=4, frame_px=224, seed=5), progress=False)
     r = st.read_sites(movie.frames, movie.pixel_size_A)
     sep = st.class_separations(r)
     pristine = sep.loc[["W", "S2"]]

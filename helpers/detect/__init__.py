@@ -27,6 +27,9 @@ Modules
 ``dopant_levels``
     The reading of a named dopant measured on the image itself, where enough of its sites are there.
     Public: ``NAMED_DOPANT_WEIGHT``, ``DopantLevels``, ``fit_dopant_levels``, ``named_dopant_split``.
+``field_size``
+    How many lattice sites a frame must hold for the site reading to measure itself on them.
+    Public: ``MIN_SITES``, ``FEW_SITES``, ``few_sites_note``.
 ``grains``
     A second grain read with its own lattice.
     Public: ``GrainParams``, ``Grain``, ``orientation_deg``, ``find_other_grains``,
@@ -114,4 +117,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'sublattices', 'window_classifier']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'field_size', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'sublattices', 'window_classifier']

@@ -64,11 +64,8 @@ from helpers.detect.site_measure import (
     metal_reference,
     plausible_width,
 )
-from helpers.detect.site_model import (
-    SITE_COLUMNS,
-    WS2,
-    SiteParams,
-)
+from helpers.detect.field_size import few_sites_note
+from helpers.detect.site_model import SITE_COLUMNS, WS2, SiteParams
 
 
 def defects_of(sites: pd.DataFrame) -> pd.DataFrame:
@@ -314,10 +311,11 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     sites = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
     del cols
     sites["x_A"], sites["y_A"] = sites["col"] * ps, sites["row"] * ps
+    few = few_sites_note(float((sites["area"] == LATTICE).sum()) / n, arr.shape[1:], ps, p.margin_px(ps) * ps)
     t_read = time.perf_counter() - t0
     t0 = time.perf_counter()
     sites, contents, noise, gain, exponent, notes = _decode(sites, p, lattice, chemistry)
-    notes = [n for n in (chemistry.sublattice_note(), swap_note, width_note) if n] + notes
+    notes = [n for n in (chemistry.sublattice_note(), swap_note, width_note, few) if n] + notes
     if glitch_rows:
         notes.append(glitch_note(len(glitch_rows), single=n == 1))
     halo = {"halo_A": p.halo_A}
