@@ -37,7 +37,7 @@ from scipy.stats import median_abs_deviation
 from helpers import config
 from helpers.core.chemistry import CHALCOGEN, METAL
 from helpers.detect import sites as st
-from helpers.detect.site_decode import neighbour_offsets
+from helpers.detect.site_crosstalk import neighbour_offsets
 from helpers.synthetic.generator import standard_movie
 from helpers.synthetic.params import standard_params
 

@@ -327,7 +327,7 @@ def _honeycomb_sites(n: int = 36):
     neighbour offsets."""
     from types import SimpleNamespace
 
-    from helpers.detect.site_decode import neighbour_offsets
+    from helpers.detect.site_crosstalk import neighbour_offsets
 
     ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     i = np.concatenate([ii.ravel(), ii.ravel()])
@@ -344,7 +344,7 @@ def test_the_crosstalk_is_fitted_on_isolated_defects_not_on_complexes():
     sites around them 0.2 lower still: partly empty, decoded pristine): the coefficient must stay
     the probe tail's and leave those sites low (they are the complex's own vacancies). With a
     handful of isolated defects in a noisy frame the coefficient is shrunk towards no crosstalk."""
-    from helpers.detect.site_decode import _remove_crosstalk, neighbour_sums
+    from helpers.detect.site_crosstalk import neighbour_sums, remove_crosstalk
 
     contents = {METAL: {"W": 1.0, "Vac_W": 0.0}, CHALCOGEN: {"S2": 0.4, "Vac_S": 0.2, "Vac_S2": 0.0}}
     s, kinds, offsets = _honeycomb_sites()
@@ -369,7 +369,7 @@ def test_the_crosstalk_is_fitted_on_isolated_defects_not_on_complexes():
     rel = pristine + change + 0.03 * (beside["other"] + beside["same"])
     rel = rel - 0.2 * (beside_cx & (cls == "S2"))
     rel = rel + rng.normal(0, 0.01, len(s))
-    out, coef = _remove_crosstalk(rel, kinds, cls, s, contents, offsets)
+    out, coef = remove_crosstalk(rel, kinds, cls, s, contents, offsets)
     assert coef[CHALCOGEN]["other"] == pytest.approx(0.03, abs=0.005), coef
     low = beside_cx & (cls == "S2")
     assert np.all(out[low] < 0.4 - 0.15)  # the complexes' chalcogen neighbours still read low
@@ -379,7 +379,7 @@ def test_the_crosstalk_is_fitted_on_isolated_defects_not_on_complexes():
     cls2 = np.where(kinds == METAL, "W", "S2").astype(object)
     cls2[few] = "Vac_W"
     noisy = pristine + np.where(few, -1.0, 0.0) + rng.normal(0, 0.1, len(s))
-    _, coef2 = _remove_crosstalk(noisy, kinds, cls2, s, contents, offsets)
+    _, coef2 = remove_crosstalk(noisy, kinds, cls2, s, contents, offsets)
     assert abs(coef2[CHALCOGEN]["other"]) < 0.03, coef2
 
 

@@ -73,10 +73,15 @@ Modules
     Metal sublattices of two elements in comparable numbers (Mo₁₋ₓWₓS₂): the metal columns read
     against the neighbouring chalcogen columns.
     Public: ``MetalAlloy``, ``fit_metal_alloy``, ``alloy_readings``.
+``site_crosstalk``
+    Neighbours on the honeycomb, and the crosstalk between them: the share of a neighbour's
+    content change that a site's reading takes in.
+    Public: ``CROSSTALK_PRIOR_SD``, ``CROSSTALK_MIN_NEIGHBOURS``, ``CROSSTALK_STRICT_NEIGHBOURS``,
+    ``WEAK_CHANGE``, ``neighbour_offsets``, ``neighbour_sums``, ``remove_crosstalk``.
 ``site_decode``
     From site amplitudes to contents: gain calibration, cross-talk removal and the decoding of
     every site.
-    Public: ``strong_changes``, ``gain_estimate``, ``calibrate_gain``, ``neighbour_offsets``, ``neighbour_sums``.
+    Public: ``strong_changes``, ``gain_estimate``, ``calibrate_gain``.
 ``site_halo``
     Which halo width the gain calibration needs: tested on the empty metal columns of the reading
     itself.
@@ -117,4 +122,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'field_size', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'sublattices', 'window_classifier']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'field_size', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_crosstalk', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'sublattices', 'window_classifier']

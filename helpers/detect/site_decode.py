@@ -13,6 +13,7 @@ from helpers.detect.site_model import (APPEAR_PER_FRAME, CHANGE_PER_FRAME, LEAVE
                                        first_frame_prior, reading_noise, reading_sd, site_posteriors,
                                        transition_matrix)
 from helpers.detect.site_alloy import alloy_readings
+from helpers.detect.site_crosstalk import neighbour_offsets, neighbour_sums, remove_crosstalk
 from helpers.detect.site_levels import apply_ladder, ladder_prior, relative_readings
 from helpers.detect.site_measure import local_noise_scale
 from helpers.detect.site_walks import ring_sites, walk_transitions, walker_on_centre
@@ -122,75 +123,6 @@ def calibrate_gain(reading, unbiased, kinds, classes, levels: dict, contents: di
     return float(np.clip(1.0 + w * (g - 1.0), 0.7, 1.4))
 
 
-def neighbour_offsets(lattice: ColumnLattice) -> dict:
-    """Lattice-index offsets (di, dj) of the nearest neighbours of a site: ``(kind, "other")`` the
-    three of the other sublattice (a/√3 away), ``(kind, "same")`` the six of its own (a away).
-
-    Parameters
-    ----------
-    lattice : ColumnLattice
-
-    Returns
-    -------
-    dict
-    """
-    A = lattice.vectors
-    cf = np.asarray(lattice.chalcogen_frac, float)
-    d = np.array([(i, j) for i in range(-2, 3) for j in range(-2, 3)], float)
-    a = float(np.linalg.norm(A[0]))
-    out = {}
-    for kind, own, oth in ((METAL, np.zeros(2), cf), (CHALCOGEN, cf, np.zeros(2))):
-        dist_o = np.linalg.norm((d + oth - own) @ A, axis=1)
-        dist_s = np.linalg.norm(d @ A, axis=1)
-        out[(kind, "other")] = d[np.abs(dist_o - a / np.sqrt(3)) < 0.1 * a].astype(int)
-        out[(kind, "same")] = d[np.abs(dist_s - a) < 0.1 * a].astype(int)
-    return out
-
-
-def neighbour_sums(frames, kinds, i, j, values, offsets: dict, frame_offset: int = 0) -> dict:
-    """Per site and frame, the sum of ``values`` over its nearest neighbours of the other sublattice
-    (``"other"``) and of its own (``"same"``), from the lattice indices (missing neighbours: 0);
-    ``frame_offset``: the neighbours' values ``frame_offset`` frames later.
-
-    Parameters
-    ----------
-    frames, kinds, i, j, values : ndarray (n,)
-        Per site reading: frame, sublattice, lattice indices and the value summed.
-    offsets : dict
-        From :func:`neighbour_offsets`.
-    frame_offset : int
-
-    Returns
-    -------
-    dict
-        ``"other"``, ``"same"`` → ndarray (n,).
-    """
-    frames, i, j = (np.asarray(x, np.int64) for x in (frames, i, j))
-    kbit = (np.asarray(kinds, object) == CHALCOGEN).astype(np.int64)
-    off = 1 << 20
-
-    def code(f, k, ii, jj):
-        return ((f * 2 + k) << 42) + ((ii + off) << 21) + (jj + off)
-
-    keys = code(frames, kbit, i, j)
-    order = np.argsort(keys)
-    sk = keys[order]
-    v = np.asarray(values, float)[order]
-    out = {}
-    for rel in ("other", "same"):
-        total = np.zeros(len(keys))
-        for kind, kb in ((METAL, 0), (CHALCOGEN, 1)):
-            sel = kbit == kb
-            nk = 1 - kb if rel == "other" else kb
-            for di, dj in offsets[(kind, rel)]:
-                q = code(frames[sel] + frame_offset, nk, i[sel] + di, j[sel] + dj)
-                pos = np.clip(np.searchsorted(sk, q), 0, len(sk) - 1)
-                hit = sk[pos] == q
-                total[np.flatnonzero(sel)[hit]] += v[pos[hit]]
-        out[rel] = total
-    return out
-
-
 #: the probability that a defect arrives on a site in a frame in which one of its neighbours (same
 #: sublattice, one lattice step away) lost its defect: the share of departures that are hops
 HOP_ARRIVAL = 0.3
@@ -206,69 +138,6 @@ def _hop_arrivals(s: pd.DataFrame, kinds, post_def, offsets: dict) -> np.ndarray
     after = neighbour_sums(f, kinds, i, j, post_def, offsets, frame_offset=1)["same"]
     left = np.clip(before - after, 0.0, 6.0) / 6.0
     return np.clip(APPEAR_PER_FRAME + HOP_ARRIVAL * left, APPEAR_PER_FRAME, 0.5)
-
-
-#: prior standard deviation of a crosstalk coefficient (reading change of a site per unit content
-#: change of its neighbours, metal units): the probe tail of a neighbour 1.8–3.2 Å away; fitted on
-#: simulated movies 0.00–0.04
-CROSSTALK_PRIOR_SD = 0.05
-#: fewest pristine-read neighbours of isolated defects to fit the crosstalk on (below: none
-#: removed). One metal vacancy gives three, each a precise measure (the change is a whole column);
-#: the prior above shrinks what a few give. At 20, 45-64 Å fields of a rendered WS2 image (3 % of
-#: the sites defects) kept their false single S vacancies beside every W vacancy: pooled F1 0.887
-#: (51 Å) and 0.981 (64 Å) against 1.000 on the whole 140 Å image; at 4, 0.957 and 1.000
-CROSSTALK_MIN_NEIGHBOURS = 4
-
-
-def _remove_crosstalk(rel, kinds, cls, s: pd.DataFrame, contents: dict, offsets: dict, isolated_only: bool = True):
-    """Readings freed of the share a neighbour's content change leaves in them.
-
-    A defect changes its column's probe tail too, which the Gaussian-core model of its neighbours
-    partly reads as theirs (measured on the standard movie: a chalcogen column beside a W vacancy
-    reads ~0.02 metal units low, a quarter of a single vacancy). The share is linear in the
-    neighbours' change: per sublattice and neighbour shell, the coefficient is fitted on the sites
-    decoded as pristine (their reading minus the pristine content, against the summed decoded
-    change of their neighbours), then subtracted from every reading.
-
-    Only the neighbours of isolated defects enter the fit: a pristine-decoded site beside two or more
-    defects, or beside a defect that has a defective neighbour itself, is left out. Around a defect
-    complex (a metal vacancy with its chalcogen vacancies, common in real MoS2) the neighbours are
-    often partly empty themselves; fitted on them, the coefficient learns the complex, not the probe
-    tail (0.32 for the chalcogen's own shell on a real MoS2 image, 0.00–0.04 on simulated movies),
-    and then hides the complex's own vacancies. (``isolated_only`` False: every pristine-decoded site
-    enters, for an alloy, whose second metal is everywhere.)"""
-    change = {c: v - _pristine_level(contents, k) for k in contents for c, v in contents[k].items()}
-    dc = pd.Series(cls).map(change).fillna(0.0).to_numpy(float)
-    frames, i, j = s["frame"], s["i"], s["j"]
-    sums = neighbour_sums(frames, kinds, i, j, dc, offsets)
-    pristine_names = [_pristine_name(contents, k) for k in contents] + [MASKED]
-    is_def = (~np.isin(np.asarray(cls, object), pristine_names)).astype(float)
-    n_def = neighbour_sums(frames, kinds, i, j, is_def, offsets)
-    n_def = n_def["other"] + n_def["same"]
-    in_complex = is_def * (n_def > 0)
-    beside_complex = neighbour_sums(frames, kinds, i, j, in_complex, offsets)
-    isolated = (n_def <= 1) & (beside_complex["other"] + beside_complex["same"] == 0) if isolated_only else True
-    pristine_level = np.array([_pristine_level(contents, k) for k in kinds])
-    res = rel - pristine_level
-    out = rel.copy()
-    coef = {}
-    for kind in (METAL, CHALCOGEN):
-        sel = (kinds == kind) & (np.asarray(cls, object) == _pristine_name(contents, kind)) & isolated
-        X = np.stack([sums["other"][sel], sums["same"][sel]], 1)
-        use = np.abs(X).sum(1) > 0
-        if use.sum() < CROSSTALK_MIN_NEIGHBOURS:
-            continue
-        Xu, yu = X[use], res[sel][use]
-        # the least-squares fit shrunk towards no crosstalk by a prior of CROSSTALK_PRIOR_SD: a few
-        # isolated defects in one real frame leave the coefficient uncertain by 0.05–0.13; a movie
-        # (thousands of neighbours, ±0.001) keeps its own fit
-        resid = yu - Xu @ np.linalg.lstsq(Xu, yu, rcond=None)[0]
-        ridge = float(np.mean(resid ** 2)) / CROSSTALK_PRIOR_SD ** 2
-        beta = np.linalg.solve(Xu.T @ Xu + ridge * np.eye(2), Xu.T @ yu)
-        coef[kind] = {"other": float(beta[0]), "same": float(beta[1])}
-        k = kinds == kind
-        out[k] = rel[k] - beta[0] * sums["other"][k] - beta[1] * sums["same"][k]
-    return out, coef
 
 
 #: a defect content closer to the pristine one than this many noise widths of one frame is also
@@ -429,7 +298,7 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
         elif step == 1:  # (an alloy's second metal is no sparse defect: every pristine-read site
             # measures its tail, not the few isolated ones, which shifted every reading of a rendered
             # Mo/W alloy movie by 0.26 of a W column)
-            rel, crosstalk = _remove_crosstalk(rel0, kinds, cls_read, s, contents, offsets,
+            rel, crosstalk = remove_crosstalk(rel0, kinds, cls_read, s, contents, offsets,
                                                isolated_only=alloy is None)
         elif step == 2:
             appear = _hop_arrivals(s, kinds, post_def, offsets)

@@ -36,7 +36,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from helpers.core.chemistry import CHALCOGEN, METAL
-from helpers.detect.site_decode import neighbour_offsets
+from helpers.detect.site_crosstalk import neighbour_offsets
 from helpers.detect.site_model import (
     APPEAR_PER_FRAME,
     CHANGE_PER_FRAME,

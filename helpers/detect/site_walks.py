@@ -29,7 +29,7 @@ def ring_sites(i, j, offsets) -> np.ndarray:
     i, j : ndarray (n,)
         Lattice indices of the sites (one row per site).
     offsets : ndarray (6, 2)
-        Index offsets of the six neighbours (:func:`helpers.detect.site_decode.neighbour_offsets`).
+        Index offsets of the six neighbours (:func:`helpers.detect.site_crosstalk.neighbour_offsets`).
 
     Returns
     -------

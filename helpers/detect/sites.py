@@ -17,7 +17,7 @@ sublattice by more than the noise allows:
    probe tail's share of a content change; the second calibrates the gain of the first
    (:func:`calibrate_gain`). The amplitude over the median of the nearest metal columns is the
    content in metal units; the share a neighbour's change leaves in it is removed
-   (:func:`_remove_crosstalk`).
+   (:func:`helpers.detect.site_crosstalk.remove_crosstalk`).
 3. The pristine level and the noise of one reading of each sublattice are measured on each
    frame's own sites (median, normalised MAD; the noise grows with the content, as shot noise does).
 4. Each site's readings through the movie go into a hidden Markov model of its content
