@@ -30,6 +30,7 @@ from helpers.figures.results import write_result_figures
 from helpers.io import calibration as calib
 from helpers.io import readers as fm
 from helpers.io.calibration import LATTICE_CONSTANTS_A
+from helpers.io.intensity_checks import CLIPPED_BLACK
 from helpers.io.records import jsonable
 from helpers.io.result_folder import (
     MARKER_KEY,
@@ -203,7 +204,7 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
     try:
         reading, pairs, per_image = series.read_stack(fr.data, ps, _lattice_a(s.material), chem, first, not s.quiet)
     except ValueError as e:
-        clipped = [w for w in job.warnings if "clipped black level" in w]
+        clipped = [w for w in job.warnings if CLIPPED_BLACK in w]
         raise InputError(f"{job.path}: the lattice sites cannot be read ({e})"
                          + (f"; note: {clipped[0]}" if clipped else "")) from None
     table = st.defect_table(reading)

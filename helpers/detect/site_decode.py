@@ -299,7 +299,7 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
             # measures its tail, not the few isolated ones, which shifted every reading of a rendered
             # Mo/W alloy movie by 0.26 of a W column)
             rel, crosstalk = remove_crosstalk(rel0, kinds, cls_read, s, contents, offsets,
-                                               isolated_only=alloy is None)
+                                              isolated_only=alloy is None)
         elif step == 2:
             appear = _hop_arrivals(s, kinds, post_def, offsets)
     if T > 1:  # a content one frame cannot show, followed as it walks from site to site

@@ -11,7 +11,7 @@ Modules
 ``intensity_checks``
     What the intensities say about how a file was written: integer and 8-bit data, saturation,
     a clipped black level.
-    Public: ``CLIPPED_NOTE_SHARE``, ``clipped_black_share``, ``intensity_notes``.
+    Public: ``CLIPPED_NOTE_SHARE``, ``CLIPPED_BLACK``, ``clipped_black_share``, ``intensity_notes``.
 ``layout``
     The frame axis of arrays saved without axis names (.npy, .npz, .h5, .mat), and MATLAB files.
     Public: ``frames_last``, ``frames_first``, ``read_mat``.

@@ -9,16 +9,18 @@ chalcogen and light-substitution contents read low (class accuracy of the plante
 :func:`clipped_black_share` tells such a pile-up at the lowest value from the zeros of low-dose
 counts, whose histogram falls from zero smoothly (Poisson) where a clipped one jumps.
 
-Public: :data:`CLIPPED_NOTE_SHARE`, :func:`clipped_black_share`, :func:`intensity_notes`.
+Public: :data:`CLIPPED_NOTE_SHARE`, :data:`CLIPPED_BLACK`, :func:`clipped_black_share`, :func:`intensity_notes`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CLIPPED_NOTE_SHARE", "clipped_black_share", "intensity_notes"]
+__all__ = ["CLIPPED_NOTE_SHARE", "CLIPPED_BLACK", "clipped_black_share", "intensity_notes"]
 
 #: share of pixels at the lowest value from which a clipped black level is reported
 CLIPPED_NOTE_SHARE = 0.01
+#: the words that mark the clipped-black note among a reading's warnings
+CLIPPED_BLACK = "clipped black level"
 #: a pile-up: the lowest value outnumbers the next one by this many times the ratio of the next
 #: two (a smooth histogram has about equal ratios; Poisson counts a ratio half the next one's)
 _SPIKE = 2.0
@@ -98,7 +100,7 @@ def intensity_notes(frame, dtype, first_of_stack: bool = False) -> list:
     black = clipped_black_share(first)
     if black >= CLIPPED_NOTE_SHARE:
         notes.append(f"{black:.1%} of the {'first frame' if a.ndim > 2 or first_of_stack else 'image'}'s "
-                     f"pixels sit at its lowest value, {first.min():g}: a clipped black level (a "
+                     f"pixels sit at its lowest value, {first.min():g}: a {CLIPPED_BLACK} (a "
                      "contrast-stretched export?); where they lie on the lattice its dim columns read "
                      "low or vanish: export the image without clipping")
     if dtype.kind in "ui" and dtype.itemsize == 1:

@@ -268,7 +268,8 @@ def read_frames(path, pixel_size_A: float | None = None, frames: slice | None = 
 
 def to_frame_stack(arr, path) -> tuple[FrameStack, list]:
     """What a reader returns → a float32 :class:`FrameStack`, with notes on integer, 8-bit,
-    saturated and black-clipped data (:func:`helpers.io.intensity_checks.intensity_notes`). A memory map or an open dataset stays on disk (its first and last frames are
+    saturated and black-clipped data (:func:`helpers.io.intensity_checks.intensity_notes`). A
+    memory map or an open dataset stays on disk (its first and last frames are
     read now, so a damaged file fails before any work; every frame is checked as it is read); any
     other array is converted whole by :func:`to_float_frames`.
 
