@@ -227,7 +227,8 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
         "sites_read_per_frame": round(len(reading.sites) / fr.n_frames, 1),
         "edge_margin_A": sm.SiteParams().edge_margin_A,
         "areas": {"fractions": areas, "sites_masked": int((reading.sites["class"] == sm.MASKED).sum()),
-                  "method": "local lattice amplitude and background (helpers.detect.areas)",
+                  "method": "local lattice amplitude and background (helpers.detect.areas); atoms on the hollow "
+                            "sites of the 2H lattice (helpers.detect.hollow_sites)",
                   "settings": asdict(sm.SiteParams().areas)} if areas else {"masked": False},
         "column_reading": {"column_sigma_A": lat.sigma_px * ps, "chalcogen_over_metal": reading.chalcogen_over_metal,
                            "haadf_exponent_measured": chem.exponent_from_ratio(reading.chalcogen_over_metal),

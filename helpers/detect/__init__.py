@@ -34,6 +34,11 @@ Modules
     A second grain read with its own lattice.
     Public: ``GrainParams``, ``Grain``, ``orientation_deg``, ``find_other_grains``,
     ``read_other_grains``.
+``hollow_sites``
+    Areas of another phase: atoms on the hollow sites of the 2H lattice (1T, inversion domains).
+    Public: ``HOLLOW_SHARE``, ``HOLLOW_Z``, ``hollow_offset``, ``measure_hollows``,
+    ``invariant_displacements``, ``smoothed``, ``other_phase``, ``stamp_other_phase``,
+    ``other_phase_note``.
 ``lattice``
     The column lattice fitted on the data: vectors, sublattice placement, column width (Å, px).
     Public: ``lattice_origin``, ``fit_column_lattice``.
@@ -122,4 +127,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'field_size', 'grains', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_crosstalk', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'sublattices', 'window_classifier']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'field_size', 'grains', 'hollow_sites', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_crosstalk', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'sublattices', 'window_classifier']

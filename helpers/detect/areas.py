@@ -23,7 +23,9 @@ are dropped (a point defect or a noise blob), the rest grown by about a lattice 
 columns at the rim of a hole are not lattice columns either). Masked sites are read and listed
 (``area`` in ``sites.csv``) but never reported as defects. A grain of another orientation is first
 masked as ``no_lattice``; where it is large enough, :mod:`helpers.detect.grains` reads it with its own
-lattice and relabels it ``other_grain``.
+lattice and relabels it ``other_grain``. Areas whose hollow sites hold atoms (a 1T phase, an
+inversion domain: :mod:`helpers.detect.hollow_sites`) are stamped in by the site reading as
+``other_phase``.
 
 Positions are (row, col) px; lengths in Å.
 """
@@ -38,12 +40,12 @@ from helpers.core.validation import check_image, check_pixel_size
 from helpers.detect.column_model import ColumnLattice
 
 #: labels of :attr:`AreaMap.labels`
-LATTICE, NO_LATTICE, THICKER, HOLE, OTHER_GRAIN, SCAN_GLITCH = 0, 1, 2, 3, 4, 5
+LATTICE, NO_LATTICE, THICKER, HOLE, OTHER_GRAIN, SCAN_GLITCH, OTHER_PHASE = 0, 1, 2, 3, 4, 5, 6
 
 
 #: names of the labels as written in ``sites.csv`` and ``summary.json``
 AREA_NAMES = {LATTICE: "lattice", NO_LATTICE: "no_lattice", THICKER: "thicker_or_contaminated", HOLE: "hole",
-              OTHER_GRAIN: "other_grain", SCAN_GLITCH: "scan_glitch"}
+              OTHER_GRAIN: "other_grain", SCAN_GLITCH: "scan_glitch", OTHER_PHASE: "other_phase"}
 
 
 #: labels whose sites are read (``other_grain``: a grain of another orientation, read with its own

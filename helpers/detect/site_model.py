@@ -127,6 +127,9 @@ class SiteParams:
     scan_glitches: GlitchParams | None = field(default_factory=GlitchParams)
     #: read a masked grain of another orientation with its own lattice (:mod:`helpers.detect.grains`)
     read_grains: bool = True
+    #: mask areas whose hollow sites hold atoms (1T phase, inversion domain:
+    #: :mod:`helpers.detect.hollow_sites`) as ``other_phase``
+    other_phase: bool = True
 
     def margin_px(self, pixel_size_A: float) -> float:
         """Distance (px) from the frame edge inside which no site is read.

@@ -41,29 +41,17 @@ from helpers.core.validation import check_image, check_pixel_size
 from helpers.detect.areas import AREA_NAMES, LATTICE, AreaMap, find_areas
 from helpers.detect.column_model import ColumnLattice
 from helpers.detect.grains import read_other_grains
+from helpers.detect.hollow_sites import other_phase_note, stamp_other_phase
 from helpers.detect.lattice import fit_column_lattice
-from helpers.detect.registration import (
-    frame_shifts,
-    lattice_continuous_shifts,
-    registered_sum,
-    registered_sum_and_others,
-)
+from helpers.detect.registration import (frame_shifts, lattice_continuous_shifts, registered_sum,
+                                         registered_sum_and_others)
 from helpers.detect.scan_glitches import frame_areas, glitch_note
-from helpers.detect.site_decode import (
-    _decode,
-)
+from helpers.detect.site_decode import _decode
 from helpers.detect.site_halo import choose_halo, halo_bias
 from helpers.detect.sublattices import levels_straddle_metal, metal_sublattice
-from helpers.detect.site_measure import (
-    _RecentFrames,
-    central_crop,
-    enumerate_sites,
-    frame_origins,
-    local_displacements,
-    measure_amplitude_sets,
-    metal_reference,
-    plausible_width,
-)
+from helpers.detect.site_measure import (_RecentFrames, central_crop, enumerate_sites, frame_origins,
+                                         local_displacements, measure_amplitude_sets, metal_reference,
+                                         plausible_width)
 from helpers.detect.field_size import few_sites_note
 from helpers.detect.site_model import SITE_COLUMNS, WS2, SiteParams
 
@@ -261,7 +249,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         shifts = lattice_continuous_shifts(shifts, lattice.vectors)
     origins = frame_origins(arr, lattice, shifts)
     cols = {k: [] for k in ("frame", "kind", "i", "j", "row", "col", "amplitude", "ratio", "ratio_halo", "area")}
-    area_maps, t_areas, area_at, area_image, glitch_rows = {}, 0.0, None, None, {}
+    area_maps, t_areas, area_at, area_image, glitch_rows, phase_frames = {}, 0.0, None, None, {}, {}
     shifts = np.asarray(shifts, float)
     for t in tqdm(range(n), desc="reading sites", disable=not progress):
         img = arr[t].astype(np.float64)
@@ -270,12 +258,13 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         ref_img = img
         if n > 1 and (p.follow_distortion or (p.mask_areas and p.scan_glitches is not None)):
             ref_img, others, valid = registered_sum_and_others(arr, shifts, t, p.sum_half_window)
+        pos0 = pos  # the frame's lattice, before the local displacements
         if p.follow_distortion:  # the local lattice phase of the frame's registered sum (less noise)
             pos = pos + local_displacements(ref_img, lattice, origins[t], p.distortion_sigma_A / ps, pos)
             # the margin holds for the displaced positions too (nothing reported inside it)
             m = p.margin_px(ps)
             inside = np.all((pos >= m) & (pos <= np.array(img.shape) - 1 - m), axis=1)
-            kinds, pos, ij = kinds[inside], pos[inside], ij[inside]
+            kinds, pos, ij, pos0 = kinds[inside], pos[inside], ij[inside], pos0[inside]
         if area_map is not None:
             if t == 0:
                 area_maps[0], area_at = area_map, 0
@@ -302,6 +291,11 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
         ref_h = metal_reference(pos, kinds, amp_h, p.reference_neighbours)
         with np.errstate(divide="ignore", invalid="ignore"):  # no metal reference (a blank area): NaN
             ratio, ratio_h = (amp / ref).astype(np.float32), (amp_h / ref_h).astype(np.float32)
+        if p.other_phase and area_map is None and p.mask_areas and area_at == t:  # this frame's map is new
+            area_maps[t], area, share = stamp_other_phase(area_maps[t], img, kinds, pos, ratio, ref, lattice, area, p,
+                                                          pos0 if p.follow_distortion else None)
+            if share:
+                phase_frames[t] = share
         # compact columns: a long movie's table grows by one row per site and frame
         for k, v in (("frame", np.full(len(kinds), t, np.int32)), ("kind", kinds), ("i", ij[:, 0].astype(np.int32)),
                      ("j", ij[:, 1].astype(np.int32)), ("row", pos[:, 0]), ("col", pos[:, 1]),
@@ -318,6 +312,8 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     notes = [n for n in (chemistry.sublattice_note(), swap_note, width_note, few) if n] + notes
     if glitch_rows:
         notes.append(glitch_note(len(glitch_rows), single=n == 1))
+    if phase_frames:
+        notes.append(other_phase_note(phase_frames, n))
     halo = {"halo_A": p.halo_A}
     if p.halo_choices_A and p.halo_A in p.halo_choices_A:  # does the probe's tail fit the halo term?
         bias = halo_bias(arr, sites, contents, lattice, p.radius_A, p.bins, p.halo_choices_A)

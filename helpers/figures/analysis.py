@@ -203,7 +203,7 @@ def overlay_detections(ax, table_frame, size: float = 60, legend: bool = True) -
 
 #: colours of the masked areas (:data:`helpers.detect.areas.AREA_NAMES`) on overlays
 AREA_COLOURS = {"no_lattice": "tab:orange", "thicker_or_contaminated": "tab:cyan", "hole": "tab:red",
-                "scan_glitch": "tab:gray"}
+                "scan_glitch": "tab:gray", "other_phase": "tab:purple"}
 
 
 #: outline of a grain read with its own lattice (:mod:`helpers.detect.grains`)

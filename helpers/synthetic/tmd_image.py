@@ -96,3 +96,65 @@ def render_tmd(chem: Chemistry, planted: dict, pixel_size_A: float, size_px: int
     img = render_columns(shape, rows, cols, np.array(weights), kernel)
     img = img / img.max() * 0.8 + 0.02  # a fraction of the beam, plus background
     return rng.poisson(img * dose_e_per_A2 * pixel_size_A ** 2).astype(np.float32), truth
+
+
+#: structures of :func:`render_tmd_domain`: where the metal, the chalcogen-site and the hollow-site
+#: columns of the host's cell go inside the domain, as (metal, chalcogen site, hollow site) contents
+#: in chalcogen atoms except the metal ("M")
+DOMAINS = {
+    "1T": ("M", 1, 1),  # one chalcogen of each pair moved to the hollow site
+    "inversion": ("M", 0, 2),  # the 2H cell turned by 60° about a metal site: the pair on the hollow site
+    "swap": (2, "M", 0),  # turned by 60° about a hollow site: metal and chalcogen pair exchanged
+}
+
+
+def render_tmd_domain(chem: Chemistry, domain: str, centre_A, radius_A: float, pixel_size_A: float,
+                      size_px: int, dose_e_per_A2: float, rng: np.random.Generator, exponent: float = 1.7,
+                      probe_fwhm_A: float = 1.0, tail_fwhm_A: float = 3.0, tail_fraction: float = 0.1):
+    """One frame (counts) of a pristine 2H TMD with a disc of another structure (:data:`DOMAINS`)
+    that keeps the host's hexagonal lattice: a 1T patch or an inversion domain.
+
+    Parameters
+    ----------
+    chem : Chemistry
+    domain : str
+        A key of :data:`DOMAINS`.
+    centre_A : (float, float)
+        Centre of the disc (x, y Å).
+    radius_A : float
+    pixel_size_A : float
+    size_px : int
+    dose_e_per_A2 : float
+    rng : numpy.random.Generator
+    exponent, probe_fwhm_A, tail_fwhm_A, tail_fraction : float
+        As :func:`render_tmd`.
+
+    Returns
+    -------
+    ndarray (size_px, size_px) float32
+    """
+    if domain not in DOMAINS:
+        raise ValueError(f"unknown domain {domain!r}: one of {sorted(DOMAINS)}")
+    a = chem.lattice_a_A
+    step = (np.array([a, 0.0]) + np.array([a / 2, a * np.sqrt(3) / 2])) / 3  # chalcogen site − metal site
+    one = Z[chem.chalcogen] ** exponent / Z[chem.metal] ** exponent  # one chalcogen atom, in metal columns
+    rows, cols, weights = [], [], []
+    pad = int(np.ceil(a / pixel_size_A))  # metal sites up to a lattice constant outside the frame
+    for sub, _, _, x, y in tmd_sites(chem, size_px + 2 * pad, pixel_size_A):
+        if sub != METAL:
+            continue
+        x, y = x - pad * pixel_size_A, y - pad * pixel_size_A
+        inside = np.hypot(x - centre_A[0], y - centre_A[1]) < radius_A
+        contents = DOMAINS[domain] if inside else ("M", 2, 0)
+        for k, c in enumerate(contents):
+            w = 1.0 if c == "M" else c * one
+            px_x, px_y = (x + k * step[0]) / pixel_size_A, (y + k * step[1]) / pixel_size_A
+            if w > 0 and 0 <= px_x < size_px - 1 and 0 <= px_y < size_px - 1:
+                rows.append(px_y)
+                cols.append(px_x)
+                weights.append(w)
+    shape = (size_px, size_px)
+    kernel = np.fft.rfft2(probe_kernel(shape, pixel_size_A, probe_fwhm_A, tail_fwhm_A, tail_fraction))
+    img = render_columns(shape, np.array(rows), np.array(cols), np.array(weights), kernel)
+    img = img / img.max() * 0.8 + 0.02
+    return rng.poisson(img * dose_e_per_A2 * pixel_size_A ** 2).astype(np.float32)
