@@ -14,8 +14,11 @@ Each case runs in a fresh process, so its peak resident memory is its own:
 Peak memory is the peak resident set of the process that does the work (for ``command`` and
 ``stream``: the command's own process).
 
+``--without-other-phase`` reads the ``movie`` and ``frame`` cases without the test for areas of
+another phase (:mod:`helpers.detect.hollow_sites`), to measure what it costs.
+
 Usage: python benchmarks/bench_sites.py [--cases movie frame1024 frame4096 command stream]
-                                        [--stream-dir DIR]
+                                        [--stream-dir DIR] [--without-other-phase]
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from helpers.detect import site_hops
@@ -53,13 +57,14 @@ def run_command(tif: Path, out: Path) -> tuple[float, dict]:
     return s, json.loads((out / "summary.json").read_text())
 
 
-def run_case(case: str, stream_dir: Path | None = None) -> dict:
+def run_case(case: str, stream_dir: Path | None = None, other_phase: bool = True) -> dict:
+    p = replace(st.SiteParams(), other_phase=other_phase)
 
     if case == "movie":
         m = standard_movie(standard_params(), progress=False)
         base = _peak_mb()
         t0 = time.perf_counter()
-        r = st.read_sites(m.frames, m.pixel_size_A)
+        r = st.read_sites(m.frames, m.pixel_size_A, p=p)
         s = time.perf_counter() - t0
         t0 = time.perf_counter()
         site_hops.hop_rates_from_sites(r)  # the kinetics the command adds for a movie
@@ -75,7 +80,7 @@ def run_case(case: str, stream_dir: Path | None = None) -> dict:
         del m
         base = _peak_mb()
         t0 = time.perf_counter()
-        r = st.read_sites(frame, 0.2)
+        r = st.read_sites(frame, 0.2, p=p)
         s = time.perf_counter() - t0
         return {"case": case, "frames": 1, "frame_px": px, "seconds": s, "breakdown_s": r.seconds,
                 "site_readings": len(r.sites), "defects": int(len(r.defects)), "peak_rss_mb": _peak_mb(),
@@ -108,14 +113,17 @@ def main() -> None:
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     p.add_argument("--stream-dir", type=Path, default=None,
                    help="where the stream case keeps its 4.2 GB movie (default: the temporary folder)")
+    p.add_argument("--without-other-phase", action="store_true",
+                   help="movie and frame cases: skip the test for areas of another phase (its cost)")
     p.add_argument("--one", choices=CASES, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        print(json.dumps(run_case(args.one, args.stream_dir)))
+        print(json.dumps(run_case(args.one, args.stream_dir, not args.without_other_phase)))
         return
     print(f"cores: {os.cpu_count()}")
     for case in args.cases:
         extra = ["--stream-dir", str(args.stream_dir)] if args.stream_dir else []
+        extra += ["--without-other-phase"] if args.without_other_phase else []
         r = subprocess.run([sys.executable, __file__, "--one", case] + extra, capture_output=True, text=True)
         if r.returncode:
             print(f"{case}: failed\n{r.stderr[-2000:]}")

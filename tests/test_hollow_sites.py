@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
 from helpers.core.chemistry import CHALCOGEN, chemistry_of
 from helpers.detect import sites as st
@@ -80,12 +81,18 @@ def test_invariant_displacements_do_not_move_with_the_phase():
     s = r.sites[r.sites["kind"] == "metal"]
     inner = _inside(s, margin_A=3.0).to_numpy()
     pos = s[["row", "col"]].to_numpy()
+    # the true metal columns, as render_tmd_domain places them
+    pad = int(np.ceil(chem.lattice_a_A / PS))
+    true = np.array([(y / PS - pad, x / PS - pad) for sb, _, _, x, y in tmd_sites(chem, SIZE + 2 * pad, PS)
+                     if sb == "metal"])
+    tree = cKDTree(true)
     sigma = 5.0 / PS
-    two = local_displacements(img, r.lattice, pos[0], sigma, pos) * PS
-    three = invariant_displacements(img, r.lattice, pos, sigma) * PS
-    # the true columns do not move: two reflections take the phase for a shift, three do not
-    assert np.median(np.hypot(*two[inner].T)) > 0.05
-    assert np.median(np.hypot(*three[inner].T)) < 0.02
+    two = pos + local_displacements(img, r.lattice, pos[0], sigma, pos)
+    three = pos + invariant_displacements(img, r.lattice, pos, sigma)
+    # two reflections take the phase for a shift of the columns, three do not
+    assert np.median(tree.query(two[inner])[0]) * PS > 0.05
+    assert np.median(tree.query(three[inner])[0]) * PS < 0.02
+    assert np.median(tree.query(three[~inner])[0]) * PS < 0.02
 
 
 def test_smoothed_is_the_gaussian_average_of_the_finite_values():

@@ -119,23 +119,25 @@ def measure_hollows(image, metal_positions, lattice: ColumnLattice, radius_A: fl
 
 
 def invariant_displacements(image, lattice: ColumnLattice, positions, sigma_px: float) -> np.ndarray:
-    """Local displacement (n, 2) px of the lattice at ``positions`` from three first-order
-    reflections that sum to zero, relative to its median over the positions.
+    """Local displacement (n, 2) px of the metal sublattice from ``positions`` (metal sites of the
+    frame's lattice), from three first-order reflections that sum to zero.
 
     Geometric phase analysis on two reflections (:func:`helpers.detect.site_measure.local_displacements`)
     takes a change of the unit cell's own structure phase for a displacement: in a 1T area the
     chalcogen atom on the hollow site turns the phases of the first-order reflections by tens of
     degrees, and the sites placed there move by ≈ 0.1 Å. The three reflections g₁ + g₂ + g₃ = 0
     chosen so that the chalcogen site has the same phase in each (:func:`_invariant_triple`) see
-    such a change as one common phase, which no displacement makes (a displacement moves the three
-    phases by amounts that sum to zero); the least-squares displacement leaves it out.
+    such a change as one common phase ψ, which no displacement makes (a displacement u moves the
+    three phases by −2π gₖ·u, which sum to zero). Each site's local phases, less those its
+    position predicts, are ψ − 2π gₖ·u; the common part over all sites and the three reflections
+    is taken off and the least-squares u leaves the rest of it out.
 
     Parameters
     ----------
     image : ndarray (H, W)
     lattice : ColumnLattice
     positions : ndarray (n, 2)
-        px.
+        Metal sites (px).
     sigma_px : float
         Smoothing of the phase fields (px).
 
@@ -149,13 +151,16 @@ def invariant_displacements(image, lattice: ColumnLattice, positions, sigma_px: 
     G = _invariant_triple(lattice)
     step = max(int(sigma_px / 4), 1)  # the demodulated fields are smooth on the scale of σ
     fields = local_fields(img - img.mean(), G, sigma_px, step)
-    q = (np.asarray(positions, float).reshape(-1, 2) / step).T
-    # a field's phase is that of the structure factor less 2π g·(the local lattice position)
+    pad = int(np.ceil(3 * sigma_px))  # local_fields' phases count from its padded frame's corner
+    p = np.asarray(positions, float).reshape(-1, 2)
+    q = (p / step).T
+    # the field's phase at a metal site r is arg F − 2π g·(r + pad): add back what the site predicts
     phase = np.stack([np.angle(ndimage.map_coordinates(f.real, q, order=1, mode="nearest")
-                               + 1j * ndimage.map_coordinates(f.imag, q, order=1, mode="nearest")) for f in fields], 1)
-    phase = np.angle(np.exp(1j * (phase - np.angle(np.exp(1j * phase).mean(0)))))  # about the mean phase
-    u = -(phase @ np.linalg.pinv(G).T) / (2 * np.pi)
-    return u - np.median(u, axis=0)
+                               + 1j * ndimage.map_coordinates(f.imag, q, order=1, mode="nearest"))
+                      + 2 * np.pi * ((p + pad) @ g) for f, g in zip(fields, G)], 1)
+    common = np.angle(np.exp(1j * phase).mean())  # ψ, the same for the three reflections
+    phase = np.angle(np.exp(1j * (phase - common)))
+    return -(phase @ np.linalg.pinv(G).T) / (2 * np.pi)
 
 
 def _invariant_triple(lattice: ColumnLattice) -> np.ndarray:
