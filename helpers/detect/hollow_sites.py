@@ -129,8 +129,8 @@ def invariant_displacements(image, lattice: ColumnLattice, positions, sigma_px: 
     chosen so that the chalcogen site has the same phase in each (:func:`_invariant_triple`) see
     such a change as one common phase ψ, which no displacement makes (a displacement u moves the
     three phases by −2π gₖ·u, which sum to zero). Each site's local phases, less those its
-    position predicts, are ψ − 2π gₖ·u; the common part over all sites and the three reflections
-    is taken off and the least-squares u leaves the rest of it out.
+    position predicts, are ψ − 2π gₖ·u; their circular mean over the three reflections (ψ) is
+    taken off site by site and the least-squares u leaves the rest of it out.
 
     Parameters
     ----------
@@ -158,7 +158,9 @@ def invariant_displacements(image, lattice: ColumnLattice, positions, sigma_px: 
     phase = np.stack([np.angle(ndimage.map_coordinates(f.real, q, order=1, mode="nearest")
                                + 1j * ndimage.map_coordinates(f.imag, q, order=1, mode="nearest"))
                       + 2 * np.pi * ((p + pad) @ g) for f, g in zip(fields, G)], 1)
-    common = np.angle(np.exp(1j * phase).mean())  # ψ, the same for the three reflections
+    # ψ, the same for the three reflections of a site (and for any displacement: Σ gₖ = 0), taken
+    # off site by site, so that a site of another content or sublattice keeps its own
+    common = np.angle(np.exp(1j * phase).sum(1, keepdims=True))
     phase = np.angle(np.exp(1j * (phase - common)))
     return -(phase @ np.linalg.pinv(G).T) / (2 * np.pi)
 
