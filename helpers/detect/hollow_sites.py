@@ -41,7 +41,8 @@ import numpy as np
 
 from helpers.core.chemistry import CHALCOGEN, METAL
 from helpers.detect.areas import LATTICE, OTHER_PHASE, AreaMap, local_fields
-from helpers.detect.column_model import ColumnLattice, _patch_model
+from helpers.detect.areas import _relative_spread
+from helpers.detect.column_model import ColumnLattice, _patch_model, _rows, _subs
 from helpers.detect.site_measure import measure_amplitudes
 
 #: the hollow reading's average above the image's median must exceed this share of the median
@@ -59,22 +60,18 @@ def hollow_offset(lattice: ColumnLattice) -> np.ndarray:
 @lru_cache(maxsize=8)
 def _hollow_filters(vectors_px: tuple, chalcogen_frac: tuple, sigma_px: float, pixel_size_A: float,
                     radius_A: float, bins: int):
-    """Per sub-pixel bin of a hollow site: the least-squares filter of its column amplitude (a
-    Gaussian on every metal, chalcogen and hollow site within reach, and a plane) and the disc of
-    pixels it uses; and the patch half-size R (px)."""
+    """Per sub-pixel bin of a hollow site: the least-squares filter of its column amplitude (the
+    column model's patch with a Gaussian on every metal, chalcogen and hollow site within reach, and
+    a plane: :func:`helpers.detect.column_model._rows`) and the disc of pixels it uses; and the
+    patch half-size R (px)."""
     A, cf = np.asarray(vectors_px, float), np.asarray(chalcogen_frac, float)
     out, R = {}, 0
     for by in range(bins):
         for bx in range(bins):
             q = (np.array([by, bx]) + 0.5) / bins
-            yy, xx, disc, sites, _, dist, R = _patch_model(A, cf, sigma_px, pixel_size_A, radius_A, "hollow", q, True)
-            y, x = yy[disc], xx[disc]
-            g = np.exp(-((y[:, None] - sites[None, :, 0]) ** 2 + (x[:, None] - sites[None, :, 1]) ** 2)
-                       / (2 * sigma_px ** 2))
-            M = np.concatenate([g, np.ones((len(y), 1)), y[:, None], x[:, None]], 1)
-            gram = M.T @ M
-            gram[np.diag_indices_from(gram)] += 1e-9 * np.trace(gram) / len(gram)
-            out[(by, bx)] = (np.linalg.solve(gram, np.eye(len(gram))[int(np.argmin(dist))]) @ M.T, disc)
+            yy, xx, disc, sites, names, dist, R = _patch_model(A, cf, sigma_px, pixel_size_A, radius_A, "hollow", q, True)
+            rows = _rows(yy, xx, disc, sites, names, dist, sigma_px, 0.0, _subs(True))
+            out[(by, bx)] = (rows["centre"], disc)
     return out, R
 
 
@@ -258,11 +255,10 @@ def _lower_spread(x) -> float:
 
 
 def _robust(x) -> tuple[float, float]:
-    """Median and MAD-based standard deviation of the finite values of ``x``."""
+    """Median and MAD-based standard deviation (:func:`helpers.detect.areas._relative_spread`) of the
+    finite values of ``x``."""
     x = np.asarray(x, float)
-    x = x[np.isfinite(x)]
-    med = float(np.median(x))
-    return med, float(1.4826 * np.median(np.abs(x - med)))
+    return _relative_spread(x[np.isfinite(x)])
 
 
 def other_phase(image, kinds, positions, ratios, references, lattice: ColumnLattice, use,

@@ -91,11 +91,19 @@ def render_tmd(chem: Chemistry, planted: dict, pixel_size_A: float, size_px: int
     truth = [(x + dc * pixel_size_A, y + dr * pixel_size_A, nm)
              for (x, y), dr, dc, nm in zip(xy, d_rows, d_cols, names) if nm]
     rows, cols = rows + d_rows, cols + d_cols
+    return _counts(size_px, rows, cols, weights, pixel_size_A, dose_e_per_A2, rng, probe_fwhm_A, tail_fwhm_A,
+                   tail_fraction), truth
+
+
+def _counts(size_px: int, rows, cols, weights, pixel_size_A: float, dose_e_per_A2: float,
+            rng: np.random.Generator, probe_fwhm_A: float, tail_fwhm_A: float, tail_fraction: float) -> np.ndarray:
+    """Columns of ``weights`` (metal columns) at (``rows``, ``cols``) px through the probe, as a
+    fraction of the beam plus background, and their shot noise at the dose (counts, float32)."""
     shape = (size_px, size_px)
     kernel = np.fft.rfft2(probe_kernel(shape, pixel_size_A, probe_fwhm_A, tail_fwhm_A, tail_fraction))
-    img = render_columns(shape, rows, cols, np.array(weights), kernel)
+    img = render_columns(shape, np.asarray(rows, float), np.asarray(cols, float), np.asarray(weights, float), kernel)
     img = img / img.max() * 0.8 + 0.02  # a fraction of the beam, plus background
-    return rng.poisson(img * dose_e_per_A2 * pixel_size_A ** 2).astype(np.float32), truth
+    return rng.poisson(img * dose_e_per_A2 * pixel_size_A ** 2).astype(np.float32)
 
 
 #: structures of :func:`render_tmd_domain`: where the metal, the chalcogen-site and the hollow-site
@@ -153,8 +161,5 @@ def render_tmd_domain(chem: Chemistry, domain: str, centre_A, radius_A: float, p
                 rows.append(px_y)
                 cols.append(px_x)
                 weights.append(w)
-    shape = (size_px, size_px)
-    kernel = np.fft.rfft2(probe_kernel(shape, pixel_size_A, probe_fwhm_A, tail_fwhm_A, tail_fraction))
-    img = render_columns(shape, np.array(rows), np.array(cols), np.array(weights), kernel)
-    img = img / img.max() * 0.8 + 0.02
-    return rng.poisson(img * dose_e_per_A2 * pixel_size_A ** 2).astype(np.float32)
+    return _counts(size_px, rows, cols, weights, pixel_size_A, dose_e_per_A2, rng, probe_fwhm_A, tail_fwhm_A,
+                   tail_fraction)
