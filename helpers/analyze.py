@@ -25,6 +25,7 @@ from helpers.detect import series
 from helpers.detect import sites as st
 from helpers.detect.cache import write_table
 from helpers.detect.column_reading import UNKNOWN
+from helpers.detect.site_placement import chalcogen_varies
 from helpers.detect.localizer import LocalizerParams
 from helpers.figures.results import write_result_figures
 from helpers.io import calibration as calib
@@ -235,6 +236,8 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
                            "haadf_exponent_used": reading.haadf_exponent, "gain": reading.gain,
                            "halo_A": reading.halo.get("halo_A"), "halo_test": reading.halo.get("tested"),
                            "noise_per_frame": reading.noise,
+                           "site_placement": "three first-order reflections (the chemistry names a second chalcogen)"
+                           if chalcogen_varies(chem) else "two first-order reflections",
                            "contents": {k: {c: round(v, 4) for c, v in d.items()}
                                         for k, d in reading.contents.items()}},
         "chemistry": {"material": chem.material, "metal": chem.metal, "chalcogen": chem.chalcogen,

@@ -11,7 +11,8 @@ from scipy.spatial import cKDTree
 from helpers.core.chemistry import CHALCOGEN, chemistry_of
 from helpers.detect import sites as st
 from helpers.detect.areas import AREA_NAMES, NO_LATTICE, OTHER_PHASE
-from helpers.detect.hollow_sites import _invariant_triple, invariant_displacements, smoothed
+from helpers.detect.hollow_sites import smoothed
+from helpers.detect.site_placement import _invariant_triple, invariant_displacements
 from helpers.detect.site_measure import local_displacements
 from helpers.synthetic.tmd_image import render_tmd, render_tmd_domain, tmd_sites
 

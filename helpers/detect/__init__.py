@@ -37,8 +37,7 @@ Modules
 ``hollow_sites``
     Areas of another phase: atoms on the hollow sites of the 2H lattice (1T, inversion domains).
     Public: ``HOLLOW_SHARE``, ``HOLLOW_Z``, ``hollow_offset``, ``measure_hollows``,
-    ``invariant_displacements``, ``smoothed``, ``other_phase``, ``stamp_other_phase``,
-    ``other_phase_note``.
+    ``smoothed``, ``other_phase``, ``stamp_other_phase``, ``other_phase_note``.
 ``lattice``
     The column lattice fitted on the data: vectors, sublattice placement, column width (Å, px).
     Public: ``lattice_origin``, ``fit_column_lattice``.
@@ -105,6 +104,12 @@ Modules
     Public: ``enumerate_sites``, ``measure_amplitudes``, ``measure_amplitude_sets``,
     ``metal_reference``, ``sublattice_reference``, ``central_crop``, ``local_displacements``, ``frame_origins``,
     ``plausible_width``, ``local_noise_scale``.
+``site_placement``
+    Where the sites are placed when the chalcogen columns' content varies over the sheet: three
+    first-order reflections that a change of content does not move, folded onto the two-reflection
+    placement.
+    Public: ``chalcogen_varies``, ``honeycomb_translates``, ``fold_onto``, ``placement_displacements``,
+    ``invariant_displacements``.
 ``site_model``
     What a site can hold and the hidden Markov model of its content through time.
     Public: ``class_contents``, ``SiteParams``, ``reading_noise``, ``reading_sd``,
@@ -127,4 +132,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'field_size', 'grains', 'hollow_sites', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_crosstalk', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_walks', 'sites', 'sublattices', 'window_classifier']
+__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'field_size', 'grains', 'hollow_sites', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_crosstalk', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_placement', 'site_walks', 'sites', 'sublattices', 'window_classifier']

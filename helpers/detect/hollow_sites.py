@@ -40,10 +40,11 @@ from functools import lru_cache
 import numpy as np
 
 from helpers.core.chemistry import CHALCOGEN, METAL
-from helpers.detect.areas import LATTICE, OTHER_PHASE, AreaMap, local_fields
+from helpers.detect.areas import LATTICE, OTHER_PHASE, AreaMap
 from helpers.detect.areas import _relative_spread
 from helpers.detect.column_model import ColumnLattice, _patch_model, _rows, _subs
 from helpers.detect.site_measure import measure_amplitudes
+from helpers.detect.site_placement import invariant_displacements
 
 #: the hollow reading's average above the image's median must exceed this share of the median
 #: chalcogen column (a 1T area holds half of it: one chalcogen atom of the pair)
@@ -113,71 +114,6 @@ def measure_hollows(image, metal_positions, lattice: ColumnLattice, radius_A: fl
             patches = img[anchor[sel, 0, None] + yy[disc][None], anchor[sel, 1, None] + xx[disc][None]]
             out[sel] = patches @ row.astype(np.float32)
     return p, out
-
-
-def invariant_displacements(image, lattice: ColumnLattice, positions, sigma_px: float) -> np.ndarray:
-    """Local displacement (n, 2) px of the metal sublattice from ``positions`` (metal sites of the
-    frame's lattice), from three first-order reflections that sum to zero.
-
-    Geometric phase analysis on two reflections (:func:`helpers.detect.site_measure.local_displacements`)
-    takes a change of the unit cell's own structure phase for a displacement: in a 1T area the
-    chalcogen atom on the hollow site turns the phases of the first-order reflections by tens of
-    degrees, and the sites placed there move by ≈ 0.1 Å. The three reflections g₁ + g₂ + g₃ = 0
-    chosen so that the chalcogen site has the same phase in each (:func:`_invariant_triple`) see
-    such a change as one common phase ψ, which no displacement makes (a displacement u moves the
-    three phases by −2π gₖ·u, which sum to zero). Each site's local phases, less those its
-    position predicts, are ψ − 2π gₖ·u; their circular mean over the three reflections (ψ) is
-    taken off site by site and the least-squares u leaves the rest of it out.
-
-    Parameters
-    ----------
-    image : ndarray (H, W)
-    lattice : ColumnLattice
-    positions : ndarray (n, 2)
-        Metal sites (px).
-    sigma_px : float
-        Smoothing of the phase fields (px).
-
-    Returns
-    -------
-    ndarray (n, 2)
-    """
-    from scipy import ndimage
-
-    img = np.asarray(image, np.float64)
-    G = _invariant_triple(lattice)
-    step = max(int(sigma_px / 4), 1)  # the demodulated fields are smooth on the scale of σ
-    fields = local_fields(img - img.mean(), G, sigma_px, step)
-    pad = int(np.ceil(3 * sigma_px))  # local_fields' phases count from its padded frame's corner
-    p = np.asarray(positions, float).reshape(-1, 2)
-    q = (p / step).T
-    # the field's phase at a metal site r is arg F − 2π g·(r + pad): add back what the site predicts
-    phase = np.stack([np.angle(ndimage.map_coordinates(f.real, q, order=1, mode="nearest")
-                               + 1j * ndimage.map_coordinates(f.imag, q, order=1, mode="nearest"))
-                      + 2 * np.pi * ((p + pad) @ g) for f, g in zip(fields, G)], 1)
-    # ψ, the same for the three reflections of a site (and for any displacement: Σ gₖ = 0), taken
-    # off site by site, so that a site of another content or sublattice keeps its own
-    common = np.angle(np.exp(1j * phase).sum(1, keepdims=True))
-    phase = np.angle(np.exp(1j * (phase - common)))
-    return -(phase @ np.linalg.pinv(G).T) / (2 * np.pi)
-
-
-def _invariant_triple(lattice: ColumnLattice) -> np.ndarray:
-    """Three first-order reciprocal vectors (cycles/px, rows) that sum to zero, with the same
-    phase g·c (mod 1) at the chalcogen site c."""
-    b1, b2 = lattice.reciprocal
-    cf = np.asarray(lattice.chalcogen_frac, float)
-    third = b1 + b2 if np.linalg.norm(b1 + b2) < np.linalg.norm(b1 - b2) else b1 - b2
-    k3 = np.array([1.0, 1.0]) if np.allclose(third, b1 + b2) else np.array([1.0, -1.0])  # third in b1, b2
-    for s1 in (1, -1):
-        for s2 in (1, -1):
-            for s3 in (1, -1):
-                ks = np.array([[s1, 0.0], [0.0, s2], s3 * k3])
-                if np.allclose(ks.sum(0), 0):
-                    ph = (ks @ cf) % 1.0
-                    if np.allclose(ph, ph[0], atol=1e-6):
-                        return ks @ np.stack([b1, b2])
-    raise ValueError("no first-order triple with one chalcogen phase: not a honeycomb lattice")
 
 
 def smoothed(positions, values, sigma_px: float, at=None) -> tuple[np.ndarray, np.ndarray]:
@@ -290,8 +226,8 @@ def other_phase(image, kinds, positions, ratios, references, lattice: ColumnLatt
         Thresholds (module text).
     undisplaced : ndarray (n, 2), optional
         The sites on the frame's lattice before the local displacements (px): the hollow sites are
-        then placed by :func:`invariant_displacements` (smoothed over ``distortion_sigma_px``),
-        which a change of phase does not move; None: at ``positions``.
+        then placed by :func:`helpers.detect.site_placement.invariant_displacements` (smoothed over
+        ``distortion_sigma_px``), which a change of phase does not move; None: at ``positions``.
     distortion_sigma_px : float
 
     Returns
@@ -315,6 +251,8 @@ def other_phase(image, kinds, positions, ratios, references, lattice: ColumnLatt
     pos = np.asarray(positions, float)
     if undisplaced is not None:  # every site where the phase-invariant displacements place it
         u0 = np.asarray(undisplaced, float)
+        # (the translate nearest the frame's lattice: an exchanged domain moves the two-reflection
+        # placement by most of a third of a cell, so it is no reference to fold onto here)
         pos = u0 + invariant_displacements(image, lattice, u0, distortion_sigma_px)
     mpos = pos[metal]
     hpos, hamp = measure_hollows(image, mpos, lattice, radius_A, bins)

@@ -93,9 +93,12 @@ class SiteParams:
     reference_neighbours: int = 12
     bins: int = 4
     #: follow scan distortion and strain: place each site by the local lattice phase
-    #: (:func:`local_displacements`), smoothed over ``distortion_sigma_A``
+    #: (:mod:`helpers.detect.site_placement`), smoothed over ``distortion_sigma_A``
     follow_distortion: bool = True
     distortion_sigma_A: float = 5.0
+    #: place by three reflections, which a change of the chalcogen content does not move
+    #: (:mod:`helpers.detect.site_placement`); None: where the chemistry has a second chalcogen
+    invariant_placement: bool | None = None
     #: a site is reported as a defect when the posterior probability of its pristine content is
     #: below this
     pristine_below: float = PRISTINE_BELOW

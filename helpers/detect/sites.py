@@ -10,7 +10,7 @@ sublattice by more than the noise allows:
    sum of the first frames); it is placed in every frame by its Fourier phases, the drift from
    phase correlation choosing the translate so that a site keeps its indices (i, j) in every frame,
    and each site follows the local lattice phase (scan distortion, strain:
-   :func:`local_displacements`).
+   :func:`helpers.detect.site_placement.placement_displacements`).
 2. Every site whose fitting disc (and classifier window: 9.6 Å) lies inside the frame is read by
    linear least squares — Gaussians of the fitted width on all lattice sites within ``radius_A``
    plus a plane (:func:`_site_filters`) — twice: cores only, and with a halo term that takes the
@@ -50,8 +50,8 @@ from helpers.detect.site_decode import _decode
 from helpers.detect.site_halo import choose_halo, halo_bias
 from helpers.detect.sublattices import levels_straddle_metal, metal_sublattice
 from helpers.detect.site_measure import (_RecentFrames, central_crop, enumerate_sites, frame_origins,
-                                         local_displacements, measure_amplitude_sets, metal_reference,
-                                         plausible_width)
+                                         measure_amplitude_sets, metal_reference, plausible_width)
+from helpers.detect.site_placement import chalcogen_varies, placement_displacements
 from helpers.detect.field_size import few_sites_note
 from helpers.detect.site_model import SITE_COLUMNS, WS2, SiteParams
 
@@ -248,6 +248,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     if computed_shifts:  # a lattice translate picked by the correlation in place of the drift
         shifts = lattice_continuous_shifts(shifts, lattice.vectors)
     origins = frame_origins(arr, lattice, shifts)
+    invariant = chalcogen_varies(chemistry) if p.invariant_placement is None else bool(p.invariant_placement)
     cols = {k: [] for k in ("frame", "kind", "i", "j", "row", "col", "amplitude", "ratio", "ratio_halo", "area")}
     area_maps, t_areas, area_at, area_image, glitch_rows, phase_frames = {}, 0.0, None, None, {}, {}
     shifts = np.asarray(shifts, float)
@@ -260,7 +261,8 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
             ref_img, others, valid = registered_sum_and_others(arr, shifts, t, p.sum_half_window)
         pos0 = pos  # the frame's lattice, before the local displacements
         if p.follow_distortion:  # the local lattice phase of the frame's registered sum (less noise)
-            pos = pos + local_displacements(ref_img, lattice, origins[t], p.distortion_sigma_A / ps, pos)
+            pos = pos + placement_displacements(ref_img, lattice, origins[t], p.distortion_sigma_A / ps, pos,
+                                                invariant)
             # the margin holds for the displaced positions too (nothing reported inside it)
             m = p.margin_px(ps)
             inside = np.all((pos >= m) & (pos <= np.array(img.shape) - 1 - m), axis=1)
