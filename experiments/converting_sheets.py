@@ -6,7 +6,7 @@ rendered by :func:`helpers.synthetic.tmd_image.render_tmd` with a smooth scan di
 0.15 Å, periods 60 and 45 Å: slow enough for the 5 Å phase smoothing to follow). The right half of the frame is converted: a share (``converted``: 0.3, 0.6, 0.9) of its
 chalcogen columns hold SSe or Se₂; 2 % of the left half's sites hold a vacancy of either sublattice.
 Each frame is read with :func:`helpers.detect.sites.read_sites`, once with
-``SiteParams.invariant_placement`` False (two reflections, what every chemistry used before) and once
+``SiteParams.invariant_placement`` False (two reflections, as a single chalcogen is placed) and once
 True (three reflections, :mod:`helpers.detect.site_placement`; the default for these chemistries).
 Scored against the truth, over the sites the reading reports (the margin excluded):
 

@@ -139,7 +139,8 @@ def remove_crosstalk(rel, kinds, cls, s: pd.DataFrame, contents: dict, offsets: 
     as pristine (their reading minus the pristine content, against the summed decoded change of
     their neighbours), shrunk towards none by :data:`CROSSTALK_PRIOR_SD`, then subtracted from
     every reading. (``isolated_only`` False: every pristine-decoded site enters, for an alloy,
-    whose second metal is everywhere.)
+    whose second metal is everywhere, and for a converting sheet, whose substituted chalcogen
+    columns are.)
 
     Parameters
     ----------

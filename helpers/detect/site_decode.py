@@ -295,11 +295,12 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
             atoms.update(dl.levels)
             contents = class_contents(metal_c, chal_c, chemistry, exponent, atoms or None)
             notes += [n for n in [dl.note(chemistry)] if n]
-        elif step == 1:  # (an alloy's second metal is no sparse defect: every pristine-read site
-            # measures its tail, not the few isolated ones, which shifted every reading of a rendered
-            # Mo/W alloy movie by 0.26 of a W column)
+        elif step == 1:  # (an alloy's second metal, or a converting sheet's substituted chalcogen
+            # columns, are no sparse defects: every pristine-read site measures their tails, not the
+            # few isolated ones, which shifted every reading of a rendered Mo/W alloy movie by 0.26 of
+            # a W column, and a half-converted MoS2 sheet's SSe columns by +0.12, to Mo_S2)
             rel, crosstalk = remove_crosstalk(rel0, kinds, cls_read, s, contents, offsets,
-                                              isolated_only=alloy is None)
+                                              isolated_only=alloy is None and ladder is None)
         elif step == 2:
             appear = _hop_arrivals(s, kinds, post_def, offsets)
     if T > 1:  # a content one frame cannot show, followed as it walks from site to site
