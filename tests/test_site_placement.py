@@ -153,3 +153,15 @@ def test_a_mostly_converted_sheet_reads_its_substituted_columns(seed):
     near = d < 0.5
     assert near.sum() >= 0.9 * len(se) > 20
     assert np.mean(found["class"].to_numpy()[k[near]] == "Se_S") > 0.9
+
+
+def test_an_unnamed_second_chalcogen_is_pointed_out():
+    # read as plain WS2, a converting sheet's SSe and Se2 columns are taken for S2: the reading says
+    # that its S2 columns spread more than noise and asks for the second chalcogen
+    img, chem, _, _ = converting_sheet(0, converted=0.6)
+    plain = st.read_sites(img, 0.1, chemistry=chemistry_of("WS2"))
+    assert any("spread" in w and "--dopants" in w for w in plain.warnings), plain.warnings
+    named = st.read_sites(img, 0.1, chemistry=chem)
+    assert not any("--dopants" in w for w in named.warnings)
+    pristine, _, _, _ = converting_sheet(0, converted=0.0)
+    assert not any("--dopants" in w for w in st.read_sites(pristine, 0.1, chemistry=chemistry_of("WS2")).warnings)

@@ -125,7 +125,8 @@ Modules
 ``sublattices``
     Which sublattice holds the metal where the named dopants can reverse the two sublattices'
     brightness order (a converting sheet, a Mo/W alloy).
-    Public: ``levels_straddle_metal``, ``metal_sublattice``.
+    Public: ``levels_straddle_metal``, ``metal_sublattice``, ``UNNAMED_SPREAD_FACTOR``,
+    ``unnamed_substituent_note``.
 ``window_classifier``
     The classifier on the windows of a movie's detections: windows at the library's pixel size,
     BatchNorm adapted to the movie (AdaBN), the class read from the CAM near the window centre,

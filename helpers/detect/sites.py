@@ -48,7 +48,7 @@ from helpers.detect.registration import (frame_shifts, lattice_continuous_shifts
 from helpers.detect.scan_glitches import frame_areas, glitch_note
 from helpers.detect.site_decode import _decode
 from helpers.detect.site_halo import choose_halo, halo_bias
-from helpers.detect.sublattices import levels_straddle_metal, metal_sublattice
+from helpers.detect.sublattices import levels_straddle_metal, metal_sublattice, unnamed_substituent_note
 from helpers.detect.site_measure import (_RecentFrames, central_crop, enumerate_sites, frame_origins,
                                          measure_amplitude_sets, metal_reference, plausible_width)
 from helpers.detect.site_placement import chalcogen_varies, placement_displacements
@@ -311,7 +311,8 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     t_read = time.perf_counter() - t0
     t0 = time.perf_counter()
     sites, contents, noise, gain, exponent, notes = _decode(sites, p, lattice, chemistry)
-    notes = [n for n in (chemistry.sublattice_note(), swap_note, width_note, few) if n] + notes
+    notes = [n for n in (chemistry.sublattice_note(), swap_note, width_note, few,
+                         unnamed_substituent_note(sites, chemistry)) if n] + notes
     if glitch_rows:
         notes.append(glitch_note(len(glitch_rows), single=n == 1))
     if phase_frames:
