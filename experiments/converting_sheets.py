@@ -35,7 +35,7 @@ from helpers.core.chemistry import chemistry_of
 from helpers.detect import sites as st
 from helpers.evaluation.matching import match_points
 from helpers.io.records import write_record
-from helpers.synthetic.tmd_image import render_tmd, tmd_sites
+from helpers.synthetic.tmd_image import half_converted, render_tmd, tmd_sites
 
 SIZE_PX = 400
 #: material → pixel size (Å/px)
@@ -52,15 +52,7 @@ def sheet(material: str, converted: float, dose: float, seed: int):
     ps = MATERIALS[material]
     rng = np.random.default_rng(seed)
     sites = tmd_sites(chem, SIZE_PX, ps)
-    half = SIZE_PX * ps / 2
-    contents = chem.site_contents()
-    vacancy = {sub: next(n for n, atoms in contents[sub].items() if not atoms) for sub in contents}
-    planted = {}
-    for sub, i, j, x, y in sites:
-        if x > half and sub == "chalcogen" and rng.random() < converted:
-            planted[(sub, i, j)] = str(rng.choice(["Se_S", "Se2_S2"]))
-        elif x <= half and rng.random() < 0.02:
-            planted[(sub, i, j)] = vacancy[sub]
+    planted = half_converted(chem, SIZE_PX, ps, converted, rng)
 
     def distortion(rows, cols):  # px → px
         amp = DISTORTION_A / ps

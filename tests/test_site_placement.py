@@ -14,7 +14,7 @@ from helpers.detect.lattice import lattice_origin
 from helpers.detect.site_measure import enumerate_sites
 from helpers.detect.site_placement import (chalcogen_varies, fold_onto, honeycomb_translates,
                                            placement_displacements)
-from helpers.synthetic.tmd_image import render_tmd, tmd_sites
+from helpers.synthetic.tmd_image import half_converted, render_tmd, tmd_sites
 
 PS = 0.17  # Å/px
 SIZE = 320  # px
@@ -112,14 +112,7 @@ def converting_sheet(seed: int, material: str = "WS2", size: int = 360, ps: floa
     chem = chemistry_of(material, ["Se"])
     rng = np.random.default_rng(seed)
     sites = tmd_sites(chem, size, ps)
-    vacancy = {sub: next(n for n, atoms in chem.site_contents()[sub].items() if not atoms) for sub in ("metal", "chalcogen")}
-    planted = {}
-    for sub, i, j, x, y in sites:
-        if sub == "chalcogen" and x > size * ps / 2 and rng.random() < converted:
-            planted[(sub, i, j)] = str(rng.choice(["Se_S", "Se2_S2"]))
-        elif x <= size * ps / 2 and rng.random() < 0.02:
-            planted[(sub, i, j)] = vacancy[sub]
-    img, truth = render_tmd(chem, planted, ps, size, 1e4, rng)
+    img, truth = render_tmd(chem, half_converted(chem, size, ps, converted, rng), ps, size, 1e4, rng)
     return img.astype(np.float64), chem, np.array([(x, y) for *_, x, y in sites]), truth
 
 

@@ -18,6 +18,7 @@ from helpers.detect.lattice import lattice_origin
 from helpers.detect.site_levels import LADDER_MIN_SITES
 from helpers.detect.site_measure import enumerate_sites, measure_amplitude_sets
 from helpers.detect.site_model import MASKED
+from helpers.detect.site_placement import chalcogen_varies
 
 #: the sublattice named metal is swapped for the other where its readings spread (a standard deviation
 #: with 2.5 % cut at either end for defects) by at least this factor more than the other's: with the
@@ -158,7 +159,7 @@ def unnamed_substituent_note(sites, chemistry: Chemistry) -> str | None:
     -------
     str or None
     """
-    if any(d in CHALCOGENS and d != chemistry.chalcogen for d in chemistry.dopants):
+    if chalcogen_varies(chemistry):
         return None
     s = sites[(sites["frame"] == sites["frame"].min()) & (sites["class"] != MASKED) & ~sites["significant"]]
     x = {k: s.loc[s["kind"] == k, "ratio"].dropna().to_numpy(float) for k in (METAL, CHALCOGEN)}

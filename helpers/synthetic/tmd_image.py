@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers.core.chemistry import CHALCOGEN, METAL, Z, Chemistry
+from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Z, Chemistry
 from helpers.core.validation import check_pixel_size
 from helpers.synthetic.render import probe_kernel, render_columns
 
@@ -93,6 +93,45 @@ def render_tmd(chem: Chemistry, planted: dict, pixel_size_A: float, size_px: int
     rows, cols = rows + d_rows, cols + d_cols
     return _counts(size_px, rows, cols, weights, pixel_size_A, dose_e_per_A2, rng, probe_fwhm_A, tail_fwhm_A,
                    tail_fraction), truth
+
+
+def half_converted(chem: Chemistry, size_px: int, pixel_size_A: float, converted: float,
+                   rng: np.random.Generator, vacancies: float = 0.02) -> dict:
+    """The contents of a sheet whose right half is converting to the chemistry's named chalcogen
+    substituent (Se in ``WS2 --dopants Se``): ``converted`` of that half's chalcogen columns hold
+    one or two substituent atoms (``Se_S`` / ``Se2_S2``, each drawn with equal odds), and
+    ``vacancies`` of the left half's sites a vacancy of their sublattice. For :func:`render_tmd`.
+
+    Parameters
+    ----------
+    chem : Chemistry
+        With exactly one chalcogen among its dopants.
+    size_px : int
+    pixel_size_A : float
+    converted, vacancies : float
+        Shares (0–1).
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    dict
+        {(sublattice, i, j): name}.
+    """
+    subs = [d for d in chem.dopants if d in CHALCOGENS and d != chem.chalcogen]
+    if len(subs) != 1:
+        raise ValueError(f"{chem.material} with dopants {chem.dopants}: name one chalcogen substituent")
+    x_, h = subs[0], chem.chalcogen
+    one, two = f"{x_}_{h}", f"{x_}2_{h}2"  # the vocabulary's names (Se_S, Se2_S2)
+    contents = chem.site_contents()
+    vacancy = {sub: next(n for n, atoms in contents[sub].items() if not atoms) for sub in contents}
+    half = size_px * pixel_size_A / 2
+    planted = {}
+    for sub, i, j, x, _ in tmd_sites(chem, size_px, pixel_size_A):
+        if x > half and sub == "chalcogen" and rng.random() < converted:
+            planted[(sub, i, j)] = str(rng.choice([one, two]))
+        elif x <= half and rng.random() < vacancies:
+            planted[(sub, i, j)] = vacancy[sub]
+    return planted
 
 
 def _counts(size_px: int, rows, cols, weights, pixel_size_A: float, dose_e_per_A2: float,
