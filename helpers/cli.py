@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser(
         "analyze", help="analyze image or movie files end to end",
         description=__doc__.split("\n\n")[0] + "\n\nReads .tif/.tiff (ImageJ, Nion Swift, vendor tags), "
-        ".dm3/.dm4, .emd (Velox, NCEM), .npy/.npz, .h5/.hdf5 and MATLAB .mat. Several files or a folder run as a "
+        ".dm3/.dm4, .emd (Velox, NCEM), FEI TIA .ser/.emi, .mrc, .npy/.npz, .h5/.hdf5, MATLAB .mat and pictures "
+        "(.png/.jpg/.jpeg/.bmp: display levels, no pixel size). Several files or a folder run as a "
         "batch on Dask distributed, one result folder per file under --out.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("files", type=Path, nargs="+", metavar="FILE",

@@ -32,6 +32,10 @@ def test_help_documents_the_command():
     assert r.returncode == 0
     for opt in ("--pixel-size", "--material", "--frames", "--out", "--pretrained", "--overwrite"):
         assert opt in r.stdout
+    from helpers.io.readers import SUFFIXES
+    text = " ".join(r.stdout.split())  # the help wraps its lines
+    missing = [sfx for sfx in SUFFIXES if sfx not in text]
+    assert not missing, f"formats read but not named in --help: {missing}"
 
 
 def test_tiff_stack_end_to_end(stack, tmp_path, capsys):
