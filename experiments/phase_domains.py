@@ -6,7 +6,8 @@ Single frames of 400² px at 0.2 Å/px of a 2H TMD hold one disc of another stru
 hollow site; ``inversion``, the 2H cell turned by 60° about a metal site, its pairs on the hollow
 sites; ``swap``, turned about a hollow site, metal and pair exchanged), centred 15 Å off the
 frame's centre, and are read with :func:`helpers.detect.sites.read_sites` with and without the
-hollow-site test (``SiteParams.other_phase``). Scored:
+tests of another phase (the hollow-site test, ``SiteParams.other_phase``, and the in-phase ring of
+areas without first-order amplitude, ``AreaParams.phase_ring_above``). Scored:
 
 - ``masked_inside``: share of the sites inside the disc (1 Å in from its edge) that are masked,
   and ``label``, the commonest mask there;
@@ -33,13 +34,17 @@ import numpy as np
 from helpers import config
 from helpers.core.chemistry import CHALCOGEN, chemistry_of
 from helpers.detect import sites as st
-from helpers.detect.areas import AREA_NAMES, OTHER_PHASE, READ_LABELS
+from helpers.detect.areas import AREA_NAMES, OTHER_PHASE, READ_LABELS, AreaParams
 from helpers.io.records import write_record
 from helpers.synthetic.tmd_image import DOMAINS, render_tmd, render_tmd_domain, tmd_sites
 
 SIZE_PX, PIXEL_SIZE_A = 400, 0.2
 CENTRE_A = (55.0, 50.0)
 MATERIALS = ("WS2", "MoS2", "WSe2", "MoSe2", "MoTe2")
+#: the reading without either test of another phase (hollow sites; the in-phase ring of areas
+#: without first-order amplitude)
+WITHOUT_TESTS = replace(st.SiteParams(), other_phase=False,
+                        areas=replace(AreaParams(), phase_ring_above=None))
 
 
 def _inside(sites, radius_A: float, margin_A: float = 0.0):
@@ -54,7 +59,7 @@ def read_domain(material: str, domain: str, radius_A: float, dose: float, seed: 
     row = {"material": material, "domain": domain, "radius_A": radius_A, "dose_e_per_A2": dose}
     try:
         r = st.read_sites(img, PIXEL_SIZE_A, chemistry=chem)
-        off = st.read_sites(img, PIXEL_SIZE_A, chemistry=chem, p=replace(st.SiteParams(), other_phase=False))
+        off = st.read_sites(img, PIXEL_SIZE_A, chemistry=chem, p=WITHOUT_TESTS)
     except ValueError as e:
         return {**row, "refused": str(e)}
     s = r.sites

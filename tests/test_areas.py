@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from scipy import ndimage  # noqa: E402
 from test_sites import still  # noqa: E402
 
 from helpers.detect import areas
@@ -229,3 +230,31 @@ def test_saved_figures_keep_the_smaller_of_png_and_jpeg():
     assert [p.name for p in kept.parent.glob("test_weight_figure.*")] == [kept.name]  # one file per figure
     plt.close(fig)
     kept.unlink()
+
+
+def test_a_cell_whose_first_order_vanishes_keeps_its_in_phase_ring():
+    """MoTe2: a 1T disc's first-order reflections nearly cancel (a Te pair scatters about as a Mo
+    column does), its √3 ring does not; an amorphous disc loses both. Only the first is other_phase."""
+    from helpers.core.chemistry import chemistry_of
+    from helpers.synthetic.tmd_image import render_tmd_domain
+
+    chem, ps, size, centre_A, radius_A = chemistry_of("MoTe2", []), 0.2, 320, (38.0, 36.0), 10.0
+    rng = np.random.default_rng(4)
+    phase = render_tmd_domain(chem, "1T", centre_A, radius_A, ps, size, 1e4, rng).astype(float)
+    amorphous = render_tmd_domain(chem, "1T", centre_A, 0.0, ps, size, 1e4, rng).astype(float)
+    inside = disc(amorphous.shape, (centre_A[1] / ps, centre_A[0] / ps), radius_A / ps)
+    blob = ndimage.gaussian_filter(rng.normal(size=amorphous.shape), 0.6 / ps)  # no lattice, ~1 Å grain
+    amorphous[inside] = amorphous.mean() + (blob / blob.std() * amorphous.std())[inside]
+    lat = st.read_sites(phase, ps, chemistry=chem).lattice
+    sigma_px, core = 5.0 / ps, disc(phase.shape, (centre_A[1] / ps, centre_A[0] / ps), (radius_A - 4) / ps)
+    for img, ring_inside, label in ((phase, (0.75, 2.0), areas.OTHER_PHASE), (amorphous, (0.0, 0.5), areas.NO_LATTICE)):
+        first, _ = areas.lattice_amplitude(img, lat, sigma_px)
+        ring = areas.in_phase_amplitude(img, lat, sigma_px)
+        assert np.median(first[core]) / np.median(first) < 0.5
+        assert ring_inside[0] < np.median(ring[core]) / np.median(ring) < ring_inside[1]
+        m = areas.find_areas(img, lat, ps)
+        assert np.mean(m.at(np.argwhere(core)) == label) > 0.9
+    # near the Nyquist frequency the ring is not measured (and nothing is relabelled)
+    coarse = ndimage.zoom(phase, 0.25, order=1)
+    lat_coarse = st.read_sites(coarse, 0.8, chemistry=chem).lattice
+    assert areas.in_phase_amplitude(coarse, lat_coarse, 5.0 / 0.8) is None

@@ -8,7 +8,7 @@ Modules
 ``areas``
     Areas the lattice does not describe: holes, amorphous contamination, thicker layers, other
     grains.
-    Public: ``AreaParams``, ``AreaMap``, ``local_fields``, ``lattice_amplitude``, ``find_areas``.
+    Public: ``AreaParams``, ``AreaMap``, ``local_fields``, ``lattice_amplitude``, ``in_phase_amplitude``, ``find_areas``.
 ``cache``
     The cached analysis table of a movie (CSV under ``data/generated/analysis``).
     Public: ``analysis_path``, ``write_table``, ``load_or_analyze``.

@@ -25,7 +25,11 @@ columns at the rim of a hole are not lattice columns either). Masked sites are r
 masked as ``no_lattice``; where it is large enough, :mod:`helpers.detect.grains` reads it with its own
 lattice and relabels it ``other_grain``. Areas whose hollow sites hold atoms (a 1T phase, an
 inversion domain: :mod:`helpers.detect.hollow_sites`) are stamped in by the site reading as
-``other_phase``.
+``other_phase``. Where the chalcogen pair scatters about as strongly as the metal (MoSe2, MoTe2),
+such a cell's first-order reflections nearly cancel and ℓ falls; its in-phase (√3 ring) reflections,
+on whose planes the metal, chalcogen and hollow sites all lie, keep their amplitude, which amorphous
+material, a hole or another grain do not: an area without ℓ that keeps them is ``other_phase``
+(:func:`in_phase_amplitude`).
 
 Positions are (row, col) px; lengths in Å.
 """
@@ -72,6 +76,12 @@ class AreaParams:
     #: the areas found are grown by this much: the averaging rounds their edges off, and the columns
     #: at the rim of a hole or a patch are not those of the lattice either
     grow_A: float = 3.0
+    #: an area without first-order lattice amplitude is ``other_phase`` where the median of its
+    #: in-phase (√3) ring amplitude, relative to the image's median, is at least this and at least
+    #: ``phase_ring_ratio`` times its median first-order amplitude (:func:`in_phase_amplitude`);
+    #: None: not tested
+    phase_ring_above: float | None = 0.75
+    phase_ring_ratio: float = 2.0
 
 
 @dataclass
@@ -161,6 +171,15 @@ def _first_order(lattice: ColumnLattice) -> np.ndarray:
     b1, b2 = lattice.reciprocal
     third = b1 + b2 if np.linalg.norm(b1 + b2) < np.linalg.norm(b1 - b2) else b1 - b2
     return np.stack([b1, b2, third])
+
+
+def _in_phase_ring(lattice: ColumnLattice) -> np.ndarray:
+    """The three reflections of the √3 ring (cycles/px). The metal, chalcogen and hollow sites of the
+    honeycomb all lie on their lattice planes, so every column adds in phase whichever of the three
+    sites it occupies: 2H, 1T and inversion domains carry the same amplitude there."""
+    b1, b2, t = _first_order(lattice)
+    s = 1.0 if np.allclose(t, b1 + b2) else -1.0  # t = b1 + s·b2
+    return np.stack([b1 - s * b2, 2 * b1 + s * b2, b1 + 2 * s * b2])
 
 
 def local_fields(image, freqs, sigma_px: float, step_px: int = 1) -> list:
@@ -272,9 +291,55 @@ def lattice_amplitude(image, lattice: ColumnLattice, sigma_px: float, step: int 
     return np.sqrt(sum(np.abs(f) ** 2 for f in fields)), mean_full[::step, ::step]
 
 
+def in_phase_amplitude(image, lattice: ColumnLattice, sigma_px: float, step: int = 1):
+    """Local amplitude of the lattice's three in-phase (√3 ring) components, as :func:`lattice_amplitude`
+    does for the first order; None where they lie too near the Nyquist frequency (> 0.45 cycles/px
+    along rows or columns) to be measured.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+    lattice : ColumnLattice
+    sigma_px : float
+        Width of the Gaussian weight (px).
+    step : int
+        Grid step of the output (px).
+
+    Returns
+    -------
+    ndarray or None
+        Amplitude on the grid (intensity units).
+    """
+    rings = _in_phase_ring(lattice)
+    if np.abs(rings).max() > 0.45:
+        return None
+    img = np.asarray(image, np.float64)
+    mean_full = local_fields(img, [(0.0, 0.0)], sigma_px)[0].real
+    return np.sqrt(sum(np.abs(f) ** 2 for f in local_fields(img - mean_full, rings, sigma_px, step)))
+
+
+def _phase_areas(img, lattice: ColumnLattice, sigma_px: float, step: int, labels, ell, p: AreaParams):
+    """``labels`` with each ``no_lattice`` area whose in-phase ring stays (:attr:`AreaParams.phase_ring_above`)
+    relabelled ``other_phase``: the lattice is there in the same orientation, but its first-order
+    reflections vanished — as they nearly do for a 1T cell or an inversion domain of a material whose
+    chalcogen pair scatters about as strongly as its metal (MoSe2, MoTe2)."""
+    from scipy import ndimage
+
+    amp = in_phase_amplitude(img, lattice, sigma_px, step)
+    lab, n = ndimage.label(labels == NO_LATTICE)
+    if amp is None or not n:
+        return labels
+    ell3 = amp / max(float(np.median(amp)), 1e-12 * max(float(amp.max()), 1.0))
+    idx = np.arange(1, n + 1)
+    med3, med1 = np.asarray(ndimage.median(ell3, lab, idx)), np.asarray(ndimage.median(ell, lab, idx))
+    phase = np.zeros(n + 1, bool)
+    phase[1:] = (med3 >= p.phase_ring_above) & (med3 >= p.phase_ring_ratio * med1)
+    return np.where(phase[lab], OTHER_PHASE, labels).astype(np.uint8)
+
+
 def find_areas(image, lattice: ColumnLattice, pixel_size_A: float, p: AreaParams | None = None) -> AreaMap:
-    """Label every pixel of ``image`` as lattice, no lattice (amorphous, another grain), hole or
-    thicker/contaminated (:data:`AREA_NAMES`) from the local lattice amplitude and background at
+    """Label every pixel of ``image`` as lattice, no lattice (amorphous, another grain), hole,
+    thicker/contaminated or another phase (:data:`AREA_NAMES`) from the local lattice amplitude and background at
     ``p.scale_A`` (see the module's docstring).
 
     Parameters
@@ -317,6 +382,8 @@ def find_areas(image, lattice: ColumnLattice, pixel_size_A: float, p: AreaParams
         small = np.zeros(n + 1, bool)
         small[1:] = sizes < p.min_cells * cell_px
         labels[small[lab]] = LATTICE
+    if p.phase_ring_above is not None:
+        labels = _phase_areas(img, lattice, sigma_px, step, labels, ell, p)
     grow = p.grow_A / (ps * step)
     if grow > 0 and np.any(labels != LATTICE):
         dist, (ir, ic) = ndimage.distance_transform_edt(labels == LATTICE, return_indices=True)

@@ -29,7 +29,10 @@ averages of both sublattices have moved more than half the gap between their pri
 (and ``z`` times their noise) towards each other's, the area is ``other_phase`` too. A sheet
 converted past the metal's level, or a metal alloy, moves one sublattice only and is not flagged.
 Phases whose columns leave the hexagonal lattice lose the lattice amplitude and are masked before
-(``no_lattice``, :mod:`helpers.detect.areas`).
+(``no_lattice``, :mod:`helpers.detect.areas`). So do the 1T cells and inversion domains of MoSe2 and
+MoTe2, whose chalcogen pair scatters about as strongly as the metal (their first-order reflections
+nearly cancel); :func:`helpers.detect.areas.find_areas` names those ``other_phase`` by their in-phase
+ring, and this module's note counts them too.
 
 Positions are (row, col) px; lengths in Å.
 """
@@ -349,14 +352,14 @@ def stamp_other_phase(area_map: AreaMap, image, kinds, positions, ratios, refere
     -------
     (AreaMap, ndarray (n,), float)
         The map, the sites' labels in it, and the share of the map labelled ``other_phase`` (0
-        when none).
+        when none), here or before by :func:`helpers.detect.areas.find_areas`.
     """
     ap, ps = p.areas, float(lattice.pixel_size_A)
     pixels, _ = other_phase(image, kinds, positions, ratios, references, lattice, np.asarray(area) == LATTICE,
                             ap.scale_A, ap.min_cells, ap.grow_A, p.radius_A, p.bins, undisplaced=undisplaced,
                             distortion_sigma_px=p.distortion_sigma_A / ps)
-    if not pixels.any():
-        return area_map, area, 0.0
+    if not pixels.any():  # the areas find_areas labelled already (its in-phase ring test) still count
+        return area_map, area, float(np.mean(area_map.labels == OTHER_PHASE))
     m = area_map.stamped(pixels & area_map.pixels_of(LATTICE), OTHER_PHASE)
     return m, m.at(positions), float(np.mean(m.labels == OTHER_PHASE))
 
@@ -365,5 +368,6 @@ def other_phase_note(shares: dict, n_frames: int) -> str:
     """The reading's note on the areas of another phase: ``shares`` {frame: share of the frame}."""
     where = (f"in {len(shares)} of {n_frames} frames (up to {100 * max(shares.values()):.1f} % of a frame)"
              if n_frames > 1 else f"over {100 * max(shares.values()):.1f} % of the image")
-    return (f"atoms on the hollow sites of the 2H lattice {where}: another phase (1T/1T′, an inversion "
+    return (f"the 2H lattice's cell changed {where} (atoms on its hollow sites, or its first-order "
+            "reflections gone while the in-phase ones stay): another phase (1T/1T′, an inversion "
             "domain or another stacking), masked as other_phase and not read as point defects")
