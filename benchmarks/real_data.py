@@ -171,7 +171,7 @@ def check_file(path: Path, material: str, dopants, out_dir: Path, n_inject: int 
                 "defective_share": summary["detections"] / summary["frames"] / summary["sites_read_per_frame"],
                 "masked": summary["areas"].get("fractions", {}),
                 "sites_masked": summary["areas"].get("sites_masked", 0),
-                "counts_per_class": summary["counts_per_class"],
+                "counts_per_class": summary["counts_per_class"], "adatoms": summary["adatoms"],
                 "haadf_exponent_measured": summary["column_reading"]["haadf_exponent_measured"],
                 "haadf_exponent_used": summary["column_reading"]["haadf_exponent_used"],
                 "warnings": summary["warnings"]})

@@ -23,6 +23,7 @@ from helpers.detect import site_hops
 from helpers.detect import site_model as sm
 from helpers.detect import series
 from helpers.detect import sites as st
+from helpers.detect.adatoms import adatom_csv, adatom_summary
 from helpers.detect.cache import write_table
 from helpers.detect.column_reading import UNKNOWN
 from helpers.detect.site_placement import chalcogen_varies
@@ -248,6 +249,7 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
         "scan_glitches": {"frames": [first + t + 1 for t in reading.scan_glitches],
                           "rows": list(reading.scan_glitches.values()),
                           "method": "rows unlike the same rows of the neighbouring frames (helpers.detect.scan_glitches)"},
+        "adatoms": adatom_summary(reading.adatoms, fr.n_frames),
         "detections": int(len(table)), "counts_per_class": table["class"].value_counts().to_dict(),
         "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),
         "timings_s": {k: round(v, 3) for k, v in reading.seconds.items()},
@@ -271,6 +273,8 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
     write_result_figures(fr.data, ps, job.path.name, table, folder, classes, first, reading)
     # frames numbered from 1 as in the file (ImageJ, overlays, summary.json), everywhere a person reads them
     write_table(table.assign(frame=table["frame"] + first + 1), folder / "defects.csv", overwrite=True)
+    if reading.adatoms is not None and len(reading.adatoms):
+        write_table(adatom_csv(reading.adatoms, first), folder / "adatoms.csv", overwrite=True)
     if s.sites_csv:
         _write_sites_csv(reading, folder / "sites.csv", first)
     if areas.get("masked", 0) > 0:  # the share of each area in every frame (a hole growing, …)

@@ -5,10 +5,16 @@ pipeline.
 
 Modules
 -------
+``adatoms``
+    Single atoms on the hollow sites of the 2H lattice: found, listed, and kept out of their
+    neighbours' readings.
+    Public: ``ADATOM_Z``, ``search_sites``, ``find_adatoms``, ``reread_beside``, ``adatom_table``,
+    ``adatom_csv``, ``adatom_summary``.
 ``areas``
     Areas the lattice does not describe: holes, amorphous contamination, thicker layers, other
     grains.
-    Public: ``AreaParams``, ``AreaMap``, ``local_fields``, ``lattice_amplitude``, ``in_phase_amplitude``, ``find_areas``.
+    Public: ``AreaParams``, ``AreaMap``, ``local_fields``, ``lattice_amplitude``, ``in_phase_amplitude``,
+    ``find_areas``.
 ``cache``
     The cached analysis table of a movie (CSV under ``data/generated/analysis``).
     Public: ``analysis_path``, ``write_table``, ``load_or_analyze``.
@@ -96,8 +102,10 @@ Modules
 ``site_levels``
     The levels the site readings are measured against: each frame's pristine level of each
     sublattice, and the host column of a partly substituted chalcogen sublattice (alloys,
-    converted sheets) found on the ladder of levels.
-    Public: ``relative_readings``, ``Ladder``, ``fit_ladder``, ``ladder_prior``, ``apply_ladder``.
+    converted sheets) found on the ladder of levels; what one frame can tell apart
+    (``class_separations``, also importable from ``sites``).
+    Public: ``relative_readings``, ``Ladder``, ``fit_ladder``, ``ladder_prior``, ``apply_ladder``,
+    ``class_separations``.
 ``site_measure``
     Reading the column amplitudes of every lattice site of a frame (least squares on the fitted
     lattice).
@@ -120,8 +128,7 @@ Modules
     Public: ``ring_sites``, ``walk_transitions``, ``walker_on_centre``.
 ``sites``
     Every lattice site read: column contents of both sublattices through time, and the defects.
-    Public: ``defects_of``, ``SiteReading``, ``read_sites``, ``defect_table``, ``site_table``,
-    ``class_separations``.
+    Public: ``defects_of``, ``SiteReading``, ``read_sites``, ``defect_table``, ``site_table``.
 ``sublattices``
     Which sublattice holds the metal where the named dopants can reverse the two sublattices'
     brightness order (a converting sheet, a Mo/W alloy).
@@ -133,4 +140,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'field_size', 'grains', 'hollow_sites', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_crosstalk', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_placement', 'site_walks', 'sites', 'sublattices', 'window_classifier']
+__all__ = ['adatoms', 'areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'field_size', 'grains', 'hollow_sites', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_crosstalk', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_placement', 'site_walks', 'sites', 'sublattices', 'window_classifier']

@@ -19,6 +19,7 @@ import pandas as pd
 
 from helpers.core.validation import check_pixel_size
 from helpers.detect.registration import frame_shifts
+from helpers.detect.adatoms import adatom_table
 from helpers.detect.sites import SiteReading, read_sites
 
 #: below this reliability of one frame's detail (:func:`reliability`) no pair is called a new area
@@ -256,7 +257,9 @@ def read_separately(frames, pixel_size_A: float, lattice_a_A: float | None, chem
     seconds = {"total": float(sum(r.seconds["total"] for r in parts.values()))}
     return (replace(one, sites=sites, shifts=np.zeros((n, 2)), seconds=seconds, warnings=notes,
                     area_maps={t: r.area_maps[0] for t, r in parts.items() if 0 in r.area_maps},
-                    grains=[{**g, "frame": t} for t, r in parts.items() for g in r.grains]), per_image)
+                    grains=[{**g, "frame": t} for t, r in parts.items() for g in r.grains],
+                    adatoms=adatom_table([r.adatoms.assign(frame=t) for t, r in parts.items()], pixel_size_A)),
+            per_image)
 
 
 def read_stack(frames, pixel_size_A: float, lattice_a_A: float, chemistry, first: int = 0,

@@ -17,6 +17,9 @@ readings by EM and keeps them only where they explain the readings much better t
 with its vacancies alone, the step is resolved (≥ 2 noise widths), it implies n within
 :data:`LADDER_EXPONENT_RANGE`, and at least :data:`LADDER_MIN_SHARE` of the columns are substituted
 (fewer leave the median where it was: the readings of a sparsely implanted image do not change).
+
+:func:`class_separations` says how far each content's reading lies from its sublattice's pristine
+level in units of one frame's noise: what a single frame can tell apart.
 """
 from __future__ import annotations
 
@@ -343,3 +346,41 @@ def apply_ladder(rel, spread, levels: dict, kinds, use, chemistry: Chemistry, fr
                              (0.5 * ladder.host, 1.5 * ladder.host), host_only=True)[0]
                 rel[chal & (frames == t)] += ladder.host - host_t
     return ladder, np.where(chal, spread * (ladder.sd / sd0), spread), rel
+
+
+def class_separations(reading) -> pd.DataFrame:
+    """What one frame of this reading can show, per content: how far its reading lies from that of
+    its sublattice's pristine content (the content difference times the reading's gain, as the
+    decoder places its levels) in units of the one-frame reading noise measured on the data
+    (d′), and the chance that one frame's reading of such a site lies nearer its own content than
+    any other of its sublattice (Gaussian noise, equal priors). A content with d′ below ~3 cannot be
+    found in a single frame of a thousand sites without false calls; the movie's posterior over a
+    site's frames finds it when the defect stays long enough.
+
+    Parameters
+    ----------
+    reading : helpers.detect.sites.SiteReading
+
+    Returns
+    -------
+    DataFrame
+        Index: content name; columns ``sublattice``, ``content`` (metal units), ``d_prime``,
+        ``nearest_level_accuracy``.
+    """
+    from scipy.stats import norm
+
+    rows = {}
+    for kind, content_levels in reading.contents.items():
+        sd = float(reading.noise[kind])
+        # a content change reads gain times its size (the decoder's levels): the separations a
+        # reading shows are those of the read levels, in the units of the measured noise
+        pristine = content_levels[reading.chemistry.pristine(kind)]
+        levels = {n: pristine + reading.gain * (v - pristine) for n, v in content_levels.items()}
+        for name, v in levels.items():
+            below = [v - w for w in levels.values() if w < v]
+            above = [w - v for w in levels.values() if w > v]
+            acc = 1.0 - (norm.sf(min(below) / (2 * sd)) if below else 0.0) - (norm.sf(min(above) / (2 * sd)) if above else 0.0)
+            rows[name] = {"sublattice": kind, "content": float(content_levels[name]),
+                          "d_prime": float(abs(v - pristine) / sd),
+                          "nearest_level_accuracy": float(acc)}
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -45,7 +45,7 @@ def enumerate_sites(shape, origin_rc, lattice: ColumnLattice, margin_px: float):
 
 @lru_cache(maxsize=16)
 def _site_filters(vectors_px: tuple, chalcogen_frac: tuple, sigma_px: float, pixel_size_A: float,
-                  radius_A: float, bins: int, halo_sigma_px: float):
+                  radius_A: float, bins: int, halo_sigma_px: float, with_hollow: bool = False):
     """Per site kind and sub-pixel bin: the least-squares filter of the site's column amplitude and
     the disc of pixels it uses; and the patch half-size R (px).
 
@@ -54,7 +54,8 @@ def _site_filters(vectors_px: tuple, chalcogen_frac: tuple, sigma_px: float, pix
     tail; when a column's content changes, so does its halo, which a model of Gaussian cores alone
     pushes into the core's amplitude (a vacancy then reads below zero, a heavier column above its
     content: a gain of ~1.05 on the standard movie). The halo term takes that change itself, so the
-    core amplitude reads the content.
+    core amplitude reads the content. ``with_hollow``: a Gaussian on every hollow site too (a site
+    beside an adatom, :mod:`helpers.detect.adatoms`).
     """
     A, cf = np.asarray(vectors_px, float), np.asarray(chalcogen_frac, float)
     out, R = {}, 0
@@ -63,7 +64,7 @@ def _site_filters(vectors_px: tuple, chalcogen_frac: tuple, sigma_px: float, pix
             for bx in range(bins):
                 q = (np.array([by, bx]) + 0.5) / bins
                 yy, xx, disc, sites, names, dist, R = _patch_model(A, cf, sigma_px, pixel_size_A, radius_A,
-                                                                   kind, q, False)
+                                                                   kind, q, with_hollow)
                 y, x = yy[disc], xx[disc]
                 g = np.exp(-((y[:, None] - sites[None, :, 0]) ** 2 + (x[:, None] - sites[None, :, 1]) ** 2)
                            / (2 * sigma_px ** 2))
@@ -106,7 +107,7 @@ def measure_amplitudes(image, kinds, positions, lattice: ColumnLattice, radius_A
 
 
 def measure_amplitude_sets(image, kinds, positions, lattice: ColumnLattice, radius_A: float = 5.0,
-                           bins: int = 4, halos_A: tuple = (0.0,)) -> np.ndarray:
+                           bins: int = 4, halos_A: tuple = (0.0,), with_hollow: bool = False) -> np.ndarray:
     """:func:`measure_amplitudes` for several halo widths at once, (n, len(``halos_A``)): each site's
     pixels are gathered once and every model's filter applied to them.
 
@@ -115,6 +116,8 @@ def measure_amplitude_sets(image, kinds, positions, lattice: ColumnLattice, radi
     image, kinds, positions, lattice, radius_A, bins
         As :func:`measure_amplitudes`.
     halos_A : tuple of float
+    with_hollow : bool
+        A Gaussian on every hollow site in the model too (:func:`_site_filters`).
 
     Returns
     -------
@@ -123,7 +126,7 @@ def measure_amplitude_sets(image, kinds, positions, lattice: ColumnLattice, radi
     img = np.asarray(image, np.float32)
     ps = float(lattice.pixel_size_A)
     filters = [_site_filters(tuple(map(tuple, lattice.vectors)), tuple(lattice.chalcogen_frac),
-                             float(lattice.sigma_px), ps, float(radius_A), bins, float(h) / ps)
+                             float(lattice.sigma_px), ps, float(radius_A), bins, float(h) / ps, bool(with_hollow))
                for h in halos_A]
     R = filters[0][1]
     p = np.asarray(positions, float).reshape(-1, 2)

@@ -133,6 +133,7 @@ class SiteParams:
     #: mask areas whose hollow sites hold atoms (1T phase, inversion domain:
     #: :mod:`helpers.detect.hollow_sites`) as ``other_phase``
     other_phase: bool = True
+    adatoms: bool = True  # single atoms on hollow sites found, their neighbours read apart (helpers.detect.adatoms)
 
     def margin_px(self, pixel_size_A: float) -> float:
         """Distance (px) from the frame edge inside which no site is read.

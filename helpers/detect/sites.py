@@ -38,6 +38,7 @@ import pandas as pd
 
 from helpers.core.chemistry import CHALCOGEN, METAL, Chemistry
 from helpers.core.validation import check_image, check_pixel_size
+from helpers.detect.adatoms import adatom_table, find_adatoms, reread_beside, search_sites
 from helpers.detect.areas import AREA_NAMES, LATTICE, AreaMap, find_areas
 from helpers.detect.column_model import ColumnLattice
 from helpers.detect.grains import read_other_grains
@@ -48,6 +49,7 @@ from helpers.detect.registration import (frame_shifts, lattice_continuous_shifts
 from helpers.detect.scan_glitches import frame_areas, glitch_note
 from helpers.detect.site_decode import _decode
 from helpers.detect.site_halo import choose_halo, halo_bias
+from helpers.detect.site_levels import class_separations  # noqa: F401 (its home until 5 December 2026)
 from helpers.detect.sublattices import levels_straddle_metal, metal_sublattice, unnamed_substituent_note
 from helpers.detect.site_measure import (_RecentFrames, central_crop, enumerate_sites, frame_origins,
                                          measure_amplitude_sets, metal_reference, plausible_width)
@@ -98,6 +100,8 @@ class SiteReading:
     halo: dict = field(default_factory=dict)
     #: {frame: rows holding a scan glitch} (:mod:`helpers.detect.scan_glitches`), masked in that frame
     scan_glitches: dict = field(default_factory=dict)
+    #: single atoms on hollow sites (:mod:`helpers.detect.adatoms`): frame, row, col, content, z, x_A, y_A
+    adatoms: pd.DataFrame | None = None
 
     @property
     def defects(self) -> pd.DataFrame:
@@ -136,6 +140,14 @@ class SiteReading:
             return None, np.zeros(2)
         t0 = max(keys)
         return self.area_maps[t0], np.asarray(self.shifts[frame], float) - np.asarray(self.shifts[t0], float)
+
+
+def _ratios(positions, kinds, amplitude_sets, k: int) -> tuple:
+    """Each site's local pristine metal reference (of the first set's amplitudes,
+    :func:`metal_reference`) and both sets' amplitudes over their own set's reference (NaN without one)."""
+    refs = [metal_reference(positions, kinds, a, k) for a in amplitude_sets.T]
+    with np.errstate(divide="ignore", invalid="ignore"):  # no metal reference (a blank area): NaN
+        return (refs[0], *((a / r).astype(np.float32) for a, r in zip(amplitude_sets.T, refs)))
 
 
 #: the lattice is fitted on the central part of the first frame(s): at least this many px and this
@@ -250,7 +262,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     origins = frame_origins(arr, lattice, shifts)
     invariant = chalcogen_varies(chemistry) if p.invariant_placement is None else bool(p.invariant_placement)
     cols = {k: [] for k in ("frame", "kind", "i", "j", "row", "col", "amplitude", "ratio", "ratio_halo", "area")}
-    area_maps, t_areas, area_at, area_image, glitch_rows, phase_frames = {}, 0.0, None, None, {}, {}
+    area_maps, t_areas, area_at, area_image, glitch_rows, phase_frames, adatoms = {}, 0.0, None, None, {}, {}, []
     shifts = np.asarray(shifts, float)
     for t in tqdm(range(n), desc="reading sites", disable=not progress):
         img = arr[t].astype(np.float64)
@@ -288,16 +300,20 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
             area = area_maps[area_at].at(pos - (shifts[t] - shifts[area_at]))
         else:
             area = np.zeros(len(kinds), np.uint8)
-        amp, amp_h = measure_amplitude_sets(img, kinds, pos, lattice, p.radius_A, p.bins, (0.0, p.halo_A)).T
-        ref = metal_reference(pos, kinds, amp, p.reference_neighbours)
-        ref_h = metal_reference(pos, kinds, amp_h, p.reference_neighbours)
-        with np.errstate(divide="ignore", invalid="ignore"):  # no metal reference (a blank area): NaN
-            ratio, ratio_h = (amp / ref).astype(np.float32), (amp_h / ref_h).astype(np.float32)
+        amps = measure_amplitude_sets(img, kinds, pos, lattice, p.radius_A, p.bins, (0.0, p.halo_A))
+        ref, ratio, ratio_h = _ratios(pos, kinds, amps, p.reference_neighbours)
         if p.other_phase and area_map is None and p.mask_areas and area_at == t:  # this frame's map is new
             area_maps[t], area, share = stamp_other_phase(area_maps[t], img, kinds, pos, ratio, ref, lattice, area, p,
                                                           pos0 if p.follow_distortion else None)
             if share:
                 phase_frames[t] = share
+        ads = find_adatoms(img, *search_sites(img.shape, origins[t], lattice, p.radius_A, kinds, pos, pos0, ref,
+                                              area == LATTICE), lattice, p.radius_A, p.bins) if p.adatoms else ()
+        if len(ads):  # single atoms on hollow sites: listed, and the sites beside them read apart from them
+            adatoms.append(ads.assign(frame=t))
+            amps = reread_beside(img, kinds, pos, lattice, ads, amps, p.radius_A, p.bins, (0.0, p.halo_A))
+            ref, ratio, ratio_h = _ratios(pos, kinds, amps, p.reference_neighbours)
+        amp = amps[:, 0]
         # compact columns: a long movie's table grows by one row per site and frame
         for k, v in (("frame", np.full(len(kinds), t, np.int32)), ("kind", kinds), ("i", ij[:, 0].astype(np.int32)),
                      ("j", ij[:, 1].astype(np.int32)), ("row", pos[:, 0]), ("col", pos[:, 1]),
@@ -335,7 +351,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     reading = SiteReading(sites[keep] if list(sites.columns) != keep else sites, lattice, contents, noise, gain,
                           np.asarray(shifts, float), seconds, chemistry, exponent,
                           contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)] / contents[METAL][chemistry.pristine(METAL)],
-                          notes, area_maps, halo=halo, scan_glitches=glitch_rows)
+                          notes, area_maps, halo=halo, scan_glitches=glitch_rows, adatoms=adatom_table(adatoms, ps))
     if p.read_grains and area_image is not None:
         t0 = time.perf_counter()
         a_A = chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A
@@ -407,41 +423,3 @@ def site_table(reading: SiteReading, frames: slice | None = None) -> pd.DataFram
     if "grain" in s:
         out["grain"] = s["grain"].to_numpy()
     return out
-
-
-def class_separations(reading: SiteReading) -> pd.DataFrame:
-    """What one frame of this reading can show, per content: how far its reading lies from that of
-    its sublattice's pristine content (the content difference times the reading's gain, as the
-    decoder places its levels) in units of the one-frame reading noise measured on the data
-    (d′), and the chance that one frame's reading of such a site lies nearer its own content than
-    any other of its sublattice (Gaussian noise, equal priors). A content with d′ below ~3 cannot be
-    found in a single frame of a thousand sites without false calls; the movie's posterior over a
-    site's frames finds it when the defect stays long enough.
-
-    Parameters
-    ----------
-    reading : SiteReading
-
-    Returns
-    -------
-    DataFrame
-        Index: content name; columns ``sublattice``, ``content`` (metal units), ``d_prime``,
-        ``nearest_level_accuracy``.
-    """
-    from scipy.stats import norm
-
-    rows = {}
-    for kind, content_levels in reading.contents.items():
-        sd = float(reading.noise[kind])
-        # a content change reads gain times its size (the decoder's levels): the separations a
-        # reading shows are those of the read levels, in the units of the measured noise
-        pristine = content_levels[reading.chemistry.pristine(kind)]
-        levels = {n: pristine + reading.gain * (v - pristine) for n, v in content_levels.items()}
-        for name, v in levels.items():
-            below = [v - w for w in levels.values() if w < v]
-            above = [w - v for w in levels.values() if w > v]
-            acc = 1.0 - (norm.sf(min(below) / (2 * sd)) if below else 0.0) - (norm.sf(min(above) / (2 * sd)) if above else 0.0)
-            rows[name] = {"sublattice": kind, "content": float(content_levels[name]),
-                          "d_prime": float(abs(v - pristine) / sd),
-                          "nearest_level_accuracy": float(acc)}
-    return pd.DataFrame.from_dict(rows, orient="index")

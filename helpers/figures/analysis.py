@@ -201,6 +201,25 @@ def overlay_detections(ax, table_frame, size: float = 60, legend: bool = True) -
                   title="detected", title_fontsize=8)
 
 
+def overlay_adatoms(ax, adatoms, frame: int, size: float = 30) -> None:
+    """Small gold circles on the adatoms of one frame (:mod:`helpers.detect.adatoms`), labelled for the
+    legend that :func:`overlay_detections` draws after them.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    adatoms : DataFrame or None
+        frame (from 0), row, col (px).
+    frame : int
+    size : float
+        Marker size (points²).
+    """
+    if adatoms is None or not len(d := adatoms[adatoms["frame"] == frame]):
+        return
+    ax.scatter(d["col"], d["row"], s=size, marker="o", facecolors="none", edgecolors="gold", linewidths=1.1,
+               label=f"adatom ({len(d)})")
+
+
 #: colours of the masked areas (:data:`helpers.detect.areas.AREA_NAMES`) on overlays
 AREA_COLOURS = {"no_lattice": "tab:orange", "thicker_or_contaminated": "tab:cyan", "hole": "tab:red",
                 "scan_glitch": "tab:gray", "other_phase": "tab:purple"}

@@ -50,6 +50,7 @@ def write_result_figures(frames, pixel_size_A: float, name: str, table, folder: 
         show_image(ax, frames[f], pixel_size_A, f"{name}: frame {first + f + 1}", bar_A=10)
         if reading is not None:
             af.overlay_areas(ax, *reading.area_map_of(f))
+            af.overlay_adatoms(ax, getattr(reading, "adatoms", None), f)
         af.overlay_detections(ax, table[table.frame == f])
         fig.savefig(folder / f"overlay_{which}.png", dpi=120, bbox_inches="tight")
         plt.close(fig)

@@ -30,8 +30,8 @@ from pathlib import Path
 from helpers.core.validation import InputError
 
 #: every file name the command writes into a result folder
-RESULT_FILES = frozenset({"summary.json", "defects.csv", "sites.csv", "areas.csv", "overlay_first.png",
-                          "overlay_last.png", "counts_over_time.png"})
+RESULT_FILES = frozenset({"summary.json", "defects.csv", "sites.csv", "areas.csv", "adatoms.csv",
+                          "overlay_first.png", "overlay_last.png", "counts_over_time.png"})
 
 
 #: key and value that mark a ``summary.json`` as written by this command

@@ -46,9 +46,9 @@ def tmd_sites(chem: Chemistry, size_px: int, pixel_size_A: float, origin_A=(0.0,
 def render_tmd(chem: Chemistry, planted: dict, pixel_size_A: float, size_px: int, dose_e_per_A2: float,
                rng: np.random.Generator, exponent: float = 1.7, origin_A=(0.0, 0.0),
                probe_fwhm_A: float = 1.0, tail_fwhm_A: float = 3.0, tail_fraction: float = 0.1,
-               distortion=None):
+               distortion=None, adatoms=()):
     """One frame (counts) of a 2H TMD with the contents ``planted`` {(sublattice, i, j): name} on
-    those sites, every other site pristine.
+    those sites, every other site pristine, and single atoms ``adatoms`` off the lattice.
 
     Parameters
     ----------
@@ -70,6 +70,9 @@ def render_tmd(chem: Chemistry, planted: dict, pixel_size_A: float, size_px: int
     distortion : callable, optional
         Scan distortion: (rows, cols) px of the columns → their displacement (d_rows, d_cols) px,
         applied before rendering (the truth moves with it).
+    adatoms : sequence of (x_A, y_A, element)
+        Single atoms (a hollow site: :func:`hollow_sites_A`), moved by the distortion too; not in
+        the truth.
 
     Returns
     -------
@@ -86,13 +89,39 @@ def render_tmd(chem: Chemistry, planted: dict, pixel_size_A: float, size_px: int
         weights.append(sum(Z[e] ** exponent for e in atoms[sub][name]) / Z[chem.metal] ** exponent)
         names.append(None if name == chem.pristine(sub) else name)
         xy.append((x, y))
+    for x, y, element in adatoms:
+        rows.append(y / pixel_size_A)
+        cols.append(x / pixel_size_A)
+        weights.append(Z[element] ** exponent / Z[chem.metal] ** exponent)
     rows, cols = np.array(rows), np.array(cols)
     d_rows, d_cols = distortion(rows, cols) if distortion is not None else (np.zeros(len(rows)),) * 2
     truth = [(x + dc * pixel_size_A, y + dr * pixel_size_A, nm)
-             for (x, y), dr, dc, nm in zip(xy, d_rows, d_cols, names) if nm]
+             for (x, y), dr, dc, nm in zip(xy, d_rows, d_cols, names) if nm]  # (the adatoms come last: left out)
     rows, cols = rows + d_rows, cols + d_cols
     return _counts(size_px, rows, cols, weights, pixel_size_A, dose_e_per_A2, rng, probe_fwhm_A, tail_fwhm_A,
                    tail_fraction), truth
+
+
+def hollow_sites_A(chem: Chemistry, size_px: int, pixel_size_A: float, margin_A: float = 0.0) -> np.ndarray:
+    """(x, y) Å of every hollow site (the empty third site of each hexagon) of :func:`tmd_sites`'
+    lattice at least ``margin_A`` inside the frame.
+
+    Parameters
+    ----------
+    chem : Chemistry
+    size_px : int
+    pixel_size_A : float
+    margin_A : float
+
+    Returns
+    -------
+    ndarray (n, 2)
+    """
+    a = chem.lattice_a_A
+    step = (np.array([a, 0.0]) + np.array([a / 2, a * np.sqrt(3) / 2])) * (2 / 3)  # hollow − metal site
+    side = (size_px - 1) * pixel_size_A
+    xy = np.array([(x, y) for sub, _, _, x, y in tmd_sites(chem, size_px, pixel_size_A) if sub == METAL]) + step
+    return xy[np.all((xy >= margin_A) & (xy <= side - margin_A), axis=1)]
 
 
 def half_converted(chem: Chemistry, size_px: int, pixel_size_A: float, converted: float,
