@@ -54,6 +54,9 @@ def test_domain_is_masked_not_read_as_point_defects(material, domain, dose, labe
     assert s.loc[_inside(s), "significant"].sum() <= (2 if material in ("MoSe2", "MoTe2") else 0)
     share = r.area_fractions()[AREA_NAMES[label]]
     assert 0.5 * np.pi * RADIUS_A ** 2 < share * (SIZE * PS) ** 2 < 3 * np.pi * RADIUS_A ** 2
+    # the atoms on the domain's hollow sites are a phase, not adatoms (masked before they are searched)
+    ads = r.adatoms
+    assert not np.any(np.hypot(ads["x_A"] - CENTRE_A[0], ads["y_A"] - CENTRE_A[1]) < RADIUS_A - 2.0)
     if label == OTHER_PHASE:
         assert any("hollow sites" in w for w in r.warnings)
         # without the tests the domain is a patch of point defects (what they prevent), or masked
