@@ -12,7 +12,8 @@ the adatom step (``SiteParams.adatoms``, the default) and without it. Scored:
 - ``adatoms_found`` / ``adatoms_listed``: true adatoms with a listed adatom within 0.5 Å, and the
   adatoms listed; ``position_error_A`` (median), ``content`` (median reading, metal units) against
   ``content_expected`` ((Z/Z_metal)ⁿ with n = 1.7);
-- ``f1_1A``, ``precision``, ``recall``: the point defects found within 1 Å (sites read only);
+- ``f1_1A``, ``precision``, ``recall``, ``class_accuracy``: the point defects found within 1 Å (sites
+  read only; :func:`helpers.evaluation.defects.planted_scores`);
 - ``false_near_adatoms``: defects reported within 4 Å of an adatom that are not a planted defect.
 
 Control frames without adatoms (the same point defects) count any adatom listed as false.
@@ -35,7 +36,7 @@ from scipy.spatial import cKDTree
 from helpers import config
 from helpers.core.chemistry import Z, chemistry_of
 from helpers.detect import sites as st
-from helpers.evaluation.matching import match_points
+from helpers.evaluation.defects import planted_scores
 from helpers.io.records import write_record
 from helpers.synthetic.tmd_image import hollow_sites_A, render_tmd, tmd_sites
 
@@ -66,18 +67,12 @@ def frame(material: str, element: str | None, dose: float, seed: int):
 
 def score(reading, ads, truth, element, chem) -> dict:
     """The scores of one reading (module text)."""
-    s = reading.sites
-    read = cKDTree(s[["x_A", "y_A"]].to_numpy())
-    inside = [t for t in truth if read.query(t[:2])[0] < 0.5]  # planted defects on sites read
     found = st.defect_table(reading)
-    m = match_points(found[["x_A", "y_A"]].to_numpy(), [t[:2] for t in inside], 1.0)
-    p = m.tp / len(found) if len(found) else 1.0
-    r = m.tp / len(inside) if inside else 1.0
+    scores, m, _ = planted_scores(found, truth, reading.sites[["x_A", "y_A"]].to_numpy())  # on sites read
     matched = np.zeros(len(found), bool)
-    matched[[i for i, _ in m.pairs]] = True
+    matched[m.pairs[:, 0]] = True
     a = reading.adatoms
-    row = {"defects_true": len(inside), "reported": len(found), "f1_1A": 2 * p * r / (p + r) if p + r else 0.0,
-           "precision": p, "recall": r, "adatoms_listed": int(len(a))}
+    row = {**scores, "adatoms_listed": int(len(a))}
     if len(ads):
         near = cKDTree(ads).query(found[["x_A", "y_A"]].to_numpy())[0] < 4.0 if len(found) else np.zeros(0, bool)
         row["false_near_adatoms"] = int((near & ~matched).sum())

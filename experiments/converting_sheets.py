@@ -37,7 +37,7 @@ from scipy.spatial import cKDTree
 from helpers import config
 from helpers.core.chemistry import chemistry_of
 from helpers.detect import sites as st
-from helpers.evaluation.matching import match_points
+from helpers.evaluation.defects import planted_scores
 from helpers.io.records import write_record
 from helpers.synthetic.tmd_image import half_converted, render_tmd, tmd_sites
 
@@ -103,21 +103,12 @@ def sheet(material: str, converted: float, dose: float, seed: int, probe_fwhm_A:
 
 def score(reading, truth, every) -> dict:
     """Position errors and detection scores of one reading against the truth (module text)."""
-    s = reading.sites
-    xy = s[["x_A", "y_A"]].to_numpy()
+    xy = reading.sites[["x_A", "y_A"]].to_numpy()
     err = cKDTree(every).query(xy)[0]
-    read = cKDTree(xy)
-    inside = [t for t in truth if read.query(t[:2])[0] < 0.5]  # the sites the reading reports
     found = st.defect_table(reading)
-    m = match_points(found[["x_A", "y_A"]].to_numpy(), [t[:2] for t in inside], 1.0)
-    right = sum(found["class"].iloc[i] == inside[j][2] for i, j in m.pairs)
-    p = m.tp / len(found) if len(found) else 0.0
-    r = m.tp / len(inside) if inside else 0.0
-    n_pristine = len(s) - len(inside)
-    return {"median_error_A": float(np.median(err)), "p95_error_A": float(np.percentile(err, 95)),
-            "true_defects": len(inside), "reported": len(found), "f1_1A": 2 * p * r / (p + r) if m.tp else 0.0,
-            "precision": p, "recall": r, "class_accuracy": right / m.tp if m.tp else 0.0,
-            "pristine_reported": (len(found) - m.tp) / max(n_pristine, 1)}
+    scores, m, inside = planted_scores(found, truth, xy)  # the planted defects on the sites the reading reports
+    return {"median_error_A": float(np.median(err)), "p95_error_A": float(np.percentile(err, 95)), **scores,
+            "pristine_reported": (len(found) - m.tp) / max(len(xy) - len(inside), 1)}
 
 
 def read_both(row: dict, img, chem, ps, truth, every) -> dict:

@@ -158,3 +158,19 @@ def test_an_unnamed_second_chalcogen_is_pointed_out():
     assert not any("--dopants" in w for w in named.warnings)
     pristine, _, _, _ = converting_sheet(0, converted=0.0)
     assert not any("--dopants" in w for w in st.read_sites(pristine, 0.1, chemistry=chemistry_of("WS2")).warnings)
+
+
+def test_planted_scores_count_only_the_sites_read():
+    """One frame's defects against planted truth: a planted defect off every site read does not
+    count, a found one within 1 Å matches one to one, its class is checked."""
+    import pandas as pd
+
+    from helpers.evaluation.defects import planted_scores
+
+    truth = [(10.0, 10.0, "Vs"), (20.0, 20.0, "Vw"), (50.0, 50.0, "Vs2")]  # the last on no site read
+    sites = np.array([[10.0, 10.0], [20.0, 20.0], [30.0, 30.0]])
+    found = pd.DataFrame({"x_A": [10.3, 30.0], "y_A": [10.0, 30.0], "class": ["Vs2", "Mo"]})
+    scores, m, inside = planted_scores(found, truth, sites)
+    assert [t[2] for t in inside] == ["Vs", "Vw"] and m.tp == 1
+    assert scores == {"true_defects": 2, "reported": 2, "f1_1A": 0.5, "precision": 0.5, "recall": 0.5,
+                      "class_accuracy": 0.0}

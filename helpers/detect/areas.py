@@ -285,10 +285,17 @@ def lattice_amplitude(image, lattice: ColumnLattice, sigma_px: float, step: int 
     (ndarray, ndarray)
         Amplitude and mean on the grid (intensity units).
     """
+    amp, mean_full = _amplitude_less_mean(image, _first_order(lattice), sigma_px, step)
+    return amp, mean_full[::step, ::step]
+
+
+def _amplitude_less_mean(image, freqs, sigma_px: float, step: int):
+    """The local amplitude of the components ``freqs`` (all together) of the image less its local
+    mean, on every ``step``-th pixel, and that local mean at every pixel."""
     img = np.asarray(image, np.float64)
     mean_full = local_fields(img, [(0.0, 0.0)], sigma_px)[0].real
-    fields = local_fields(img - mean_full, _first_order(lattice), sigma_px, step)
-    return np.sqrt(sum(np.abs(f) ** 2 for f in fields)), mean_full[::step, ::step]
+    fields = local_fields(img - mean_full, freqs, sigma_px, step)
+    return np.sqrt(sum(np.abs(f) ** 2 for f in fields)), mean_full
 
 
 def in_phase_amplitude(image, lattice: ColumnLattice, sigma_px: float, step: int = 1):
@@ -311,11 +318,7 @@ def in_phase_amplitude(image, lattice: ColumnLattice, sigma_px: float, step: int
         Amplitude on the grid (intensity units).
     """
     rings = _in_phase_ring(lattice)
-    if np.abs(rings).max() > 0.45:
-        return None
-    img = np.asarray(image, np.float64)
-    mean_full = local_fields(img, [(0.0, 0.0)], sigma_px)[0].real
-    return np.sqrt(sum(np.abs(f) ** 2 for f in local_fields(img - mean_full, rings, sigma_px, step)))
+    return None if np.abs(rings).max() > 0.45 else _amplitude_less_mean(image, rings, sigma_px, step)[0]
 
 
 def _phase_areas(img, lattice: ColumnLattice, sigma_px: float, step: int, labels, ell, p: AreaParams):

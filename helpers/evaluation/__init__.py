@@ -8,9 +8,10 @@ Modules
     Public: ``confusion_matrix``, ``per_class_report``, ``accuracy``.
 ``defects``
     Reported defects against a movie's truth: the read area, detection, class and position
-    scores, and recall by how long each defect stays.
-    Public: ``in_read_area``, ``score_defects``, ``defect_episodes``, ``recall_by_lifetime``,
-    ``class_accuracy_by_origin``.
+    scores, and recall by how long each defect stays; one frame's defects against the contents
+    planted in it.
+    Public: ``planted_scores``, ``in_read_area``, ``score_defects``, ``defect_episodes``,
+    ``recall_by_lifetime``, ``class_accuracy_by_origin``.
 ``matching``
     Matching found points to true points within a tolerance (Å), one to one.
     Public: ``Match``, ``match_points``, ``points_by_frame``, ``match_table``.

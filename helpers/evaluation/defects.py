@@ -1,11 +1,42 @@
 """Reported defects against a movie's truth: the read area, detection, class and position scores, and
-recall by how long each defect stays."""
+recall by how long each defect stays; one frame's defects against the contents planted in it."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from helpers.evaluation.matching import match_points
+
+
+def planted_scores(found: pd.DataFrame, truth, site_xy_A, tolerance_A: float = 1.0, on_site_A: float = 0.5):
+    """One frame's reported defects against the contents planted in it, over the planted defects on a
+    site the reading reads (within ``on_site_A`` of one of ``site_xy_A``).
+
+    Parameters
+    ----------
+    found : DataFrame
+        The reported defects (x_A, y_A, class), as :func:`helpers.detect.sites.defect_table`.
+    truth : sequence of (x_A, y_A, class)
+        The planted defects.
+    site_xy_A : ndarray (n, 2)
+        The sites read (Å).
+    tolerance_A, on_site_A : float
+
+    Returns
+    -------
+    (dict, Match, list)
+        ``true_defects``, ``reported``, ``f1_1A`` (at ``tolerance_A``), ``precision``, ``recall``,
+        ``class_accuracy`` (among the matched); the match (indices into ``found`` and the planted
+        defects kept); those planted defects.
+    """
+    from scipy.spatial import cKDTree
+
+    read = cKDTree(np.asarray(site_xy_A, float).reshape(-1, 2))
+    inside = [t for t in truth if read.query(t[:2])[0] < on_site_A]
+    m = match_points(found[["x_A", "y_A"]].to_numpy(), [t[:2] for t in inside], tolerance_A)
+    right = sum(found["class"].iloc[i] == inside[j][2] for i, j in m.pairs)
+    return ({"true_defects": len(inside), "reported": len(found), "f1_1A": m.f1, "precision": m.precision,
+             "recall": m.recall, "class_accuracy": right / m.tp if m.tp else 0.0}, m, inside)
 
 
 def in_read_area(table: pd.DataFrame, frame_shape, pixel_size_A: float, margin_A: float) -> pd.DataFrame:
