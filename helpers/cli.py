@@ -169,6 +169,18 @@ def _raise_interrupted(signum, frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
+def _interruption(e: BaseException):
+    """The interruption behind ``e``, or None: a signal that arrives while a library initialises its
+    C extension (TensorFlow loading) reaches the caller as that library's ImportError."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, (Interrupted, KeyboardInterrupt)):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def main(argv=None) -> int:
     """Run the command line (``python -m helpers analyze ...``); returns the exit status.
 
@@ -210,7 +222,9 @@ def main(argv=None) -> int:
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
-    except (Interrupted, KeyboardInterrupt) as e:
+    except BaseException as e:  # noqa: BLE001 (only interruptions are answered here, the rest re-raised)
+        if (e := _interruption(e)) is None:
+            raise
         name = str(e) or "SIGINT"
         print(f"interrupted ({name}): no partial result written; an earlier result in --out is intact",
               file=sys.stderr)

@@ -160,6 +160,32 @@ def test_interrupted_analysis_keeps_the_old_result_and_leaves_no_working_folder(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_a_signal_inside_a_library_import_is_an_interruption(stack, tmp_path, capsys, monkeypatch):
+    """SIGTERM while TensorFlow initialises its C extension reaches us as its ImportError: still an
+    interruption (exit 130, old result intact), not a crash; any other ImportError still raises."""
+    res = fake_result(tmp_path / "res", {"old": True})
+    before = tree(res)
+
+    def loading(job, folder, log=print):
+        try:
+            raise Interrupted("SIGTERM")
+        except Interrupted as e:
+            raise ImportError("initialization failed") from e
+
+    monkeypatch.setattr(cli, "_analyze_into", loading)
+    assert main(["analyze", str(stack), "--out", str(res), "--overwrite", "--pretrained", "--quiet"]) == 130
+    assert "interrupted (SIGTERM)" in capsys.readouterr().err
+    assert tree(res) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+    def broken(job, folder, log=print):
+        raise ImportError("no module named tensorflow")
+
+    monkeypatch.setattr(cli, "_analyze_into", broken)
+    with pytest.raises(ImportError):
+        main(["analyze", str(stack), "--out", str(res), "--overwrite", "--pretrained", "--quiet"])
+
+
 def test_overwrite_swaps_in_the_new_result_with_user_permissions(stack, tmp_path, monkeypatch):
     res = fake_result(tmp_path / "res", {"old": True})
 
