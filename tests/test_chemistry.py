@@ -11,6 +11,7 @@ from helpers.core.chemistry import (
     WS2_LABELS,
     Z,
     chemistry_of,
+    materials_for_ratio,
     plausible_exponent,
 )
 from helpers.detect import site_measure as smeasure
@@ -64,6 +65,23 @@ def test_an_implausible_exponent_is_replaced_by_the_prior_and_said():
     assert warning is None and 1.6 < n < 1.8
     n, warning = plausible_exponent(chem, 0.54)  # what the real 60 kV WS2 image gave
     assert n == HAADF_EXPONENT_PRIOR and "outside the physical" in warning
+
+
+def test_an_implausible_ratio_names_the_materials_it_fits():
+    """An MoS2 image read as WS2 (the default; S2/Mo 0.33 in a real one): WS2 would need n 1.19, MoS2
+    reads it at 1.88, and the warning says to name MoS2; the real WS2 image's 0.78 fits no material
+    (n 0.6 for WS2: a detector offset or contamination), so nothing is suggested."""
+    assert set(materials_for_ratio(0.325)) == {"MoS2"}
+    assert materials_for_ratio(0.325)["MoS2"] == pytest.approx(np.log(0.1625) / np.log(16 / 42))
+    assert materials_for_ratio(0.325, besides="MoS2") == {}
+    n, warning = plausible_exponent(chemistry_of("WS2"), 0.325)
+    assert n == HAADF_EXPONENT_PRIOR and "MoS2 (n 1.88)" in warning and "--material" in warning
+    n, warning = plausible_exponent(chemistry_of("MoS2"), chemistry_of("WS2").expected_ratio(1.7))
+    assert "WS2 (n 1.70)" in warning
+    _, warning = plausible_exponent(chemistry_of("WS2"), 0.78)
+    assert "--material" not in warning
+    for name in ("WS2", "MoS2", "WSe2", "MoSe2", "MoTe2", "WTe2"):  # every material reads its own ratio
+        assert name in materials_for_ratio(chemistry_of(name, ()).expected_ratio(1.7))
 
 
 def _render_tmd(chem, planted: dict, exponent=1.7, ps=0.2, size=256, dose=1e4, seed=0):

@@ -12,7 +12,7 @@ Modules
 ``chemistry``
     Column chemistry of a transition-metal dichalcogenide monolayer (2H, seen along c): the
     elements
-    Public: ``Chemistry``, ``chemistry_of``, ``plausible_exponent``.
+    Public: ``Chemistry``, ``chemistry_of``, ``materials_for_ratio``, ``plausible_exponent``.
 ``validation``
     Input checks that turn bad input into a clear error naming the problem.
     Public: ``InputError``, ``check_pixel_size``, ``check_image``.

@@ -31,7 +31,8 @@ column; one host chalcogen is half the measured pristine chalcogen column (no ex
 any other element E is scaled from the host atom of its kind (a metal from the metal, a chalcogen
 from the chalcogen) by (Z_E / Z_host)ⁿ, with n from the
 measured chalcogen/metal ratio when that lies in the physical range of HAADF imaging, else the
-prior :data:`HAADF_EXPONENT_PRIOR` (and the reading says so).
+prior :data:`HAADF_EXPONENT_PRIOR` (and the reading says so, naming the materials whose ratio the
+measured one is at a physical exponent: :func:`materials_for_ratio`).
 """
 from __future__ import annotations
 
@@ -263,6 +264,33 @@ def chemistry_of(material: str = "WS2", dopants=None) -> Chemistry:
     return Chemistry(material, metal, chalcogen, a, tuple(out))
 
 
+def materials_for_ratio(chalcogen_over_metal: float, besides: str | None = None) -> dict:
+    """The materials of :data:`MATERIALS` whose pristine chalcogen/metal column ratio is
+    ``chalcogen_over_metal`` at a HAADF exponent inside :data:`HAADF_EXPONENT_RANGE`, with that
+    exponent; ``besides`` left out.
+
+    Parameters
+    ----------
+    chalcogen_over_metal : float
+        Measured pristine chalcogen-column / metal-column reading.
+    besides : str, optional
+        A material not to list (the one read).
+
+    Returns
+    -------
+    dict
+        {material: exponent}, in :data:`MATERIALS` order.
+    """
+    lo, hi = HAADF_EXPONENT_RANGE
+    out = {}
+    for name in MATERIALS:
+        if name != besides:
+            n = chemistry_of(name, ()).exponent_from_ratio(chalcogen_over_metal)
+            if np.isfinite(n) and lo <= n <= hi:
+                out[name] = n
+    return out
+
+
 def plausible_exponent(chem: Chemistry, chalcogen_over_metal: float) -> tuple[float, str | None]:
     """The HAADF exponent to use and, where the measured one is outside
     :data:`HAADF_EXPONENT_RANGE`, a warning saying it was replaced by the prior.
@@ -292,5 +320,9 @@ def plausible_exponent(chem: Chemistry, chalcogen_over_metal: float) -> tuple[fl
         return HAADF_EXPONENT_PRIOR, (f"{said}, just below the physical {lo}–{hi}: two heavy chalcogen atoms "
                                       "stacked in one column read brighter than two single atoms (multislice "
                                       f"WSe2: 1.29), so {use}")
+    other = materials_for_ratio(chalcogen_over_metal, besides=chem.material)
+    fits = (f"; of the known materials, {', '.join(f'{m} (n {v:.2f})' for m, v in other.items())} "
+            f"read{'s' if len(other) == 1 else ''} this ratio at a physical exponent: if the sheet is "
+            f"{' or '.join(other)}, name it with --material") if other else ""
     return HAADF_EXPONENT_PRIOR, (f"{said}, outside the physical {lo}–{hi}: {use} (a thicker or contaminated "
-                                  "area, a detector offset, or another material can cause this)")
+                                  f"area, a detector offset, or another material can cause this){fits}")

@@ -57,6 +57,11 @@ Modules
     first frames).
     Public: ``build_localizer``, ``disc_labels``, ``fft_detections``, ``training_crops``,
     ``LocalizerTraining``, ``train_localizer``.
+``off_levels``
+    Defect classes whose readings sit off their level: a content the chemistry does not list,
+    with the unlisted contents that would read near them.
+    Public: ``OFF_LEVEL_MIN_SITES``, ``OFF_LEVEL_SHIFT``, ``OFF_LEVEL_Z``, ``METAL_CANDIDATES``,
+    ``unlisted_contents``, ``off_levels``, ``off_level_notes``.
 ``peaks``
     Finding non-periodic areas (defects) in a lattice image by its Fourier transform, and blobs
     Public: ``bragg_mask``, ``highpass_mask``, ``periodic_smooth``, ``lattice_basis``,
@@ -140,4 +145,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['adatoms', 'areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'field_size', 'grains', 'hollow_sites', 'lattice', 'localizer', 'localizer_training', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_crosstalk', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_placement', 'site_walks', 'sites', 'sublattices', 'window_classifier']
+__all__ = ['adatoms', 'areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'field_size', 'grains', 'hollow_sites', 'lattice', 'localizer', 'localizer_training', 'off_levels', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_crosstalk', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_placement', 'site_walks', 'sites', 'sublattices', 'window_classifier']

@@ -1,0 +1,163 @@
+"""Defect classes whose readings sit off their level: a content the chemistry does not list.
+
+The reading gives a significant site the most probable of the contents its chemistry lists
+(:meth:`helpers.core.chemistry.Chemistry.site_contents`). A content the list lacks — a dopant not
+named, an antisite outside the vocabulary — still differs from the pristine column and is found, but
+it is given the nearest listed class, and the readings of that class then gather off its level. On
+the Se-implanted MoS2 image read as MoS2 without ``--dopants Se``, 36 chalcogen sites are called
+``Mo_S2`` with a median reading of 0.88 of a Mo column, where ``Mo_S2`` reads 1.00 and ``Se_S`` would
+read 0.90.
+
+A class read on at least :data:`OFF_LEVEL_MIN_SITES` sites is off its level where the median of
+its readings differs from the level by at least :data:`OFF_LEVEL_SHIFT` noise widths of one reading
+and by at least :data:`OFF_LEVEL_Z` standard errors of that median (1.2533 σ/√n). The reading is
+not changed: the warning names the class, the readings, and the unlisted contents that would read
+near them (:func:`unlisted_contents`: the chemistry with one more common dopant, and the chalcogen
+pair on a metal site), as candidates to check, not findings. A class whose readings sit below every
+level of its sublattice is not said: it is the empty column, the lowest content there is, whatever
+its neighbours do to the reading (a row of S₂ vacancies in a real MoS2 image reads −0.4 to −0.9 of a
+Mo column; the edge of a hole or of contamination lowers the background).
+
+Public: :data:`OFF_LEVEL_MIN_SITES`, :data:`OFF_LEVEL_SHIFT`, :data:`OFF_LEVEL_Z`,
+:data:`METAL_CANDIDATES`, :func:`unlisted_contents`, :func:`off_levels`, :func:`off_level_notes`.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Chemistry
+from helpers.detect.site_model import MASKED, reading_noise, reading_sd
+
+__all__ = ["OFF_LEVEL_MIN_SITES", "OFF_LEVEL_SHIFT", "OFF_LEVEL_Z", "METAL_CANDIDATES", "unlisted_contents",
+           "off_levels", "off_level_notes"]
+
+#: fewest readings of one class looked at
+OFF_LEVEL_MIN_SITES = 5
+
+#: the median must be this many noise widths of one reading off the class's level ...
+OFF_LEVEL_SHIFT = 0.75
+
+#: ... and this many standard errors of the median
+OFF_LEVEL_Z = 4.0
+
+#: metals reported as substituents of 2H TMD sheets, tried as candidates on the metal site
+METAL_CANDIDATES = ("Ti", "V", "Cr", "Mn", "Fe", "Co", "Nb", "Mo", "Ta", "W", "Re")
+
+
+def unlisted_contents(chemistry: Chemistry, kind: str, metal_level: float, chalcogen_level: float,
+                      exponent: float) -> dict:
+    """Contents of sublattice ``kind`` that the chemistry does not list, with their modelled
+    readings (units of the levels): each of :data:`METAL_CANDIDATES` and the other chalcogens as one
+    more dopant, and the host chalcogen pair on a metal site (an antisite the vocabulary lacks).
+
+    Parameters
+    ----------
+    chemistry : Chemistry
+    kind : {"metal", "chalcogen"}
+    metal_level, chalcogen_level : float
+        Pristine readings of the two sublattices.
+    exponent : float
+        HAADF exponent for the elements not measured.
+
+    Returns
+    -------
+    dict
+        {content name: (reading, element to name with --dopants or None)}
+    """
+    listed = set(chemistry.site_contents()[kind])
+    out = {}
+    for e in METAL_CANDIDATES + CHALCOGENS:
+        if e in (chemistry.metal, chemistry.chalcogen) or e in chemistry.dopants:
+            continue
+        more = replace(chemistry, dopants=tuple(chemistry.dopants) + (e,))
+        for name, level in more.contents(metal_level, chalcogen_level, exponent)[kind].items():
+            if name not in listed and name not in out:
+                out[name] = (level, e)
+    if kind == METAL:
+        out.setdefault(f"{chemistry.chalcogen}2_{chemistry.metal}", (chalcogen_level, None))
+    return out
+
+
+def off_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Chemistry,
+               exponent: float) -> pd.DataFrame:
+    """The defect classes whose readings sit off their level (module text).
+
+    Parameters
+    ----------
+    sites : DataFrame
+        Decoded site table (``kind``, ``class``, ``significant``, ``content`` in metal units).
+    contents : dict
+        {sublattice: {class: reading}} the sites were read against.
+    noise : dict
+        {sublattice: noise of one pristine reading}.
+    chemistry : Chemistry
+    exponent : float
+        HAADF exponent used.
+
+    Returns
+    -------
+    DataFrame
+        One row per class off its level: ``kind``, ``class``, ``sites``, ``level``, ``median``,
+        ``shift_sd``, ``z``, ``below_empty`` (the median below every level of the sublattice: no
+        candidates, no warning), ``candidates`` (list of (name, reading, element to name or None), nearest first, within two
+        noise widths).
+    """
+    cols = ["kind", "class", "sites", "level", "median", "shift_sd", "z", "below_empty", "candidates"]
+    d = sites[sites["significant"] & (sites["class"] != MASKED)]
+    if d.empty:
+        return pd.DataFrame(columns=cols)
+    m0, c0 = contents[METAL][chemistry.pristine(METAL)], contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)]
+    floor, slope = reading_noise(m0, c0, noise[METAL], noise[CHALCOGEN])
+    rows = []
+    for (kind, cls), g in d.groupby(["kind", "class"], sort=True):
+        level = contents.get(kind, {}).get(cls)
+        x = g["content"].to_numpy(float)
+        x = x[np.isfinite(x)]
+        if level is None or len(x) < OFF_LEVEL_MIN_SITES:
+            continue
+        sd = float(reading_sd(level, floor, slope))
+        med = float(np.median(x))
+        shift, z = (med - level) / sd, (med - level) / (1.2533 * sd / np.sqrt(len(x)))
+        if abs(shift) < OFF_LEVEL_SHIFT or abs(z) < OFF_LEVEL_Z:
+            continue
+        below = med < min(contents[kind].values())
+        cands = []
+        if not below:
+            other = unlisted_contents(chemistry, kind, m0, c0, exponent)
+            near = sorted((abs(v - med), n, v, e) for n, (v, e) in other.items()
+                          if abs(v - med) <= 2 * float(reading_sd(med, floor, slope)))
+            cands = [(n, float(v), e) for _, n, v, e in near[:3]]
+        rows.append((kind, cls, len(x), float(level), med, float(shift), float(z), bool(below), cands))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def off_level_notes(table: pd.DataFrame, chemistry: Chemistry) -> list:
+    """One warning per row of :func:`off_levels` whose median is not below the empty column.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`off_levels`'s table.
+    chemistry : Chemistry
+
+    Returns
+    -------
+    list of str
+    """
+    notes = []
+    unit = f"of a {chemistry.metal} column"
+    for r in table.itertuples(index=False):
+        if r.below_empty:
+            continue
+        said = (f"{r.sites} {r.kind} site readings called {r._1} read {r.median:.2f} {unit} (median), not the "
+                f"{r.level:.2f} {r._1} reads ({r.shift_sd:+.1f} noise widths)")
+        cands = ", ".join(f"{n} {v:.2f}" + (f" (--dopants {e})" if e else " (an antisite the vocabulary lacks)")
+                          for n, v, e in r.candidates)
+        notes.append(f"{said}: a content the {chemistry.material} list{' with ' + ','.join(chemistry.dopants) if chemistry.dopants else ''} "
+                     "does not hold may be there, read as its nearest listed class"
+                     + (f"; unlisted contents that read near: {cands}" if cands else "")
+                     + " (candidates to check, not findings)")
+    return notes

@@ -1,0 +1,94 @@
+"""Defect classes read off their level: a content the chemistry does not list
+(``helpers.detect.off_levels``)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.core.chemistry import CHALCOGEN, METAL, chemistry_of
+from helpers.detect import sites as st
+from helpers.detect.off_levels import OFF_LEVEL_MIN_SITES, off_level_notes, off_levels, unlisted_contents
+from helpers.synthetic.tmd_image import render_tmd, tmd_sites
+
+MOS2 = chemistry_of("MoS2", [])
+CONTENTS = MOS2.contents(1.0, 0.40, 1.7)
+NOISE = {METAL: 0.10, CHALCOGEN: 0.09}
+
+
+def _table(rng, kind, cls, level, n, sd=0.09, n_pristine=500):
+    """A decoded site table: ``n`` significant sites called ``cls`` reading ``level`` ± ``sd``, and
+    pristine sites of both sublattices."""
+    pristine = pd.DataFrame({"kind": [METAL, CHALCOGEN] * n_pristine, "class": [MOS2.metal, "S2"] * n_pristine,
+                             "significant": False,
+                             "content": np.tile([1.0, 0.40], n_pristine) + rng.normal(0, sd, 2 * n_pristine)})
+    found = pd.DataFrame({"kind": kind, "class": cls, "significant": True,
+                          "content": level + rng.normal(0, sd, n)})
+    return pd.concat([pristine, found], ignore_index=True)
+
+
+def test_unlisted_contents_of_mos2():
+    """Se on one S of MoS2 reads S + (34/16)^n of an S atom; V on a Mo site (23/42)^n; the S₂ pair
+    on a Mo site is the antisite the vocabulary lacks; listed contents are not candidates."""
+    chal = unlisted_contents(MOS2, CHALCOGEN, 1.0, 0.40, 1.7)
+    assert chal["Se_S"] == (pytest.approx(0.20 + 0.20 * (34 / 16) ** 1.7), "Se")
+    assert "Mo_S2" not in chal and "S2" not in chal
+    metal = unlisted_contents(MOS2, METAL, 1.0, 0.40, 1.7)
+    assert metal["V_Mo"] == (pytest.approx((23 / 42) ** 1.7), "V")
+    assert metal["S2_Mo"] == (pytest.approx(0.40), None)
+    assert "Vac_Mo" not in metal
+    assert "Se_S" not in unlisted_contents(chemistry_of("MoS2", ["Se"]), CHALCOGEN, 1.0, 0.40, 1.7)
+
+
+def test_a_cluster_between_levels_is_said_with_the_dopant_to_name():
+    """Thirty chalcogen sites called Mo_S2 reading 0.88 (Se on S, not named): one row, Se_S the
+    nearest candidate, and a warning that names --dopants Se; sites at their level: nothing."""
+    rng = np.random.default_rng(0)
+    t = off_levels(_table(rng, CHALCOGEN, "Mo_S2", 0.88, 30), CONTENTS, NOISE, MOS2, 1.7)
+    assert list(t["class"]) == ["Mo_S2"] and t["sites"].iloc[0] == 30
+    assert t["median"].iloc[0] == pytest.approx(0.88, abs=0.04) and t["shift_sd"].iloc[0] < -0.75
+    assert t["candidates"].iloc[0][0][0] == "Se_S"
+    (note,) = off_level_notes(t, MOS2)
+    assert "30 chalcogen site readings called Mo_S2" in note and "--dopants Se" in note
+    assert off_levels(_table(rng, CHALCOGEN, "Mo_S2", 1.0, 30), CONTENTS, NOISE, MOS2, 1.7).empty
+
+
+def test_too_few_sites_or_too_small_a_shift_say_nothing():
+    rng = np.random.default_rng(1)
+    few = _table(rng, CHALCOGEN, "Mo_S2", 0.70, OFF_LEVEL_MIN_SITES - 1)
+    assert off_levels(few, CONTENTS, NOISE, MOS2, 1.7).empty
+    # many sites a little off (a third of a noise width): significant as a mean, but no other content
+    small = _table(rng, CHALCOGEN, "Mo_S2", 0.97, 400)
+    assert off_levels(small, CONTENTS, NOISE, MOS2, 1.7).empty
+
+
+def test_readings_below_the_empty_column_are_kept_but_not_warned_about():
+    """A row of S₂ vacancies reading −0.5: listed with below_empty, no candidates, no warning."""
+    t = off_levels(_table(np.random.default_rng(2), CHALCOGEN, "Vac_S2", -0.5, 8), CONTENTS, NOISE, MOS2, 1.7)
+    assert list(t["class"]) == ["Vac_S2"] and bool(t["below_empty"].iloc[0]) and t["candidates"].iloc[0] == []
+    assert off_level_notes(t, MOS2) == []
+
+
+def _se_doped_mos2(seed=3, size_px=320, ps=0.15):
+    """An MoS2 frame with Se on one S of about 30 chalcogen columns and a few vacancies."""
+    chem = chemistry_of("MoS2", ["Se"])
+    rng = np.random.default_rng(seed)
+    planted = {}
+    for sub, i, j, x, y in tmd_sites(chem, size_px, ps):
+        u = rng.random()
+        if sub == CHALCOGEN and u < 0.10:
+            planted[(sub, i, j)] = "Se_S"
+        elif u < 0.12:
+            planted[(sub, i, j)] = "Vac_Mo" if sub == METAL else "Vac_S2"
+    img, _ = render_tmd(chem, planted, ps, size_px, 1e4, rng)
+    return img.astype(np.float64), ps
+
+
+def test_a_rendered_sheet_with_an_unnamed_dopant_is_warned_about():
+    """Se substituted into MoS2 and read as plain MoS2: the reading says so and names Se; with Se
+    named, no class is off its level."""
+    img, ps = _se_doped_mos2()
+    plain = st.read_sites(img, ps, chemistry=chemistry_of("MoS2", []))
+    said = [w for w in plain.warnings if "candidates to check" in w]
+    assert said and "--dopants Se" in said[0]
+    named = st.read_sites(img, ps, chemistry=chemistry_of("MoS2", ["Se"]))
+    assert not [w for w in named.warnings if "candidates to check" in w]
+    assert (st.defect_table(named)["class"] == "Se_S").sum() >= 8  # of about 9 planted among the 90 chalcogen sites read
