@@ -42,6 +42,19 @@ def test_adatoms_are_found_and_their_neighbours_read_pristine(material, element,
         assert near.sum() >= 2 and set(off["class"][near]) <= {"Vs2", "Vs"}
 
 
+def test_adatom_contents_are_divided_by_the_gain():
+    """A Gaussian core's reading of a content change takes in part of the probe tail; the table divides
+    it by the reading's gain, as the sites' contents are; a gain that is not positive is refused."""
+    from helpers.detect.adatoms import adatom_table
+
+    t = pd.DataFrame({"row": [10.0], "col": [20.0], "content": [1.18], "z": [30.0], "frame": [0]})
+    a = adatom_table([t], 0.15, gain=1.09)
+    assert a["content"].iloc[0] == pytest.approx(1.18 / 1.09) and a["x_A"].iloc[0] == pytest.approx(3.0)
+    assert adatom_table([t], 0.15)["content"].iloc[0] == pytest.approx(1.18)
+    with pytest.raises(ValueError, match="gain"):
+        adatom_table([t], 0.15, gain=0.0)
+
+
 def test_a_pristine_sheet_has_no_adatoms():
     for dose in (2e3, 1e4):
         img, chem, _ = _frame("WS2", None, dose, seed=1)

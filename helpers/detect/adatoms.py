@@ -16,7 +16,10 @@ without the adatoms.
    column.
 2. A hollow reading more than :data:`ADATOM_Z` robust standard deviations (normalised MAD of the
    frame's hollow readings) above their median is an adatom: listed with its position, its reading
-   above that median (``content``, metal units: about (Z/Z_metal)ⁿ) and ``z``.
+   above that median (``content``, metal units: about (Z/Z_metal)ⁿ) and ``z``. The reading is a
+   Gaussian core's, which takes in part of the probe tail as every core reading of a content change
+   does; :func:`adatom_table` divides it by the gain the reading calibrates on its own defects
+   (:func:`helpers.detect.site_decode.calibrate_gain`), as the sites' contents are.
 3. The sites whose fitting disc reaches an adatom are read again with a Gaussian on every hollow site
    in their model (``with_hollow``), which takes the adatom's intensity itself.
 
@@ -160,15 +163,17 @@ def reread_beside(image, kinds, positions, lattice: ColumnLattice, adatoms: pd.D
     return out
 
 
-def adatom_table(per_frame: list, pixel_size_A: float) -> pd.DataFrame:
+def adatom_table(per_frame: list, pixel_size_A: float, gain: float = 1.0) -> pd.DataFrame:
     """One table of the adatoms of every frame (``per_frame``: :func:`find_adatoms`' tables with a
-    ``frame`` column, from 0), with x/y in Å.
+    ``frame`` column, from 0), with x/y in Å and the contents divided by ``gain``.
 
     Parameters
     ----------
     per_frame : list of DataFrame
     pixel_size_A : float
         Å/px.
+    gain : float
+        The reading's gain (a content change read by a Gaussian core over the change itself).
 
     Returns
     -------
@@ -177,8 +182,10 @@ def adatom_table(per_frame: list, pixel_size_A: float) -> pd.DataFrame:
     """
     t = (pd.concat(per_frame, ignore_index=True) if per_frame
          else pd.DataFrame({c: np.zeros(0) for c in ["frame", *ADATOM_COLUMNS]}))
+    if not gain > 0:
+        raise ValueError(f"gain must be > 0, got {gain!r}")
     t["frame"] = t["frame"].astype(int)
-    return t.assign(x_A=t["col"] * pixel_size_A, y_A=t["row"] * pixel_size_A)
+    return t.assign(content=t["content"] / gain, x_A=t["col"] * pixel_size_A, y_A=t["row"] * pixel_size_A)
 
 
 def adatom_csv(adatoms: pd.DataFrame, first: int = 0) -> pd.DataFrame:

@@ -353,7 +353,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     reading = SiteReading(sites[keep] if list(sites.columns) != keep else sites, lattice, contents, noise, gain,
                           np.asarray(shifts, float), seconds, chemistry, exponent,
                           contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)] / contents[METAL][chemistry.pristine(METAL)],
-                          notes, area_maps, halo=halo, scan_glitches=glitch_rows, adatoms=adatom_table(adatoms, ps))
+                          notes, area_maps, halo=halo, scan_glitches=glitch_rows, adatoms=adatom_table(adatoms, ps, gain))
     if p.read_grains and area_image is not None:
         t0 = time.perf_counter()
         a_A = chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A
