@@ -67,6 +67,17 @@ def test_readings_below_the_empty_column_are_kept_but_not_warned_about():
     assert off_level_notes(t, MOS2) == []
 
 
+def test_a_class_holding_a_named_dopant_is_not_tested():
+    """Its level is fitted on the image; readings off it say the fit is off, not that a content is
+    missing."""
+    chem = chemistry_of("MoS2", ["Se"])
+    contents = chem.contents(1.0, 0.40, 1.7)
+    sites = _table(np.random.default_rng(4), CHALCOGEN, "Se_S", contents[CHALCOGEN]["Se_S"] - 0.2, 30)
+    assert off_levels(sites, contents, NOISE, chem, 1.7).empty
+    sites = _table(np.random.default_rng(4), CHALCOGEN, "Mo_S2", 0.80, 30)  # a host class still is
+    assert list(off_levels(sites, contents, NOISE, chem, 1.7)["class"]) == ["Mo_S2"]
+
+
 def _se_doped_mos2(seed=3, size_px=320, ps=0.15):
     """An MoS2 frame with Se on one S of about 30 chalcogen columns and a few vacancies."""
     chem = chemistry_of("MoS2", ["Se"])

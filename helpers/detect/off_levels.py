@@ -8,15 +8,21 @@ the Se-implanted MoS2 image read as MoS2 without ``--dopants Se``, 36 chalcogen 
 ``Mo_S2`` with a median reading of 0.88 of a Mo column, where ``Mo_S2`` reads 1.00 and ``Se_S`` would
 read 0.90.
 
-A class read on at least :data:`OFF_LEVEL_MIN_SITES` sites is off its level where the median of
-its readings differs from the level by at least :data:`OFF_LEVEL_SHIFT` noise widths of one reading
-and by at least :data:`OFF_LEVEL_Z` standard errors of that median (1.2533 σ/√n). The reading is
-not changed: the warning names the class, the readings, and the unlisted contents that would read
-near them (:func:`unlisted_contents`: the chemistry with one more common dopant, and the chalcogen
-pair on a metal site), as candidates to check, not findings. A class whose readings sit below every
-level of its sublattice is not said: it is the empty column, the lowest content there is, whatever
-its neighbours do to the reading (a row of S₂ vacancies in a real MoS2 image reads −0.4 to −0.9 of a
-Mo column; the edge of a hole or of contamination lowers the background).
+A class of host atoms (a vacancy, an antisite) read on at least :data:`OFF_LEVEL_MIN_SITES` sites
+is off its level where the median of its readings differs from the level by at least
+:data:`OFF_LEVEL_SHIFT` noise widths of one reading and by at least :data:`OFF_LEVEL_Z` standard
+errors of that median (1.2533 σ/√n). The reading is not changed: the warning names the class, the
+readings, and the unlisted contents that would read near them (:func:`unlisted_contents`: the
+chemistry with one more common dopant, and the chalcogen pair on a metal site), as candidates to
+check, not findings.
+
+A class holding a named dopant is not tested: its level is measured on the image
+(:mod:`helpers.detect.dopant_levels`, the ladder of :mod:`helpers.detect.site_levels`), and where its
+readings sit off it, that fit is what is off (on a rendered MoS2 frame with Se on 6 % of its S₂
+columns, 25 ``Se_S`` read 0.92 of a Mo column where the ladder put 0.96). A class whose readings sit
+below every level of its sublattice is not said either: it is the empty column, the lowest content
+there is, whatever its neighbours do to the reading (a row of S₂ vacancies in a real MoS2 image
+reads −0.4 to −0.9 of a Mo column; the edge of a hole or of contamination lowers the background).
 
 Public: :data:`OFF_LEVEL_MIN_SITES`, :data:`OFF_LEVEL_SHIFT`, :data:`OFF_LEVEL_Z`,
 :data:`METAL_CANDIDATES`, :func:`unlisted_contents`, :func:`off_levels`, :func:`off_level_notes`.
@@ -100,7 +106,7 @@ def off_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Chem
     Returns
     -------
     DataFrame
-        One row per class off its level: ``kind``, ``class``, ``sites``, ``level``, ``median``,
+        One row per class of host atoms off its level: ``kind``, ``class``, ``sites``, ``level``, ``median``,
         ``shift_sd``, ``z``, ``below_empty`` (the median below every level of the sublattice: no
         candidates, no warning), ``candidates`` (list of (name, reading, element to name or None), nearest first, within two
         noise widths).
@@ -111,12 +117,13 @@ def off_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Chem
         return pd.DataFrame(columns=cols)
     m0, c0 = contents[METAL][chemistry.pristine(METAL)], contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)]
     floor, slope = reading_noise(m0, c0, noise[METAL], noise[CHALCOGEN])
+    atoms = {k: v for sub in chemistry.site_contents().values() for k, v in sub.items()}
     rows = []
     for (kind, cls), g in d.groupby(["kind", "class"], sort=True):
         level = contents.get(kind, {}).get(cls)
         x = g["content"].to_numpy(float)
         x = x[np.isfinite(x)]
-        if level is None or len(x) < OFF_LEVEL_MIN_SITES:
+        if level is None or len(x) < OFF_LEVEL_MIN_SITES or set(atoms.get(cls, ())) & set(chemistry.dopants):
             continue
         sd = float(reading_sd(level, floor, slope))
         med = float(np.median(x))
