@@ -19,9 +19,8 @@ from helpers.core.validation import InputError, check_pixel_size
 from helpers.detect import cache
 from helpers.detect import localizer as lz
 from helpers.detect import pipeline as ma
-from helpers.detect import site_hops
+from helpers.detect import series, site_hops
 from helpers.detect import site_model as sm
-from helpers.detect import series
 from helpers.detect import sites as st
 from helpers.detect.adatoms import adatom_csv, adatom_summary
 from helpers.detect.cache import write_table
@@ -41,6 +40,7 @@ from helpers.io.result_folder import (
     check_output_folder,
 )
 from helpers.kinetics import tracking as tk
+from helpers.kinetics.adatom_tracks import track_adatoms
 from helpers.library import structures
 
 #: detection methods: every lattice site read (default), the poster's localizer trained on frame 1
@@ -225,6 +225,7 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
                 f"read with its own lattice: {g['sites_per_frame']:.0f} sites per frame, {g['defects']} defect readings")
     summary = _summary_head(job)
     lat = reading.lattice
+    reading.adatoms, adatom_moves = track_adatoms(reading) if per_image is None else (reading.adatoms, {})
     summary.update({
         "sites_read_per_frame": round(len(reading.sites) / fr.n_frames, 1),
         "edge_margin_A": sm.SiteParams().edge_margin_A,
@@ -249,7 +250,7 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
         "scan_glitches": {"frames": [first + t + 1 for t in reading.scan_glitches],
                           "rows": list(reading.scan_glitches.values()),
                           "method": "rows unlike the same rows of the neighbouring frames (helpers.detect.scan_glitches)"},
-        "adatoms": adatom_summary(reading.adatoms, fr.n_frames),
+        "adatoms": {**adatom_summary(reading.adatoms, fr.n_frames), **adatom_moves},
         "detections": int(len(table)), "counts_per_class": table["class"].value_counts().to_dict(),
         "counts_per_class_first_frame": table[table.frame == 0]["class"].value_counts().to_dict(),
         "timings_s": {k: round(v, 3) for k, v in reading.seconds.items()},

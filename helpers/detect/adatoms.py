@@ -190,7 +190,8 @@ def adatom_table(per_frame: list, pixel_size_A: float, gain: float = 1.0) -> pd.
 
 def adatom_csv(adatoms: pd.DataFrame, first: int = 0) -> pd.DataFrame:
     """``adatoms.csv`` of the command: frame (from 1, as in the file: ``first`` is the file's frame,
-    from 0, that the reading starts at), id (per frame), x/y in px and Å, content (metal units), z.
+    from 0, that the reading starts at), id (per frame), x/y in px and Å, content (metal units), z,
+    and ``track`` where the table has one (a movie: :mod:`helpers.kinetics.adatom_tracks`).
 
     Parameters
     ----------
@@ -206,6 +207,8 @@ def adatom_csv(adatoms: pd.DataFrame, first: int = 0) -> pd.DataFrame:
     out = pd.DataFrame({"frame": t["frame"].to_numpy() + first + 1, "x_px": t["col"].to_numpy(),
                         "y_px": t["row"].to_numpy(), "x_A": t["x_A"].to_numpy(), "y_A": t["y_A"].to_numpy(),
                         "content": t["content"].to_numpy(), "z": t["z"].to_numpy()})
+    if "track" in t.columns:
+        out["track"] = t["track"].to_numpy(int)
     out.insert(1, "id", out.groupby("frame").cumcount())
     return out.round(4)
 
