@@ -60,6 +60,19 @@ def test_too_few_sites_or_too_small_a_shift_say_nothing():
     assert off_levels(small, CONTENTS, NOISE, MOS2, 1.7).empty
 
 
+def test_a_shift_no_unlisted_content_explains_is_not_said():
+    """Five-plus chalcogen sites called Mo_S reading 1.26 (the model off by a few per cent): no
+    unlisted content reads nearer than Mo_S itself (1.20), so nothing is said; the S₂ pair on a Mo site
+    (0.40) explains metal sites called S_Mo reading 0.40, and is named, among the three nearest, as
+    the antisite the vocabulary lacks."""
+    rng = np.random.default_rng(5)
+    assert off_levels(_table(rng, CHALCOGEN, "Mo_S", 1.26, 30), CONTENTS, NOISE, MOS2, 1.7).empty
+    t = off_levels(_table(rng, METAL, "S_Mo", 0.40, 30), CONTENTS, NOISE, MOS2, 1.7)
+    names = [n for n, _, _ in t["candidates"].iloc[0]]
+    assert "S2_Mo" in names and len(names) == 3  # the three nearest (Ti-Co on a Mo site read 0.33-0.47)
+    assert "(an antisite the vocabulary lacks)" in off_level_notes(t, MOS2)[0]
+
+
 def test_readings_below_the_empty_column_are_kept_but_not_warned_about():
     """A row of S₂ vacancies reading −0.5: listed with below_empty, no candidates, no warning."""
     t = off_levels(_table(np.random.default_rng(2), CHALCOGEN, "Vac_S2", -0.5, 8), CONTENTS, NOISE, MOS2, 1.7)
@@ -74,8 +87,8 @@ def test_a_class_holding_a_named_dopant_is_not_tested():
     contents = chem.contents(1.0, 0.40, 1.7)
     sites = _table(np.random.default_rng(4), CHALCOGEN, "Se_S", contents[CHALCOGEN]["Se_S"] - 0.2, 30)
     assert off_levels(sites, contents, NOISE, chem, 1.7).empty
-    sites = _table(np.random.default_rng(4), CHALCOGEN, "Mo_S2", 0.80, 30)  # a host class still is
-    assert list(off_levels(sites, contents, NOISE, chem, 1.7)["class"]) == ["Mo_S2"]
+    sites = _table(np.random.default_rng(4), METAL, "S_Mo", 0.40, 30)  # a host class still is
+    assert list(off_levels(sites, contents, NOISE, chem, 1.7)["class"]) == ["S_Mo"]
 
 
 def _se_doped_mos2(seed=3, size_px=320, ps=0.15):
