@@ -116,3 +116,47 @@ def test_a_rendered_sheet_with_an_unnamed_dopant_is_warned_about():
     named = st.read_sites(img, ps, chemistry=chemistry_of("MoS2", ["Se"]))
     assert not [w for w in named.warnings if "candidates to check" in w]
     assert (st.defect_table(named)["class"] == "Se_S").sum() >= 8  # of about 9 planted among the 90 chalcogen sites read
+
+
+def test_sites_above_every_listed_content_are_said_with_atoms_on_top():
+    """Ten metal sites reading 1.55 of a Mo column among 1,000 (Se named, measured at 0.556 an atom):
+    above every metal content, explained by an Se atom on top of the Mo column; Gaussian noise alone
+    says nothing."""
+    from helpers.detect.off_levels import above_level_notes, above_levels, on_top_contents
+
+    chem = chemistry_of("MoS2", ["Se"])
+    contents = chem.contents(1.0, 0.40, 1.7, atom_levels={"Se": 0.556})
+    assert on_top_contents(chem, METAL, contents, 1.7)["Se_on_Mo"] == pytest.approx(1.556)
+    assert on_top_contents(chem, CHALCOGEN, contents, 1.7)["Mo_on_S2"] == pytest.approx(1.40)
+    assert on_top_contents(MOS2, METAL, CONTENTS, 1.7)["Se_on_Mo"] == pytest.approx(1 + 0.2 * (34 / 16) ** 1.7)
+    rng = np.random.default_rng(6)
+    quiet = _table(rng, METAL, "Mo_S2", 1.0, 0, n_pristine=1000)
+    assert above_levels(quiet, contents, NOISE, chem, 1.7).empty
+    bright = pd.concat([quiet, pd.DataFrame({"kind": METAL, "class": "Mo", "significant": False,
+                                             "content": 1.55 + rng.normal(0, 0.05, 10)})], ignore_index=True)
+    t = above_levels(bright, contents, NOISE, chem, 1.7)
+    assert list(t["kind"]) == [METAL] and t["sites"].iloc[0] == 10
+    assert t["candidates"].iloc[0][0][0] == "Se_on_Mo"
+    (note,) = above_level_notes(t, chem)
+    assert "above every content the list holds" in note and "an atom on top of the column" in note
+
+
+def test_a_rendered_sheet_with_atoms_on_top_of_metal_columns_is_warned_about():
+    """Se atoms on top of eight Mo columns of a rendered MoS2 frame (Se not named): not hollow-site
+    adatoms, no point defects, and above every metal content; the reading says so and names an Se
+    atom on top of the column."""
+    rng = np.random.default_rng(7)
+    ps, size = 0.15, 400
+    metal = [(x, y) for sub, i, j, x, y in tmd_sites(MOS2, size, ps)
+             if sub == METAL and 12 < x < size * ps - 12 and 12 < y < size * ps - 12]
+    on_top = [metal[k] for k in rng.choice(len(metal), 8, replace=False)]
+    img, _ = render_tmd(chemistry_of("MoS2", ["Se"]), {}, ps, size, 1e4, rng, adatoms=[(x, y, "Se") for x, y in on_top])
+    r = st.read_sites(img.astype(float), ps, chemistry=MOS2)
+    said = [w for w in r.warnings if "above every content the list holds" in w]
+    assert said and "8 of" in said[0] and "Se_on_Mo" in said[0], r.warnings
+    assert len(st.defect_table(r)) == 0 and len(r.adatoms) == 0
+    # with Se named the sublattices may be swapped for a converting sheet's: a few bright Mo columns are
+    # not a second chalcogen level (helpers.detect.sublattices.SWAP_CUT_PERCENT)
+    named = st.read_sites(img.astype(float), ps, chemistry=chemistry_of("MoS2", ["Se"]))
+    assert not any("spreads" in w for w in named.warnings), named.warnings
+    assert len(st.defect_table(named)) == 0 and any("above every content" in w for w in named.warnings)

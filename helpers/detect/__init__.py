@@ -58,10 +58,12 @@ Modules
     Public: ``build_localizer``, ``disc_labels``, ``fft_detections``, ``training_crops``,
     ``LocalizerTraining``, ``train_localizer``.
 ``off_levels``
-    Defect classes whose readings sit off their level: a content the chemistry does not list,
-    with the unlisted contents that would read near them.
-    Public: ``OFF_LEVEL_MIN_SITES``, ``OFF_LEVEL_SHIFT``, ``OFF_LEVEL_Z``, ``METAL_CANDIDATES``,
-    ``unlisted_contents``, ``off_levels``, ``off_level_notes``.
+    Defect classes whose readings sit off their level, and sites above every listed content: a
+    content the chemistry does not list, with the unlisted contents (and atoms on top of a column)
+    that would read near them.
+    Public: ``OFF_LEVEL_MIN_SITES``, ``OFF_LEVEL_SHIFT``, ``OFF_LEVEL_Z``, ``ABOVE_Z``,
+    ``ALLOYED_SHARE``, ``MODEL_TOLERANCE``, ``METAL_CANDIDATES``, ``unlisted_contents``, ``off_levels``,
+    ``off_level_notes``, ``on_top_contents``, ``above_levels``, ``above_level_notes``.
 ``peaks``
     Finding non-periodic areas (defects) in a lattice image by its Fourier transform, and blobs
     Public: ``bragg_mask``, ``highpass_mask``, ``periodic_smooth``, ``lattice_basis``,

@@ -1,4 +1,4 @@
-"""Defect classes whose readings sit off their level: a content the chemistry does not list.
+"""Readings the named chemistry does not explain: defect classes off their level, sites above it all.
 
 The reading gives a significant site the most probable of the contents its chemistry lists
 (:meth:`helpers.core.chemistry.Chemistry.site_contents`). A content the list lacks — a dopant not
@@ -12,8 +12,8 @@ A class of host atoms (a vacancy, an antisite) read on at least :data:`OFF_LEVEL
 is off its level where the median of its readings differs from the level by at least
 :data:`OFF_LEVEL_SHIFT` noise widths of one reading and by at least :data:`OFF_LEVEL_Z` standard
 errors of that median (1.2533 σ/√n), and where an unlisted content (:func:`unlisted_contents`: the
-chemistry with one more common dopant, and the chalcogen pair on a metal site) reads within two
-noise widths of the median and nearer to it than the class's level. A shift with no such content to
+chemistry with one more common dopant, and the chalcogen pair on a metal site) reads near the median
+(within two noise widths or :data:`MODEL_TOLERANCE` of it) and nearer to it than the class's level. A shift with no such content to
 explain it is left unsaid: the levels' model is off by a few per cent for some contents (five ``Ws``
 of a clean rendered WS2 frame read 1.14 of a W column against the 1.08 modelled, 2.7 noise widths
 of that frame). The reading is not changed: the warning names the class, the readings and those
@@ -27,8 +27,15 @@ below every level of its sublattice is not said either: it is the empty column, 
 there is, whatever its neighbours do to the reading (a row of S₂ vacancies in a real MoS2 image
 reads −0.4 to −0.9 of a Mo column; the edge of a hole or of contamination lowers the background).
 
-Public: :data:`OFF_LEVEL_MIN_SITES`, :data:`OFF_LEVEL_SHIFT`, :data:`OFF_LEVEL_Z`,
-:data:`METAL_CANDIDATES`, :func:`unlisted_contents`, :func:`off_levels`, :func:`off_level_notes`.
+Sites that read above every content of their sublattice (:func:`above_levels`) are read as the
+nearest listed content and would go unsaid; where there are more than noise gives, a warning says
+so, with what would read near them: an unlisted content, or a column with one more atom on top of
+it (:func:`on_top_contents`).
+
+Public: :data:`OFF_LEVEL_MIN_SITES`, :data:`OFF_LEVEL_SHIFT`, :data:`OFF_LEVEL_Z`, :data:`ABOVE_Z`,
+:data:`ALLOYED_SHARE`, :data:`MODEL_TOLERANCE`, :data:`METAL_CANDIDATES`, :func:`unlisted_contents`,
+:func:`off_levels`, :func:`off_level_notes`, :func:`on_top_contents`, :func:`above_levels`,
+:func:`above_level_notes`.
 """
 from __future__ import annotations
 
@@ -37,11 +44,13 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Chemistry
+from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Z, Chemistry
 from helpers.detect.site_model import MASKED, reading_noise, reading_sd
 
-__all__ = ["OFF_LEVEL_MIN_SITES", "OFF_LEVEL_SHIFT", "OFF_LEVEL_Z", "METAL_CANDIDATES", "unlisted_contents",
-           "off_levels", "off_level_notes"]
+__all__ = ["OFF_LEVEL_MIN_SITES", "OFF_LEVEL_SHIFT", "OFF_LEVEL_Z", "ABOVE_Z", "ALLOYED_SHARE", "MODEL_TOLERANCE",
+           "METAL_CANDIDATES",
+           "unlisted_contents", "off_levels", "off_level_notes", "on_top_contents", "above_levels",
+           "above_level_notes"]
 
 #: fewest readings of one class looked at
 OFF_LEVEL_MIN_SITES = 5
@@ -52,8 +61,28 @@ OFF_LEVEL_SHIFT = 0.75
 #: ... and this many standard errors of the median
 OFF_LEVEL_Z = 4.0
 
+#: a site reading this many noise widths above the highest content its sublattice lists is above
+#: every listed content (:func:`above_levels`)
+ABOVE_Z = 4.0
+
+#: a sublattice where this share of the sites hold a named dopant (a Mo/W alloy, a converting sheet)
+#: is read on levels fitted to it, which spread wider than one content's noise: :func:`above_levels`
+#: leaves it alone (rendered MoSe2 with 15-75 % W: 8-10 W columns of 389-418 read 3.4-3.8 of a Mo
+#: column against the 3.1-3.2 fitted)
+ALLOYED_SHARE = 0.10
+
+#: a candidate content reads "near" a median within two noise widths of one reading or this share
+#: of the median, whichever is wider: the modelled levels are good to several per cent (rendered metal
+#: adatoms read 1.04-1.10 of theirs, atoms on top of a Mo column 1.05)
+MODEL_TOLERANCE = 0.08
+
 #: metals reported as substituents of 2H TMD sheets, tried as candidates on the metal site
 METAL_CANDIDATES = ("Ti", "V", "Cr", "Mn", "Fe", "Co", "Nb", "Mo", "Ta", "W", "Re")
+
+
+def _near(median: float, floor: float, slope: float) -> float:
+    """How near a candidate's reading must be to ``median`` (:data:`MODEL_TOLERANCE`)."""
+    return max(2 * float(reading_sd(median, floor, slope)), MODEL_TOLERANCE * abs(median))
 
 
 def unlisted_contents(chemistry: Chemistry, kind: str, metal_level: float, chalcogen_level: float,
@@ -115,7 +144,7 @@ def off_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Chem
         median is below the empty column: ``kind``, ``class``, ``sites``, ``level``, ``median``,
         ``shift_sd``, ``z``, ``below_empty`` (the median below every level of the sublattice: no
         candidates, no warning), ``candidates`` (list of (name, reading, element to name or None),
-        nearest first: within two noise widths and nearer than the level).
+        nearest first: near the median (:data:`MODEL_TOLERANCE`) and nearer than the level).
     """
     cols = ["kind", "class", "sites", "level", "median", "shift_sd", "z", "below_empty", "candidates"]
     d = sites[sites["significant"] & (sites["class"] != MASKED)]
@@ -138,10 +167,10 @@ def off_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Chem
             continue
         below = med < min(contents[kind].values())
         cands = []
-        if not below:  # unlisted contents within two noise widths that read nearer than the class's level
+        if not below:  # unlisted contents near the median that read nearer than the class's level
             other = unlisted_contents(chemistry, kind, m0, c0, exponent)
             near = sorted((abs(v - med), n, v, e) for n, (v, e) in other.items()
-                          if abs(v - med) <= min(2 * float(reading_sd(med, floor, slope)), abs(level - med)))
+                          if abs(v - med) <= min(_near(med, floor, slope), abs(level - med)))
             cands = [(n, float(v), e) for _, n, v, e in near[:3]]
             if not cands:
                 continue
@@ -175,4 +204,113 @@ def off_level_notes(table: pd.DataFrame, chemistry: Chemistry) -> list:
                      "does not hold may be there, read as its nearest listed class"
                      + (f"; unlisted contents that read near: {cands}" if cands else "")
                      + " (candidates to check, not findings)")
+    return notes
+
+
+def on_top_contents(chemistry: Chemistry, kind: str, contents: dict, exponent: float) -> dict:
+    """A column of sublattice ``kind`` with one more atom on top of it — the host metal, a chalcogen
+    or a named dopant (an adatom above a column rather than on a hollow site) — and its reading: the
+    host atoms and a named dopant's as the reading has them (measured on the image where it could),
+    another chalcogen scaled from the host chalcogen by (Z/Z_host)ⁿ.
+
+    Parameters
+    ----------
+    chemistry : Chemistry
+    kind : {"metal", "chalcogen"}
+    contents : dict
+        {sublattice: {class: reading}} of the reading.
+    exponent : float
+        HAADF exponent n.
+
+    Returns
+    -------
+    dict
+        {name (``Se_on_Mo``, ``Mo_on_S2``, …): reading}
+    """
+    M, X = chemistry.metal, chemistry.chalcogen
+    half = contents[CHALCOGEN][f"{X}2"] / 2
+    one = {M: contents[METAL][M], X: half}
+    for e in chemistry.dopants:  # a dopant's atom: its content on its own sublattice less the host part
+        one[e] = (contents[CHALCOGEN][chemistry.label(f"{e}_{X}")] - half if e in CHALCOGENS
+                  else contents[METAL][chemistry.label(f"{e}_{M}")])
+    for e in CHALCOGENS:
+        one.setdefault(e, half * (Z[e] / Z[X]) ** exponent)
+    host = chemistry.pristine(kind)
+    return {f"{e}_on_{host}": contents[kind][host] + v for e, v in one.items()}
+
+
+def above_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Chemistry, exponent: float,
+                 z: float = ABOVE_Z) -> pd.DataFrame:
+    """Sites that read above every content their sublattice lists, by more than ``z`` noise widths
+    of the highest, where there are at least :data:`OFF_LEVEL_MIN_SITES` of them and ten times as
+    many as Gaussian noise would give (not on a sublattice of which :data:`ALLOYED_SHARE` hold a named
+    dopant): one row per sublattice with the unlisted contents and atoms on
+    top of the column (:func:`on_top_contents`) that read near their median (:data:`MODEL_TOLERANCE`).
+
+    Parameters
+    ----------
+    sites : DataFrame
+        Decoded site table (``kind``, ``class``, ``content`` in metal units).
+    contents, noise, chemistry, exponent
+        As :func:`off_levels`.
+    z : float
+        Noise widths above the highest listed content.
+
+    Returns
+    -------
+    DataFrame
+        ``kind``, ``sites``, ``readings`` (of that sublattice), ``top`` (the highest listed content and
+        its name), ``min``, ``median``, ``max``, ``candidates`` (list of (name, reading, how)).
+    """
+    from scipy.stats import norm
+
+    cols = ["kind", "sites", "readings", "top", "min", "median", "max", "candidates"]
+    s = sites[sites["class"] != MASKED]
+    m0, c0 = contents[METAL][chemistry.pristine(METAL)], contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)]
+    floor, slope = reading_noise(m0, c0, noise[METAL], noise[CHALCOGEN])
+    rows = []
+    atoms = {k: v for sub in chemistry.site_contents().values() for k, v in sub.items()}
+    named = [k for k, v in atoms.items() if set(v) & set(chemistry.dopants)]
+    for kind in (METAL, CHALCOGEN):
+        on = s[s["kind"] == kind]
+        if on["class"].isin(named).mean() >= ALLOYED_SHARE:  # an alloy or a converting sheet: levels fitted
+            continue
+        x = on["content"].to_numpy(float)
+        x = x[np.isfinite(x)]
+        name, top = max(contents[kind].items(), key=lambda kv: kv[1])
+        hi = x[x > top + z * float(reading_sd(top, floor, slope))]
+        if len(hi) < max(OFF_LEVEL_MIN_SITES, 10 * len(x) * norm.sf(z)):
+            continue
+        med = float(np.median(hi))
+        near = _near(med, floor, slope)
+        cands = [(n, v, f"--dopants {e}" if e else "an antisite the vocabulary lacks")
+                 for n, (v, e) in unlisted_contents(chemistry, kind, m0, c0, exponent).items()]
+        cands += [(n, v, "an atom on top of the column")
+                  for n, v in on_top_contents(chemistry, kind, contents, exponent).items()]
+        cands = sorted((c for c in cands if abs(c[1] - med) <= near), key=lambda c: abs(c[1] - med))[:3]
+        rows.append((kind, len(hi), len(x), (name, float(top)), float(hi.min()), med, float(hi.max()),
+                     [(n, float(v), how) for n, v, how in cands]))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def above_level_notes(table: pd.DataFrame, chemistry: Chemistry) -> list:
+    """One warning per row of :func:`above_levels`.
+
+    Parameters
+    ----------
+    table : DataFrame
+    chemistry : Chemistry
+
+    Returns
+    -------
+    list of str
+    """
+    notes = []
+    for r in table.itertuples(index=False):
+        cands = ", ".join(f"{n} {v:.2f} ({how})" for n, v, how in r.candidates)
+        notes.append(f"{r.sites} of {r.readings} {r.kind} site readings read {r.min:.2f}–{r.max:.2f} of a "
+                     f"{chemistry.metal} column (median {r.median:.2f}), above every content the list holds "
+                     f"(the highest, {r.top[0]}, reads {r.top[1]:.2f}); they are read as the nearest listed one"
+                     + (f"; what would read near them: {cands} (candidates to check, not findings)" if cands
+                        else "; contamination or a thicker spot can also do this"))
     return notes

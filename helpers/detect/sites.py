@@ -44,7 +44,7 @@ from helpers.detect.column_model import ColumnLattice
 from helpers.detect.grains import read_other_grains
 from helpers.detect.hollow_sites import other_phase_note, stamp_other_phase
 from helpers.detect.lattice import fit_column_lattice
-from helpers.detect.off_levels import off_level_notes, off_levels
+from helpers.detect.off_levels import above_level_notes, above_levels, off_level_notes, off_levels
 from helpers.detect.registration import (frame_shifts, lattice_continuous_shifts, registered_sum,
                                          registered_sum_and_others)
 from helpers.detect.scan_glitches import frame_areas, glitch_note
@@ -331,6 +331,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     notes = [n for n in (chemistry.sublattice_note(), swap_note, width_note, few,
                          unnamed_substituent_note(sites, chemistry)) if n] + notes
     notes += off_level_notes(off_levels(sites, contents, noise, chemistry, exponent), chemistry)
+    notes += above_level_notes(above_levels(sites, contents, noise, chemistry, exponent), chemistry)
     if glitch_rows:
         notes.append(glitch_note(len(glitch_rows), single=n == 1))
     if phase_frames:

@@ -21,15 +21,21 @@ from helpers.detect.site_model import MASKED
 from helpers.detect.site_placement import chalcogen_varies
 
 #: the sublattice named metal is swapped for the other where its readings spread (a standard deviation
-#: with 2.5 % cut at either end for defects) by at least this factor more than the other's: with the
-#: levels of both alike (where this is looked at) their noise is alike, and the rungs of a converting
-#: sheet (≥ 0.25 of a metal column apart) widen the chalcogen's two- to fourfold
+#: with :data:`SWAP_CUT_PERCENT` % cut at either end for defects) by at least this factor more than the
+#: other's: with the levels of both alike (where this is looked at) their noise is alike, and the rungs
+#: of a converting sheet (≥ 0.25 of a metal column apart) widen the chalcogen's two- to fourfold
 SPREAD_FACTOR = 2.0
 
+#: the share cut at either end of each sublattice's readings before their spreads are compared: a
+#: sheet that needs the swap holds several chalcogen levels in comparable numbers, which 10 % leaves;
+#: a few bright columns (atoms on top of 8 of 149 Mo columns of a rendered MoS2 frame read with Se
+#: named) are not a second level, and with 2.5 % cut they swapped that frame's sublattices (spread 3.6)
+SWAP_CUT_PERCENT = 10.0
 
-def _spread(x) -> float:
-    """Standard deviation of ``x`` with 2.5 % cut at either end."""
-    lo, hi = np.percentile(x, [2.5, 97.5])
+
+def _spread(x, cut_percent: float = 2.5) -> float:
+    """Standard deviation of ``x`` with ``cut_percent`` % cut at either end."""
+    lo, hi = np.percentile(x, [cut_percent, 100 - cut_percent])
     return float(np.std(x[(x >= lo) & (x <= hi)]))
 
 
@@ -118,7 +124,7 @@ def metal_sublattice(image, lattice, chemistry: Chemistry, radius_A: float = 5.0
     med = {k: float(np.median(amp[kinds == k])) for k in (METAL, CHALCOGEN) if np.sum(kinds == k) >= LADDER_MIN_SITES}
     if len(med) < 2:
         return lattice, None
-    spread = {k: _spread(amp[kinds == k]) for k in med}
+    spread = {k: _spread(amp[kinds == k], SWAP_CUT_PERCENT) for k in med}
     # the sublattice that holds several levels: the chalcogen's of a converting sheet, the metal's of an alloy
     wide, narrow = (METAL, CHALCOGEN) if by_chalcogen else (CHALCOGEN, METAL)
     if not spread[wide] >= SPREAD_FACTOR * spread[narrow]:
