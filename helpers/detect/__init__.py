@@ -62,8 +62,9 @@ Modules
     content the chemistry does not list, with the unlisted contents (and atoms on top of a column)
     that would read near them.
     Public: ``OFF_LEVEL_MIN_SITES``, ``OFF_LEVEL_SHIFT``, ``OFF_LEVEL_Z``, ``ABOVE_Z``,
-    ``ALLOYED_SHARE``, ``MODEL_TOLERANCE``, ``METAL_CANDIDATES``, ``unlisted_contents``, ``off_levels``,
-    ``off_level_notes``, ``on_top_contents``, ``above_levels``, ``above_level_notes``.
+    ``ALLOYED_SHARE``, ``MASK_EDGE_A``, ``MODEL_TOLERANCE``, ``METAL_CANDIDATES``,
+    ``unlisted_contents``, ``off_levels``, ``off_level_notes``, ``on_top_contents``,
+    ``above_levels``, ``above_level_notes``.
 ``peaks``
     Finding non-periodic areas (defects) in a lattice image by its Fourier transform, and blobs
     Public: ``bragg_mask``, ``highpass_mask``, ``periodic_smooth``, ``lattice_basis``,

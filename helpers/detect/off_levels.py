@@ -33,9 +33,9 @@ so, with what would read near them: an unlisted content, or a column with one mo
 it (:func:`on_top_contents`).
 
 Public: :data:`OFF_LEVEL_MIN_SITES`, :data:`OFF_LEVEL_SHIFT`, :data:`OFF_LEVEL_Z`, :data:`ABOVE_Z`,
-:data:`ALLOYED_SHARE`, :data:`MODEL_TOLERANCE`, :data:`METAL_CANDIDATES`, :func:`unlisted_contents`,
-:func:`off_levels`, :func:`off_level_notes`, :func:`on_top_contents`, :func:`above_levels`,
-:func:`above_level_notes`.
+:data:`ALLOYED_SHARE`, :data:`MASK_EDGE_A`, :data:`MODEL_TOLERANCE`, :data:`METAL_CANDIDATES`,
+:func:`unlisted_contents`, :func:`off_levels`, :func:`off_level_notes`, :func:`on_top_contents`,
+:func:`above_levels`, :func:`above_level_notes`.
 """
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ import pandas as pd
 from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Z, Chemistry
 from helpers.detect.site_model import MASKED, reading_noise, reading_sd
 
-__all__ = ["OFF_LEVEL_MIN_SITES", "OFF_LEVEL_SHIFT", "OFF_LEVEL_Z", "ABOVE_Z", "ALLOYED_SHARE", "MODEL_TOLERANCE",
+__all__ = ["OFF_LEVEL_MIN_SITES", "OFF_LEVEL_SHIFT", "OFF_LEVEL_Z", "ABOVE_Z", "ALLOYED_SHARE", "MASK_EDGE_A",
+           "MODEL_TOLERANCE",
            "METAL_CANDIDATES",
            "unlisted_contents", "off_levels", "off_level_notes", "on_top_contents", "above_levels",
            "above_level_notes"]
@@ -70,6 +71,10 @@ ABOVE_Z = 4.0
 #: leaves it alone (rendered MoSe2 with 15-75 % W: 8-10 W columns of 389-418 read 3.4-3.8 of a Mo
 #: column against the 3.1-3.2 fitted)
 ALLOYED_SHARE = 0.10
+
+#: sites this close to a masked one (Å; about two lattice constants) are not counted above every
+#: content: the edge of a 1T patch or an inversion domain lifts them (MoTe2: up to 1.7 Te₂ columns)
+MASK_EDGE_A = 6.5
 
 #: a candidate content reads "near" a median within two noise widths of one reading or this share
 #: of the median, whichever is wider: the modelled levels are good to several per cent (rendered metal
@@ -242,7 +247,8 @@ def on_top_contents(chemistry: Chemistry, kind: str, contents: dict, exponent: f
 def above_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Chemistry, exponent: float,
                  z: float = ABOVE_Z) -> pd.DataFrame:
     """Sites that read above every content their sublattice lists, by more than ``z`` noise widths
-    of the highest, where there are at least :data:`OFF_LEVEL_MIN_SITES` of them and ten times as
+    of the highest and :data:`MODEL_TOLERANCE` of it, farther than :data:`MASK_EDGE_A` from a masked
+    site, where there are at least :data:`OFF_LEVEL_MIN_SITES` of them and ten times as
     many as Gaussian noise would give (not on a sublattice of which :data:`ALLOYED_SHARE` hold a named
     dopant): one row per sublattice with the unlisted contents and atoms on
     top of the column (:func:`on_top_contents`) that read near their median (:data:`MODEL_TOLERANCE`).
@@ -264,7 +270,10 @@ def above_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Ch
     """
     from scipy.stats import norm
 
+    from scipy.spatial import cKDTree
+
     cols = ["kind", "sites", "readings", "top", "min", "median", "max", "candidates"]
+    masked = sites[sites["class"] == MASKED]
     s = sites[sites["class"] != MASKED]
     m0, c0 = contents[METAL][chemistry.pristine(METAL)], contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)]
     floor, slope = reading_noise(m0, c0, noise[METAL], noise[CHALCOGEN])
@@ -275,10 +284,19 @@ def above_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Ch
         on = s[s["kind"] == kind]
         if on["class"].isin(named).mean() >= ALLOYED_SHARE:  # an alloy or a converting sheet: levels fitted
             continue
+        on = on[np.isfinite(on["content"].to_numpy(float))]
         x = on["content"].to_numpy(float)
-        x = x[np.isfinite(x)]
         name, top = max(contents[kind].items(), key=lambda kv: kv[1])
-        hi = x[x > top + z * float(reading_sd(top, floor, slope))]
+        above = on[x > top + max(z * float(reading_sd(top, floor, slope)), MODEL_TOLERANCE * top)]
+        if len(masked) and len(above):  # the edge of a masked area lifts the sites beside it
+            far = np.ones(len(above), bool)
+            for t, g in above.groupby("frame"):
+                m = masked[masked["frame"] == t]
+                if len(m):
+                    d = cKDTree(m[["x_A", "y_A"]].to_numpy()).query(g[["x_A", "y_A"]].to_numpy())[0]
+                    far[np.flatnonzero(above["frame"].to_numpy() == t)] = d > MASK_EDGE_A
+            above = above[far]
+        hi = above["content"].to_numpy(float)
         if len(hi) < max(OFF_LEVEL_MIN_SITES, 10 * len(x) * norm.sf(z)):
             continue
         med = float(np.median(hi))
