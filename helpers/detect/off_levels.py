@@ -90,6 +90,12 @@ def _near(median: float, floor: float, slope: float) -> float:
     return max(2 * float(reading_sd(median, floor, slope)), MODEL_TOLERANCE * abs(median))
 
 
+def _named_dopant_classes(chemistry: Chemistry) -> set:
+    """The content names (both sublattices) that hold a named dopant."""
+    return {k for sub in chemistry.site_contents().values() for k, v in sub.items()
+            if set(v) & set(chemistry.dopants)}
+
+
 def unlisted_contents(chemistry: Chemistry, kind: str, metal_level: float, chalcogen_level: float,
                       exponent: float) -> dict:
     """Contents of sublattice ``kind`` that the chemistry does not list, with their modelled
@@ -157,13 +163,13 @@ def off_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Chem
         return pd.DataFrame(columns=cols)
     m0, c0 = contents[METAL][chemistry.pristine(METAL)], contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)]
     floor, slope = reading_noise(m0, c0, noise[METAL], noise[CHALCOGEN])
-    atoms = {k: v for sub in chemistry.site_contents().values() for k, v in sub.items()}
+    named = _named_dopant_classes(chemistry)
     rows = []
     for (kind, cls), g in d.groupby(["kind", "class"], sort=True):
         level = contents.get(kind, {}).get(cls)
         x = g["content"].to_numpy(float)
         x = x[np.isfinite(x)]
-        if level is None or len(x) < OFF_LEVEL_MIN_SITES or set(atoms.get(cls, ())) & set(chemistry.dopants):
+        if level is None or len(x) < OFF_LEVEL_MIN_SITES or cls in named:
             continue
         sd = float(reading_sd(level, floor, slope))
         med = float(np.median(x))
@@ -278,8 +284,7 @@ def above_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Ch
     m0, c0 = contents[METAL][chemistry.pristine(METAL)], contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)]
     floor, slope = reading_noise(m0, c0, noise[METAL], noise[CHALCOGEN])
     rows = []
-    atoms = {k: v for sub in chemistry.site_contents().values() for k, v in sub.items()}
-    named = [k for k, v in atoms.items() if set(v) & set(chemistry.dopants)]
+    named = _named_dopant_classes(chemistry)
     for kind in (METAL, CHALCOGEN):
         on = s[s["kind"] == kind]
         if on["class"].isin(named).mean() >= ALLOYED_SHARE:  # an alloy or a converting sheet: levels fitted

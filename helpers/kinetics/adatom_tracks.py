@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from helpers.kinetics.tracking import link
+from helpers.kinetics.tracking import link, renumber_tracks
 
 __all__ = ["ADATOM_SEARCH_FACTOR", "ADATOM_MEMORY_FRAMES", "link_adatoms", "adatom_moves", "track_adatoms"]
 
@@ -69,10 +69,8 @@ def link_adatoms(adatoms: pd.DataFrame, shifts_px, pixel_size_A: float, lattice_
     lk = link(pd.DataFrame({"frame": f, "x_A": t["x_corr_A"], "y_A": t["y_corr_A"], "class": "adatom",
                             "row_": np.arange(len(t))}),
               search_range_A=ADATOM_SEARCH_FACTOR * lattice_a_A, memory=ADATOM_MEMORY_FRAMES, drift_correct=False)
-    track = pd.Series(lk["track"].to_numpy(), index=lk["row_"].to_numpy()).sort_index().to_numpy()
-    first = pd.DataFrame({"track": track, "frame": f, "row": np.arange(len(t))}).sort_values(["frame", "row"])
-    order = {old: new for new, old in enumerate(first.drop_duplicates("track")["track"], start=1)}
-    t["track"] = [order[k] for k in track]
+    lk = renumber_tracks(lk.assign(id=lk["row_"]))  # 1, 2, … by first frame, then row of the table
+    t["track"] = pd.Series(lk["track"].to_numpy(), index=lk["row_"].to_numpy()).sort_index().to_numpy()
     return t
 
 
