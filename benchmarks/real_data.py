@@ -26,6 +26,9 @@ For every readable file of DIR (its material and dopants from ``--material``, el
    0.2 % of the pristine sites (:func:`helpers.evaluation.scores.detection_f1_bound`).
 3. **Crop stability**: the central three quarters of the frame read on their own; the share of
    defects found in both readings (within 0.5 Å) in the area both read.
+4. **Sampling stability**: the frame binned 2 × 2 and 3 × 3 (pixel means, the pixel size two and
+   three times larger: how a large-field image samples the same sheet) read again; the share of
+   defects found in both within 1.2 Å, and of those the share given the same class.
 
 Writes ``OUT/metrics.json`` and its table ``OUT/summary.md``; overlays (``OUT/*.png``) only for files whose licence allows it
 (the MIT-licensed ``MoS2_stem*`` images). The images themselves are never copied.
@@ -188,6 +191,7 @@ def check_file(path: Path, material: str, dopants, out_dir: Path, n_inject: int 
         res["crop_stability"] = crop_stability(frame, base, ps)
     except ValueError as e:  # the crop alone could not be read
         res["crop_stability"] = {"failed": str(e)}
+    res["sampling_stability"] = sampling_stability(frame, base, ps)
     return res
 
 
@@ -241,28 +245,58 @@ def injected_scores(frame, base, n_inject: int, seeds) -> dict:
 def crop_stability(frame, base, ps: float) -> dict:
     """The central three quarters of the frame read alone against the whole frame's reading."""
 
-    chem = base.chemistry
-    before = st.defect_table(base)
     h, w = frame.shape
     r0, c0 = h // 8, w // 8
-    crop = frame[r0:h - r0, c0:w - c0]
-    rc = st.defect_table(st.read_sites(crop, ps, chemistry=chem))
+    rc = st.defect_table(st.read_sites(frame[r0:h - r0, c0:w - c0], ps, chemistry=base.chemistry))
     rc = rc.assign(x_A=rc["x_A"] + c0 * ps, y_A=rc["y_A"] + r0 * ps)
+    both = _in_both(st.defect_table(base), rc, (c0 * ps, (w - c0 - 1) * ps, r0 * ps, (h - r0 - 1) * ps), 0.5)
+    return {"whole": both["first"], "crop": both["second"], "share_in_both": both["share_in_both"]}
+
+
+#: binning factors of the sampling check and its match distance (the issue's 1.2 Å for dopants)
+BIN_FACTORS, BIN_WITHIN_A = (2, 3), 1.2
+
+
+def sampling_stability(frame, base, ps: float, factors=BIN_FACTORS) -> dict:
+    """The frame binned ``k`` × ``k`` (pixel means: the same field recorded with coarser pixels, as
+    a large-field image is) read at ``k`` times the pixel size, against the frame's own reading:
+    per factor, the defects found in both within :data:`BIN_WITHIN_A` and the share of those
+    given the same class."""
+
+    whole = st.defect_table(base)
+    out = {}
+    for k in factors:
+        h, w = (frame.shape[0] // k) * k, (frame.shape[1] // k) * k
+        binned = np.asarray(frame, np.float64)[:h, :w].reshape(h // k, k, w // k, k).mean((1, 3))
+        try:
+            tb = st.defect_table(st.read_sites(binned, ps * k, chemistry=base.chemistry))
+        except ValueError as e:  # too coarse to find the lattice
+            out[str(k)] = {"pixel_size_A": ps * k, "failed": str(e)}
+            continue
+        both = _in_both(whole, tb, (0.0, (w - 1) * ps, 0.0, (h - 1) * ps), BIN_WITHIN_A)
+        out[str(k)] = {"pixel_size_A": ps * k, "whole": both["first"], "binned": both["second"],
+                       "share_in_both": both["share_in_both"], "same_class": both["same_class"]}
+    return out
+
+
+def _in_both(a, b, bounds, within_A: float) -> dict:
+    """Two defect tables compared inside ``bounds`` (x0, x1, y0, y1 in Å, less the edge margin
+    and 1 Å): their counts, the share found in both (one-to-one within ``within_A``) and, of
+    those, the share with the same class."""
+
     m = sm.EDGE_MARGIN_A + 1.0
-    lo_x, hi_x, lo_y, hi_y = c0 * ps + m, (w - c0 - 1) * ps - m, r0 * ps + m, (h - r0 - 1) * ps - m
+    x0, x1, y0, y1 = bounds
 
     def inside(t):
-        return t[(t.x_A > lo_x) & (t.x_A < hi_x) & (t.y_A > lo_y) & (t.y_A < hi_y)]
+        return t[(t.x_A > x0 + m) & (t.x_A < x1 - m) & (t.y_A > y0 + m) & (t.y_A < y1 - m)]
 
-    a, b = inside(before), inside(rc)
-    if len(a) and len(b):
-        dab = np.hypot(a["x_A"].to_numpy()[:, None] - b["x_A"].to_numpy()[None],
-                       a["y_A"].to_numpy()[:, None] - b["y_A"].to_numpy()[None])
-        both = int((dab.min(1) < 0.5).sum())
-        stability = 2 * both / (len(a) + len(b))
-    else:
-        stability = 1.0 if len(a) == len(b) else 0.0
-    return {"whole": int(len(a)), "crop": int(len(b)), "share_in_both": stability}
+    a, b = inside(a), inside(b)
+    pairs = match_points(b[["x_A", "y_A"]].to_numpy(), [tuple(p) for p in a[["x_A", "y_A"]].to_numpy()],
+                         within_A).pairs if len(a) and len(b) else []
+    same = sum(b["class"].iloc[i] == a["class"].iloc[j] for i, j in pairs)
+    share = 2 * len(pairs) / (len(a) + len(b)) if len(a) + len(b) else 1.0
+    return {"first": int(len(a)), "second": int(len(b)), "share_in_both": share,
+            "same_class": same / len(pairs) if len(pairs) else float("nan")}
 
 
 def summary_line(r: dict) -> str:
@@ -272,6 +306,8 @@ def summary_line(r: dict) -> str:
     inj_s = inj.get("failed") or (f"injected F1 {inj['f1_1A']:.3f} (noise allows {inj['f1_noise_allows']:.3f}), class {inj['class_accuracy']:.3f} "
                                   f"(noise allows {inj['nearest_level_accuracy']:.3f})")
     crop_s = crop.get("failed") or f"crop {crop['share_in_both']:.3f}"
+    crop_s += "".join(f", binned {k}x {v['share_in_both']:.3f}" if "failed" not in v else f", binned {k}x failed"
+                      for k, v in r.get("sampling_stability", {}).items())
     masked = 100 * r.get("masked", {}).get("masked", 0.0)
     return (f"{r['file']} ({r['material']}): {r['defects']} defects, {100 * r['defective_share']:.2f} % of sites, "
             f"{masked:.1f} % of the area masked; "
@@ -284,11 +320,11 @@ def summary_table(rows: list) -> str:
     """The metrics as a Markdown table (one row per file) for ``OUT/summary.md``."""
     head = ("| file | material | pixel size Å/px (source, vs lattice) | sites/frame | reported defective | "
             "masked | injected F1 at 1 Å (P / R; noise allows) | class accuracy (noise allows) | pristine reported | "
-            "crop stability | s |")
+            "crop stability | binned 2× / 3× | s |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         if "failed" in r:
-            lines.append(f"| {r['file']} | {r['material']} | {r['failed']} |" + " |" * 8)
+            lines.append(f"| {r['file']} | {r['material']} | {r['failed']} |" + " |" * 9)
             continue
         inj, crop = r["injected"], r["crop_stability"]
         ps = f"{r['pixel_size_A']:.4f} ({r['pixel_size_source']}, {100 * (r['pixel_size_vs_lattice'] or 0):+.1f} %)"
@@ -300,9 +336,11 @@ def summary_table(rows: list) -> str:
             acc = f"{inj['class_accuracy']:.3f} ({inj['nearest_level_accuracy']:.3f})"
             pr = f"{100 * inj['pristine_reported_share']:.2f} %"
         cs = crop.get("failed") or f"{crop['share_in_both']:.2f} ({crop['whole']} / {crop['crop']})"
+        bs = " / ".join("failed" if "failed" in v else f"{v['share_in_both']:.2f}"
+                        for v in r.get("sampling_stability", {}).values()) or "—"
         lines.append(f"| {r['file']} | {r['material']} | {ps} | {r['sites_per_frame']:.0f} | "
                      f"{100 * r['defective_share']:.2f} % | {100 * r.get('masked', {}).get('masked', 0.0):.1f} % | "
-                     f"{f1} | {acc} | {pr} | {cs} | {r['command_s']:.1f} |")
+                     f"{f1} | {acc} | {pr} | {cs} | {bs} | {r['command_s']:.1f} |")
     return "\n".join(lines) + "\n"
 
 
