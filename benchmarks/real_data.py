@@ -26,7 +26,9 @@ For every readable file of DIR (its material and dopants from ``--material``, el
    0.2 % of the pristine sites (:func:`helpers.evaluation.scores.detection_f1_bound`).
 3. **Crop stability**: the central three quarters of the frame read on their own; the share of
    defects found in both readings (within 0.5 Å) in the area both read.
-4. **Sampling stability**: the frame binned 2 × 2 and 3 × 3 (pixel means, the pixel size two and
+4. **Copy stability**: the command on a ``.npy`` copy of the frames it read, given the pixel size
+   it used (``--pixel-size``): the share of defects found at the same place (0.1 Å), frame and class.
+5. **Sampling stability**: the frame binned 2 × 2 and 3 × 3 (pixel means, the pixel size two and
    three times larger: how a large-field image samples the same sheet) read again; the share of
    defects found in both within 1.2 Å, and of those the share given the same class.
 
@@ -166,6 +168,7 @@ def check_file(path: Path, material: str, dopants, out_dir: Path, n_inject: int 
         if path.name.startswith(FIGURES_ALLOWED_PREFIX):
             for png in (Path(d) / "out").glob("overlay_first.png"):
                 (out_dir / f"{path.stem}_overlay.png").write_bytes(png.read_bytes())
+        res["copy_stability"] = copy_stability(path, Path(d), settings, summary["pixel_size_A"])
     ps = summary["pixel_size_A"]
     ref = LATTICE_PIXEL_SIZE_A.get(path.name)
     res.update({"pixel_size_A": ps, "pixel_size_source": summary["pixel_size_source"],
@@ -193,6 +196,25 @@ def check_file(path: Path, material: str, dopants, out_dir: Path, n_inject: int 
         res["crop_stability"] = {"failed": str(e)}
     res["sampling_stability"] = sampling_stability(frame, base, ps)
     return res
+
+
+def copy_stability(path: Path, work: Path, settings, ps: float) -> dict:
+    """The command's defects from ``path`` (already written to ``work/out``) against those from a
+    ``.npy`` copy of the frames it read, given the same pixel size with ``--pixel-size``: nothing
+    but the pixel values and the pixel size may decide a reading (the README's stability check)."""
+    import dataclasses
+
+    import pandas as pd
+
+    copy = work / f"{path.stem}_copy.npy"
+    np.save(copy, fm.read_frames(path, pixel_size_A=ps).data)
+    analyze_file(copy, work / "copy_out", dataclasses.replace(settings, pixel_size_A=ps), log=lambda _: None)
+    a, b = (pd.read_csv(work / o / "defects.csv") for o in ("out", "copy_out"))
+    pairs = (match_points(b[["x_A", "y_A"]].to_numpy(), a[["x_A", "y_A"]].to_numpy(), 0.1).pairs
+             if len(a) and len(b) else [])
+    same = sum(b["class"].iloc[i] == a["class"].iloc[j] and b["frame"].iloc[i] == a["frame"].iloc[j] for i, j in pairs)
+    return {"file": int(len(a)), "copy": int(len(b)),
+            "same": float(same / max(len(a), len(b))) if len(a) or len(b) else 1.0}
 
 
 def injected_scores(frame, base, n_inject: int, seeds) -> dict:
@@ -306,6 +328,8 @@ def summary_line(r: dict) -> str:
     inj_s = inj.get("failed") or (f"injected F1 {inj['f1_1A']:.3f} (noise allows {inj['f1_noise_allows']:.3f}), class {inj['class_accuracy']:.3f} "
                                   f"(noise allows {inj['nearest_level_accuracy']:.3f})")
     crop_s = crop.get("failed") or f"crop {crop['share_in_both']:.3f}"
+    if "copy_stability" in r:
+        crop_s += f", .npy copy {r['copy_stability']['same']:.3f}"
     crop_s += "".join(f", binned {k}x {v['share_in_both']:.3f}" if "failed" not in v else f", binned {k}x failed"
                       for k, v in r.get("sampling_stability", {}).items())
     masked = 100 * r.get("masked", {}).get("masked", 0.0)

@@ -38,6 +38,8 @@ def test_real_mos2_images_read_with_their_chemistry(tmp_path):
         assert r["crop_stability"]["share_in_both"] > 0.7, name
         # the same sheet with pixels twice as large (measured 5 Dec 2026: 0.80 and 0.96 found in both)
         assert r["sampling_stability"]["2"]["share_in_both"] > 0.7, name
+        # read from a .npy copy of the frames with the same pixel size: the very same defects
+        assert r["copy_stability"]["same"] == 1.0 and r["copy_stability"]["file"] > 0, (name, r["copy_stability"])
         assert r["injected"]["pristine_reported_share"] < 0.01, name
 
 
