@@ -84,6 +84,30 @@ def test_no_other_phase_on_2h_sheet_with_a_vacancy_cluster(material, dose):
         assert r.sites.loc[_inside(r.sites), "significant"].sum() >= 0.8 * len(planted)
 
 
+@pytest.mark.parametrize("apart_a,radius_A,dose", [(1.5, 10.0, 1e4), (2.0, 12.0, 2e3)])
+def test_a_cluster_of_heavy_adatoms_is_not_another_phase(monkeypatch, apart_a, radius_A, dose):
+    """W atoms on hollow sites 1.5–2 a apart around one point of a WS2 frame: each fills one hollow
+    site of several, so adatoms, not ``other_phase``; without asking that most hollow sites of an
+    area hold an atom the cluster was masked and no adatom listed."""
+    from helpers.detect import hollow_sites as hs
+    from helpers.synthetic.tmd_image import hollow_sites_A
+
+    chem = chemistry_of("WS2", [])
+    h = hollow_sites_A(chem, SIZE, PS)
+    near = h[np.hypot(*(h - CENTRE_A).T) < radius_A]
+    pick = []
+    for p in near[np.argsort(np.hypot(*(near - CENTRE_A).T))]:
+        if all(np.hypot(*(p - q)) >= apart_a * chem.lattice_a_A for q in pick):
+            pick.append(p)
+    img, _ = render_tmd(chem, {}, PS, SIZE, dose, np.random.default_rng(4), adatoms=[(x, y, "W") for x, y in pick])
+    r = st.read_sites(img, PS, chemistry=chem)
+    assert len(pick) >= 7 and not (r.sites["area"] == OTHER_PHASE).any()
+    assert len(r.adatoms) == len(pick)
+    monkeypatch.setattr(hs, "FILLED_SHARE", -np.inf)
+    before = st.read_sites(img, PS, chemistry=chem)
+    assert (before.sites["area"] == OTHER_PHASE).sum() > 50 and len(before.adatoms) == 0
+
+
 def test_invariant_displacements_do_not_move_with_the_phase():
     chem = chemistry_of("MoS2", [])
     img = render_tmd_domain(chem, "1T", CENTRE_A, RADIUS_A, PS, SIZE, 1e5, np.random.default_rng(3))

@@ -160,3 +160,28 @@ def test_a_rendered_sheet_with_atoms_on_top_of_metal_columns_is_warned_about():
     named = st.read_sites(img.astype(float), ps, chemistry=chemistry_of("MoS2", ["Se"]))
     assert not any("spreads" in w for w in named.warnings), named.warnings
     assert len(st.defect_table(named)) == 0 and any("above every content" in w for w in named.warnings)
+
+
+def test_columns_beside_heavy_adatoms_are_not_said_to_be_above_every_content(monkeypatch):
+    """Twelve Re atoms on hollow sites of a rendered MoS2 frame: their probe tails lift the three Mo
+    columns beside each above every metal content; they are listed as adatoms, and the columns
+    within ``ADATOM_NEAR_A`` of one are not counted (counted, they were said to hold an atom on top)."""
+    from helpers.detect import off_levels
+    from helpers.synthetic.tmd_image import hollow_sites_A
+
+    rng = np.random.default_rng(8)
+    ps, size = 0.15, 400
+    hollows = hollow_sites_A(MOS2, size, ps, margin_A=14.0)
+    picked = []
+    for k in rng.permutation(len(hollows)):
+        if all(np.hypot(*(hollows[k] - q)) >= 8.0 for q in picked):
+            picked.append(hollows[k])
+        if len(picked) == 12:
+            break
+    img, _ = render_tmd(MOS2, {}, ps, size, 1e4, rng, adatoms=[(x, y, "Re") for x, y in picked])
+    r = st.read_sites(img.astype(float), ps, chemistry=MOS2)
+    assert len(r.adatoms) == 12
+    assert not [w for w in r.warnings if "above every content the list holds" in w], r.warnings
+    monkeypatch.setattr(off_levels, "ADATOM_NEAR_A", 0.0)
+    counted = st.read_sites(img.astype(float), ps, chemistry=MOS2)
+    assert [w for w in counted.warnings if "above every content the list holds" in w], counted.warnings

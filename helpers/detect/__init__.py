@@ -42,7 +42,7 @@ Modules
     ``read_other_grains``.
 ``hollow_sites``
     Areas of another phase: atoms on the hollow sites of the 2H lattice (1T, inversion domains).
-    Public: ``HOLLOW_SHARE``, ``HOLLOW_Z``, ``hollow_offset``, ``measure_hollows``,
+    Public: ``HOLLOW_SHARE``, ``HOLLOW_Z``, ``FILLED_SHARE``, ``hollow_offset``, ``measure_hollows``,
     ``smoothed``, ``other_phase``, ``stamp_other_phase``, ``other_phase_note``.
 ``lattice``
     The column lattice fitted on the data: vectors, sublattice placement, column width (Å, px).
@@ -62,7 +62,7 @@ Modules
     content the chemistry does not list, with the unlisted contents (and atoms on top of a column)
     that would read near them.
     Public: ``OFF_LEVEL_MIN_SITES``, ``OFF_LEVEL_SHIFT``, ``OFF_LEVEL_Z``, ``ABOVE_Z``,
-    ``ALLOYED_SHARE``, ``MASK_EDGE_A``, ``MODEL_TOLERANCE``, ``METAL_CANDIDATES``,
+    ``ALLOYED_SHARE``, ``MASK_EDGE_A``, ``ADATOM_NEAR_A``, ``MODEL_TOLERANCE``, ``METAL_CANDIDATES``,
     ``unlisted_contents``, ``off_levels``, ``off_level_notes``, ``on_top_contents``,
     ``above_levels``, ``above_level_notes``.
 ``peaks``

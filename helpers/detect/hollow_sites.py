@@ -20,8 +20,12 @@ units of the local pristine metal column. A pristine 2H area reads about zero th
 chalcogen atom (``hollow_share`` of the median chalcogen column). The readings are averaged over
 ``AreaParams.scale_A`` (a few unit cells, so that one adatom barely moves them); where the average
 exceeds the image's median by half a chalcogen atom and by ``z`` times its own noise, over an area of
-at least ``AreaParams.min_cells`` unit cells, the area is labelled ``other_phase`` and masked:
-never read as point defects, reported as an area share.
+at least ``AreaParams.min_cells`` unit cells, and the chalcogen columns around read as much below
+theirs, the area is labelled ``other_phase`` and masked: never read as point defects, reported as
+an area share. Most of the area's hollow sites must hold an atom (:data:`FILLED_SHARE`): a cluster
+of heavy adatoms raises the averages of the hollow sites around it, and its tails lower the
+chalcogen readings beside it, but each atom fills one hollow site of several; such clusters are
+left to the adatom step (:mod:`helpers.detect.adatoms`).
 
 An inversion domain turned about a hollow site keeps the hollow empty but exchanges the two
 sublattices: its metal sites read as chalcogen pairs and its chalcogen sites as metals. Where the
@@ -54,6 +58,11 @@ from helpers.detect.site_placement import invariant_displacements
 HOLLOW_SHARE = 0.25
 #: and this many times its own noise (the average's standard error from the sites' scatter)
 HOLLOW_Z = 5.0
+#: an area is another phase only where most of its hollow sites hold an atom: the median of their
+#: single readings over the median of their averages must reach this (1T and inversion discs of
+#: 10–15 Å in WS2, MoS2, WSe2: 1.09–1.64; clusters of 7–12 W, Re or Mo adatoms 1.2–2 a apart, whose
+#: tails lower the chalcogen readings beside them and whose averages pass both thresholds: −0.16 to 0)
+FILLED_SHARE = 0.5
 
 
 def hollow_offset(lattice: ColumnLattice) -> np.ndarray:
@@ -319,7 +328,18 @@ def other_phase(image, kinds, positions, ratios, references, lattice: ColumnLatt
     level = np.zeros(len(sizes))
     for lab in np.unique(labels[big]):
         level[lab] = np.percentile(strength[idx[labels == lab]], 90)
-    keep = idx[big & (strength[idx] > 0.5 * level[labels])]
+    core = big & (strength[idx] > 0.5 * level[labels])
+    # another phase holds an atom on most of its hollow sites; adatoms, even in a cluster, on a few
+    measured["filled"] = []
+    for lab in np.unique(labels[core]):
+        mine = core & (labels == lab)
+        if exchanged[idx[mine]].any():
+            continue
+        filled = float(np.nanmedian(h[idx[mine]] - med) / np.nanmedian(excess[idx[mine]]))
+        measured["filled"].append(filled)
+        if not filled >= FILLED_SHARE:
+            core[mine] = False
+    keep = idx[core]
     measured["hollow_sites"] = int(len(keep))
     if not len(keep):
         return empty, measured

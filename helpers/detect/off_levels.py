@@ -33,7 +33,7 @@ so, with what would read near them: an unlisted content, or a column with one mo
 it (:func:`on_top_contents`).
 
 Public: :data:`OFF_LEVEL_MIN_SITES`, :data:`OFF_LEVEL_SHIFT`, :data:`OFF_LEVEL_Z`, :data:`ABOVE_Z`,
-:data:`ALLOYED_SHARE`, :data:`MASK_EDGE_A`, :data:`MODEL_TOLERANCE`, :data:`METAL_CANDIDATES`,
+:data:`ALLOYED_SHARE`, :data:`MASK_EDGE_A`, :data:`ADATOM_NEAR_A`, :data:`MODEL_TOLERANCE`, :data:`METAL_CANDIDATES`,
 :func:`unlisted_contents`, :func:`off_levels`, :func:`off_level_notes`, :func:`on_top_contents`,
 :func:`above_levels`, :func:`above_level_notes`.
 """
@@ -48,7 +48,7 @@ from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Z, Chemistry
 from helpers.detect.site_model import MASKED, reading_noise, reading_sd
 
 __all__ = ["OFF_LEVEL_MIN_SITES", "OFF_LEVEL_SHIFT", "OFF_LEVEL_Z", "ABOVE_Z", "ALLOYED_SHARE", "MASK_EDGE_A",
-           "MODEL_TOLERANCE",
+           "ADATOM_NEAR_A", "MODEL_TOLERANCE",
            "METAL_CANDIDATES",
            "unlisted_contents", "off_levels", "off_level_notes", "on_top_contents", "above_levels",
            "above_level_notes"]
@@ -75,6 +75,11 @@ ALLOYED_SHARE = 0.10
 #: sites this close to a masked one (Å; about two lattice constants) are not counted above every
 #: content: the edge of a 1T patch or an inversion domain lifts them (MoTe2: up to 1.7 Te₂ columns)
 MASK_EDGE_A = 6.5
+
+#: nor sites this close to a listed adatom (Å; the first shell of columns around its hollow site,
+#: a/√3 ≈ 1.8–1.9 Å): a heavy adatom's probe tail lifts them (Re on MoS2: 1.10 of a Mo column
+#: in the median, up to 1.48)
+ADATOM_NEAR_A = 2.5
 
 #: a candidate content reads "near" a median within two noise widths of one reading or this share
 #: of the median, whichever is wider: the modelled levels are good to several per cent (rendered metal
@@ -251,10 +256,10 @@ def on_top_contents(chemistry: Chemistry, kind: str, contents: dict, exponent: f
 
 
 def above_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Chemistry, exponent: float,
-                 z: float = ABOVE_Z) -> pd.DataFrame:
+                 z: float = ABOVE_Z, adatoms: pd.DataFrame | None = None) -> pd.DataFrame:
     """Sites that read above every content their sublattice lists, by more than ``z`` noise widths
     of the highest and :data:`MODEL_TOLERANCE` of it, farther than :data:`MASK_EDGE_A` from a masked
-    site, where there are at least :data:`OFF_LEVEL_MIN_SITES` of them and ten times as
+    site and :data:`ADATOM_NEAR_A` from a listed adatom, where there are at least :data:`OFF_LEVEL_MIN_SITES` of them and ten times as
     many as Gaussian noise would give (not on a sublattice of which :data:`ALLOYED_SHARE` hold a named
     dopant): one row per sublattice with the unlisted contents and atoms on
     top of the column (:func:`on_top_contents`) that read near their median (:data:`MODEL_TOLERANCE`).
@@ -267,6 +272,8 @@ def above_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Ch
         As :func:`off_levels`.
     z : float
         Noise widths above the highest listed content.
+    adatoms : DataFrame, optional
+        Listed adatoms (``frame``, ``x_A``, ``y_A``; :func:`helpers.detect.adatoms.adatom_table`).
 
     Returns
     -------
@@ -293,13 +300,16 @@ def above_levels(sites: pd.DataFrame, contents: dict, noise: dict, chemistry: Ch
         x = on["content"].to_numpy(float)
         name, top = max(contents[kind].items(), key=lambda kv: kv[1])
         above = on[x > top + max(z * float(reading_sd(top, floor, slope)), MODEL_TOLERANCE * top)]
-        if len(masked) and len(above):  # the edge of a masked area lifts the sites beside it
+        # the edge of a masked area, and a heavy adatom's tail, lift the sites beside them
+        for near, within in ((masked, MASK_EDGE_A), (adatoms, ADATOM_NEAR_A)):
+            if near is None or not len(near) or not len(above):
+                continue
             far = np.ones(len(above), bool)
             for t, g in above.groupby("frame"):
-                m = masked[masked["frame"] == t]
+                m = near[near["frame"] == t]
                 if len(m):
                     d = cKDTree(m[["x_A", "y_A"]].to_numpy()).query(g[["x_A", "y_A"]].to_numpy())[0]
-                    far[np.flatnonzero(above["frame"].to_numpy() == t)] = d > MASK_EDGE_A
+                    far[np.flatnonzero(above["frame"].to_numpy() == t)] = d > within
             above = above[far]
         hi = above["content"].to_numpy(float)
         if len(hi) < max(OFF_LEVEL_MIN_SITES, 10 * len(x) * norm.sf(z)):

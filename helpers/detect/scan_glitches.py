@@ -13,7 +13,9 @@ Within each row, in blocks of ``block_A``:
 
 * the median |z|, over the median of all blocks (``q``): about 1 for noise and for the few
   columns a defect changes, several for a band of shifted rows;
-* the mean z (``bias``): about 0 for noise, large where a row is blank or saturated;
+* the mean z (``bias``): about 0 for noise, large where a row is blank or saturated — unless a
+  few pixels carry it (a heavy atom arriving on a site or leaving it), when the mean trimmed of
+  those pixels is taken (:func:`_spread_bias`);
 * for the whole row, the lag at which it correlates best with its neighbours' row
   (:func:`shifted_rows`): 0 for noise, the jump for a band of shifted rows.
 
@@ -83,6 +85,17 @@ class GlitchParams:
     #: a single image: width of the blocks whose median judges a row (narrow, so that a few odd
     #: columns in a row, heavy dopants on a small image, are a few of many blocks)
     single_block_A: float = 4.0
+    #: a movie: a block's ``bias`` counts only where the block's mean z keeps at least this share
+    #: in its mean trimmed of the ``trim`` highest and lowest pixels (a blank or saturated row
+    #: shifts every pixel: 0.85–1.0; an atom that arrives or leaves, a few: 0.4 or less), else the
+    #: trimmed mean is its bias (:func:`_spread_bias`)
+    spread_share: float = 0.6
+    trim: float = 0.2
+    #: a movie: odd blocks (``q``) side by side that a band needs in one of its rows (its row count
+    #: when fewer): a row goes wrong along the row, while several heavy atoms arriving on or leaving
+    #: sites in one frame raise one block's ``q`` in a few rows (W adatoms on WS2 hopping 0.3 times
+    #: a frame at 10⁴ e/Å²: q up to 3.0 in one block of a row, in 4 of 40 frames)
+    min_blocks: int = 2
 
 
 def glitch_mask(frame, others, valid, pixel_size_A: float, p: GlitchParams | None = None,
@@ -142,9 +155,10 @@ def glitch_mask(frame, others, valid, pixel_size_A: float, p: GlitchParams | Non
         out[_odd_rows(np.where(seen, q, np.nan), np.where(seen, bias, np.nan), int(phase_rows), p)] = True
         out[shifted_rows(img, others, valid, ps, p)] = True
     else:
+        bias = _spread_bias(zb, bias, p)
         bad = np.zeros_like(q, bool)
         if (typical := float(np.median(q))) > 0:
-            bad = _odd_blocks(q / typical, bias, p)
+            bad = _odd_blocks(q / typical, bias, p, min_blocks=min(p.min_blocks, nb))
         bad[shifted_rows(img, others, valid, ps, p)] = True
         # a scan goes wrong row by row: where most of a row is odd, all of it is
         bad[bad.mean(axis=1) >= 0.5] = True
@@ -154,6 +168,34 @@ def glitch_mask(frame, others, valid, pixel_size_A: float, p: GlitchParams | Non
         return out
     grow = int(np.ceil(p.grow_A / ps))
     return ndimage.maximum_filter(out.view(np.uint8), size=2 * grow + 1).astype(bool)
+
+
+def _widest_run(rows) -> int:
+    """The most True blocks side by side in any row of ``rows`` (rows × blocks bool)."""
+    best = 0
+    for r in rows:
+        run = 0
+        for v in r:
+            run = run + 1 if v else 0
+            best = max(best, run)
+    return best
+
+
+def _spread_bias(zb, bias, p: GlitchParams) -> np.ndarray:
+    """The blocks' ``bias`` (rows × blocks) where a row's shift is spread over the block, else the
+    mean trimmed of its ``p.trim`` highest and lowest pixels: a heavy atom that arrives on or leaves
+    a site changes a few pixels by many noise widths (12 W adatoms hopping on WS2 at 0.15 Å/px: mean
+    z up to 2.8, trimmed 1.1 or less), a blank or saturated row all of them. Only the blocks that
+    could matter (``bias`` above the weak share of its threshold) are sorted."""
+    cand = np.abs(bias) > p.weak * p.bias_above
+    if not cand.any():
+        return bias
+    z = np.sort(zb[cand], axis=1)
+    k = int(p.trim * z.shape[1])
+    trimmed = z[:, k:z.shape[1] - k].mean(axis=1)
+    out = bias.copy()
+    out[cand] = np.where(trimmed / bias[cand] >= p.spread_share, bias[cand], trimmed)
+    return out
 
 
 def _odd_rows(q, bias, phase_rows: int, p: GlitchParams) -> np.ndarray:
@@ -177,9 +219,11 @@ def _odd_rows(q, bias, phase_rows: int, p: GlitchParams) -> np.ndarray:
     return _odd_blocks(np.nan_to_num(q)[:, None], np.nan_to_num(bias)[:, None], p)[:, 0]
 
 
-def _odd_blocks(q, bias, p: GlitchParams) -> np.ndarray:
+def _odd_blocks(q, bias, p: GlitchParams, min_blocks: int = 1) -> np.ndarray:
     """Row blocks (rows × blocks bool) that are glitches by their ``q`` (over its typical value) or
-    ``bias`` (see the module's docstring)."""
+    ``bias`` (see the module's docstring); a band of odd ``q`` must hold ``min_blocks`` odd blocks
+    side by side in one of its rows (a row goes wrong along the row; heavy atoms arriving on or
+    leaving sites change a patch)."""
     from scipy import ndimage
 
     blank = np.abs(bias) > p.bias_above
@@ -194,7 +238,8 @@ def _odd_blocks(q, bias, p: GlitchParams) -> np.ndarray:
     # a single odd row is the scan's ordinary line jitter at its tail (0.5 px r.m.s. reaches q 2.8
     # once in a few frames); a band of them is a glitch
     for k, sl in enumerate(ndimage.find_objects(lab), start=1):  # odd blocks in ≥ min_rows rows
-        if sl is not None and (odd[sl] & (lab[sl] == k)).any(axis=1).sum() >= p.min_rows:
+        mine = odd[sl] & (lab[sl] == k) if sl is not None else None
+        if mine is not None and mine.any(axis=1).sum() >= p.min_rows and _widest_run(mine) >= min_blocks:
             keep[k] = True
     keep[0] = False
     return keep[lab]

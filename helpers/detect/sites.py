@@ -331,7 +331,8 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     notes = [n for n in (chemistry.sublattice_note(), swap_note, width_note, few,
                          unnamed_substituent_note(sites, chemistry)) if n] + notes
     notes += off_level_notes(off_levels(sites, contents, noise, chemistry, exponent), chemistry)
-    notes += above_level_notes(above_levels(sites, contents, noise, chemistry, exponent), chemistry)
+    ad_table = adatom_table(adatoms, ps, gain)
+    notes += above_level_notes(above_levels(sites, contents, noise, chemistry, exponent, adatoms=ad_table), chemistry)
     if glitch_rows:
         notes.append(glitch_note(len(glitch_rows), single=n == 1))
     if phase_frames:
@@ -354,7 +355,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
     reading = SiteReading(sites[keep] if list(sites.columns) != keep else sites, lattice, contents, noise, gain,
                           np.asarray(shifts, float), seconds, chemistry, exponent,
                           contents[CHALCOGEN][chemistry.pristine(CHALCOGEN)] / contents[METAL][chemistry.pristine(METAL)],
-                          notes, area_maps, halo=halo, scan_glitches=glitch_rows, adatoms=adatom_table(adatoms, ps, gain))
+                          notes, area_maps, halo=halo, scan_glitches=glitch_rows, adatoms=ad_table)
     if p.read_grains and area_image is not None:
         t0 = time.perf_counter()
         a_A = chemistry.lattice_a_A if lattice_a_A is None else lattice_a_A
