@@ -74,3 +74,57 @@ def test_a_rendered_movie_tracks_its_adatoms(tmp_path):
     csv = pd.read_csv(res.folder / "adatoms.csv")
     assert len(csv) == 18 and csv["track"].nunique() == 3 and csv["frame"].min() == 1
     assert res["adatoms"]["tracks"] == 3 and res["adatoms"]["moves"] == 1
+
+
+def test_hopping_adatoms_hop_one_lattice_constant_and_keep_apart():
+    """The movie generator's adatoms: the same seed gives the same walk; each step is 0 or one
+    lattice constant (a neighbouring hollow site); no two adatoms ever closer than 1.5 a."""
+    from helpers.synthetic.adatom_movie import hopping_adatoms
+
+    hollows = hollow_sites_A(chemistry_of("WS2", []), 300, 0.15, margin_A=8.0)
+    walk = hopping_adatoms(hollows, A, 0.3, 6, 30, np.random.default_rng(2))
+    again = hopping_adatoms(hollows, A, 0.3, 6, 30, np.random.default_rng(2))
+    assert walk.shape == (30, 6, 2) and np.array_equal(walk, again)
+    step = np.hypot(*np.moveaxis(np.diff(walk, axis=0), -1, 0))
+    assert np.all((step < 1e-9) | (np.abs(step - A) < 0.01)) and (step > 1).sum() > 20
+    for frame in walk:
+        d = np.hypot(*(frame[:, None] - frame[None]).transpose(2, 0, 1))
+        assert d[np.triu_indices(6, 1)].min() > 1.5 * A
+    with pytest.raises(ValueError, match="chance per frame"):
+        hopping_adatoms(hollows, A, 1.5, 6, 3, np.random.default_rng(0))
+
+
+def test_adatom_tracks_are_scored_against_the_true_hops():
+    """Two adatoms over four frames, the second hopping at frame 2; the tracks hold one false reading
+    and miss the first adatom in frame 3: recall 7/8, precision 7/8, one move found and right."""
+    from helpers.evaluation.tracks import score_adatom_tracks
+
+    truth = np.array([[[10.0, 10.0], [20.0, 20.0]]] * 4)
+    truth[2:, 1, 0] += A
+    hops = [(1, 2)]
+    rows = [(t, *truth[t, n], n + 1) for t in range(4) for n in range(2) if not (t == 3 and n == 0)]
+    rows.append((1, 30.0, 30.0, 3))  # a false reading, its own track
+    tr = pd.DataFrame(rows, columns=["frame", "x_A", "y_A", "track"])
+    tr["x_corr_A"], tr["y_corr_A"] = tr["x_A"], tr["y_A"]
+    s = score_adatom_tracks(tr, {"moves_per_adatom_frame": 1 / 5}, truth, hops, A)
+    assert s["recall"] == pytest.approx(7 / 8) and s["precision"] == pytest.approx(7 / 8)
+    assert s["tracks"] == 3 and s["track_purity"] == 1.0 and s["tracks_per_adatom"] == 1.0
+    assert (s["moves_true"], s["moves_found"], s["move_recall"], s["move_precision"]) == (1, 1, 1.0, 1.0)
+    assert s["rate_true"] == pytest.approx(1 / 6) and s["rate_found"] == pytest.approx(0.2)
+    empty = score_adatom_tracks(None, {}, truth, hops, A)
+    assert empty["recall"] == 0.0 and empty["moves_found"] == 0 and empty["move_recall"] == 0.0
+
+
+def test_a_movie_of_hopping_adatoms_is_read_hop_by_hop():
+    """A short rendered movie (8 frames, W on WS2, a hop chance of 0.3): every reading, every move."""
+    from helpers.evaluation.tracks import score_adatom_tracks
+    from helpers.synthetic.adatom_movie import adatom_movie
+
+    mv = adatom_movie("WS2", "W", 1e4, 0.3, seed=3, n_frames=8, size_px=280, n_adatoms=5, margin_A=12.0)
+    assert mv.frames.shape == (8, 280, 280) and mv.hops and mv.hop_rate > 0
+    r = st.read_sites(mv.frames, mv.pixel_size_A, chemistry=mv.chemistry, progress=False)
+    tracks, moves = track_adatoms(r)
+    s = score_adatom_tracks(tracks, moves, mv.in_image_A, mv.hops, mv.chemistry.lattice_a_A)
+    assert s["recall"] == 1.0 and s["precision"] == 1.0, s
+    assert s["move_recall"] == 1.0 and s["move_precision"] == 1.0, s
+    assert s["rate_found"] == pytest.approx(mv.hop_rate)

@@ -24,7 +24,7 @@ Modules
     Public: ``score_detections``, ``overall``, ``column_window_scores``,
     ``classification_scores``, ``detection_hits``, ``detection_f1_bound``.
 ``tracks``
-    Scores of tracks against the true defect identities.
-    Public: ``score_tracks``.
+    Scores of tracks against the true identities: defects, and adatoms that hop.
+    Public: ``score_tracks``, ``score_adatom_tracks``.
 """
 __all__ = ['classes', 'defects', 'matching', 'robustness', 'scores', 'tracks']

@@ -3,6 +3,9 @@ rendering of columns into frames, and the movie file.
 
 Modules
 -------
+``adatom_movie``
+    Movies of single atoms hopping between the hollow sites of a 2H TMD, with their truth.
+    Public: ``AdatomMovie``, ``hopping_adatoms``, ``adatom_movie``.
 ``files``
     The synthetic movie on disk: the :class:`Movie` record, its HDF5 file and the cached
     standard movie.
@@ -26,4 +29,4 @@ Modules
     beyond the WS2 movie).
     Public: ``tmd_sites``, ``render_tmd``, ``half_converted``, ``DOMAINS``, ``render_tmd_domain``.
 """
-__all__ = ['files', 'generator', 'multislice', 'params', 'render', 'tmd_image']
+__all__ = ['adatom_movie', 'files', 'generator', 'multislice', 'params', 'render', 'tmd_image']
