@@ -128,3 +128,20 @@ def test_a_movie_of_hopping_adatoms_is_read_hop_by_hop():
     assert s["recall"] == 1.0 and s["precision"] == 1.0, s
     assert s["move_recall"] == 1.0 and s["move_precision"] == 1.0, s
     assert s["rate_found"] == pytest.approx(mv.hop_rate)
+
+
+def test_the_adatom_track_figure_draws_every_track_and_true_path():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers.figures.tracking import plot_adatom_tracks
+
+    tr = pd.DataFrame({"frame": [0, 1, 2, 0, 1], "x_corr_A": [5.0, 5.0, 8.2, 12.0, 12.0],
+                       "y_corr_A": [5.0, 5.0, 5.0, 9.0, 9.0], "track": [1, 1, 1, 2, 2]})
+    truth = np.array([[[5.0, 5.0], [12.0, 9.0]], [[5.0, 5.0], [12.0, 9.0]], [[8.2, 5.0], [12.0, 9.0]]])
+    fig = plot_adatom_tracks(np.zeros((100, 100)), 0.15, tr, truth)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 4 and list(lines[2].get_xdata()) == [5.0, 5.0, 8.2]
+    plt.close(fig)

@@ -33,7 +33,8 @@ Modules
     Public: ``class_role``, ``class_colour``, ``class_marker``, ``savefig``, ``scalebar``,
     ``show_image``, ``palette_png``, ``inline_figures_at_screen_weight``.
 ``tracking``
-    Figures of notebook 07: counts over time, the broom graph, transition matrices, MSD curves.
-    Public: ``plot_counts``, ``plot_broom``, ``plot_transitions``, ``plot_msd``.
+    Figures of notebook 07: counts over time, the broom graph, transition matrices, MSD curves, adatom
+    tracks.
+    Public: ``plot_counts``, ``plot_broom``, ``plot_transitions``, ``plot_msd``, ``plot_adatom_tracks``.
 """
 __all__ = ['analysis', 'classifier', 'library', 'movie', 'results', 'style', 'tracking']

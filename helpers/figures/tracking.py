@@ -1,4 +1,5 @@
-"""Figures of notebook 07: counts over time, the broom graph, transition matrices, MSD curves."""
+"""Figures of notebook 07: counts over time, the broom graph, transition matrices, MSD curves, adatom
+tracks."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -145,5 +146,46 @@ def plot_msd(msd: dict, a_A: float = 3.18):
     ax.text(1, a_A**2 * 1.03, "one hop (a²)", fontsize=7, color="0.4")
     ax.legend(frameon=False, fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_title("mean squared displacement per class", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_adatom_tracks(image, pixel_size_A: float, tracks: pd.DataFrame, true_paths_A=None):
+    """Adatom tracks on a frame: each track's drift-corrected path (``x_corr_A``, ``y_corr_A``, in
+    the first frame's coordinates), its moves as line segments, and the true paths dashed.
+
+    Parameters
+    ----------
+    image : ndarray (H, W)
+        The first frame.
+    pixel_size_A : float
+        Å/px.
+    tracks : DataFrame
+        :func:`helpers.kinetics.adatom_tracks.link_adatoms` (``frame``, ``x_corr_A``, ``y_corr_A``,
+        ``track``).
+    true_paths_A : ndarray (frames, adatoms, 2), optional
+        True positions (x, y Å) in the first frame's coordinates.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    h, w = np.shape(image)
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    ax.imshow(image, cmap="gray", extent=(0, w * pixel_size_A, h * pixel_size_A, 0))
+    if true_paths_A is not None:
+        for k in range(np.shape(true_paths_A)[1]):
+            p = np.asarray(true_paths_A)[:, k]
+            ax.plot(p[:, 0], p[:, 1], "--", color="white", lw=1.0, alpha=0.8,
+                    label="true path" if k == 0 else None)
+    colours = plt.cm.tab10(np.linspace(0, 1, 10))
+    for n, (_, g) in enumerate(tracks.sort_values("frame").groupby("track")):
+        c = colours[n % 10]
+        ax.plot(g["x_corr_A"], g["y_corr_A"], "-o", color=c, ms=3, lw=1.5,
+                label="found tracks" if n == 0 else None)
+    ax.set_xlabel("x (Å)")
+    ax.set_ylabel("y (Å)")
+    ax.set_title("Adatoms through the movie (drift taken out)")
+    ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig
