@@ -87,8 +87,8 @@ class GlitchParams:
     single_block_A: float = 4.0
     #: a movie: a block's ``bias`` counts only where the block's mean z keeps at least this share
     #: in its mean trimmed of the ``trim`` highest and lowest pixels (a blank or saturated row
-    #: shifts every pixel: 0.85–1.0; an atom that arrives or leaves, a few: 0.4 or less), else the
-    #: trimmed mean is its bias (:func:`_spread_bias`)
+    #: shifts every pixel: 0.87–1.0; one or two atoms arriving or leaving shift a few: 0.24–0.41,
+    #: several in one block 0.47–0.55), else the trimmed mean is its bias (:func:`_spread_bias`)
     spread_share: float = 0.6
     trim: float = 0.2
     #: a movie: odd blocks (``q``) side by side that a band needs in one of its rows (its row count
