@@ -38,7 +38,7 @@ from helpers.core.chemistry import Z, chemistry_of
 from helpers.detect import sites as st
 from helpers.evaluation.defects import planted_scores
 from helpers.io.records import write_record
-from helpers.synthetic.tmd_image import hollow_sites_A, render_tmd, tmd_sites
+from helpers.synthetic.tmd_image import hollow_sites_A, plant_point_defects, render_tmd
 
 SIZE_PX, PIXEL_SIZE_A, N_ADATOMS, DEFECT_SHARE = 600, 0.15, 15, 0.04
 SEEDS = (0, 1)
@@ -53,13 +53,7 @@ def frame(material: str, element: str | None, dose: float, seed: int):
     rng = np.random.default_rng(seed)
     hollows = hollow_sites_A(chem, SIZE_PX, PIXEL_SIZE_A, margin_A=8.0)
     ads = hollows[rng.choice(len(hollows), N_ADATOMS, replace=False)] if element else np.zeros((0, 2))
-    near = cKDTree(ads) if len(ads) else None
-    contents = chem.site_contents()
-    planted = {}
-    for sub, i, j, x, y in tmd_sites(chem, SIZE_PX, PIXEL_SIZE_A):
-        if rng.random() < DEFECT_SHARE and (near is None or near.query((x, y))[0] >= 5.0):
-            names = [c for c in contents[sub] if c != chem.pristine(sub)]
-            planted[(sub, i, j)] = names[rng.integers(len(names))]
+    planted = plant_point_defects(chem, SIZE_PX, PIXEL_SIZE_A, DEFECT_SHARE, rng, away_from=ads)
     img, truth = render_tmd(chem, planted, PIXEL_SIZE_A, SIZE_PX, dose, rng,
                             adatoms=[(x, y, element) for x, y in ads])
     return img.astype(np.float64), chem, ads, truth

@@ -75,3 +75,19 @@ def test_the_command_lists_adatoms_apart_from_defects(tmp_path):
     assert np.all(cKDTree(xy).query(table[["x_A", "y_A"]].to_numpy())[0] < 0.2)
     assert res["adatoms"]["readings"] == len(xy) and res["adatoms"]["file"] == "adatoms.csv"
     assert res["detections"] == 0 and len(res.defects()) == 0  # not point defects
+
+
+def test_planted_point_defects_keep_away_from_the_given_points():
+    """Every class of the vocabulary, about the share asked, none within 5 Å of the points given;
+    the same seed plants the same."""
+    from helpers.synthetic.tmd_image import hollow_sites_A, plant_point_defects, tmd_sites
+
+    chem = chemistry_of("WS2", [])
+    away = hollow_sites_A(chem, 300, 0.15, margin_A=10.0)[::7]
+    planted = plant_point_defects(chem, 300, 0.15, 0.3, np.random.default_rng(1), away_from=away)
+    assert planted == plant_point_defects(chem, 300, 0.15, 0.3, np.random.default_rng(1), away_from=away)
+    xy = {(s, i, j): (x, y) for s, i, j, x, y in tmd_sites(chem, 300, 0.15)}
+    d = np.array([np.hypot(*(away - np.array(xy[k])).T).min() for k in planted])
+    assert d.min() >= 5.0
+    names = {c for sub in chem.site_contents().values() for c in sub} - {chem.pristine(s) for s in ("metal", "chalcogen")}
+    assert set(planted.values()) == names

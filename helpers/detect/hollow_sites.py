@@ -248,7 +248,8 @@ def other_phase(image, kinds, positions, ratios, references, lattice: ColumnLatt
         True inside an area of another phase.
     measured : dict
         ``hollow_median``, ``hollow_sd`` (one site's scatter), ``chalcogen_median`` (metal columns),
-        ``threshold`` and ``hollow_sites`` flagged.
+        ``threshold``, ``hollow_sites`` flagged and ``filled`` (per area, its share of
+        :data:`FILLED_SHARE`'s measure).
     """
     from scipy import ndimage
     from scipy.spatial import cKDTree

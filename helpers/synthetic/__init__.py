@@ -27,6 +27,7 @@ Modules
 ``tmd_image``
     Images of any 2H TMD with chosen column contents on chosen sites (tests and experiments
     beyond the WS2 movie).
-    Public: ``tmd_sites``, ``render_tmd``, ``half_converted``, ``DOMAINS``, ``render_tmd_domain``.
+    Public: ``tmd_sites``, ``render_tmd``, ``plant_point_defects``, ``half_converted``, ``DOMAINS``,
+    ``render_tmd_domain``.
 """
 __all__ = ['adatom_movie', 'files', 'generator', 'multislice', 'params', 'render', 'tmd_image']

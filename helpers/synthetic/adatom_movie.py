@@ -20,7 +20,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from helpers.core.chemistry import Chemistry, chemistry_of
-from helpers.synthetic.tmd_image import hollow_sites_A, render_tmd, tmd_sites
+from helpers.synthetic.tmd_image import hollow_sites_A, plant_point_defects, render_tmd
 
 __all__ = ["AdatomMovie", "hopping_adatoms", "adatom_movie"]
 
@@ -41,6 +41,12 @@ class AdatomMovie:
         step = np.hypot(*np.moveaxis(np.diff(self.on_lattice_A, axis=0), -1, 0))  # (frames − 1, adatoms)
         a = self.chemistry.lattice_a_A
         return [(int(n), int(t) + 1) for t, n in zip(*np.nonzero(step > 0.5 * a))]
+
+    @property
+    def paths_in_first_frame_A(self) -> np.ndarray:
+        """(frames, adatoms, 2) true positions with the drift since the first frame taken out: where
+        a track's drift-corrected positions (``x_corr_A``, ``y_corr_A``) should lie."""
+        return self.on_lattice_A + (self.in_image_A[0] - self.on_lattice_A[0])
 
     @property
     def hop_rate(self) -> float:
@@ -125,13 +131,8 @@ def adatom_movie(material: str, element: str, dose_e_per_A2: float, hop: float, 
     rng = np.random.default_rng(seed)
     hollows = hollow_sites_A(chem, size_px, pixel_size_A, margin_A=margin_A)
     traj = hopping_adatoms(hollows, chem.lattice_a_A, hop, n_adatoms, n_frames, rng)
-    visited = cKDTree(np.unique(traj.reshape(-1, 2).round(3), axis=0))
-    contents = chem.site_contents()
-    planted = {}
-    for sub, i, j, x, y in tmd_sites(chem, size_px, pixel_size_A):
-        if rng.random() < defect_share and visited.query((x, y))[0] >= 5.0:
-            names = [c for c in contents[sub] if c != chem.pristine(sub)]
-            planted[(sub, i, j)] = names[rng.integers(len(names))]
+    planted = plant_point_defects(chem, size_px, pixel_size_A, defect_share, rng,
+                                  away_from=np.unique(traj.reshape(-1, 2).round(3), axis=0))
     steps = np.column_stack([np.full(n_frames - 1, drift_A), np.zeros(n_frames - 1)])
     origins = np.cumsum(np.vstack([[0.0, 0.0], steps + rng.normal(0.0, walk_A, (n_frames - 1, 2))]), axis=0)
     frames = []

@@ -124,6 +124,40 @@ def hollow_sites_A(chem: Chemistry, size_px: int, pixel_size_A: float, margin_A:
     return xy[np.all((xy >= margin_A) & (xy <= side - margin_A), axis=1)]
 
 
+def plant_point_defects(chem: Chemistry, size_px: int, pixel_size_A: float, share: float,
+                        rng: np.random.Generator, away_from=None, min_distance_A: float = 5.0) -> dict:
+    """Point defects of every class of ``chem``'s vocabulary on a ``share`` of the sites of
+    :func:`tmd_sites` (each class equally likely), none within ``min_distance_A`` of the points
+    ``away_from`` (x, y Å; adatoms, the hollow sites they visit), for :func:`render_tmd`.
+
+    Parameters
+    ----------
+    chem : Chemistry
+    size_px : int
+    pixel_size_A : float
+    share : float
+        Chance that a site holds a defect (0–1).
+    rng : numpy.random.Generator
+    away_from : array (n, 2), optional
+    min_distance_A : float
+
+    Returns
+    -------
+    dict
+        {(sublattice, i, j): content name}.
+    """
+    from scipy.spatial import cKDTree
+
+    near = cKDTree(np.asarray(away_from, float).reshape(-1, 2)) if away_from is not None and len(away_from) else None
+    contents = chem.site_contents()
+    planted = {}
+    for sub, i, j, x, y in tmd_sites(chem, size_px, pixel_size_A):
+        if rng.random() < share and (near is None or near.query((x, y))[0] >= min_distance_A):
+            names = [c for c in contents[sub] if c != chem.pristine(sub)]
+            planted[(sub, i, j)] = names[rng.integers(len(names))]
+    return planted
+
+
 def half_converted(chem: Chemistry, size_px: int, pixel_size_A: float, converted: float,
                    rng: np.random.Generator, vacancies: float = 0.02) -> dict:
     """The contents of a sheet whose right half is converting to the chemistry's named chalcogen
