@@ -1,4 +1,4 @@
-"""The default command on WS2 movies rendered by code that shares nothing with the repo's generator.
+"""The default command on TMD movies rendered by code that shares nothing with the repo's generator.
 
 The held-back check of the detection issue is a movie rendered by other code. The repo's own
 stand-ins (``combined_shifts.py``, ``multislice_check.py``) still go through
@@ -20,16 +20,19 @@ with numpy only, and on purpose differently:
 The scenarios add what real acquisitions do and the generator does not: vacuum drifting into the
 field, crowded defects with line defects of empty S₂ columns and a beam current falling by 30 %,
 scan glitches (saturated, blank and shifted rows, a frame stopped mid-scan), and each frame exported
-as 8 bits with its own contrast. Each movie is analysed with :func:`helpers.analyze_file` and its
-defaults, as a user would, and scored against its truth inside the read area
+as 8 bits with its own contrast; others vary the sampling (0.06–0.40 Å/px at the same dose per Å²),
+the lattice constant (3.12–3.26 Å) and the material (MoS2, WSe2, MoSe2: the same seven contents with
+the elements swapped, a substituting metal named with ``--dopants``, the truth named as the command
+names it). Each movie is analysed with :func:`helpers.analyze_file` and its
+defaults (``--material``/``--dopants`` set to the movie's), as a user would, and scored against its truth inside the read area
 (:func:`helpers.evaluation.defects.score_defects`; frames from 1 in ``defects.csv``).
 
 Usage::
 
     python experiments/independent_movies.py [--only NAME ...]
 
-Writes ``results/experiments/independent_movies.json`` and prints a table. About 15 s per movie on
-2 cores.
+Writes ``results/experiments/independent_movies.json`` and prints a table. About 25 s per movie on
+2 cores (rendering included).
 """
 from __future__ import annotations
 
@@ -47,14 +50,23 @@ from helpers.evaluation.defects import score_defects
 from helpers.io.records import write_record
 
 #: atomic numbers of the columns' atoms
-Z = {"W": 74, "S": 16, "Mo": 42}
-#: what each class's column holds (sublattice, atoms)
+Z = {"W": 74, "S": 16, "Mo": 42, "Se": 34, "V": 23}
+#: what each class's column holds (sublattice, atoms), written for WS2 with Mo as the substituent;
+#: another material's movie swaps the elements (:func:`elements`) and names the classes as the
+#: command does (:data:`VOCABULARY`)
 CONTENTS = {"Vw": ("metal", ()), "Mo": ("metal", ("Mo",)), "Sw": ("metal", ("S",)),
             "Vs2": ("chalcogen", ()), "Vs": ("chalcogen", ("S",)), "W2s2": ("chalcogen", ("W",)),
             "Ws": ("chalcogen", ("W", "S"))}
+#: the poster's WS2 names → the vocabulary's (M metal, X chalcogen, D the substituting metal)
+VOCABULARY = {"Vw": "Vac_{M}", "Mo": "{D}_{M}", "Sw": "{X}_{M}", "Vs2": "Vac_{X}2", "Vs": "Vac_{X}",
+              "W2s2": "{M}_{X}2", "Ws": "{M}_{X}"}
+#: material → (metal, chalcogen, substituting metal named with ``--dopants``; None: the material's
+#: own vocabulary has it, as WS2's poster class ``Mo`` has)
+MATERIALS = {"WS2": ("W", "S", None), "MoS2": ("Mo", "S", "V"), "WSe2": ("W", "Se", "V"),
+             "MoSe2": ("Mo", "Se", "W")}
 POINT_DEFECTS = {"Vw": 5, "Mo": 6, "Sw": 4, "Vs2": 12, "Vs": 10, "W2s2": 3, "Ws": 3}
 BASE = dict(seed=1, pixel_size_A=0.16, frame_px=640, lattice_a_A=3.19, exponent=1.65, rotation_deg=23.0,
-            frames=20, hop=0.1, shear=0.004, jitter_px=0.25, peak_counts=60.0, offset_counts=3.0,
+            frames=20, material="WS2", hop=0.1, shear=0.004, jitter_px=0.25, peak_counts=60.0, offset_counts=3.0,
             defocus_A=-15.0, drift_A=(0.1, -0.05), drift_sd_A=0.15, extend_A=40.0, apart_A=8.0,
             lines=0, line_length=7, current_change=0.0, defects=POINT_DEFECTS)
 #: name → what differs from BASE (plus ``glitches`` and ``eight_bit`` applied after rendering)
@@ -76,7 +88,30 @@ SCENARIOS = {
                                                    "Ws": 4}),
     "scan glitches": dict(glitches=True),
     "8-bit, contrast per frame": dict(eight_bit=True),
+    "0.06 Å/px": dict(seed=11, pixel_size_A=0.06, frame_px=1024, peak_counts=8.5, offset_counts=0.5, jitter_px=0.6,
+                      apart_A=5.0, defects={"Vw": 2, "Mo": 2, "Sw": 2, "Vs2": 4, "Vs": 4, "W2s2": 2, "Ws": 2}),
+    "0.30 Å/px": dict(seed=12, pixel_size_A=0.30, frame_px=400, rotation_deg=-17.0, jitter_px=0.12,
+                      peak_counts=210.0, offset_counts=10.0),
+    "0.40 Å/px": dict(seed=13, pixel_size_A=0.40, frame_px=320, rotation_deg=41.0, jitter_px=0.1,
+                      peak_counts=375.0, offset_counts=15.0),
+    "a 3.26 Å (strained 2 %)": dict(seed=14, lattice_a_A=3.26, rotation_deg=5.0),
+    "a 3.12 Å": dict(seed=15, lattice_a_A=3.12, rotation_deg=-8.0),
+    "MoS2, V dopants": dict(seed=16, material="MoS2", lattice_a_A=3.16, rotation_deg=-29.0),
+    "WSe2, V dopants": dict(seed=17, material="WSe2", lattice_a_A=3.28, rotation_deg=11.0),
+    "MoSe2, W dopants": dict(seed=18, material="MoSe2", lattice_a_A=3.29, rotation_deg=52.0),
 }
+
+
+def elements(material: str) -> tuple[dict, dict]:
+    """The elements that stand for the WS2 roles of :data:`CONTENTS` in ``material`` ({"W": metal,
+    "S": chalcogen, "Mo": substituent}) and the class names the command gives (poster name → name)."""
+    from helpers.core.chemistry import chemistry_of
+
+    metal, chalcogen, dopant = MATERIALS[material]
+    sub = dopant or "Mo"
+    chem = chemistry_of(material, (dopant,) if dopant else None)
+    names = {k: chem.label(v.format(M=metal, X=chalcogen, D=sub)) for k, v in VOCABULARY.items()}
+    return {"W": metal, "S": chalcogen, "Mo": sub}, names
 
 
 def probe_transfer(n: int, pixel_size_A: float, kv: float = 80.0, aperture_mrad: float = 25.0,
@@ -150,6 +185,7 @@ def render(s: dict):
     """A movie (n, H, W) uint16 and its truth (frame from 1, x_A, y_A, class) from settings ``s``
     (:data:`BASE` updated with a scenario)."""
     rng = np.random.default_rng(s["seed"])
+    role, names = elements(s["material"])
     ps, n_px, over = s["pixel_size_A"], s["frame_px"], 4
     size_A = n_px * ps
     transfer = probe_transfer(n_px * over, ps / over, defocus_A=s["defocus_A"])
@@ -176,7 +212,7 @@ def render(s: dict):
             q = p + drift
             q = q + np.c_[s["shear"] * q[:, 1], np.zeros(len(q))]  # the scan's shear
             moved[kind] = q
-            w = np.array([sum(Z[a] ** s["exponent"] for a in atoms) for atoms in content[kind]])
+            w = np.array([sum(Z[role[a]] ** s["exponent"] for a in atoms) for atoms in content[kind]])
             fx, fy = q[:, 0] / (ps / over), q[:, 1] / (ps / over)
             ix, iy = np.floor(fx).astype(int), np.floor(fy).astype(int)
             dx, dy = fx - ix, fy - iy
@@ -195,7 +231,7 @@ def render(s: dict):
         for cls, kind, c in defects:
             x, y = moved[kind][c]
             row = int(np.clip(round(y / ps), 0, n_px - 1))
-            truth.append((f + 1, x + jitter[row] * ps - off, y - off, cls))
+            truth.append((f + 1, x + jitter[row] * ps - off, y - off, names[cls]))
     return np.array(frames), pd.DataFrame(truth, columns=["frame", "x_A", "y_A", "class"])
 
 
@@ -235,7 +271,9 @@ def run(name: str, changes: dict, work: Path) -> dict:
     tifffile.imwrite(path, frames, imagej=True, resolution=(1 / ps_nm, 1 / ps_nm),
                      metadata={"unit": "nm", "axes": "TYX"})
     t0 = time.perf_counter()
-    res = analyze_file(path, work / "result", quiet=True, sites_csv=False)
+    dopant = MATERIALS[s["material"]][2]
+    res = analyze_file(path, work / "result", quiet=True, sites_csv=False, material=s["material"],
+                       dopants=(dopant,) if dopant else None)
     seconds = time.perf_counter() - t0
     sc = score_defects(res.defects(), truth, s["pixel_size_A"], frames.shape, sm.EDGE_MARGIN_A)
     areas = res.summary.get("areas", {}).get("fractions", {})
@@ -257,7 +295,7 @@ def main(argv=None) -> dict:
         record["movies"].append(r)
         print(f"{name:32s} F1 {r['f1_1A']:.3f} (1 Å) {r['f1_0.5A']:.3f} (0.5 Å), precision {r['precision_1A']:.3f}, "
               f"recall {r['recall_1A']:.3f}, class accuracy {r['class_accuracy']:.3f}, Vs recall "
-              f"{r['recall_per_class'].get('Vs', float('nan')):.3f}, median error {r['position_median_error_A']:.3f} Å, "
+              f"{r['recall_per_class'].get(elements(r['material'])[1]['Vs'], float('nan')):.3f}, median error {r['position_median_error_A']:.3f} Å, "
               f"masked {100 * r['masked_share']:.1f} %, glitch frames {r['scan_glitch_frames']}, {r['analysis_s']} s",
               flush=True)
     out = write_record(args.out, record)
