@@ -46,7 +46,7 @@ Modules
     ``smoothed``, ``other_phase``, ``stamp_other_phase``, ``other_phase_note``.
 ``lattice``
     The column lattice fitted on the data: vectors, sublattice placement, column width (Å, px).
-    Public: ``lattice_origin``, ``fit_column_lattice``.
+    Public: ``lattice_origin``, ``fit_column_lattice``, ``patch_centres``.
 ``localizer``
     The pixel-wise defect localizer: a small fully convolutional encoder–decoder.
     Public: ``LocalizerParams``, ``normalize_frame``, ``network_input``, ``resample_frame``,

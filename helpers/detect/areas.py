@@ -166,18 +166,11 @@ class AreaMap:
         return (self.at(rc) == label).reshape(self.shape)
 
 
-def _first_order(lattice: ColumnLattice) -> np.ndarray:
-    """The three first-order reciprocal vectors (cycles/px) of the hexagonal lattice."""
-    b1, b2 = lattice.reciprocal
-    third = b1 + b2 if np.linalg.norm(b1 + b2) < np.linalg.norm(b1 - b2) else b1 - b2
-    return np.stack([b1, b2, third])
-
-
 def _in_phase_ring(lattice: ColumnLattice) -> np.ndarray:
     """The three reflections of the √3 ring (cycles/px). The metal, chalcogen and hollow sites of the
     honeycomb all lie on their lattice planes, so every column adds in phase whichever of the three
     sites it occupies: 2H, 1T and inversion domains carry the same amplitude there."""
-    b1, b2, t = _first_order(lattice)
+    b1, b2, t = lattice.first_order
     s = 1.0 if np.allclose(t, b1 + b2) else -1.0  # t = b1 + s·b2
     return np.stack([b1 - s * b2, 2 * b1 + s * b2, b1 + 2 * s * b2])
 
@@ -285,7 +278,7 @@ def lattice_amplitude(image, lattice: ColumnLattice, sigma_px: float, step: int 
     (ndarray, ndarray)
         Amplitude and mean on the grid (intensity units).
     """
-    amp, mean_full = _amplitude_less_mean(image, _first_order(lattice), sigma_px, step)
+    amp, mean_full = _amplitude_less_mean(image, lattice.first_order, sigma_px, step)
     return amp, mean_full[::step, ::step]
 
 

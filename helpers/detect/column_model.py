@@ -30,6 +30,14 @@ class ColumnLattice:
         return np.linalg.inv(self.vectors).T
 
     @property
+    def first_order(self) -> np.ndarray:
+        """The three first-order reciprocal vectors (3, 2) cycles/px, one of each ± pair: b1, b2
+        and the one of b1 ± b2 as long as they are. Any mirror or rotation of the lattice maps the
+        set onto itself, whichever pair the basis holds."""
+        b1, b2 = self.reciprocal
+        return np.array([b1, b2, b1 - b2 if np.linalg.norm(b1 - b2) < np.linalg.norm(b1 + b2) else b1 + b2])
+
+    @property
     def haadf_exponent(self) -> float:
         """n in Z^n from the measured S2/W ratio (2 · (16/74)^n)."""
         return haadf_exponent(self.s2_ratio)

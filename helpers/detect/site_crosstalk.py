@@ -57,7 +57,8 @@ WEAK_CHANGE = 2 * CROSSTALK_PRIOR_SD
 
 def neighbour_offsets(lattice: ColumnLattice) -> dict:
     """Lattice-index offsets (di, dj) of the nearest neighbours of a site: ``(kind, "other")`` the
-    three of the other sublattice (a/√3 away), ``(kind, "same")`` the six of its own (a away).
+    three of the other sublattice (a/√3 away), ``(kind, "same")`` the six of its own (a away), on
+    the undistorted lattice of the basis whatever scan distortion the image has.
 
     Parameters
     ----------
@@ -67,10 +68,15 @@ def neighbour_offsets(lattice: ColumnLattice) -> dict:
     -------
     dict
     """
-    A = lattice.vectors
+    V = lattice.vectors
+    # neighbours by the undistorted hexagon of the basis (a₁, a₂ at 120°, or 60°), not the pixels: a
+    # scan-distorted image (a real MoS2 frame: |a₁| 19.6 px, |a₂| 17.7, |a₁ + a₂| 17.1) kept four of
+    # the six same-sublattice neighbours until 5 December 2026, and which four turned with the image
+    cos = -0.5 if np.dot(V[0], V[1]) < 0 else 0.5
+    A = np.array([[1.0, 0.0], [cos, np.sqrt(1 - cos ** 2)]])
     cf = np.asarray(lattice.chalcogen_frac, float)
     d = np.array([(i, j) for i in range(-2, 3) for j in range(-2, 3)], float)
-    a = float(np.linalg.norm(A[0]))
+    a = 1.0
     out = {}
     for kind, own, oth in ((METAL, np.zeros(2), cf), (CHALCOGEN, cf, np.zeros(2))):
         dist_o = np.linalg.norm((d + oth - own) @ A, axis=1)

@@ -7,7 +7,7 @@ import numpy as np
 
 from helpers.core.chemistry import CHALCOGEN, METAL
 from helpers.detect.column_model import ColumnLattice, _patch_model
-from helpers.detect.lattice import _phases, lattice_origin
+from helpers.detect.lattice import _phases, lattice_origin, reflection_weights, weighted_solve
 
 
 def enumerate_sites(shape, origin_rc, lattice: ColumnLattice, margin_px: float):
@@ -223,8 +223,10 @@ def central_crop(image, size: int) -> np.ndarray:
 
 def local_displacements(image, lattice: ColumnLattice, origin_rc, sigma_px: float, positions) -> np.ndarray:
     """The lattice's local displacement (n, 2) px from its fitted position at each of ``positions``:
-    geometric phase analysis (Hÿtch et al., Ultramicroscopy 74, 131 (1998)) on the two first-order
-    reflections.
+    geometric phase analysis (Hÿtch et al., Ultramicroscopy 74, 131 (1998)) on the three first-order
+    reflections, weighted by their squared amplitudes (:func:`helpers.detect.lattice.reflection_weights`;
+    until 5 December 2026 the two of the lattice basis: a mirrored image, whose basis holds another
+    pair, placed its sites 0.03–0.05 Å differently).
 
     For each reciprocal vector g the image is demodulated at g and smoothed with a Gaussian of
     ``sigma_px`` (about a unit cell and a half); its phase at a site, less the phase of the whole
@@ -268,10 +270,10 @@ def local_displacements(image, lattice: ColumnLattice, origin_rc, sigma_px: floa
     big[pad:pad + h, pad:pad + w] = img - np.float32(img.mean(dtype=np.float64))
     F = sfft.fft2(big)
     pos = np.asarray(positions, float).reshape(-1, 2) + pad
-    B = lattice.reciprocal  # rows b1, b2 (cycles/px)
-    whole = _phases(img - np.float32(img.mean(dtype=np.float64)), B)  # cycles
+    B = lattice.first_order  # rows b1, b2, and the third at 60° to both (cycles/px)
+    whole, amp = _phases(img - np.float32(img.mean(dtype=np.float64)), B, amplitudes=True)  # cycles
     cut = np.sqrt(np.log(1e4) / 2) / (np.pi * sigma_px)  # cycles/px where the transfer falls to 10⁻⁴
-    dphi = np.empty((len(pos), 2))
+    dphi = np.empty((len(pos), len(B)))
     for k, g in enumerate(B):
         field = np.ones(len(pos), complex)
         axes = []
@@ -294,8 +296,9 @@ def local_displacements(image, lattice: ColumnLattice, origin_rc, sigma_px: floa
         # padded frame's coordinates
         ref = np.exp(2j * np.pi * (whole[k] - g @ (pad, pad)))
         dphi[:, k] = np.angle(field * np.conj(ref))
-    # −2π B u = dphi  →  u = −B⁻¹ dphi / 2π
-    return -(dphi @ np.linalg.inv(B).T) / (2 * np.pi)
+    # −2π B u = dphi  →  u = −B⁺ dphi / 2π (weighted least squares over the three)
+    return -weighted_solve(B, dphi, reflection_weights(amp)) / (2 * np.pi)
+
 
 
 def frame_origins(frames, lattice: ColumnLattice, shifts) -> np.ndarray:
