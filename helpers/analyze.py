@@ -239,7 +239,7 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
                            "halo_A": reading.halo.get("halo_A"), "halo_test": reading.halo.get("tested"),
                            "noise_per_frame": reading.noise,
                            "site_placement": "three first-order reflections (the chemistry names a second chalcogen)"
-                           if chalcogen_varies(chem) else "two first-order reflections",
+                           if chalcogen_varies(chem) else "three first-order reflections, weighted by their amplitudes",
                            "contents": {k: {c: round(v, 4) for c, v in d.items()}
                                         for k, d in reading.contents.items()}},
         "chemistry": {"material": chem.material, "metal": chem.metal, "chalcogen": chem.chalcogen,

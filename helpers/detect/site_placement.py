@@ -1,14 +1,17 @@
 """Where the sites are placed when the chalcogen columns' content varies over the sheet.
 
-The reading places every site by the local phase of two first-order reflections
-(:func:`helpers.detect.site_measure.local_displacements`). The phase of a first-order reflection
+The reading places every site by the local phase of the three first-order reflections, weighted
+least squares (:func:`helpers.detect.site_measure.local_displacements`; two, the lattice basis's,
+until 5 December 2026). The phase of a first-order reflection
 is that of the unit cell's structure factor, f_M + f_X·e^(−2πi g·c), plus −2π g·u for a
 displacement u. Where the chalcogen column's scattering f_X changes — a sheet converting from S to
 Se, a Janus or alloyed chalcogen sublattice, Se implanted into MoS2, a 1T patch — that phase
 changes too, and two reflections take the change for a displacement: the sites move off their
 columns (rendered sheets with 30–90 % of one half's S₂ columns turned to SSe or Se₂: median position
 error 0.03–0.16 Å in WS2 and 0.10–0.28 Å in MoS2; with three reflections 0.022–0.029 Å,
-``experiments/converting_sheets.py``).
+``experiments/converting_sheets.py``). The weighted three-reflection placement leaves the change out
+exactly where the three amplitudes are equal (it turns their phases by (ψ, −ψ, −ψ), which no
+displacement makes), and only partly where a real frame shows them unequal.
 
 Three first-order reflections that sum to zero, chosen so that the chalcogen site has the same
 phase in each (:func:`invariant_displacements`), see any change of the cell's content as one common
