@@ -300,7 +300,6 @@ def local_displacements(image, lattice: ColumnLattice, origin_rc, sigma_px: floa
     return -weighted_solve(B, dphi, reflection_weights(amp)) / (2 * np.pi)
 
 
-
 def frame_origins(frames, lattice: ColumnLattice, shifts) -> np.ndarray:
     """Per frame, the metal site that is the same lattice site as frame 0's origin (row, col px):
     the Fourier phases place the lattice in each frame, the drift picks the translate — the one
