@@ -68,14 +68,15 @@ def lattice_origin(image, lattice: ColumnLattice) -> np.ndarray:
 
 
 def _frame_w_amplitude(img: np.ndarray, origin: np.ndarray, lattice: ColumnLattice, radius_A: float,
-                       bins: int, n: int = 40, seed: int = 0) -> float:
-    """Median fitted amplitude of W columns at ``n`` random metal sites inside the frame."""
+                       bins: int, n: int = 40) -> float:
+    """Median fitted amplitude of W columns at the metal sites nearest about ``n`` points of a grid
+    symmetric about the frame's centre (:func:`patch_centres`: no seed, the same sites mirrored)."""
     ps = lattice.pixel_size_A
     margin = radius_A / ps + 4
     h, w = img.shape
     if min(h, w) <= 2 * margin:
         return np.nan
-    pts = np.random.default_rng(seed).uniform(margin, [h - margin, w - margin], (n, 2))
+    pts = patch_centres(img.shape, margin, n)
     kinds, sites, _ = _snap(pts, origin, lattice)
     keep = kinds == METAL
     amps = [a["centre"] for a in _measure(img, kinds[keep], sites[keep], lattice, radius_A, bins)
