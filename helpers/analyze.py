@@ -19,9 +19,8 @@ from helpers.core.validation import InputError, check_pixel_size
 from helpers.detect import cache
 from helpers.detect import localizer as lz
 from helpers.detect import pipeline as ma
-from helpers.detect import series, site_hops
-from helpers.detect import site_model as sm
-from helpers.detect import sites as st
+from helpers.detect import series, site_hops, site_model as sm, sites as st
+from helpers.detect.areas import rim_px
 from helpers.detect.adatoms import adatom_csv, adatom_summary
 from helpers.detect.cache import write_table
 from helpers.detect.column_reading import UNKNOWN
@@ -215,10 +214,12 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
         warnings_.append(w)
         log(f"warning: {w}")
     areas = reading.area_fractions()
+    rim_A = rim_px(sm.SiteParams().areas, sm.SiteParams().radius_A, 1.0)  # a masked area's reach (Å)
     if areas.get("masked", 0) > 0:
         log("masked (the lattice does not describe them; their sites are not read as defects): "
             + ", ".join(f"{k.replace('_', ' ')} {100 * v:.1f} %" for k, v in areas.items()
-                        if k not in ("lattice", "masked", "other_grain") and v > 0) + " of the image")
+                        if k not in ("lattice", "masked", "other_grain") and v > 0) + " of the image"
+            + f"; nor the sites within {rim_A:g} Å of them (their fitting disc reaches in)")
     for g in reading.grains:
         if g["read"]:
             log(f"another grain ({100 * g['area_fraction']:.0f} % of the image, turned {g['rotation_deg']:+.1f}°) "
@@ -232,7 +233,7 @@ def _analyze_sites(job: PreparedFile, folder: Path, log=print) -> dict:
         "areas": {"fractions": areas, "sites_masked": int((reading.sites["class"] == sm.MASKED).sum()),
                   "method": "local lattice amplitude and background (helpers.detect.areas); atoms on the hollow "
                             "sites of the 2H lattice (helpers.detect.hollow_sites)",
-                  "settings": asdict(sm.SiteParams().areas)} if areas else {"masked": False},
+                  "settings": {**asdict(sm.SiteParams().areas), "rim_A": rim_A}} if areas else {"masked": False},
         "column_reading": {"column_sigma_A": lat.sigma_px * ps, "chalcogen_over_metal": reading.chalcogen_over_metal,
                            "haadf_exponent_measured": chem.exponent_from_ratio(reading.chalcogen_over_metal),
                            "haadf_exponent_used": reading.haadf_exponent, "gain": reading.gain,

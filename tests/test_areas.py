@@ -258,3 +258,33 @@ def test_a_cell_whose_first_order_vanishes_keeps_its_in_phase_ring():
     coarse = ndimage.zoom(phase, 0.25, order=1)
     lat_coarse = st.read_sites(coarse, 0.8, chemistry=chem).lattice
     assert areas.in_phase_amplitude(coarse, lat_coarse, 5.0 / 0.8) is None
+
+
+def test_a_masked_areas_label_reaches_the_sites_whose_disc_it_enters(frame):
+    # the map's own rule on a grid: a masked block reaches ``reach_px`` beyond its edge, no further
+    labels = np.zeros((50, 50), np.uint8)
+    labels[20:30, 20:30] = areas.THICKER
+    labels[0:5, 45:50] = areas.HOLE
+    labels[45:47, :] = areas.SCAN_GLITCH  # glitch rows are grown by a fitting disc where found
+    m = areas.AreaMap(labels, None, None, PS, 4, (200, 200))
+    pts = np.array([[100.0, 60.0], [100.0, 76.0], [100.0, 90.0], [10.0, 170.0], [100.0, 160.0], [172.0, 20.0]])
+    assert list(m.at(pts)) == [0, 0, areas.THICKER, 0, 0, 0]
+    assert list(m.at(pts, 16.0)) == [0, areas.THICKER, areas.THICKER, areas.HOLE, 0, 0]
+    assert list(m.at(pts, 0.0)) == list(m.at(pts))
+    m.labels = np.zeros_like(labels)  # a relabelled map is measured again
+    assert not m.at(pts, 16.0).any()
+    assert areas.rim_px(areas.AreaParams(), 5.0, 0.25) == 20.0
+    assert areas.rim_px(areas.AreaParams(rim_A=0.0), 5.0, 0.25) == 0.0
+    # a read image: no site read as lattice lies within its fitting disc of a masked area, and the
+    # rim is what the default masks beyond the area itself
+    clean, _ = frame
+    img, _, _ = damaged(clean, np.random.default_rng(1))
+    r = st.read_sites(img, PS)
+    s, amap = r.sites, r.area_maps[0]
+    masked_px = np.argwhere(amap.mask) * amap.step_px
+    read = s[s["area"] == areas.LATTICE][["row", "col"]].to_numpy()
+    gap = np.hypot(*(read[:, None] - masked_px[None]).transpose(2, 0, 1)).min(1) * PS
+    assert gap.min() > sm.SiteParams().radius_A - amap.step_px * PS
+    no_rim = st.read_sites(img, PS, p=sm.SiteParams(areas=areas.AreaParams(rim_A=0.0))).sites
+    assert (no_rim["area"] != areas.LATTICE).sum() < (s["area"] != areas.LATTICE).sum()
+    assert set(s.loc[s["area"] != areas.LATTICE, "class"]) == {sm.MASKED}

@@ -13,7 +13,7 @@ Modules
 ``areas``
     Areas the lattice does not describe: holes, amorphous contamination, thicker layers, other
     grains.
-    Public: ``AreaParams``, ``AreaMap``, ``local_fields``, ``lattice_amplitude``, ``in_phase_amplitude``,
+    Public: ``AreaParams``, ``AreaMap``, ``rim_px``, ``local_fields``, ``lattice_amplitude``, ``in_phase_amplitude``,
     ``find_areas``.
 ``cache``
     The cached analysis table of a movie (CSV under ``data/generated/analysis``).

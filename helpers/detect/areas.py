@@ -21,7 +21,8 @@ columns are still read well), and below the contamination of the real developmen
 (β 3–3.5 in the brighter band of the 60 kV WS2 image). Areas smaller than a few unit cells
 are dropped (a point defect or a noise blob), the rest grown by about a lattice constant (the
 columns at the rim of a hole are not lattice columns either). Masked sites are read and listed
-(``area`` in ``sites.csv``) but never reported as defects. A grain of another orientation is first
+(``area`` in ``sites.csv``) but never reported as defects; nor are the sites whose fitting disc
+reaches into a masked area (``AreaParams.rim_A``: they take its label). A grain of another orientation is first
 masked as ``no_lattice``; where it is large enough, :mod:`helpers.detect.grains` reads it with its own
 lattice and relabels it ``other_grain``. Areas whose hollow sites hold atoms (a 1T phase, an
 inversion domain: :mod:`helpers.detect.hollow_sites`) are stamped in by the site reading as
@@ -82,6 +83,29 @@ class AreaParams:
     #: None: not tested
     phase_ring_above: float | None = 0.75
     phase_ring_ratio: float = 2.0
+    #: a site within this of a masked area takes its label (:meth:`AreaMap.at`): its fitting disc
+    #: holds part of the area (a contamination patch's tail brightened the chalcogen columns beside
+    #: it on a real WS2 image); None: the site's fitting disc (``SiteParams.radius_A``); 0: none
+    rim_A: float | None = None
+
+
+def rim_px(p: AreaParams, radius_A: float, pixel_size_A: float) -> float:
+    """How far a masked area's label reaches (px): ``p.rim_A``, or ``radius_A`` (a site's fitting
+    disc) where that is None.
+
+    Parameters
+    ----------
+    p : AreaParams
+    radius_A : float
+        The sites' fitting disc (Å).
+    pixel_size_A : float
+        Pixel size (Å/px).
+
+    Returns
+    -------
+    float
+    """
+    return (radius_A if p.rim_A is None else float(p.rim_A)) / check_pixel_size(pixel_size_A)
 
 
 @dataclass
@@ -97,6 +121,7 @@ class AreaMap:
     step_px: int
     shape: tuple  # the image's (H, W) px
     params: AreaParams = field(default_factory=AreaParams)
+    _nearest_masked: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def mask(self) -> np.ndarray:
@@ -110,13 +135,18 @@ class AreaMap:
         out["masked"] = float(np.mean(self.mask))
         return out
 
-    def at(self, positions) -> np.ndarray:
-        """Label of each (row, col) px position (nearest grid point, clipped to the image).
+    def at(self, positions, reach_px: float = 0.0) -> np.ndarray:
+        """Label of each (row, col) px position (nearest grid point, clipped to the image); with
+        ``reach_px``, a position whose grid point lies within that of a masked one takes the label
+        of the nearest masked grid point (not of scan-glitch rows: they are grown by a fitting disc
+        where they are found, :mod:`helpers.detect.scan_glitches`).
 
         Parameters
         ----------
         positions : ndarray (n, 2)
             (row, col) px.
+        reach_px : float
+            Distance (px, ≥ 0) within which a masked area's label reaches.
 
         Returns
         -------
@@ -125,7 +155,17 @@ class AreaMap:
         """
         pos = np.rint(np.asarray(positions, float).reshape(-1, 2) / self.step_px).astype(int)
         h, w = self.labels.shape
-        return self.labels[np.clip(pos[:, 0], 0, h - 1), np.clip(pos[:, 1], 0, w - 1)]
+        r, c = np.clip(pos[:, 0], 0, h - 1), np.clip(pos[:, 1], 0, w - 1)
+        if not reach_px > 0 or not (self.mask & (self.labels != SCAN_GLITCH)).any():
+            return self.labels[r, c]
+        if self._nearest_masked is None or self._nearest_masked[0] is not self.labels:
+            from scipy import ndimage  # distance (grid steps) to, and index of, the nearest masked point
+
+            reach = self.mask & (self.labels != SCAN_GLITCH)  # glitch rows are grown by a fitting disc already
+            self._nearest_masked = (self.labels, *ndimage.distance_transform_edt(~reach, return_indices=True))
+        _, dist, idx = self._nearest_masked
+        near = dist[r, c] * self.step_px <= reach_px
+        return np.where(near, self.labels[idx[0][r, c], idx[1][r, c]], self.labels[r, c]).astype(np.uint8)
 
     def stamped(self, pixels, label: int) -> "AreaMap":
         """A copy with ``label`` wherever ``pixels`` (H, W bool) holds a pixel within half a grid step

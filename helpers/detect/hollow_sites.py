@@ -47,7 +47,7 @@ from functools import lru_cache
 import numpy as np
 
 from helpers.core.chemistry import CHALCOGEN, METAL
-from helpers.detect.areas import LATTICE, OTHER_PHASE, AreaMap
+from helpers.detect.areas import LATTICE, OTHER_PHASE, AreaMap, rim_px
 from helpers.detect.areas import _relative_spread
 from helpers.detect.column_model import ColumnLattice, _patch_model, _rows, _subs
 from helpers.detect.site_measure import measure_amplitudes
@@ -382,7 +382,7 @@ def stamp_other_phase(area_map: AreaMap, image, kinds, positions, ratios, refere
     if not pixels.any():  # the areas find_areas labelled already (its in-phase ring test) still count
         return area_map, area, float(np.mean(area_map.labels == OTHER_PHASE))
     m = area_map.stamped(pixels & area_map.pixels_of(LATTICE), OTHER_PHASE)
-    return m, m.at(positions), float(np.mean(m.labels == OTHER_PHASE))
+    return m, m.at(positions, rim_px(ap, p.radius_A, ps)), float(np.mean(m.labels == OTHER_PHASE))
 
 
 def other_phase_note(shares: dict, n_frames: int) -> str:

@@ -39,7 +39,7 @@ import pandas as pd
 from helpers.core.chemistry import CHALCOGEN, METAL, Chemistry
 from helpers.core.validation import check_image, check_pixel_size
 from helpers.detect.adatoms import adatom_table, find_adatoms, reread_beside, search_sites
-from helpers.detect.areas import AREA_NAMES, LATTICE, AreaMap, find_areas
+from helpers.detect.areas import AREA_NAMES, LATTICE, AreaMap, find_areas, rim_px
 from helpers.detect.column_model import ColumnLattice
 from helpers.detect.grains import read_other_grains
 from helpers.detect.hollow_sites import other_phase_note, stamp_other_phase
@@ -298,7 +298,7 @@ def read_sites(frames, pixel_size_A: float, lattice_a_A: float | None = None, p:
                     area_maps[t].lattice_amplitude = area_maps[t].background = None
                 area_at, t_areas = t, t_areas + time.perf_counter() - ta
             # a feature at x in frame t0 is at x + shifts[t] − shifts[t0] in frame t
-            area = area_maps[area_at].at(pos - (shifts[t] - shifts[area_at]))
+            area = area_maps[area_at].at(pos - (shifts[t] - shifts[area_at]), rim_px(p.areas, p.radius_A, ps))
         else:
             area = np.zeros(len(kinds), np.uint8)
         amps = measure_amplitude_sets(img, kinds, pos, lattice, p.radius_A, p.bins, (0.0, p.halo_A))
