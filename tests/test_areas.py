@@ -288,3 +288,17 @@ def test_a_masked_areas_label_reaches_the_sites_whose_disc_it_enters(frame):
     no_rim = st.read_sites(img, PS, p=sm.SiteParams(areas=areas.AreaParams(rim_A=0.0))).sites
     assert (no_rim["area"] != areas.LATTICE).sum() < (s["area"] != areas.LATTICE).sum()
     assert set(s.loc[s["area"] != areas.LATTICE, "class"]) == {sm.MASKED}
+
+
+def test_the_command_says_how_far_a_masked_area_reaches(frame, tmp_path):
+    from helpers import AnalysisSettings, analyze_file
+
+    clean, _ = frame
+    img, _, _ = damaged(clean, np.random.default_rng(1))
+    path = tmp_path / "damaged.npy"
+    np.save(path, img.astype(np.float32)[None])
+    lines = []
+    res = analyze_file(path, tmp_path / "out", AnalysisSettings(pixel_size_A=PS, quiet=True), log=lines.append)
+    a = res.summary["areas"]
+    assert a["settings"]["rim_A"] == sm.SiteParams().radius_A and a["sites_masked"] > 50
+    assert any("nor the sites within 5 Å of them" in line for line in lines)
