@@ -156,14 +156,17 @@ class AreaMap:
         pos = np.rint(np.asarray(positions, float).reshape(-1, 2) / self.step_px).astype(int)
         h, w = self.labels.shape
         r, c = np.clip(pos[:, 0], 0, h - 1), np.clip(pos[:, 1], 0, w - 1)
-        if not reach_px > 0 or not (self.mask & (self.labels != SCAN_GLITCH)).any():
+        if not reach_px > 0:
             return self.labels[r, c]
         if self._nearest_masked is None or self._nearest_masked[0] is not self.labels:
             from scipy import ndimage  # distance (grid steps) to, and index of, the nearest masked point
 
             reach = self.mask & (self.labels != SCAN_GLITCH)  # glitch rows are grown by a fitting disc already
-            self._nearest_masked = (self.labels, *ndimage.distance_transform_edt(~reach, return_indices=True))
+            self._nearest_masked = (self.labels, *(ndimage.distance_transform_edt(~reach, return_indices=True)
+                                                   if reach.any() else (None, None)))
         _, dist, idx = self._nearest_masked
+        if dist is None:  # nothing the rim reaches from
+            return self.labels[r, c]
         near = dist[r, c] * self.step_px <= reach_px
         return np.where(near, self.labels[idx[0][r, c], idx[1][r, c]], self.labels[r, c]).astype(np.uint8)
 
