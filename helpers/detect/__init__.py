@@ -120,6 +120,10 @@ Modules
     Public: ``enumerate_sites``, ``measure_amplitudes``, ``measure_amplitude_sets``,
     ``metal_reference``, ``sublattice_reference``, ``central_crop``, ``local_displacements``, ``frame_origins``,
     ``plausible_width``, ``local_noise_scale``.
+``site_noise``
+    The noise of one site reading and the likelihood of a reading under each content, monotone
+    beyond the extreme contents.
+    Public: ``reading_noise``, ``reading_sd``, ``log_emission``.
 ``site_placement``
     Where the sites are placed when the chalcogen columns' content varies over the sheet: three
     first-order reflections that a change of content does not move, folded onto the two-reflection
@@ -128,7 +132,7 @@ Modules
     ``invariant_displacements``.
 ``site_model``
     What a site can hold and the hidden Markov model of its content through time.
-    Public: ``class_contents``, ``SiteParams``, ``reading_noise``, ``reading_sd``,
+    Public: ``class_contents``, ``SiteParams``,
     ``transition_matrix``, ``fit_transitions``, ``first_frame_prior``, ``content_shares``,
     ``site_posteriors``.
 ``site_walks``
@@ -148,4 +152,4 @@ Modules
     positions refined by the CAM peak.
     Public: ``windows_at``, ``CentralClassifier``, ``adapt_batchnorm``, ``classify_detections``.
 """
-__all__ = ['adatoms', 'areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'field_size', 'grains', 'hollow_sites', 'lattice', 'localizer', 'localizer_training', 'off_levels', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_crosstalk', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_placement', 'site_walks', 'sites', 'sublattices', 'window_classifier']
+__all__ = ['adatoms', 'areas', 'cache', 'column_model', 'column_reading', 'columns', 'dopant_levels', 'field_size', 'grains', 'hollow_sites', 'lattice', 'localizer', 'localizer_training', 'off_levels', 'peaks', 'pipeline', 'registration', 'scan_glitches', 'series', 'site_alloy', 'site_crosstalk', 'site_decode', 'site_halo', 'site_hops', 'site_levels', 'site_measure', 'site_model', 'site_noise', 'site_placement', 'site_walks', 'sites', 'sublattices', 'window_classifier']

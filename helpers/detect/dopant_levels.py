@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from helpers.core.chemistry import CHALCOGENS, HAADF_EXPONENT_RANGE, Z, Chemistry
-from helpers.detect.site_model import _log_gauss
+from helpers.detect.site_noise import log_emission
 
 __all__ = ["NAMED_DOPANT_WEIGHT", "DopantLevels", "fit_dopant_levels", "named_dopant_split"]
 
@@ -140,7 +140,7 @@ def fit_dopant_levels(readings, kinds, usable, metal_level: float, chalcogen_lev
             for _ in range(steps):
                 mu = cp + gain * (base + m * a - cp)
                 sd = noise_of(mu)
-                le = _log_gauss(x[:, None], mu[None], sd[None]) + np.log(np.maximum(w, 1e-12))[None]
+                le = log_emission(x, mu, sd) + np.log(np.maximum(w, 1e-12))[None]
                 r = np.exp(le - le.max(1, keepdims=True))
                 r = r / r.sum(1, keepdims=True) * wx[:, None]
                 w = (r.sum(0) + 0.1) / (r.sum() + 0.1 * K)

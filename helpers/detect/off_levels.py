@@ -45,7 +45,8 @@ import numpy as np
 import pandas as pd
 
 from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Z, Chemistry
-from helpers.detect.site_model import MASKED, reading_noise, reading_sd
+from helpers.detect.site_model import MASKED
+from helpers.detect.site_noise import reading_noise, reading_sd
 
 __all__ = ["OFF_LEVEL_MIN_SITES", "OFF_LEVEL_SHIFT", "OFF_LEVEL_Z", "ABOVE_Z", "ALLOYED_SHARE", "MASK_EDGE_A",
            "ADATOM_NEAR_A", "MODEL_TOLERANCE",

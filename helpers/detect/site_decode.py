@@ -10,12 +10,12 @@ from helpers.detect.column_model import ColumnLattice
 from helpers.detect.dopant_levels import fit_dopant_levels, named_dopant_split
 from helpers.detect.site_model import (APPEAR_PER_FRAME, CHANGE_PER_FRAME, LEAVE_PER_FRAME, MASKED, PRIOR_DEFECT,
                                        WS2, SiteParams, class_contents, content_shares, fit_transitions,
-                                       first_frame_prior, reading_noise, reading_sd, site_posteriors,
-                                       transition_matrix)
+                                       first_frame_prior, site_posteriors, transition_matrix)
 from helpers.detect.site_alloy import alloy_readings
 from helpers.detect.site_crosstalk import neighbour_offsets, neighbour_sums, remove_crosstalk
 from helpers.detect.site_levels import apply_ladder, ladder_prior, relative_readings
 from helpers.detect.site_measure import local_noise_scale
+from helpers.detect.site_noise import log_emission, reading_noise, reading_sd
 from helpers.detect.site_walks import ring_sites, walk_transitions, walker_on_centre
 
 
@@ -176,8 +176,8 @@ def _walks(s, kinds, codes, frames, rel, lattice_area, cls, contents, gain, nois
         for k in weak:
             appear = APPEAR_PER_FRAME * prior[0, k] / prior[0, 1:].sum()
             hop, change = trans[k, 0], 1.0 - trans[k, k] - trans[k, 0]
-            log_lr = (((obs - means[0]) / sd[0]) ** 2 - ((obs - means[k]) / sd[k]) ** 2) / 2 + np.log(sd[0] / sd[k])
-            log_lr = np.where(np.isfinite(obs), log_lr, 0.0)
+            le = log_emission(obs, means, sd)
+            log_lr = np.where(np.isfinite(obs), (le[:, k] - le[:, 0]).reshape(obs.shape), 0.0)
             log_lr[(decoded > 0) & (decoded != k)] = -30.0  # another defect holds the site
             on = walker_on_centre(log_lr, ring, walk_transitions(offsets[(kind, "same")], appear, change, hop),
                                   first[k])

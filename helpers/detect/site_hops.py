@@ -14,7 +14,7 @@ track and are never counted. Here the readings themselves are used, found or not
    the hops) when the partner is pristine, which moves it; to another neighbour, which takes it out
    of the pair.
 2. Each reading is explained by the content of its site (Gaussian, the noise line of the reading,
-   :func:`helpers.detect.site_model.reading_noise`). A hop shows as one site's reading falling and
+   :func:`helpers.detect.site_noise.reading_noise`). A hop shows as one site's reading falling and
    its neighbour's rising in the same frame: the model weighs it against a departure and an
    unrelated arrival, and against a change of content, whether or not either side was found, and
    it does not need the class read right in every frame (a ``W2s2`` read as ``Ws`` before its hop
@@ -43,13 +43,11 @@ from helpers.detect.site_model import (
     LEAVE_PER_FRAME,
     MASKED,
     PRIOR_DEFECT,
-    _log_gauss,
     first_frame_prior,
     fit_transitions,
-    reading_noise,
-    reading_sd,
     transition_matrix,
 )
+from helpers.detect.site_noise import log_emission, reading_noise, reading_sd
 from helpers.detect.sites import SiteReading
 
 #: largest array of the forward–backward pass (values, float64): pairs are taken in chunks below it (small
@@ -240,7 +238,7 @@ def hop_rates_from_sites(reading: SiteReading, classes=None, em_steps: int = EM_
         ij, x, cls = _sublattice_readings(reading, kind)
         observed = np.isfinite(x)
         loglik = np.where(observed[:, :, None],
-                          _log_gauss(x[:, :, None], means[None, None], reading_sd(means, floor, slope)[None, None]), 0.0)
+                          log_emission(x, means, reading_sd(means, floor, slope)).reshape(x.shape + (K,)), 0.0)
         n_nb = len(offsets[(kind, "same")])
         is_defect = np.isin(cls, names[1:])
         # windows of the movie, each with its pairs in chunks of at most CHUNK_VALUES values per array

@@ -9,6 +9,7 @@ from helpers.core.chemistry import CHALCOGEN, METAL, Chemistry, chemistry_of
 from helpers.core.windows import LIBRARY_PIXEL_SIZE_A, WINDOW_PX
 from helpers.detect.areas import AreaParams
 from helpers.detect.scan_glitches import GlitchParams
+from helpers.detect.site_noise import log_emission
 
 #: the chemistry read unless another is given: WS2 with Mo as its substituent (the poster's classes)
 WS2 = chemistry_of("WS2")
@@ -150,54 +151,6 @@ class SiteParams:
         return max(self.edge_margin_A, self.radius_A) / pixel_size_A
 
 
-def reading_noise(metal_level: float, chalcogen_level: float, metal_sd: float, chalcogen_sd: float):
-    """The noise of one site reading as a line in its content (shot noise: the variance grows
-    linearly with the content), fixed by the two pristine contents and their measured noise.
-
-    Where the line would leave an empty column (almost) noiseless, a quarter of the chalcogen's
-    variance is kept and the line goes through the metal's; without a rise, the larger variance.
-
-    Parameters
-    ----------
-    metal_level, chalcogen_level : float
-        Pristine readings of the two sublattices.
-    metal_sd, chalcogen_sd : float
-        Their measured noise (same units).
-
-    Returns
-    -------
-    tuple of float
-        (floor, slope): variance = floor + slope × content (see :func:`reading_sd`).
-    """
-    slope = ((metal_sd ** 2 - chalcogen_sd ** 2) / (metal_level - chalcogen_level)
-             if abs(metal_level - chalcogen_level) > 1e-6 * metal_level else 0.0)
-    if slope > 0:
-        floor = chalcogen_sd ** 2 - slope * chalcogen_level
-        if floor < 0.25 * chalcogen_sd ** 2:
-            floor = 0.25 * chalcogen_sd ** 2
-            slope = max((metal_sd ** 2 - floor) / metal_level, 0.0)
-    else:
-        slope, floor = 0.0, max(metal_sd, chalcogen_sd) ** 2
-    return float(floor), float(slope)
-
-
-def reading_sd(content, floor: float, slope: float):
-    """Noise (standard deviation) of one reading of ``content`` on the line of :func:`reading_noise`.
-
-    Parameters
-    ----------
-    content : float or ndarray
-    floor, slope : float
-
-    Returns
-    -------
-    float or ndarray
-    """
-    return np.sqrt(np.maximum(floor + slope * np.maximum(content, 0.0), 0.25 * floor))
-
-
-def _log_gauss(x, mu, sd):
-    return -0.5 * ((x - mu) / sd) ** 2 - np.log(sd)
 
 
 def transition_matrix(K: int, appear: float, leave: float, change: float, pristine: int = 0) -> np.ndarray:
@@ -338,8 +291,7 @@ def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float =
         w[others] = prior_defect * share
     if not len(x):
         return w
-    sd = np.broadcast_to(np.asarray(sd, float), (K,))
-    le = _log_gauss(x[:, None], np.asarray(means, float)[None], sd[None] * scale[:, None])
+    le = log_emission(x, means, sd, scale)
     e = np.exp(le - le.max(1, keepdims=True))
     for _ in range(steps):
         r = e * w
@@ -395,10 +347,8 @@ def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndar
         prior = np.asarray(prior_defect, float) / np.sum(prior_defect)
     else:
         prior = first_frame_prior(K, prior_defect, pristine)
-    sd = np.broadcast_to(np.asarray(sd, float), (K,))[None, None]
-    if sd_scale is not None:
-        sd = sd * np.asarray(sd_scale, float).reshape(n, 1, 1)
-    le = _log_gauss(x[:, :, None], np.asarray(means)[None, None], sd)  # (n, T, K)
+    scale = None if sd_scale is None else np.repeat(np.asarray(sd_scale, float).reshape(n), T)
+    le = log_emission(x, means, sd, scale).reshape(n, T, K)
     le = np.where(np.isfinite(x)[:, :, None], le, 0.0)
     # emissions scaled by their largest state per site and frame: the forward and backward messages
     # are renormalised every frame, so linear probabilities neither under- nor overflow
