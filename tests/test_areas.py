@@ -288,6 +288,13 @@ def test_a_masked_areas_label_reaches_the_sites_whose_disc_it_enters(frame):
     no_rim = st.read_sites(img, PS, p=sm.SiteParams(areas=areas.AreaParams(rim_A=0.0))).sites
     assert (no_rim["area"] != areas.LATTICE).sum() < (s["area"] != areas.LATTICE).sum()
     assert set(s.loc[s["area"] != areas.LATTICE, "class"]) == {sm.MASKED}
+    # the overlays' read-area edge encloses the sites read as lattice and leaves out the masked ones
+    from helpers.figures.results import read_area
+
+    y, x, grid = read_area(img.shape, PS, amap)
+    assert np.allclose(np.diff(y), amap.step_px)
+    rc = np.rint(s[["row", "col"]].to_numpy() / amap.step_px).astype(int)
+    assert np.array_equal(grid[rc[:, 0], rc[:, 1]], (s["area"] == areas.LATTICE).to_numpy())
 
 
 def test_the_command_says_how_far_a_masked_area_reaches(frame, tmp_path):

@@ -229,7 +229,7 @@ AREA_COLOURS = {"no_lattice": "tab:orange", "thicker_or_contaminated": "tab:cyan
 OTHER_GRAIN_COLOUR = "tab:olive"
 
 
-def overlay_areas(ax, area_map, offset_rc=(0.0, 0.0), legend: bool = True) -> None:
+def overlay_areas(ax, area_map, offset_rc=(0.0, 0.0), legend: bool = True, extra=()) -> None:
     """The areas the lattice does not describe (:class:`helpers.detect.areas.AreaMap`), hatched and outlined
     in their colour, shifted by ``offset_rc`` px (the drift since the frame the map was found on); a
     grain read with its own lattice (``other_grain``) outlined with a dashed line.
@@ -237,35 +237,35 @@ def overlay_areas(ax, area_map, offset_rc=(0.0, 0.0), legend: bool = True) -> No
     Parameters
     ----------
     ax : matplotlib.axes.Axes
-    area_map : AreaMap
+    area_map : AreaMap or None
     offset_rc : (float, float)
         Shift (px).
     legend : bool
+    extra : sequence of matplotlib artists
+        Legend handles put first in the masked areas' legend (the read area's edge).
     """
     from matplotlib.patches import Patch
 
-
-    if area_map is None:
-        return
-    lab, step = area_map.labels, area_map.step_px
-    x = np.arange(lab.shape[1]) * step + offset_rc[1]
-    y = np.arange(lab.shape[0]) * step + offset_rc[0]
-    fractions = area_map.fractions()
-    handles = []
-    for code, name in AREA_NAMES.items():
-        if name not in AREA_COLOURS or not np.any(lab == code):
-            continue
-        m = (lab == code).astype(float)
-        colour = AREA_COLOURS[name]
-        ax.contourf(x, y, m, [0.5, 1.5], colors="none", hatches=["///"])
-        ax.contour(x, y, m, [0.5], colors=colour, linewidths=1.2)
-        handles.append(Patch(facecolor="none", edgecolor=colour, hatch="///",
-                             label=f"{name.replace('_', ' ')} ({100 * fractions[name]:.0f} % of the area)"))
+    handles = list(extra)
+    lab = None if area_map is None else area_map.labels
+    if lab is not None:
+        x = np.arange(lab.shape[1]) * area_map.step_px + offset_rc[1]
+        y = np.arange(lab.shape[0]) * area_map.step_px + offset_rc[0]
+        fractions = area_map.fractions()
+        for code, name in AREA_NAMES.items():
+            if name not in AREA_COLOURS or not np.any(lab == code):
+                continue
+            m = (lab == code).astype(float)
+            colour = AREA_COLOURS[name]
+            ax.contourf(x, y, m, [0.5, 1.5], colors="none", hatches=["///"])
+            ax.contour(x, y, m, [0.5], colors=colour, linewidths=1.2)
+            handles.append(Patch(facecolor="none", edgecolor=colour, hatch="///",
+                                 label=f"{name.replace('_', ' ')} ({100 * fractions[name]:.0f} % of the area)"))
     if legend and handles:
         ax.add_artist(ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(1.01, 0.0), fontsize=8,
                                 frameon=False, title="masked (not read as defects)", title_fontsize=8))
-    grain = lab == OTHER_GRAIN  # drawn last: its outline is shared with the masked rim around it
-    if np.any(grain):  # read with its own lattice: outlined, not hatched
+    grain = lab == OTHER_GRAIN if lab is not None else None  # last: its outline is shared with the rim
+    if grain is not None and np.any(grain):  # read with its own lattice: outlined, not hatched
         ax.contour(x, y, grain.astype(float), [0.5], colors=OTHER_GRAIN_COLOUR, linewidths=1.2, linestyles="--")
         if legend:
             label = f"another grain, read with its own lattice ({100 * fractions['other_grain']:.0f} % of the area)"
