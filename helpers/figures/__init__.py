@@ -26,8 +26,9 @@ Modules
     ``plot_true_counts``, ``plot_dose_series``.
 ``results``
     The command's figures in its result folder: overlays of the first and last frame (with the
-    masked areas of a site reading) and, for stacks, the counts per class over time (frames from 1).
-    Public: ``write_result_figures``.
+    masked areas of a site reading and the edge of the area where defects are reported) and, for
+    stacks, the counts per class over time (frames from 1).
+    Public: ``write_result_figures``, ``read_area``, ``read_area_edge``.
 ``style``
     Figure helpers: consistent style, and saving every figure to the profile's figures folder.
     Public: ``class_role``, ``class_colour``, ``class_marker``, ``savefig``, ``scalebar``,
