@@ -22,7 +22,7 @@ real image (a 512² WSe2 frame of 8,200 columns is ≈ 0.38 Å/px).
 
 Usage::
 
-    python experiments/doped_wse2_check.py [--cells 3] [--phonons 2] [--doses 5000 20000] [--large-field] [--dopant V]
+    python experiments/doped_wse2_check.py [--cells 3] [--phonons 2] [--doses 2000 5000 20000] [--large-field] [--dopant V]
 
 Writes ``results/experiments/doped_wse2_check.json`` (``doped_wse2_large_field.json`` with
 ``--large-field``; ``…_Mo.json`` with ``--dopant Mo``). Simulations are cached in
@@ -119,7 +119,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cells", type=int, default=3)
     ap.add_argument("--phonons", type=int, default=2)
-    ap.add_argument("--doses", type=float, nargs="+", default=[5e3, 2e4])
+    ap.add_argument("--doses", type=float, nargs="+", default=[2e3, 5e3, 2e4])
     ap.add_argument("--large-field", action="store_true")
     ap.add_argument("--dopant", default="V", help="element on W sites (V, Mo, Nb, Cr, …)")
     ap.add_argument("--out", default=None)

@@ -99,3 +99,37 @@ def test_a_named_dopant_weighs_more_in_the_prior_split():
     many_se = np.r_[x, 0.37 + 0.1 * rng.standard_normal(300)]
     w = content_shares(many_se[:, None], means, 0.1, split=split)
     assert w[se] > w[mo]
+
+
+def test_a_named_dopants_share_is_measured_where_the_sample_holds_more_than_the_prior():
+    """A named dopant may take more than the 1 % defect prior where its band holds more readings
+    than its mirror image about the pristine level; a heavy-tailed pristine lattice does not raise it."""
+    from helpers.detect.dopant_levels import named_dopant_contents
+    from helpers.detect.site_model import PRIOR_DEFECT, content_shares, site_posteriors, transition_matrix
+
+    chem = chemistry_of("WSe2", ("V",))
+    names = list(chem.site_contents()[METAL])  # W, Vac_W, Se_W, V_W
+    means = np.array([1.0, 0.0, 0.37, 0.16])
+    free = named_dopant_contents(names, chem)
+    assert list(free) == [False, False, False, True]
+    rng = np.random.default_rng(3)
+    sd = 0.2  # d' 4.2 between W and V: one frame of a low-dose image
+    x = np.r_[rng.normal(1.0, sd, 1940), rng.normal(0.16, sd, 60)]  # 3 % V
+    capped = content_shares(x, means, sd)
+    measured = content_shares(x, means, sd, abundant=free)
+    assert capped[1:].sum() == pytest.approx(PRIOR_DEFECT) and capped[3] < PRIOR_DEFECT
+    assert 0.01 < measured[3] < 0.04 and measured[3] > 2 * capped[3] and measured.sum() == pytest.approx(1)
+    # what it buys: the V sites are called V far more often, the W sites still W
+    trans = transition_matrix(4, 1e-3, 0.02, 0.01)
+    truth = np.r_[np.zeros(1940, bool), np.ones(60, bool)]
+    scores = []
+    for prior in (capped, measured):
+        post = site_posteriors(x[:, None], means, sd, trans, prior)[:, 0]
+        called = (post[:, 0] < 0.5) & (post.argmax(1) == 3)
+        scores.append(((called & truth).sum() / max(called.sum(), 1), (called & truth).sum() / truth.sum()))
+    (p_capped, r_capped), (p_measured, r_measured) = scores
+    assert r_capped < 0.6 and r_measured > 0.75 and p_measured > 0.95, scores
+    # pristine readings with heavy tails (Student t, 3 degrees of freedom): no dopant share beyond the split
+    heavy = 1.0 + 0.1 * rng.standard_t(3, 2000)
+    assert content_shares(heavy, means, 0.1, abundant=free)[3] == pytest.approx(
+        content_shares(heavy, means, 0.1)[3], abs=2e-3)

@@ -38,7 +38,8 @@ import numpy as np
 from helpers.core.chemistry import CHALCOGENS, HAADF_EXPONENT_RANGE, Z, Chemistry
 from helpers.detect.site_noise import log_emission
 
-__all__ = ["NAMED_DOPANT_WEIGHT", "DopantLevels", "fit_dopant_levels", "named_dopant_split"]
+__all__ = ["NAMED_DOPANT_WEIGHT", "DopantLevels", "fit_dopant_levels", "named_dopant_contents",
+           "named_dopant_split"]
 
 #: weight of a content holding a named dopant in a single image's prior split, against 1 for any
 #: other defect content (:func:`named_dopant_split`)
@@ -161,6 +162,23 @@ def fit_dopant_levels(readings, kinds, usable, metal_level: float, chalcogen_lev
     return out
 
 
+def named_dopant_contents(names, chemistry: Chemistry) -> np.ndarray:
+    """Which of the contents ``names`` (one sublattice) hold a dopant of ``chemistry``.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Content names as :meth:`Chemistry.site_contents` labels them.
+    chemistry : Chemistry
+
+    Returns
+    -------
+    ndarray (len(names),) of bool
+    """
+    atoms = {k: v for d in chemistry.site_contents().values() for k, v in d.items()}
+    return np.array([any(e in chemistry.dopants for e in atoms.get(k, ())) for k in names], bool)
+
+
 def named_dopant_split(names, chemistry: Chemistry) -> np.ndarray:
     """Relative prior weights of the contents ``names`` (one sublattice, pristine first):
     :data:`NAMED_DOPANT_WEIGHT` for a content holding a dopant of ``chemistry``, 1 for the others.
@@ -175,6 +193,4 @@ def named_dopant_split(names, chemistry: Chemistry) -> np.ndarray:
     -------
     ndarray (len(names),)
     """
-    atoms = {k: v for d in chemistry.site_contents().values() for k, v in d.items()}
-    return np.array([NAMED_DOPANT_WEIGHT if any(e in chemistry.dopants for e in atoms.get(k, ())) else 1.0
-                     for k in names])
+    return np.where(named_dopant_contents(names, chemistry), NAMED_DOPANT_WEIGHT, 1.0)

@@ -7,7 +7,7 @@ import pandas as pd
 from helpers.core.chemistry import CHALCOGEN, CHALCOGENS, METAL, Chemistry, plausible_exponent
 from helpers.detect.areas import LATTICE, NO_LATTICE
 from helpers.detect.column_model import ColumnLattice
-from helpers.detect.dopant_levels import fit_dopant_levels, named_dopant_split
+from helpers.detect.dopant_levels import fit_dopant_levels, named_dopant_contents, named_dopant_split
 from helpers.detect.site_model import (APPEAR_PER_FRAME, CHANGE_PER_FRAME, LEAVE_PER_FRAME, MASKED, PRIOR_DEFECT,
                                        WS2, SiteParams, class_contents, content_shares, fit_transitions,
                                        first_frame_prior, site_posteriors, transition_matrix)
@@ -271,7 +271,8 @@ def _decode(sites: pd.DataFrame, p: SiteParams, lattice: ColumnLattice, chemistr
                 first = ladder_prior(ladder, names, chemistry)
             else:
                 first = (content_shares(obs, means, noise_of(means), sd_scale=sd_scale,
-                                        split=named_dopant_split(names, chemistry)) if T == 1 else PRIOR_DEFECT)
+                                        split=named_dopant_split(names, chemistry),
+                                        abundant=named_dopant_contents(names, chemistry)) if T == 1 else PRIOR_DEFECT)
             if appear is None:  # the rates of content changes from this movie's own sites (below)
                 post, counts = site_posteriors(obs, means, noise_of(means), trans, first,
                                                transition_counts=True, sd_scale=sd_scale)

@@ -245,7 +245,7 @@ def first_frame_prior(K: int, prior_defect: float, pristine: int = 0) -> np.ndar
 
 def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float = PRIOR_DEFECT,
                    pristine: int = 0, prior_defects: float = SHARE_PRIOR_DEFECTS, steps: int = 25,
-                   sd_scale=None, split=None) -> np.ndarray:
+                   sd_scale=None, split=None, abundant=None) -> np.ndarray:
     """Which defect contents are common among the sites of one image, from their readings
     (empirical Bayes): a mixture of Gaussians at the contents' readings with their noise, where
     only the split of the defect prior among the defect contents is fitted (EM; the equal split
@@ -270,11 +270,19 @@ def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float =
     split : ndarray (K,), optional
         Relative weights of the defect contents in the prior split and the starting point (equal
         when None; :func:`helpers.detect.dopant_levels.named_dopant_split`).
+    abundant : ndarray (K,) of bool, optional
+        Contents that may be more common than ``prior_defect`` allows (a named dopant: a doped
+        sample holds it by the per cent): each takes the larger of its share in the split and its
+        share of the readings — the mixture's own EM weight, but no more than the readings in its
+        band (between the midpoints to the contents next to it) exceed those in the band's mirror
+        image about the pristine level (a real image's pristine tails are heavier than the
+        Gaussian's and would be taken for it) — the pristine share giving way.
 
     Returns
     -------
     ndarray (K,)
-        The first-frame prior for :func:`site_posteriors` (sum 1, pristine 1 − ``prior_defect``).
+        The first-frame prior for :func:`site_posteriors` (sum 1, pristine 1 − ``prior_defect``
+        less what the abundant contents take beyond their split).
     """
     x = np.asarray(obs, float).ravel()
     scale = np.ones(np.shape(obs)) if sd_scale is None else np.asarray(sd_scale, float)
@@ -293,12 +301,34 @@ def content_shares(obs: np.ndarray, means: np.ndarray, sd, prior_defect: float =
         return w
     le = log_emission(x, means, sd, scale)
     e = np.exp(le - le.max(1, keepdims=True))
+    free = excess = None
+    if abundant is not None and np.any(np.asarray(abundant, bool)[others]):
+        free = np.asarray(abundant, bool)[others]
+        excess = np.array([_excess_share(x, means, pristine, k) for k in others[free]])
     for _ in range(steps):
         r = e * w
         r /= r.sum(1, keepdims=True)
         n = r[:, others].sum(0)
         w[others] = prior_defect * (n + prior_defects * share) / (n.sum() + prior_defects)
+        if free is not None:
+            w[others[free]] = np.maximum(w[others[free]], np.minimum(n[free] / len(x), excess))
+            w[pristine] = 1.0 - w[others].sum()
     return w
+
+
+def _excess_share(x: np.ndarray, means: np.ndarray, pristine: int, k: int) -> float:
+    """Share of the readings ``x`` in content ``k``'s band (between the midpoints to the contents
+    next to it) in excess of those in the band's mirror image about the pristine level: what the
+    pristine readings' own tails, if symmetric, cannot explain (a real image's tails are heavier
+    than a Gaussian's), and no other content's readings."""
+    m = np.sort(np.asarray(means, float))
+    i = int(np.searchsorted(m, means[k]))
+    lo = 0.5 * (m[i - 1] + m[i]) if i > 0 else -np.inf
+    hi = 0.5 * (m[i] + m[i + 1]) if i + 1 < len(m) else np.inf
+    cp = means[pristine]
+    inside = np.sum((x > lo) & (x < hi))
+    mirror = np.sum((x > 2 * cp - hi) & (x < 2 * cp - lo))
+    return max(float(inside - mirror), 0.0) / max(len(x), 1)
 
 
 def site_posteriors(obs: np.ndarray, means: np.ndarray, sd, transitions: np.ndarray, prior_defect,
