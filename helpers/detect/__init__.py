@@ -32,7 +32,8 @@ Modules
     ``classify_ratios``.
 ``dopant_levels``
     The reading of a named dopant measured on the image itself, where enough of its sites are there.
-    Public: ``NAMED_DOPANT_WEIGHT``, ``DopantLevels``, ``fit_dopant_levels``, ``named_dopant_split``.
+    Public: ``NAMED_DOPANT_WEIGHT``, ``DopantLevels``, ``fit_dopant_levels``, ``named_dopant_contents``,
+    ``named_dopant_split``.
 ``field_size``
     How many lattice sites a frame must hold for the site reading to measure itself on them.
     Public: ``MIN_SITES``, ``FEW_SITES``, ``few_sites_note``.

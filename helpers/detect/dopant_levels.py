@@ -24,10 +24,11 @@ which each content holding a named dopant counts :data:`NAMED_DOPANT_WEIGHT` tim
 (:func:`named_dopant_split`): the user names a dopant because the sample holds it, while an antisite
 or a vacancy is one of many possibilities. With the equal split, a third of the Mo sites of
 multislice WSe2 frames, whose readings fall between the Mo level and one Se on a W site, were
-called ``Se_W``.
+called ``Se_W``. The same contents (:func:`named_dopant_contents`) may take more of the sites than
+the defect prior allows where the image shows them (``content_shares(abundant=…)``).
 
 Public: :data:`NAMED_DOPANT_WEIGHT`, :class:`DopantLevels`, :func:`fit_dopant_levels`,
-:func:`named_dopant_split`.
+:func:`named_dopant_contents`, :func:`named_dopant_split`.
 """
 from __future__ import annotations
 
