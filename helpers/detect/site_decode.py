@@ -173,10 +173,10 @@ def _walks(s, kinds, codes, frames, rel, lattice_area, cls, contents, gain, nois
         ring = ring_sites(s["i"].to_numpy()[sel][first], s["j"].to_numpy()[sel][first], offsets[(kind, "same")])
         prior = transition_matrix(len(names), APPEAR_PER_FRAME, LEAVE_PER_FRAME, CHANGE_PER_FRAME)
         first = first_frame_prior(len(names), PRIOR_DEFECT)  # as each site's own history starts
+        le = log_emission(obs, means, sd)  # (sites × frames, K)
         for k in weak:
             appear = APPEAR_PER_FRAME * prior[0, k] / prior[0, 1:].sum()
             hop, change = trans[k, 0], 1.0 - trans[k, k] - trans[k, 0]
-            le = log_emission(obs, means, sd)
             log_lr = np.where(np.isfinite(obs), (le[:, k] - le[:, 0]).reshape(obs.shape), 0.0)
             log_lr[(decoded > 0) & (decoded != k)] = -30.0  # another defect holds the site
             on = walker_on_centre(log_lr, ring, walk_transitions(offsets[(kind, "same")], appear, change, hop),

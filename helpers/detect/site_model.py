@@ -151,8 +151,6 @@ class SiteParams:
         return max(self.edge_margin_A, self.radius_A) / pixel_size_A
 
 
-
-
 def transition_matrix(K: int, appear: float, leave: float, change: float, pristine: int = 0) -> np.ndarray:
     """Per-frame content changes of one site (K contents, ``pristine`` the pristine one): a defect
     appears on a pristine site with probability ``appear`` (born, or hopped in), leaves it with
